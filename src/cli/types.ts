@@ -1,0 +1,18 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+
+export interface CliContext {
+  config: Config;
+  logger: Logger;
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+export interface CliCommand {
+  summary: string;
+  usage: string;
+  /** Resolves to the process exit status. */
+  run(args: string[], ctx: CliContext): Promise<number>;
+}

@@ -1,0 +1,166 @@
+import { existsSync } from 'node:fs';
+import dotenv from 'dotenv';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/**
+ * The one place that reads the environment. Every setting is declared here with
+ * its zod schema and what it expects; `loadConfig` validates them all at once
+ * and returns a frozen, typed object. Nothing else reads `process.env`.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17 to 20 digits)');
+const url = z.url();
+const posInt = z.coerce.number().int().positive();
+
+interface Setting {
+  schema: z.ZodType;
+  expects: string;
+  default?: string;
+}
+
+/** Every setting sentinel reads. `.env.example` documents each of these (a test checks it). */
+export const SETTINGS = {
+  SENTINEL_LOG_LEVEL: { schema: z.enum(['error', 'warn', 'info', 'debug']), expects: 'one of error, warn, info, debug', default: 'info' },
+  SENTINEL_LOG_FORMAT: { schema: z.enum(['json', 'pretty', 'auto']), expects: 'json, pretty or auto (pretty on a terminal)', default: 'json' },
+  SENTINEL_PLAYBOOKS: { schema: z.string().min(1), expects: 'path to the playbook config (JSON); built-in defaults when unset' },
+  SENTINEL_DATA_DIR: { schema: z.string().min(1), expects: 'directory for local state (approval store, embedded evidence)', default: './var' },
+
+  DISCORD_TOKEN: { schema: z.string().min(20), expects: 'the bot token from the Discord developer portal' },
+  DISCORD_APPLICATION_ID: { schema: snowflake, expects: 'the application id (17 to 20 digits)' },
+  DISCORD_GUILD_ID: { schema: snowflake, expects: 'the server (guild) id (17 to 20 digits)' },
+  DISCORD_CHANNEL_ID: { schema: snowflake, expects: 'the incident channel id (17 to 20 digits)' },
+  DISCORD_RESPONDER_ROLE_IDS: { schema: list.pipe(z.array(snowflake).min(1)), expects: 'comma-separated role ids allowed to decide and run commands' },
+  DISCORD_API_URL: { schema: url, expects: 'Discord REST base URL', default: 'https://discord.com/api' },
+
+  AWS_REGION: { schema: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'an AWS region such as ap-northeast-2'), expects: 'an AWS region such as ap-northeast-2' },
+  AWS_ENDPOINT_URL: { schema: url, expects: 'an endpoint URL for every AWS service (an emulator or a proxy); unset for AWS itself' },
+  AWS_ACCESS_KEY_ID: { schema: z.string().min(1), expects: 'an access key id; unset to use the default credential chain' },
+  AWS_SECRET_ACCESS_KEY: { schema: z.string().min(1), expects: 'the secret for AWS_ACCESS_KEY_ID' },
+  AWS_SESSION_TOKEN: { schema: z.string().min(1), expects: 'a session token for temporary credentials' },
+
+  SENTINEL_QUEUE_URL: { schema: url, expects: 'URL of the SQS queue the bot consumes' },
+  SENTINEL_EVIDENCE_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'), expects: 'S3 bucket for evidence and incident records' },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
+
+export interface Config {
+  readonly log: { readonly level: Parsed<'SENTINEL_LOG_LEVEL'>; readonly format: Parsed<'SENTINEL_LOG_FORMAT'> };
+  readonly playbooksPath: string | undefined;
+  readonly dataDir: string;
+  readonly discord: {
+    readonly token: string | undefined;
+    readonly applicationId: string | undefined;
+    readonly guildId: string | undefined;
+    readonly channelId: string | undefined;
+    readonly responderRoleIds: readonly string[];
+    readonly apiUrl: string;
+  };
+  readonly aws: {
+    readonly region: string | undefined;
+    readonly endpoint: string | undefined;
+    readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
+  };
+  readonly queueUrl: string | undefined;
+  readonly evidenceBucket: string | undefined;
+  /** The raw validated values, by setting name. */
+  readonly values: Readonly<Partial<{ [K in SettingName]: Parsed<K> }>>;
+}
+
+export interface LoadConfigOptions {
+  /** The environment to read; `process.env` by default. */
+  env?: Record<string, string | undefined>;
+  /** A dotenv file to read first (values already in `env` win); `.env` by default, `false` for none. */
+  envFile?: string | false;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Loads and validates every setting at once. Throws one ConfigError naming each bad variable. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const source: Record<string, string | undefined> = { ...(options.env ?? process.env) };
+  const envFile = options.envFile ?? '.env';
+  if (envFile !== false && existsSync(envFile)) {
+    const fromFile: Record<string, string> = {};
+    dotenv.config({ path: envFile, processEnv: fromFile, quiet: true });
+    for (const [k, v] of Object.entries(fromFile)) if (source[k] === undefined) source[k] = v;
+  }
+
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
+    const raw = source[name];
+    const input = raw === undefined || raw.trim() === '' ? setting.default : raw.trim();
+    if (input === undefined) continue;
+    const parsed = setting.schema.safeParse(input);
+    if (parsed.success) values[name] = parsed.data;
+    else problems.push(`${name}: expected ${setting.expects} (${parsed.error.issues.map((i) => i.message).join('; ')})`);
+  }
+  if (values.AWS_ACCESS_KEY_ID !== undefined && values.AWS_SECRET_ACCESS_KEY === undefined) {
+    problems.push('AWS_SECRET_ACCESS_KEY: expected the secret for AWS_ACCESS_KEY_ID (it is set without one)');
+  }
+  if (problems.length) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`, { details: { problems } });
+
+  const v = values as Config['values'];
+  const config: Config = {
+    log: { level: v.SENTINEL_LOG_LEVEL ?? 'info', format: v.SENTINEL_LOG_FORMAT ?? 'json' },
+    playbooksPath: v.SENTINEL_PLAYBOOKS,
+    dataDir: v.SENTINEL_DATA_DIR ?? './var',
+    discord: {
+      token: v.DISCORD_TOKEN,
+      applicationId: v.DISCORD_APPLICATION_ID,
+      guildId: v.DISCORD_GUILD_ID,
+      channelId: v.DISCORD_CHANNEL_ID,
+      responderRoleIds: v.DISCORD_RESPONDER_ROLE_IDS ?? [],
+      apiUrl: v.DISCORD_API_URL ?? 'https://discord.com/api',
+    },
+    aws: {
+      region: v.AWS_REGION,
+      endpoint: v.AWS_ENDPOINT_URL,
+      credentials:
+        v.AWS_ACCESS_KEY_ID && v.AWS_SECRET_ACCESS_KEY
+          ? { accessKeyId: v.AWS_ACCESS_KEY_ID, secretAccessKey: v.AWS_SECRET_ACCESS_KEY, ...(v.AWS_SESSION_TOKEN ? { sessionToken: v.AWS_SESSION_TOKEN } : {}) }
+          : undefined,
+    },
+    queueUrl: v.SENTINEL_QUEUE_URL,
+    evidenceBucket: v.SENTINEL_EVIDENCE_BUCKET,
+    values: v,
+  };
+  return deepFreeze(config);
+}
+
+/** Fails with one ConfigError naming every listed setting that is unset. */
+export function requireSettings(config: Config, names: readonly SettingName[], purpose: string): void {
+  const missing = names.filter((n) => config.values[n] === undefined);
+  if (missing.length) {
+    throw new ConfigError(
+      `Missing configuration for ${purpose}:\n  ${missing.map((n) => `${n}: expected ${SETTINGS[n].expects}`).join('\n  ')}`,
+      { details: { missing } },
+    );
+  }
+}
+
+/** Values that must never reach a log line or a Discord message. */
+export function secretValues(config: Config): string[] {
+  return [config.discord.token, config.aws.credentials?.secretAccessKey, config.aws.credentials?.sessionToken].filter(
+    (s): s is string => typeof s === 'string' && s.length > 0,
+  );
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { parseFalcoPriority, type FalcoPriority } from './falcoPriority.js';
+
+/** One Falco alert, whichever way it arrived, before classification. */
+export interface FalcoAlert {
+  shape: 'falco-json' | 'fluentbit-text' | 'fluentbit-json';
+  /** The Falco rule name, when the event carries it (JSON output). */
+  ruleName?: string;
+  priority: FalcoPriority;
+  /** Output text without the `<time>: <Priority> ` prefix. */
+  body: string;
+  /** First token of `body`: the tag a rule writes first (e.g. ARTIFACT_EXEC). */
+  tag: string;
+  /** `body` after the tag and one space. */
+  afterTag: string;
+  outputFields: Record<string, unknown>;
+  tags: string[];
+  /** The Falco host: `hostname` in JSON output, or Fluent Bit's `kubernetes.host`. */
+  host?: string;
+  time?: string;
+  uuid?: string;
+}
+
+export type NormalizeResult = { ok: true; alert: FalcoAlert } | { ok: false; error: string };
+
+const PREFIX = /^(\S+): (Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug) /i;
+
+const falcoJsonSchema = z.object({
+  rule: z.string().min(1, 'rule is empty'),
+  output: z.string(),
+  priority: z.string(),
+  output_fields: z.record(z.string(), z.unknown()).nullish(),
+  hostname: z.string().nullish(),
+  tags: z.array(z.string()).nullish(),
+  time: z.string().nullish(),
+  source: z.string().nullish(),
+  uuid: z.string().nullish(),
+});
+type FalcoJson = z.output<typeof falcoJsonSchema>;
+
+const kubernetesSchema = z.object({ host: z.string().optional() }).loose();
+const fluentBitSchema = z.object({
+  falco: z
+    .object({
+      log: z.unknown().optional(),
+      raw_message: z.object({ log: z.unknown() }).loose().optional(),
+      kubernetes: kubernetesSchema.optional(),
+    })
+    .loose(),
+  kubernetes: kubernetesSchema.optional(),
+});
+
+function cleanLine(s: string): string {
+  return s.replace(/^\uFEFF/, '').replace(/[\r\n]+$/, '').trimEnd();
+}
+
+function splitBody(body: string): { tag: string; afterTag: string } {
+  const trimmed = body.replace(/^\s+/, '');
+  const m = /^(\S+)(?:\s([\s\S]*))?$/.exec(trimmed);
+  return { tag: m?.[1] ?? '', afterTag: (m?.[2] ?? '').replace(/^ /, '') };
+}
+
+function issuesText(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string): NormalizeResult {
+  const output = cleanLine(j.output);
+  const prefix = PREFIX.exec(output);
+  const priority = parseFalcoPriority(j.priority) ?? (prefix ? parseFalcoPriority(prefix[2]!) : undefined);
+  if (!priority) return { ok: false, error: `unknown Falco priority "${j.priority.slice(0, 40)}"` };
+  const body = prefix ? output.slice(prefix[0].length) : output;
+  return {
+    ok: true,
+    alert: {
+      shape,
+      ruleName: j.rule,
+      priority,
+      body,
+      ...splitBody(body),
+      outputFields: j.output_fields ?? {},
+      tags: j.tags ?? [],
+      ...(j.hostname ? { host: j.hostname } : host ? { host } : {}),
+      ...(j.time ? { time: j.time } : {}),
+      ...(j.uuid ? { uuid: j.uuid } : {}),
+    },
+  };
+}
+
+function fromTextLine(line: string, host: string | undefined): NormalizeResult {
+  const text = cleanLine(line);
+  const prefix = PREFIX.exec(text);
+  if (!prefix) return { ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' };
+  const body = text.slice(prefix[0].length);
+  if (!body.trim()) return { ok: false, error: 'Falco log line has no output after the priority' };
+  return {
+    ok: true,
+    alert: {
+      shape: 'fluentbit-text',
+      priority: parseFalcoPriority(prefix[2]!)!,
+      body,
+      ...splitBody(body),
+      outputFields: {},
+      tags: [],
+      ...(host ? { host } : {}),
+      time: prefix[1]!,
+    },
+  };
+}
+
+function fromLog(log: unknown, host: string | undefined): NormalizeResult {
+  if (typeof log === 'string') {
+    const trimmed = log.trim();
+    if (trimmed.startsWith('{')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(trimmed);
+      } catch {
+        return { ok: false, error: 'Fluent Bit log looks like JSON but does not parse' };
+      }
+      return fromLog(parsed, host);
+    }
+    return fromTextLine(log, host);
+  }
+  if (log && typeof log === 'object') {
+    const j = falcoJsonSchema.safeParse(log);
+    if (!j.success) return { ok: false, error: `Fluent Bit log is not Falco JSON output: ${issuesText(j.error)}` };
+    return fromFalcoJson(j.data, 'fluentbit-json', host);
+  }
+  return { ok: false, error: 'Fluent Bit record has no usable log (expected falco.log or falco.raw_message.log as a string)' };
+}
+
+/** True when the value has the shape of Falco JSON output (even a broken one). */
+export function looksLikeFalcoJson(v: Record<string, unknown>): boolean {
+  return 'rule' in v && 'output' in v;
+}
+
+export function looksLikeFluentBit(v: Record<string, unknown>): boolean {
+  return typeof v.falco === 'object' && v.falco !== null;
+}
+
+/** Normalizes Falco JSON output (direct or via Falcosidekick) or a Fluent Bit record. */
+export function normalizeFalco(v: Record<string, unknown>): NormalizeResult {
+  if (looksLikeFluentBit(v)) {
+    const fb = fluentBitSchema.safeParse(v);
+    if (!fb.success) return { ok: false, error: `not a Fluent Bit Falco record: ${issuesText(fb.error)}` };
+    const falco = fb.data.falco;
+    const host = falco.kubernetes?.host ?? fb.data.kubernetes?.host;
+    if (looksLikeFalcoJson(falco)) {
+      const j = falcoJsonSchema.safeParse(falco);
+      if (!j.success) return { ok: false, error: `Falco JSON output is invalid: ${issuesText(j.error)}` };
+      return fromFalcoJson(j.data, 'fluentbit-json', host);
+    }
+    const log = falco.log ?? falco.raw_message?.log;
+    return fromLog(log, host);
+  }
+  const j = falcoJsonSchema.safeParse(v);
+  if (!j.success) return { ok: false, error: `Falco JSON output is invalid: ${issuesText(j.error)}` };
+  return fromFalcoJson(j.data, 'falco-json');
+}

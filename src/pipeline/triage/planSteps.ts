@@ -1,0 +1,35 @@
+import type { Route } from './types.js';
+
+/** The ordered plan of each route, by pipeline action id. `on-block:` runs only when a person chooses Block. */
+export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: boolean }): string[] {
+  switch (route) {
+    case 'file-artifact':
+      return opts.hasArtifact ? ['extract-file', 'quarantine-file', 'record-incident', 'report'] : ['record-incident', 'report'];
+    case 'block-egress':
+      return opts.hasIoc ? ['deny-egress', 'record-incident', 'report'] : ['record-incident', 'report'];
+    case 'isolate-node':
+      return ['isolate-node', 'record-incident', 'report'];
+    case 'approval':
+      return ['request-approval', 'on-block:isolate-node', 'record-incident', 'report'];
+    case 'record':
+      return ['record-incident', 'report'];
+    case 'forensics':
+      return [
+        'notify',
+        ...(opts.hasIoc ? ['deny-egress', 'add-malicious-ip'] : []),
+        'collect-volatile',
+        'capture-memory',
+        'preserve-disk',
+        'isolate-instance',
+        'collect-disk',
+        'pull-cloudtrail',
+        'analyse',
+        'record-incident',
+        'report',
+      ];
+    case 'notify':
+      return ['notify'];
+    case 'ignore':
+      return [];
+  }
+}

@@ -1,0 +1,190 @@
+import { isIP } from 'node:net';
+import { dedupeKey } from './dedupeKey.js';
+import { falcoPriorityRank, severityOfFalcoPriority } from './falcoPriority.js';
+import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes.js';
+import type { FalcoAlert } from './normalizeFalco.js';
+import { parseConnection } from './parseConnection.js';
+import { parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
+import { planSteps } from './planSteps.js';
+import type { FalcoRuleConfig, PlaybookConfig } from './playbookConfig.js';
+import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
+
+const CONTEXT_MAX = 4096;
+
+/** Output-field keys (Falco JSON) for each canonical field, most specific first. */
+const OUTPUT_FIELD_KEYS: Record<string, string[]> = {
+  ns: ['k8s.ns.name'],
+  pod: ['k8s.pod.name'],
+  container: ['container.name'],
+  container_id: ['container.id'],
+  user: ['user.name'],
+  proc: ['proc.name'],
+  parent: ['proc.pname'],
+  cmdline: ['proc.cmdline'],
+  exepath: ['proc.exepath'],
+  node: [],
+};
+
+function scalar(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'bigint') return v.toString();
+  return undefined;
+}
+
+function matchesRule(rule: FalcoRuleConfig, alert: FalcoAlert): boolean {
+  const m = rule.match;
+  const identity = [m.rule, m.tag, m.outputPrefix].some(Boolean);
+  const identityHit =
+    (m.rule?.includes(alert.ruleName ?? '\u0000') ?? false) ||
+    (m.tag?.includes(alert.tag) ?? false) ||
+    (m.outputPrefix?.some((p) => alert.body.startsWith(p)) ?? false);
+  if (identity && !identityHit) return false;
+  if (m.tags && !m.tags.some((t) => alert.tags.includes(t))) return false;
+  if (m.minPriority && falcoPriorityRank(alert.priority) < falcoPriorityRank(m.minPriority)) return false;
+  return true;
+}
+
+function clip(s: string): string {
+  return s.length > CONTEXT_MAX ? `${s.slice(0, CONTEXT_MAX)}…` : s;
+}
+
+/** Classifies one normalized Falco alert. Routing reads only the rule name, the leading tag, tags and priority. */
+export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageResult {
+  const warnings: string[] = [];
+  const matched = config.falco.rules.find((r) => matchesRule(r, alert));
+  const belowMinimum = falcoPriorityRank(alert.priority) < falcoPriorityRank(config.falco.minPriority);
+  const route: Route = belowMinimum ? 'ignore' : (matched?.route ?? config.falco.defaultRoute);
+
+  // Text fields: by the tag's template when it fits, otherwise generic key=value.
+  const template = config.falco.templates.get(alert.tag);
+  let text: ParsedFields | null = template ? parseWithTemplate(alert.afterTag, template) : null;
+  if (template && !text) warnings.push(`output does not fit the ${alert.tag} template; read as key=value`);
+  text ??= parseKeyValues(alert.afterTag);
+  const of = alert.outputFields;
+
+  const notes = new Set<string>();
+  /** A field from output_fields (trusted structure) first, then from the text. */
+  const field = (name: string, rawKeys: string[] = OUTPUT_FIELD_KEYS[name] ?? []): string | undefined => {
+    const canonical = canonicalFieldName(name);
+    for (const key of [...rawKeys, ...(name in of ? [name] : [])]) {
+      const v = scalar(of[key]);
+      if (v === undefined || v === '' || v === '<NA>') continue;
+      if (isValidFieldValue(fieldTypeOf(canonical), v)) return v;
+      notes.add(`output_fields.${key} is not a valid ${fieldTypeOf(canonical)}`);
+    }
+    if (text!.ambiguous.includes(canonical)) {
+      notes.add(`${canonical} is ambiguous in the output text and was not used`);
+      return undefined;
+    }
+    if (text!.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
+    return text!.fields[canonical];
+  };
+
+  const target: Target = {};
+  const host = alert.host && isValidFieldValue('hostname', alert.host) ? alert.host : undefined;
+  const node = host ?? field('node');
+  if (node) target.node = node;
+  const ns = field('ns');
+  if (ns) target.namespace = ns;
+  const pod = field('pod');
+  if (pod) target.pod = pod;
+  const container = field('container');
+  if (container) target.container = container;
+
+  let artifact: Artifact | undefined;
+  if (route === 'file-artifact' || matched?.artifact) {
+    const pathFields = matched?.artifact?.path ?? ['artifact_path', 'dst'];
+    const path = pathFields.map((f) => field(f, [f])).find((v) => v !== undefined && v.trim() !== '');
+    if (path) {
+      const src = (matched?.artifact?.src ?? ['src']).map((f) => field(f, [f])).find((v) => v !== undefined && v.trim() !== '');
+      artifact = { path, ...(src ? { src } : {}) };
+    } else if (route === 'file-artifact') {
+      warnings.push(`no file path (looked for ${pathFields.join(', ')})`);
+    }
+  }
+
+  let ioc: Ioc | undefined;
+  if (route === 'block-egress') {
+    ioc = extractIoc(alert, field);
+    if (!ioc) warnings.push('no attacker IP found in output_fields or the rule-written Attacker_IP/Attacker_Port text');
+  }
+
+  const context: Record<string, string> = {};
+  for (const name of ['user', 'proc', 'parent', 'cmdline', 'exepath', 'container_id', 'reason']) {
+    const v = field(name);
+    if (v !== undefined) context[name] = clip(v);
+  }
+  if (alert.uuid) context.uuid = alert.uuid;
+  context.priority = alert.priority;
+  if (alert.tag && alert.tag !== alert.ruleName) context.tag = clip(alert.tag);
+  warnings.push(...notes);
+
+  // Text lines carry no rule name: a stock rule matched by its output prefix is named by its configured rule name.
+  const byPrefix = matched?.match.outputPrefix?.some((p) => alert.body.startsWith(p));
+  const rule = alert.ruleName ?? (byPrefix ? (matched?.match.rule?.[0] ?? matched?.name ?? alert.tag) : alert.tag);
+  const key = dedupeKey('falco', {
+    rule,
+    node: target.node,
+    ns: target.namespace,
+    pod: target.pod,
+    container: target.container,
+    ip: ioc?.ip,
+    port: ioc?.port,
+    path: artifact?.path,
+    user: field('user'),
+    proc: field('proc'),
+    exepath: field('exepath'),
+    cmdline: field('cmdline'),
+  });
+
+  return {
+    source: 'falco',
+    rule: clip(rule),
+    severity: severityOfFalcoPriority(alert.priority),
+    route,
+    target,
+    ...(artifact ? { artifact } : {}),
+    ...(ioc ? { ioc } : {}),
+    dedupeKey: key,
+    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact) }),
+    ...(alert.time ? { time: alert.time } : {}),
+    context,
+    warnings,
+  };
+}
+
+const ATTACKER_AT_START = /^Attacker_IP: (\S+) Attacker_Port: (\d{1,5})(?=\s|$)/;
+
+function ioc(ip: string | undefined, port: string | undefined): Ioc | undefined {
+  if (!ip || isIP(ip) === 0) return undefined;
+  const p = port !== undefined && /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 ? Number(port) : undefined;
+  return p === undefined ? { ip } : { ip, port: p };
+}
+
+/**
+ * The attacker endpoint: output_fields first (fd.rip or fd.sip with fd.rport,
+ * then the fd.name connection), then fields the rule wrote in a fixed place
+ * (template fields, or `Attacker_IP: … Attacker_Port: …` right after the tag).
+ * Never from free text such as a command line.
+ */
+function extractIoc(alert: FalcoAlert, field: (name: string, keys?: string[]) => string | undefined): Ioc | undefined {
+  const of = alert.outputFields;
+  const fromFields = ioc(scalar(of['fd.rip']) ?? scalar(of['fd.sip']), scalar(of['fd.rport']));
+  if (fromFields) return fromFields;
+  const conn = scalar(of['fd.name']);
+  const parsedConn = conn ? parseConnection(conn) : undefined;
+  if (parsedConn) return { ip: parsedConn.remote.ip, port: parsedConn.remote.port };
+  const fromTemplate = ioc(field('attacker_ip', []), field('attacker_port', []));
+  if (fromTemplate) return fromTemplate;
+  const anchored = ATTACKER_AT_START.exec(alert.afterTag);
+  if (anchored) {
+    const v = ioc(anchored[1], anchored[2]);
+    if (v) return v;
+  }
+  const fromText = ioc(field('rip', []) ?? field('sip', []), field('rport', []));
+  if (fromText) return fromText;
+  const textConn = field('connection', []);
+  const tc = textConn ? parseConnection(textConn) : undefined;
+  return tc ? { ip: tc.remote.ip, port: tc.remote.port } : undefined;
+}
