@@ -109,6 +109,9 @@ function fromTextLine(line: string, host: string | undefined): NormalizeResult {
 }
 
 function fromLog(log: unknown, host: string | undefined): NormalizeResult {
+  if (log && typeof log === 'object' && !Array.isArray(log) && isWellFormedFalcoJson(log as Record<string, unknown>)) {
+    return fromFalcoJson(log as FalcoJson, 'fluentbit-json', host);
+  }
   if (typeof log === 'string') {
     const trimmed = log.trim();
     if (trimmed.startsWith('{')) {
@@ -139,8 +142,47 @@ export function looksLikeFluentBit(v: Record<string, unknown>): boolean {
   return typeof v.falco === 'object' && v.falco !== null;
 }
 
+const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const optHost = (k: unknown) => k === undefined || (isObject(k) && (k.host === undefined || typeof k.host === 'string'));
+
+/**
+ * Fast structural checks for the common, well-formed shapes. Each accepts only
+ * what its zod schema accepts (a property test holds them to that); anything
+ * else goes through the schema, which also words the error.
+ */
+export function isWellFormedFalcoJson(v: Record<string, unknown>): boolean {
+  return (
+    typeof v.rule === 'string' &&
+    v.rule.length > 0 &&
+    typeof v.output === 'string' &&
+    typeof v.priority === 'string' &&
+    (v.output_fields === undefined || v.output_fields === null || isObject(v.output_fields)) &&
+    optString(v.hostname) &&
+    optString(v.time) &&
+    optString(v.source) &&
+    optString(v.uuid) &&
+    (v.tags === undefined || v.tags === null || (Array.isArray(v.tags) && v.tags.every((t) => typeof t === 'string')))
+  );
+}
+
+export function isWellFormedFluentBit(v: Record<string, unknown>): boolean {
+  const f = v.falco;
+  return isObject(f) && optHost(f.kubernetes) && optHost(v.kubernetes) && (f.raw_message === undefined || isObject(f.raw_message));
+}
+
 /** Normalizes Falco JSON output (direct or via Falcosidekick) or a Fluent Bit record. */
 export function normalizeFalco(v: Record<string, unknown>): NormalizeResult {
+  if (looksLikeFluentBit(v) && isWellFormedFluentBit(v)) {
+    const falco = v.falco as Record<string, unknown>;
+    const host = ((falco.kubernetes as { host?: string } | undefined)?.host ?? (v.kubernetes as { host?: string } | undefined)?.host) || undefined;
+    if (looksLikeFalcoJson(falco)) {
+      if (isWellFormedFalcoJson(falco)) return fromFalcoJson(falco as FalcoJson, 'fluentbit-json', host);
+    } else {
+      return fromLog(falco.log ?? (falco.raw_message as { log?: unknown } | undefined)?.log, host);
+    }
+  }
+  if (!looksLikeFluentBit(v) && isWellFormedFalcoJson(v)) return fromFalcoJson(v as FalcoJson, 'falco-json');
   if (looksLikeFluentBit(v)) {
     const fb = fluentBitSchema.safeParse(v);
     if (!fb.success) return { ok: false, error: `not a Fluent Bit Falco record: ${issuesText(fb.error)}` };

@@ -17,11 +17,16 @@ function occurrences(s: string, literal: string, end: number): number[] {
   return out;
 }
 
+function isSpace(c: number): boolean {
+  return (
+    c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
+
 function firstWhitespace(s: string, from: number, end: number): number {
-  const re = /\s/gu;
-  re.lastIndex = from;
-  const m = re.exec(s);
-  return m && m.index < end ? m.index : end;
+  for (let i = from; i < end; i++) if (isSpace(s.charCodeAt(i))) return i;
+  return end;
 }
 
 /** Lower bound: first index in sorted `arr` with arr[i] >= x. */
@@ -51,7 +56,13 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
   if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length) return null;
   const end = text.length - tail.length;
   const occ: number[][] = [];
-  for (let i = 1; i < n; i++) occ[i] = occurrences(text, literals[i]!, end);
+  let once = true;
+  for (let i = 1; i < n; i++) {
+    occ[i] = occurrences(text, literals[i]!, end);
+    if (occ[i]!.length !== 1) once = false;
+  }
+  // Fast path: each separator occurs exactly once, so there is at most one reading.
+  if (once) return readSingle(text, template, occ, end);
 
   // Candidate ends b for field i starting at a: positions where literals[i+1] begins.
   const candidates = (i: number, a: number): number[] => {
@@ -106,6 +117,21 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
     const name = fields[i]!.name;
     if (values.size === 1) result.fields[name] = [...values][0]!;
     else result.ambiguous.push(name);
+  }
+  return result;
+}
+
+function readSingle(text: string, template: OutputTemplate, occ: number[][], end: number): ParsedFields | null {
+  const { literals, fields } = template;
+  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [] };
+  let a = literals[0]!.length;
+  for (let i = 0; i < fields.length; i++) {
+    const b = i === fields.length - 1 ? end : occ[i + 1]![0]!;
+    if (b < a) return null;
+    const value = text.slice(a, b);
+    if (!isValidFieldValue(fields[i]!.type, value)) return null;
+    result.fields[fields[i]!.name] = value;
+    if (i < fields.length - 1) a = b + literals[i + 1]!.length;
   }
   return result;
 }

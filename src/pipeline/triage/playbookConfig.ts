@@ -79,8 +79,17 @@ export const playbookConfigSchema = z
 export type FalcoRuleConfig = z.output<typeof falcoRuleSchema>;
 export type GuardDutyRuleConfig = z.output<typeof guardDutyRuleSchema>;
 
+/** Rule positions by what identifies them, for lookups without scanning every rule. */
+export interface FalcoRuleIndex {
+  readonly byName: ReadonlyMap<string, readonly number[]>;
+  readonly byTag: ReadonlyMap<string, readonly number[]>;
+  readonly byPrefix: readonly number[];
+  readonly byTagsOnly: readonly number[];
+}
+
 export interface PlaybookConfig {
   readonly falco: {
+    readonly index: FalcoRuleIndex;
     readonly minPriority: FalcoPriority;
     readonly defaultRoute: z.output<typeof falcoRoute>;
     readonly rules: readonly FalcoRuleConfig[];
@@ -116,9 +125,28 @@ export function parsePlaybookConfig(input: unknown, location: string): PlaybookC
   if (problems.length) throw new ConfigError(`Invalid playbook config:\n  ${problems.join('\n  ')}`, { details: { problems } });
   const { falco, guardduty } = parsed.data;
   return Object.freeze({
-    falco: Object.freeze({ ...falco, rules: Object.freeze(falco.rules), templates }),
+    falco: Object.freeze({ ...falco, rules: Object.freeze(falco.rules), templates, index: indexFalcoRules(falco.rules) }),
     guardduty: Object.freeze({ ...guardduty, rules: Object.freeze(guardduty.rules) }),
   });
+}
+
+function indexFalcoRules(rules: readonly FalcoRuleConfig[]): FalcoRuleIndex {
+  const byName = new Map<string, number[]>();
+  const byTag = new Map<string, number[]>();
+  const byPrefix: number[] = [];
+  const byTagsOnly: number[] = [];
+  const add = (map: Map<string, number[]>, key: string, i: number) => {
+    const list = map.get(key) ?? [];
+    if (!list.includes(i)) list.push(i);
+    map.set(key, list);
+  };
+  rules.forEach((r, i) => {
+    for (const name of r.match.rule ?? []) add(byName, name, i);
+    for (const tag of r.match.tag ?? []) add(byTag, tag, i);
+    if (r.match.outputPrefix) byPrefix.push(i);
+    if (!r.match.rule && !r.match.tag && !r.match.outputPrefix) byTagsOnly.push(i);
+  });
+  return { byName, byTag, byPrefix, byTagsOnly };
 }
 
 /** Where the built-in defaults live. */

@@ -32,17 +32,37 @@ function scalar(v: unknown): string | undefined {
   return undefined;
 }
 
-function matchesRule(rule: FalcoRuleConfig, alert: FalcoAlert): boolean {
+function passesFilters(rule: FalcoRuleConfig, alert: FalcoAlert): boolean {
   const m = rule.match;
-  const identity = [m.rule, m.tag, m.outputPrefix].some(Boolean);
-  const identityHit =
-    (m.rule?.includes(alert.ruleName ?? '\u0000') ?? false) ||
-    (m.tag?.includes(alert.tag) ?? false) ||
-    (m.outputPrefix?.some((p) => alert.body.startsWith(p)) ?? false);
-  if (identity && !identityHit) return false;
   if (m.tags && !m.tags.some((t) => alert.tags.includes(t))) return false;
   if (m.minPriority && falcoPriorityRank(alert.priority) < falcoPriorityRank(m.minPriority)) return false;
   return true;
+}
+
+/**
+ * The config rule for an alert. What Falco says the rule is decides: the rule
+ * name first (JSON output), then the tag that opens the output or a stock
+ * rule's output prefix, then rules that match on tags alone. Within each pass
+ * the first rule in config order wins.
+ */
+function findRule(config: PlaybookConfig, alert: FalcoAlert): FalcoRuleConfig | undefined {
+  const { rules, index } = config.falco;
+  const first = (positions: readonly number[] | undefined, extra?: (r: FalcoRuleConfig) => boolean) => {
+    if (!positions) return undefined;
+    for (const i of positions) {
+      const r = rules[i]!;
+      if ((!extra || extra(r)) && passesFilters(r, alert)) return i;
+    }
+    return undefined;
+  };
+  const byName = alert.ruleName === undefined ? undefined : first(index.byName.get(alert.ruleName));
+  if (byName !== undefined) return rules[byName];
+  const byTag = first(index.byTag.get(alert.tag));
+  const byPrefix = first(index.byPrefix, (r) => r.match.outputPrefix!.some((p) => alert.body.startsWith(p)));
+  const byText = byTag === undefined ? byPrefix : byPrefix === undefined ? byTag : Math.min(byTag, byPrefix);
+  if (byText !== undefined) return rules[byText];
+  const byTags = first(index.byTagsOnly);
+  return byTags === undefined ? undefined : rules[byTags];
 }
 
 function clip(s: string): string {
@@ -52,7 +72,7 @@ function clip(s: string): string {
 /** Classifies one normalized Falco alert. Routing reads only the rule name, the leading tag, tags and priority. */
 export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageResult {
   const warnings: string[] = [];
-  const matched = config.falco.rules.find((r) => matchesRule(r, alert));
+  const matched = findRule(config, alert);
   const belowMinimum = falcoPriorityRank(alert.priority) < falcoPriorityRank(config.falco.minPriority);
   const route: Route = belowMinimum ? 'ignore' : (matched?.route ?? config.falco.defaultRoute);
 
@@ -64,10 +84,18 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   const of = alert.outputFields;
 
   const notes = new Set<string>();
+  const cache = new Map<string, string | undefined>();
   /** A field from output_fields (trusted structure) first, then from the text. */
-  const field = (name: string, rawKeys: string[] = OUTPUT_FIELD_KEYS[name] ?? []): string | undefined => {
+  const field = (name: string): string | undefined => {
+    if (cache.has(name)) return cache.get(name);
+    const value = readField(name);
+    cache.set(name, value);
+    return value;
+  };
+  const readField = (name: string): string | undefined => {
     const canonical = canonicalFieldName(name);
-    for (const key of [...rawKeys, ...(name in of ? [name] : [])]) {
+    const rawKeys = OUTPUT_FIELD_KEYS[name];
+    for (const key of rawKeys ?? [name]) {
       const v = scalar(of[key]);
       if (v === undefined || v === '' || v === '<NA>') continue;
       if (isValidFieldValue(fieldTypeOf(canonical), v)) return v;
@@ -95,9 +123,9 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   let artifact: Artifact | undefined;
   if (route === 'file-artifact' || matched?.artifact) {
     const pathFields = matched?.artifact?.path ?? ['artifact_path', 'dst'];
-    const path = pathFields.map((f) => field(f, [f])).find((v) => v !== undefined && v.trim() !== '');
+    const path = pathFields.map((f) => field(f)).find((v) => v !== undefined && v.trim() !== '');
     if (path) {
-      const src = (matched?.artifact?.src ?? ['src']).map((f) => field(f, [f])).find((v) => v !== undefined && v.trim() !== '');
+      const src = (matched?.artifact?.src ?? ['src']).map((f) => field(f)).find((v) => v !== undefined && v.trim() !== '');
       artifact = { path, ...(src ? { src } : {}) };
     } else if (route === 'file-artifact') {
       warnings.push(`no file path (looked for ${pathFields.join(', ')})`);
@@ -168,23 +196,23 @@ function ioc(ip: string | undefined, port: string | undefined): Ioc | undefined 
  * (template fields, or `Attacker_IP: … Attacker_Port: …` right after the tag).
  * Never from free text such as a command line.
  */
-function extractIoc(alert: FalcoAlert, field: (name: string, keys?: string[]) => string | undefined): Ioc | undefined {
+function extractIoc(alert: FalcoAlert, field: (name: string) => string | undefined): Ioc | undefined {
   const of = alert.outputFields;
   const fromFields = ioc(scalar(of['fd.rip']) ?? scalar(of['fd.sip']), scalar(of['fd.rport']));
   if (fromFields) return fromFields;
   const conn = scalar(of['fd.name']);
   const parsedConn = conn ? parseConnection(conn) : undefined;
   if (parsedConn) return { ip: parsedConn.remote.ip, port: parsedConn.remote.port };
-  const fromTemplate = ioc(field('attacker_ip', []), field('attacker_port', []));
+  const fromTemplate = ioc(field('attacker_ip'), field('attacker_port'));
   if (fromTemplate) return fromTemplate;
   const anchored = ATTACKER_AT_START.exec(alert.afterTag);
   if (anchored) {
     const v = ioc(anchored[1], anchored[2]);
     if (v) return v;
   }
-  const fromText = ioc(field('rip', []) ?? field('sip', []), field('rport', []));
+  const fromText = ioc(field('rip') ?? field('sip'), field('rport'));
   if (fromText) return fromText;
-  const textConn = field('connection', []);
+  const textConn = field('connection');
   const tc = textConn ? parseConnection(textConn) : undefined;
   return tc ? { ip: tc.remote.ip, port: tc.remote.port } : undefined;
 }
