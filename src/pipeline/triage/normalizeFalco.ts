@@ -25,7 +25,7 @@ export type NormalizeResult = { ok: true; alert: FalcoAlert } | { ok: false; err
 
 const PREFIX = /^(\S+): (Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug) /i;
 
-const falcoJsonSchema = z.object({
+export const falcoJsonSchema = z.object({
   rule: z.string().min(1, 'rule is empty'),
   output: z.string(),
   priority: z.string(),
@@ -39,11 +39,11 @@ const falcoJsonSchema = z.object({
 type FalcoJson = z.output<typeof falcoJsonSchema>;
 
 const kubernetesSchema = z.object({ host: z.string().optional() }).loose();
-const fluentBitSchema = z.object({
+export const fluentBitSchema = z.object({
   falco: z
     .object({
       log: z.unknown().optional(),
-      raw_message: z.object({ log: z.unknown() }).loose().optional(),
+      raw_message: z.object({ log: z.unknown().optional() }).loose().optional(),
       kubernetes: kubernetesSchema.optional(),
     })
     .loose(),

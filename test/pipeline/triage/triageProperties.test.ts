@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadPlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
 import { ROUTES, SEVERITIES } from '../../../src/pipeline/triage/types.js';
 import { triageEvent } from '../../../src/pipeline/triage/triageEvent.js';
+import { falcoJsonSchema, fluentBitSchema, isWellFormedFalcoJson, isWellFormedFluentBit } from '../../../src/pipeline/triage/normalizeFalco.js';
 import { fixtureNames, loadFixture } from '../../helpers/events.js';
 
 const config = loadPlaybookConfig();
@@ -76,6 +77,30 @@ describe('triage properties', () => {
         }
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('fast structural checks agree with the zod schemas', () => {
+  const field = fc.oneof(fc.string(), fc.constant(null), fc.constant(undefined), fc.integer(), fc.array(fc.string()), fc.dictionary(fc.string(), fc.jsonValue()));
+  it('accepts Falco JSON only when the schema does', () => {
+    fc.assert(
+      fc.property(fc.record({ rule: field, output: field, priority: field, output_fields: field, hostname: field, tags: field, time: field, source: field, uuid: field }, { requiredKeys: [] }), (v) => {
+        if (isWellFormedFalcoJson(v)) expect(falcoJsonSchema.safeParse(v).success).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('accepts Fluent Bit records only when the schema does', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ falco: fc.oneof(field, fc.record({ log: field, raw_message: field, kubernetes: fc.oneof(field, fc.record({ host: field })) }, { requiredKeys: [] })), kubernetes: fc.oneof(field, fc.record({ host: field })) }, { requiredKeys: [] }),
+        (v) => {
+          if (isWellFormedFluentBit(v)) expect(fluentBitSchema.safeParse(v).success).toBe(true);
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });
