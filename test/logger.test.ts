@@ -1,0 +1,54 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, REDACTED } from '../src/logger.js';
+
+function capture(secrets: string[] = [], format: 'json' | 'pretty' = 'json') {
+  const stream = new PassThrough();
+  let out = '';
+  stream.on('data', (d) => (out += d));
+  const logger = createLogger({ level: 'debug', format, secrets, stream });
+  return { logger, text: () => out };
+}
+
+const DISCORD_TOKEN = ['MTA5ODc2NTQzMjEwOTg3NjU0Mw', 'GhIjKl', 'abcdefghijklmnopqrstuvwxyz0123456789AB'].join('.');
+const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAA${'x7Yz+/Qw'.repeat(40)}==`;
+const AWS_KEY = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
+const AWS_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+
+describe('logger', () => {
+  it('writes JSON lines with child ids', () => {
+    const { logger, text } = capture();
+    logger.child({ incidentId: 'inc-1', interactionId: 'int-2' }).info('hello', { messageId: 'm-3' });
+    const line = JSON.parse(text().trim());
+    expect(line).toMatchObject({ level: 'info', message: 'hello', incidentId: 'inc-1', interactionId: 'int-2', messageId: 'm-3' });
+  });
+
+  it('never writes a secret: tokens, task tokens, AWS credentials', () => {
+    const { logger, text } = capture([AWS_SECRET]);
+    logger.info(`connecting with ${DISCORD_TOKEN}`, {
+      taskToken: TASK_TOKEN,
+      body: { nested: { token: 'short-but-secret' }, message: `resume ${TASK_TOKEN}` },
+      creds: { accessKeyId: AWS_KEY, secretAccessKey: AWS_SECRET },
+      note: `secret is ${AWS_SECRET}`,
+    });
+    logger.error('failed', { error: new Error(`bad token ${DISCORD_TOKEN}`) });
+    const out = text();
+    for (const secret of [DISCORD_TOKEN, TASK_TOKEN, AWS_KEY, AWS_SECRET, 'short-but-secret']) expect(out).not.toContain(secret);
+    expect(out).toContain(REDACTED);
+  });
+
+  it('redacts in the readable format too', () => {
+    const { logger, text } = capture([], 'pretty');
+    logger.warn(`token ${DISCORD_TOKEN}`, { taskToken: TASK_TOKEN });
+    expect(text()).not.toContain(DISCORD_TOKEN);
+    expect(text()).not.toContain(TASK_TOKEN);
+    expect(text()).toMatch(/WARN/);
+  });
+
+  it('keeps ordinary text', () => {
+    const { logger, text } = capture();
+    logger.info('blocked 203.0.113.45:4444', { rule: 'ARTIFACT_Reverse_Shell_Suspected!' });
+    expect(text()).toContain('203.0.113.45:4444');
+    expect(text()).toContain('ARTIFACT_Reverse_Shell_Suspected!');
+  });
+});
