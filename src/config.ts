@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -21,6 +22,13 @@ const list = z.string().transform((v) =>
 const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17 to 20 digits)');
 const url = z.url();
 const posInt = z.coerce.number().int().positive();
+const absPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path').refine((p) => !p.split('/').includes('..'), 'no .. segments');
+const cidr = z.string().refine((v) => {
+  const [ip, bits, ...rest] = v.split('/');
+  if (rest.length || !ip || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
+  const kind = isIP(ip);
+  return kind !== 0 && Number(bits) <= (kind === 4 ? 32 : 128);
+}, 'a CIDR such as 192.0.2.0/24 or 2001:db8::/32');
 
 interface Setting {
   schema: z.ZodType;
@@ -50,6 +58,20 @@ export const SETTINGS = {
 
   SENTINEL_QUEUE_URL: { schema: url, expects: 'URL of the SQS queue the bot consumes' },
   SENTINEL_EVIDENCE_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'), expects: 'S3 bucket for evidence and incident records' },
+
+  SENTINEL_KUBECONFIG: { schema: z.string().min(1), expects: 'path to a kubeconfig; in-cluster or ~/.kube/config when unset' },
+  SENTINEL_COLLECTOR: { schema: z.string().min(1).max(64), expects: 'name recorded as the collector of evidence', default: 'sentinel' },
+  SENTINEL_EXTRACT_MAX_BYTES: { schema: posInt, expects: 'largest file to extract from a pod, in bytes', default: String(100 * 1024 * 1024) },
+  SENTINEL_QUARANTINE_DIR: { schema: absPath, expects: 'absolute directory inside the pod that quarantined files move to', default: '/var/tmp/sentinel-quarantine' },
+  SENTINEL_QUARANTINE_ROOTS: { schema: list.pipe(z.array(absPath).min(1)), expects: 'comma-separated absolute directories whose files may be quarantined', default: '/var/www,/srv,/tmp,/var/tmp,/app,/home,/opt' },
+  SENTINEL_NACL_ID: { schema: z.string().regex(/^acl-[0-9a-f]{8,17}$/, 'a network ACL id'), expects: 'a network ACL id (acl-...) to use instead of the node subnet\'s' },
+  SENTINEL_NACL_MAX_RULES: { schema: z.coerce.number().int().min(1).max(40), expects: 'egress rules a network ACL may hold (AWS quota, 20 by default)', default: '20' },
+  SENTINEL_EGRESS_ALLOWLIST: { schema: list.pipe(z.array(cidr)), expects: 'comma-separated CIDRs that must never be blocked', default: '' },
+  SENTINEL_ISOLATION_SG_ID: { schema: z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'), expects: 'the isolation security group (no rules); one is created per VPC when unset' },
+  SENTINEL_ISOLATE_STOP_INSTANCE: { schema: bool, expects: 'true to stop an isolated instance (destroys memory)', default: 'false' },
+  SENTINEL_PROTECTED_TAG: { schema: z.string().min(1).max(128), expects: 'EC2 tag key that marks instances sentinel must never touch', default: 'sentinel:protected' },
+  SENTINEL_PROTECTED_NAMESPACES: { schema: list, expects: 'comma-separated namespaces never isolated (system namespaces always are)', default: '' },
+  SENTINEL_CORDON_ON_POD_ISOLATE: { schema: bool, expects: 'true to cordon the node when isolating a pod', default: 'false' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -75,8 +97,27 @@ export interface Config {
   };
   readonly queueUrl: string | undefined;
   readonly evidenceBucket: string | undefined;
+  readonly kubeconfigPath: string | undefined;
+  readonly pipeline: PipelineSettings;
   /** The raw validated values, by setting name. */
   readonly values: Readonly<Partial<{ [K in SettingName]: Parsed<K> }>>;
+}
+
+/** What the response actions need to know; plain data, passed in. */
+export interface PipelineSettings {
+  readonly evidenceBucket: string | undefined;
+  readonly collector: string;
+  readonly extractMaxBytes: number;
+  readonly quarantineDir: string;
+  readonly quarantineRoots: readonly string[];
+  readonly naclId: string | undefined;
+  readonly naclMaxRules: number;
+  readonly egressAllowlist: readonly string[];
+  readonly isolationSecurityGroupId: string | undefined;
+  readonly stopOnIsolate: boolean;
+  readonly protectedTag: string;
+  readonly protectedNamespaces: readonly string[];
+  readonly cordonOnPodIsolate: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -108,7 +149,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const problems: string[] = [];
   for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting][]) {
     const raw = source[name];
-    const input = raw === undefined || raw.trim() === '' ? setting.default : raw.trim();
+    const input = raw === undefined || (raw.trim() === '' && setting.default !== '') ? setting.default : raw.trim();
     if (input === undefined) continue;
     const parsed = setting.schema.safeParse(input);
     if (parsed.success) values[name] = parsed.data;
@@ -142,6 +183,22 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     },
     queueUrl: v.SENTINEL_QUEUE_URL,
     evidenceBucket: v.SENTINEL_EVIDENCE_BUCKET,
+    kubeconfigPath: v.SENTINEL_KUBECONFIG,
+    pipeline: {
+      evidenceBucket: v.SENTINEL_EVIDENCE_BUCKET,
+      collector: v.SENTINEL_COLLECTOR ?? 'sentinel',
+      extractMaxBytes: v.SENTINEL_EXTRACT_MAX_BYTES ?? 100 * 1024 * 1024,
+      quarantineDir: v.SENTINEL_QUARANTINE_DIR ?? '/var/tmp/sentinel-quarantine',
+      quarantineRoots: v.SENTINEL_QUARANTINE_ROOTS ?? [],
+      naclId: v.SENTINEL_NACL_ID,
+      naclMaxRules: v.SENTINEL_NACL_MAX_RULES ?? 20,
+      egressAllowlist: v.SENTINEL_EGRESS_ALLOWLIST ?? [],
+      isolationSecurityGroupId: v.SENTINEL_ISOLATION_SG_ID,
+      stopOnIsolate: v.SENTINEL_ISOLATE_STOP_INSTANCE ?? false,
+      protectedTag: v.SENTINEL_PROTECTED_TAG ?? 'sentinel:protected',
+      protectedNamespaces: v.SENTINEL_PROTECTED_NAMESPACES ?? [],
+      cordonOnPodIsolate: v.SENTINEL_CORDON_ON_POD_ISOLATE ?? false,
+    },
     values: v,
   };
   return deepFreeze(config);

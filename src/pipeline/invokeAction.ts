@@ -1,0 +1,54 @@
+import { describeError, SentinelError, UserError, ValidationError } from '../errors.js';
+import type { ActionDefinition, ActionDeps, ActionRequest, ActionResult } from './actions/types.js';
+
+export interface InvokeOptions {
+  dryRun?: boolean;
+  actor: string;
+  incidentId: string;
+  reason?: string;
+}
+
+export interface FailedDetails {
+  error: string;
+  /** True for refusals and bad input: retrying cannot help. */
+  final: boolean;
+}
+
+/**
+ * Validates raw input against the action's schema and runs it. Errors become a
+ * `failed` result with a code (the Step Functions task handler turns that into
+ * SendTaskFailure; a button or command shows the summary). Every call is logged.
+ */
+export async function invokeAction(
+  definition: ActionDefinition,
+  rawInput: unknown,
+  options: InvokeOptions,
+  deps: ActionDeps,
+): Promise<ActionResult<object>> {
+  const logger = deps.logger.child({ action: definition.id, incidentId: options.incidentId, actor: options.actor });
+  const parsed = definition.input.safeParse(rawInput);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+    logger.warn('action input refused', { reason: why });
+    const err = new ValidationError(`invalid input for ${definition.id}: ${why}`);
+    return { status: 'failed', summary: err.message, details: { error: 'InvalidInput', final: true } satisfies FailedDetails };
+  }
+  const request: ActionRequest<unknown> = {
+    input: parsed.data,
+    actor: options.actor,
+    incidentId: options.incidentId,
+    ...(options.dryRun ? { dryRun: true } : {}),
+    ...(options.reason ? { reason: options.reason } : {}),
+  };
+  const started = Date.now();
+  try {
+    const result = await definition.run(request as never, { ...deps, logger });
+    logger.info('action finished', { status: result.status, summary: result.summary, dryRun: Boolean(options.dryRun), ms: Date.now() - started });
+    return result;
+  } catch (err) {
+    const user = err instanceof UserError;
+    const code = err instanceof SentinelError ? err.code : 'InternalError';
+    logger[user ? 'warn' : 'error']('action failed', { code, reason: describeError(err), ms: Date.now() - started });
+    return { status: 'failed', summary: describeError(err), details: { error: code, final: user } satisfies FailedDetails };
+  }
+}
