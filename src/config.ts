@@ -22,6 +22,7 @@ const list = z.string().transform((v) =>
 const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17 to 20 digits)');
 const url = z.url();
 const posInt = z.coerce.number().int().positive();
+const sfnArn = z.string().regex(/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/, 'a state machine ARN');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path').refine((p) => !p.split('/').includes('..'), 'no .. segments');
 const cidr = z.string().refine((v) => {
   const [ip, bits, ...rest] = v.split('/');
@@ -72,6 +73,20 @@ export const SETTINGS = {
   SENTINEL_PROTECTED_TAG: { schema: z.string().min(1).max(128), expects: 'EC2 tag key that marks instances sentinel must never touch', default: 'sentinel:protected' },
   SENTINEL_PROTECTED_NAMESPACES: { schema: list, expects: 'comma-separated namespaces never isolated (system namespaces always are)', default: '' },
   SENTINEL_CORDON_ON_POD_ISOLATE: { schema: bool, expects: 'true to cordon the node when isolating a pod', default: 'false' },
+
+  SENTINEL_STATE_MACHINE_FALCO: { schema: sfnArn, expects: 'ARN of the Falco incident state machine' },
+  SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
+  SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
+  SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted', default: '600' },
+  SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
+  SENTINEL_APPROVAL_STORE: { schema: z.enum(['file', 's3']), expects: 'file (default, under SENTINEL_DATA_DIR) or s3 (shared by replicas, in the evidence bucket)', default: 'file' },
+  SENTINEL_APPROVAL_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(604_800), expects: 'seconds an approval waits for a decision', default: '3600' },
+  SENTINEL_TWO_PERSON_ACTIONS: { schema: list, expects: 'comma-separated action ids that need two different approvers (e.g. isolate-node)', default: '' },
+  SENTINEL_HTTP_PORT: { schema: z.coerce.number().int().min(0).max(65_535), expects: 'port for /healthz, /readyz and /metrics (0 picks a free one)', default: '8080' },
+  SENTINEL_HTTP_HOST: { schema: z.string().min(1), expects: 'address the health and metrics server listens on', default: '0.0.0.0' },
+  SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages received and handled at once (1-10)', default: '10' },
+  SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
+  SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -99,6 +114,7 @@ export interface Config {
   readonly evidenceBucket: string | undefined;
   readonly kubeconfigPath: string | undefined;
   readonly pipeline: PipelineSettings;
+  readonly bot: BotSettings;
   /** The raw validated values, by setting name. */
   readonly values: Readonly<Partial<{ [K in SettingName]: Parsed<K> }>>;
 }
@@ -118,6 +134,19 @@ export interface PipelineSettings {
   readonly protectedTag: string;
   readonly protectedNamespaces: readonly string[];
   readonly cordonOnPodIsolate: boolean;
+}
+
+/** How the bot runs: engine, storms, approvals, intake, operations. */
+export interface BotSettings {
+  readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined };
+  readonly stormWindowMs: number;
+  readonly editIntervalMs: number;
+  readonly approvalStore: 'file' | 's3';
+  readonly approvalTimeoutSeconds: number;
+  readonly twoPersonActions: readonly string[];
+  readonly httpPort: number;
+  readonly httpHost: string;
+  readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
 }
 
 export interface LoadConfigOptions {
@@ -198,6 +227,17 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       protectedTag: v.SENTINEL_PROTECTED_TAG ?? 'sentinel:protected',
       protectedNamespaces: v.SENTINEL_PROTECTED_NAMESPACES ?? [],
       cordonOnPodIsolate: v.SENTINEL_CORDON_ON_POD_ISOLATE ?? false,
+    },
+    bot: {
+      stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY },
+      stormWindowMs: (v.SENTINEL_STORM_WINDOW_SECONDS ?? 600) * 1000,
+      editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
+      approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',
+      approvalTimeoutSeconds: v.SENTINEL_APPROVAL_TIMEOUT_SECONDS ?? 3600,
+      twoPersonActions: v.SENTINEL_TWO_PERSON_ACTIONS ?? [],
+      httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
+      httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
+      sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
     },
     values: v,
   };

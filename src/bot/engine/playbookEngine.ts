@@ -1,0 +1,17 @@
+import type { Route } from '../../pipeline/triage/types.js';
+
+export interface StartResult {
+  executionArn: string;
+  /** False when an execution of that name already existed (a redelivery). */
+  started: boolean;
+}
+
+/** The durable playbook engine: Step Functions, or in-process in embedded mode. */
+export interface PlaybookEngine {
+  /** Starts the route's playbook under a name derived from the dedupe key; starting twice is harmless. */
+  start(route: Route, executionName: string, input: object): Promise<StartResult>;
+  /** Resumes a waiting task with its output. */
+  taskSucceeded(taskToken: string, output: object): Promise<void>;
+  /** Fails a waiting task with an error code and cause. */
+  taskFailed(taskToken: string, error: string, cause: string): Promise<void>;
+}

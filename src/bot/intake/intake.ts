@@ -1,0 +1,19 @@
+/** One message from the intake, whatever carried it. */
+export interface IntakeMessage {
+  id: string;
+  body: string | undefined;
+  /** How many times this message has been delivered (1 on first delivery). */
+  receiveCount: number;
+}
+
+/** `done`: delete the message. `retry`: leave it for redelivery (and, after enough tries, the DLQ). */
+export type IntakeOutcome = 'done' | 'retry';
+export type IntakeHandler = (message: IntakeMessage) => Promise<IntakeOutcome>;
+
+/** Where messages come from: SQS today, an HTTP intake for Falcosidekick's webhook later. */
+export interface Intake {
+  start(handler: IntakeHandler): void;
+  /** Stops receiving, waits for messages in flight, then resolves. */
+  stop(): Promise<void>;
+  isRunning(): boolean;
+}

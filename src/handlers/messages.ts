@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { incidentInputSchema } from '../pipeline/incident/incidentRecord.js';
+
+/**
+ * The kinds of SQS message the bot handles (docs/messages.md). A body with a
+ * `kind` is one of ours; anything else is a raw Falco or GuardDuty event.
+ */
+export const MESSAGE_KINDS = ['event', 'task', 'approval-request', 'report', 'notify'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+const taskToken = z.string().min(1).max(8192);
+
+/** A step of a playbook: run a pipeline action, then SendTaskSuccess/SendTaskFailure. */
+export const taskMessageSchema = z
+  .object({
+    kind: z.literal('task'),
+    taskToken,
+    action: z.string().min(1).max(64),
+    input: z.unknown(),
+    incidentId: z.string().min(1).max(128),
+    executionName: z.string().max(80).optional(),
+    dryRun: z.boolean().optional(),
+    /** Memory capture state, for actions that would destroy memory. */
+    memory: z.object({ captured: z.boolean().optional(), waivedBy: z.string().optional() }).optional(),
+  })
+  .strict();
+
+const incidentSummarySchema = z
+  .object({
+    incidentId: z.string().min(1).max(128),
+    executionName: z.string().max(80).optional(),
+    triage: z.record(z.string(), z.unknown()),
+  })
+  .loose();
+
+/** Ask the team: post an approval with Allow/Block and wait for the decision. */
+export const approvalRequestSchema = z
+  .object({
+    kind: z.literal('approval-request'),
+    taskToken,
+    incident: incidentSummarySchema,
+    proposedAction: z.object({ action: z.string().min(1).max(64), input: z.unknown().optional(), summary: z.string().max(500).optional() }),
+    timeoutSeconds: z.number().int().min(60).max(604_800).optional(),
+  })
+  .strict();
+
+/** The final incident and where it is recorded. */
+export const reportMessageSchema = z
+  .object({
+    kind: z.literal('report'),
+    incident: incidentInputSchema,
+    record: z.object({ bucket: z.string(), key: z.string(), location: z.string() }).partial().optional(),
+  })
+  .strict();
+
+/** An alert only (GuardDuty notify route). */
+export const notifyMessageSchema = z
+  .object({
+    kind: z.literal('notify'),
+    incident: incidentSummarySchema,
+  })
+  .strict();
+
+export type TaskMessage = z.output<typeof taskMessageSchema>;
+export type ApprovalRequestMessage = z.output<typeof approvalRequestSchema>;
+export type ReportMessage = z.output<typeof reportMessageSchema>;
+export type NotifyMessage = z.output<typeof notifyMessageSchema>;
+
+export type ParsedMessage =
+  | { kind: 'event'; event: unknown }
+  | { kind: 'task'; message: TaskMessage }
+  | { kind: 'approval-request'; message: ApprovalRequestMessage }
+  | { kind: 'report'; message: ReportMessage }
+  | { kind: 'notify'; message: NotifyMessage };
+
+export type ParseResult = { ok: true; parsed: ParsedMessage } | { ok: false; reason: string };
+
+const schemas = {
+  task: taskMessageSchema,
+  'approval-request': approvalRequestSchema,
+  report: reportMessageSchema,
+  notify: notifyMessageSchema,
+} as const;
+
+function issues(error: z.ZodError): string {
+  // Paths and messages only: never echo values (a task token could be among them).
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/** Parses an SQS body into a message kind. Never throws. */
+export function parseMessage(body: string | undefined): ParseResult {
+  if (body === undefined || body.trim() === '') return { ok: false, reason: 'empty body' };
+  if (body.length > 262_144) return { ok: false, reason: 'body larger than 256 KiB' };
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    return { ok: false, reason: `body is not JSON: ${(err as Error).message}` };
+  }
+  if (json && typeof json === 'object' && !Array.isArray(json) && 'kind' in json) {
+    const kind = (json as { kind: unknown }).kind;
+    if (typeof kind !== 'string' || !(kind in schemas)) return { ok: false, reason: `unknown message kind ${JSON.stringify(String(kind).slice(0, 40))}` };
+    const k = kind as keyof typeof schemas;
+    const r = schemas[k].safeParse(json);
+    if (!r.success) return { ok: false, reason: `invalid ${k} message: ${issues(r.error)}` };
+    return { ok: true, parsed: { kind: k, message: r.data } as ParsedMessage };
+  }
+  return { ok: true, parsed: { kind: 'event', event: json } };
+}
