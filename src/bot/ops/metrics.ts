@@ -1,0 +1,32 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The bot's Prometheus metrics, on a registry of their own (no global default registry). */
+export interface BotMetrics {
+  registry: Registry;
+  messagesHandled: Counter<'kind' | 'outcome'>;
+  messagesFailed: Counter<'kind'>;
+  approvalsPending: Gauge;
+  approvalsDecided: Counter<'decision'>;
+  actionLatency: Histogram<'action' | 'status'>;
+  eventsDeduplicated: Counter;
+}
+
+export function createBotMetrics(options: { defaultMetrics?: boolean } = {}): BotMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sentinel_' });
+  return {
+    registry,
+    messagesHandled: new Counter({ name: 'sentinel_messages_handled_total', help: 'SQS messages handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    messagesFailed: new Counter({ name: 'sentinel_messages_failed_total', help: 'SQS messages whose handling failed (left for retry)', labelNames: ['kind'], registers: [registry] }),
+    approvalsPending: new Gauge({ name: 'sentinel_approvals_pending', help: 'Approvals waiting for a decision', registers: [registry] }),
+    approvalsDecided: new Counter({ name: 'sentinel_approvals_decided_total', help: 'Approvals decided, by decision', labelNames: ['decision'], registers: [registry] }),
+    actionLatency: new Histogram({
+      name: 'sentinel_action_duration_seconds',
+      help: 'Pipeline action latency',
+      labelNames: ['action', 'status'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    eventsDeduplicated: new Counter({ name: 'sentinel_events_deduplicated_total', help: 'Events counted on an existing incident instead of starting a new one', registers: [registry] }),
+  };
+}
