@@ -53,8 +53,11 @@ export interface ActionDefinition<S extends z.ZodType = z.ZodType> {
   description: string;
   permissions: ActionPermissions;
   input: S;
-  /** Whether this action destroys volatile evidence (memory) and needs a capture or waiver first. */
-  destroysMemory?: boolean;
+  /**
+   * Whether this action (with this input) destroys volatile evidence such as
+   * memory; such a step needs a successful capture or a person's waiver first.
+   */
+  destroysMemory?: boolean | ((input: z.output<S>, settings: PipelineSettings) => boolean);
   run(request: ActionRequest<z.output<S>>, deps: ActionDeps): Promise<ActionResult<object>>;
 }
 
