@@ -22,9 +22,15 @@ function isPreconditionFailed(err: unknown): boolean {
   return e?.name === 'PreconditionFailed' || e?.Code === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
 }
 
-/** S3 metadata values must be ASCII: anything else is percent-encoded. */
+/**
+ * S3 metadata values must be printable ASCII: anything else is percent-encoded.
+ * A value holding `%` is encoded too, so `decodeURIComponent` of any stored
+ * value gives the original back (`/tmp/a%20b` is not mistaken for `/tmp/a b`);
+ * so is one with leading or trailing spaces, which HTTP would trim.
+ */
 export function s3MetadataValue(value: string): string {
-  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  const plain = /^[\x20-\x24\x26-\x7e]*$/.test(value) && value.trim() === value;
+  return plain ? value : encodeURIComponent(value);
 }
 
 /**

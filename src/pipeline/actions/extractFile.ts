@@ -1,0 +1,368 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import {
+  ConfigError,
+  KubernetesError,
+  LimitExceededError,
+  NotFoundError,
+  ProtectedTargetError,
+  ValidationError,
+} from '../../errors.js';
+import type { KubeClients } from '../../kube/clients.js';
+import { execInPod, type ExecResult, type ExecTarget } from '../../kube/execInPod.js';
+import { evidenceKey } from '../evidence/evidenceKey.js';
+import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
+import type { EvidenceItem } from '../evidence/types.js';
+import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+const inputSchema = z.strictObject({
+  namespace: z.string().max(63).regex(DNS_LABEL, 'a namespace name (RFC 1123 label)'),
+  pod: z.string().max(253).regex(DNS_SUBDOMAIN, 'a pod name (RFC 1123 subdomain)'),
+  /** The pod's only (or default) container when absent. */
+  container: z.string().max(63).regex(DNS_LABEL, 'a container name (RFC 1123 label)').optional(),
+  /** Absolute path inside the container; traversal (`.`/`..` segments) is refused when the action runs. */
+  path: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((p) => p.startsWith('/'), 'an absolute path')
+    .refine((p) => !p.includes('\0'), 'no NUL byte'),
+});
+
+export type ExtractFileInput = z.output<typeof inputSchema>;
+
+export interface ExtractFileDetails {
+  namespace: string;
+  pod: string;
+  container: string;
+  path: string;
+  bucket: string;
+  key: string;
+  location: string;
+  sha256: string;
+  size: number;
+  /** The same content was already stored under this key by an earlier run; nothing was written. */
+  alreadyStored: boolean;
+  evidence: EvidenceItem;
+  notes: string[];
+}
+
+/** Bodies up to this size are uploaded from memory (the SDK can retry them); larger ones are streamed from the temp file. */
+const BUFFERED_UPLOAD_MAX = 5 * 1024 * 1024;
+/** S3 allows 2 KB of user metadata in all: a longer (encoded) path is cut and flagged. */
+const PATH_METADATA_MAX = 1024;
+const ZERO_SHA = '0'.repeat(64);
+
+/**
+ * Any absolute path may be read, but never through traversal: the rules of
+ * checkPodPath without the roots. Returns the path with duplicate slashes removed.
+ */
+function checkExtractPath(path: string): string {
+  if (!path.startsWith('/')) throw new ValidationError(`the path must be absolute: ${JSON.stringify(path)}`, { code: 'InvalidPath' });
+  if (path.includes('\0')) throw new ValidationError('the path contains a NUL byte', { code: 'InvalidPath' });
+  const segments = path.split('/').filter((s) => s !== '');
+  if (segments.some((s) => s === '..' || s === '.')) {
+    throw new ProtectedTargetError(`refusing a path with traversal: ${JSON.stringify(path)}`, { code: 'PathTraversal' });
+  }
+  if (segments.length === 0) throw new ValidationError('the path names the root directory, not a file', { code: 'InvalidPath' });
+  return `/${segments.join('/')}`;
+}
+
+function requireKube(deps: ActionDeps): KubeClients {
+  if (!deps.kube) throw new ConfigError('Kubernetes is not configured (no kube clients): cannot extract a file from a pod');
+  return deps.kube;
+}
+
+function requireS3(deps: ActionDeps): S3Client {
+  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot store evidence');
+  return deps.aws.s3;
+}
+
+function requireBucket(deps: ActionDeps): string {
+  const bucket = deps.settings.evidenceBucket;
+  if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot store an extracted file', { code: 'NoEvidenceBucket' });
+  return bucket;
+}
+
+/** Reads the pod (404 → NotFound) and names the container to exec in. */
+async function resolveTarget(kube: KubeClients, input: ExtractFileInput): Promise<ExecTarget & { container: string }> {
+  let pod: V1Pod;
+  try {
+    pod = await kube.core.readNamespacedPod({ name: input.pod, namespace: input.namespace });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 404) throw new NotFoundError(`pod ${input.namespace}/${input.pod} not found`, { code: 'PodNotFound' });
+    throw new KubernetesError(`cannot read pod ${input.namespace}/${input.pod}: ${(err as Error).message}`, { cause: err });
+  }
+  const names = pod.spec?.containers.map((c) => c.name) ?? [];
+  let container = input.container;
+  if (container !== undefined) {
+    if (!names.includes(container)) {
+      throw new NotFoundError(`container ${container} is not in pod ${input.namespace}/${input.pod} (${names.join(', ')})`, { code: 'ContainerNotFound' });
+    }
+  } else if (names.length === 1) {
+    container = names[0]!;
+  } else {
+    const preferred = pod.metadata?.annotations?.['kubectl.kubernetes.io/default-container'];
+    if (!preferred || !names.includes(preferred)) {
+      throw new ValidationError(`pod ${input.namespace}/${input.pod} has several containers (${names.join(', ')}): name one`, { code: 'ContainerRequired' });
+    }
+    container = preferred;
+  }
+  return { namespace: input.namespace, pod: input.pod, container };
+}
+
+function isMissing(result: ExecResult): boolean {
+  return /No such file or directory|Not a directory/.test(result.stderr);
+}
+
+function execFailed(target: ExecTarget, argv: readonly string[], result: ExecResult): KubernetesError {
+  const why = result.stderr.trim().split('\n')[0] || 'no error output';
+  return new KubernetesError(`${argv[0]} failed in ${target.namespace}/${target.pod} (exit ${result.exitCode}): ${why}`, {
+    code: 'ExecFailed',
+    details: { argv: [...argv], exitCode: result.exitCode },
+  });
+}
+
+interface FileFacts {
+  size: number;
+  /** stat's %F: `regular file`, `regular empty file`, `directory`… */
+  type: string;
+}
+
+/** Size and type of the file `path` names (following symlinks, as `cat` does); undefined when there is none. */
+async function statFile(kube: KubeClients, target: ExecTarget, path: string): Promise<FileFacts | undefined> {
+  const argv = ['stat', '-L', '-c', '%s %F', '--', path];
+  const result = await execInPod(kube, target, argv);
+  if (result.exitCode !== 0) {
+    if (isMissing(result)) return undefined;
+    throw execFailed(target, argv, result);
+  }
+  const m = /^(\d+) ([a-z ]+)\n?$/.exec(result.stdout);
+  if (!m) throw new KubernetesError(`unexpected output from stat in ${target.namespace}/${target.pod}: ${JSON.stringify(result.stdout.slice(0, 200))}`, { code: 'ExecFailed' });
+  return { size: Number(m[1]), type: m[2]! };
+}
+
+/**
+ * A sink that hashes and counts what goes through it while writing it to
+ * `file` (created exclusively, mode 600). Fails with LimitExceededError as
+ * soon as more than `maxBytes` arrive.
+ */
+class HashingFileSink extends Writable {
+  private readonly hash = createHash('sha256');
+  private handle: FileHandle | undefined;
+  private count = 0;
+  private digest: string | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly maxBytes: number,
+    private readonly what: string,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.file, 'wx', 0o600).then((h) => {
+      this.handle = h;
+      callback();
+    }, callback);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.count += chunk.length;
+    if (this.count > this.maxBytes) {
+      callback(
+        new LimitExceededError(`${this.what} grew past the extraction limit of ${this.maxBytes} bytes while being read (SENTINEL_EXTRACT_MAX_BYTES)`, {
+          code: 'FileTooLarge',
+          details: { limit: this.maxBytes },
+        }),
+      );
+      return;
+    }
+    this.hash.update(chunk);
+    this.handle!.write(chunk).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.digest = this.hash.digest('hex');
+    const h = this.handle;
+    this.handle = undefined;
+    (h ? h.close() : Promise.resolve()).then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const h = this.handle;
+    this.handle = undefined;
+    (h ? h.close() : Promise.resolve()).then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+
+  /** sha256 and byte count, once the stream has finished. */
+  result(): { sha256: string; size: number } {
+    if (this.digest === undefined) throw new Error('the extraction sink has not finished');
+    return { sha256: this.digest, size: this.count };
+  }
+}
+
+/** The path as S3 metadata: cut (on a code point boundary) when its encoded form is too long. */
+function pathMetadata(path: string): Record<string, string> {
+  if (s3MetadataValue(path).length <= PATH_METADATA_MAX) return { path };
+  const chars = [...path];
+  let lo = 0;
+  let hi = chars.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (s3MetadataValue(chars.slice(0, mid).join('')).length <= PATH_METADATA_MAX) lo = mid;
+    else hi = mid - 1;
+  }
+  return { path: chars.slice(0, lo).join(''), 'path-truncated': 'true' };
+}
+
+/**
+ * Copies one file out of a pod into the evidence bucket, write-once, keyed by
+ * its sha256: `stat` first (missing → skipped; not a regular file, or larger
+ * than SENTINEL_EXTRACT_MAX_BYTES → refused), then `cat` streamed through a
+ * hashing, size-limited sink into a private temp file (always removed), then
+ * PutObject with `If-None-Match: *` and the source as metadata. A rerun that
+ * finds the same content already stored succeeds with `alreadyStored: true`
+ * (the evidence exists, which is what the caller wants) and writes nothing.
+ * Commands run as argv, never through a shell.
+ */
+export async function extractFile(
+  request: ActionRequest<ExtractFileInput>,
+  deps: ActionDeps,
+): Promise<ActionResult<ExtractFileDetails | Record<string, unknown>>> {
+  const { input, incidentId } = request;
+  const path = checkExtractPath(input.path);
+  const bucket = requireBucket(deps);
+  const kube = requireKube(deps);
+  const s3 = requireS3(deps);
+  const limit = deps.settings.extractMaxBytes;
+
+  const target = await resolveTarget(kube, input);
+  const where = `${target.namespace}/${target.pod} (container ${target.container})`;
+  const what = `${JSON.stringify(path)} in ${where}`;
+  const base = { namespace: target.namespace, pod: target.pod, container: target.container, path };
+
+  const facts = await statFile(kube, target, path);
+  if (!facts) return skipped(`file not found in pod: ${what}`, { ...base, found: false });
+  if (facts.type !== 'regular file' && facts.type !== 'regular empty file') {
+    throw new ValidationError(`${what} is a ${facts.type}, not a regular file: only regular files are extracted`, { code: 'NotRegularFile' });
+  }
+  if (facts.size > limit) {
+    throw new LimitExceededError(`${what} is ${facts.size} bytes, over the extraction limit of ${limit} bytes (SENTINEL_EXTRACT_MAX_BYTES)`, {
+      code: 'FileTooLarge',
+      details: { size: facts.size, limit },
+    });
+  }
+
+  const sampleKey = evidenceKey(incidentId, ZERO_SHA, path);
+  const [prefix, fileName] = sampleKey.split(`/${ZERO_SHA}/`) as [string, string];
+  const readArgv = ['cat', '--', path];
+  if (request.dryRun) {
+    return planned(`would read ${facts.size} bytes of ${what} and store them at s3://${bucket}/${prefix}/<sha256>/${fileName}`, {
+      ...base,
+      size: facts.size,
+      maxBytes: limit,
+      bucket,
+      destinationPrefix: `s3://${bucket}/${prefix}/`,
+      keyPattern: `${prefix}/<sha256>/${fileName}`,
+      command: readArgv,
+    });
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-extract-'));
+  let sink: HashingFileSink | undefined;
+  let upload: ReadStream | undefined;
+  try {
+    const file = join(dir, 'content');
+    sink = new HashingFileSink(file, limit, what);
+    const collectedAt = deps.now().toISOString();
+    // At least 1 MiB/s, never less than the default two minutes.
+    const timeoutMs = 120_000 + Math.ceil(facts.size / (1024 * 1024)) * 1000;
+    deps.logger.debug('extracting file', { ...base, size: facts.size });
+    const read = await execInPod(kube, target, readArgv, { sink, timeoutMs });
+    if (read.exitCode !== 0) {
+      if (isMissing(read)) return skipped(`file not found in pod (it disappeared before it could be read): ${what}`, { ...base, found: false });
+      throw execFailed(target, readArgv, read);
+    }
+    const { sha256, size } = sink.result();
+    const notes = size === facts.size ? [] : [`the file changed size between stat and read (${facts.size} → ${size} bytes); the stored copy is what was read`];
+
+    const key = evidenceKey(incidentId, sha256, path);
+    const metadata: Record<string, string> = {
+      namespace: target.namespace,
+      pod: target.pod,
+      container: target.container,
+      ...pathMetadata(path),
+      size: String(size),
+      'collected-at': collectedAt,
+      collector: deps.settings.collector,
+      'incident-id': incidentId,
+      actor: request.actor,
+    };
+    let body: Buffer | ReadStream;
+    if (size <= BUFFERED_UPLOAD_MAX) body = await readFile(file);
+    else body = upload = createReadStream(file);
+    const put = await putEvidence(s3, { bucket, key, body, contentLength: size, sha256, metadata });
+
+    const evidence: EvidenceItem = {
+      kind: 'file',
+      location: put.location,
+      sha256,
+      size,
+      collector: deps.settings.collector,
+      collectedAt,
+      source: { namespace: target.namespace, pod: target.pod, container: target.container, path },
+    };
+    const details: ExtractFileDetails = {
+      ...base,
+      bucket,
+      key,
+      location: put.location,
+      sha256,
+      size,
+      alreadyStored: !put.created,
+      evidence,
+      notes,
+    };
+    const summary = put.created
+      ? `extracted ${what} to ${put.location} (${size} bytes, sha256 ${sha256.slice(0, 12)}…)`
+      : `${what} was already stored at ${put.location} (same sha256 ${sha256.slice(0, 12)}…); nothing written`;
+    return succeeded(summary, details);
+  } finally {
+    upload?.destroy();
+    sink?.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export const extractFileAction = defineAction({
+  id: 'extract-file',
+  description:
+    'Copy one file out of a pod (stat, then cat streamed through a sha256 and size check) into the evidence bucket, write-once, keyed by incident and sha256, with its source as metadata.',
+  permissions: {
+    // PutObject writes (with If-None-Match); GetObject covers the HeadObject that checks an existing object on a rerun.
+    iam: ['s3:PutObject', 's3:GetObject'],
+    rbac: [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+      // Exec over websockets is an HTTP GET (authorized as `get`); Kubernetes 1.31+ also checks `create`.
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
+    ],
+  },
+  input: inputSchema,
+  run: extractFile,
+});
