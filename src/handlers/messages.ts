@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { incidentInputSchema } from '../pipeline/incident/incidentRecord.js';
+import { incidentOrStateSchema } from '../pipeline/incident/playbookState.js';
 
 /**
  * The kinds of SQS message the bot handles (docs/messages.md). A body with a
@@ -48,7 +48,7 @@ export const approvalRequestSchema = z
 export const reportMessageSchema = z
   .object({
     kind: z.literal('report'),
-    incident: incidentInputSchema,
+    incident: incidentOrStateSchema,
     record: z.object({ bucket: z.string(), key: z.string(), location: z.string() }).partial().optional(),
   })
   .strict();

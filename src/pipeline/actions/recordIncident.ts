@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AwsError, ConfigError } from '../../errors.js';
-import { buildIncidentRecord, incidentInputSchema, incidentKey, type IncidentInput } from '../incident/incidentRecord.js';
+import { buildIncidentRecord, incidentKey, type IncidentInput } from '../incident/incidentRecord.js';
+import { incidentOrStateSchema } from '../incident/playbookState.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 export interface RecordIncidentDetails {
@@ -67,6 +68,6 @@ export const recordIncidentAction = defineAction({
   id: 'record-incident',
   description: 'Write the incident JSON with its evidence manifest and decision trail to S3 (incidents/{start}/{execution}.json).',
   permissions: { iam: ['s3:PutObject', 's3:GetObject'], rbac: [] },
-  input: incidentInputSchema,
+  input: incidentOrStateSchema,
   run: recordIncident,
 });
