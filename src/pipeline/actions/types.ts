@@ -78,3 +78,7 @@ export function skipped<D extends object>(summary: string, details: D): ActionRe
 export function planned<D extends object>(summary: string, plan: D): ActionResult<D & { dryRun: true }> {
   return { status: 'skipped', summary: `dry run: ${summary}`, details: { ...plan, dryRun: true } };
 }
+
+/** Any action definition, whatever its input schema (for registries). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyActionDefinition = ActionDefinition<any>;

@@ -1,0 +1,38 @@
+import type { BotSettings } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ActionRegistry } from '../pipeline/actions/registry.js';
+import type { ActionDeps } from '../pipeline/actions/types.js';
+import type { PlaybookConfig } from '../pipeline/triage/playbookConfig.js';
+import type { DiscordPort } from '../bot/discordPort.js';
+import type { PlaybookEngine } from '../bot/engine/playbookEngine.js';
+import type { BotMetrics } from '../bot/ops/metrics.js';
+import type { ApprovalStore } from '../bot/stores/approvalStore.js';
+import type { AuditLog } from '../bot/stores/auditLog.js';
+import type { IncidentStore } from '../bot/stores/incidentStore.js';
+import type { ThrottledEditor } from '../bot/throttledEditor.js';
+import type { ConfirmationStore } from '../bot/stores/confirmationStore.js';
+
+/** Everything a handler may use, created once at start-up and passed in. */
+export interface HandlerContext {
+  logger: Logger;
+  playbooks: PlaybookConfig;
+  engine: PlaybookEngine;
+  discord: DiscordPort;
+  editor: ThrottledEditor;
+  approvals: ApprovalStore;
+  incidents: IncidentStore;
+  audit: AuditLog;
+  confirmations: ConfirmationStore;
+  actions: ActionRegistry;
+  actionDeps: ActionDeps;
+  metrics: BotMetrics;
+  channelId: string;
+  responderRoleIds: readonly string[];
+  bot: BotSettings;
+  /** What an approval becomes when nobody answers in time. */
+  defaultDecision: 'allow' | 'block';
+  now: () => Date;
+}
+
+/** What a message handler tells the intake: delete the message, or leave it for a retry. */
+export type HandlerOutcome = 'done' | 'retry';

@@ -1,0 +1,78 @@
+import { describeError, ConflictError } from '../errors.js';
+import { invokeAction } from '../pipeline/invokeAction.js';
+import type { ActionResult } from '../pipeline/actions/types.js';
+import type { TriageResult } from '../pipeline/triage/types.js';
+import { renderApprovalMessage } from '../bot/render/approvalMessage.js';
+import { newApprovalRecord, type ApprovalRecord } from '../bot/stores/approvalStore.js';
+import type { ApprovalRequestMessage } from './messages.js';
+import type { HandlerContext, HandlerOutcome } from './context.js';
+import { approvalIdFor } from './approvalIdFor.js';
+
+/** The approval message input for a record (also used to re-render it once decided). */
+export function approvalView(record: ApprovalRecord, triage: TriageResult, preflight: ActionResult<object> | undefined) {
+  return {
+    approvalId: record.approvalId,
+    incidentId: record.incidentId,
+    triage,
+    proposedAction: { action: record.proposedAction.action, summary: record.proposedAction.summary ?? `run ${record.proposedAction.action}` },
+    preflight,
+    deadline: new Date(record.deadline),
+    requiredApprovals: record.requiredApprovals,
+    approvals: record.approvals.map((a) => ({ by: a.by, at: a.at, decision: a.decision })),
+  };
+}
+
+/**
+ * Asks the team: stores the approval (the task token stays in the store), runs
+ * the proposed action's preflight as a dry run so the message shows what Block
+ * would change, and posts one embed with Allow and Block.
+ */
+export async function handleApprovalRequest(msg: ApprovalRequestMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+  const approvalId = approvalIdFor(msg.taskToken);
+  const log = ctx.logger.child({ incidentId: msg.incident.incidentId, approvalId });
+  try {
+    let record = await ctx.approvals.get(approvalId);
+    if (!record) {
+      const now = ctx.now();
+      const timeout = msg.timeoutSeconds ?? ctx.bot.approvalTimeoutSeconds;
+      const action = msg.proposedAction.action;
+      try {
+        record = await ctx.approvals.create({
+          ...newApprovalRecord({
+            taskToken: msg.taskToken,
+            incidentId: msg.incident.incidentId,
+            ...(msg.incident.executionName ? { executionName: msg.incident.executionName } : {}),
+            proposedAction: { action, input: msg.proposedAction.input ?? {}, summary: msg.proposedAction.summary ?? `${action} ${JSON.stringify(msg.proposedAction.input ?? {})}`.slice(0, 300) },
+            requiredApprovals: ctx.bot.twoPersonActions.includes(action) ? 2 : 1,
+            now,
+            timeoutMs: timeout * 1000,
+          }),
+          approvalId,
+        });
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        record = await ctx.approvals.get(approvalId);
+      }
+    }
+    if (!record) throw new Error('approval vanished after create');
+    if (record.messageId) return 'done';
+
+    const def = ctx.actions[record.proposedAction.action];
+    const preflight = def
+      ? await invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps)
+      : undefined;
+    const triage = msg.incident.triage as unknown as TriageResult;
+    const posted = await ctx.discord.post(ctx.channelId, renderApprovalMessage(approvalView(record, triage, preflight)));
+    await ctx.approvals.attachMessage(approvalId, posted.channelId, posted.messageId);
+    await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'approval-requested', incidentId: record.incidentId, approvalId, outcome: 'posted', detail: { action: record.proposedAction.action } });
+    const incident = await ctx.incidents.get(record.incidentId);
+    if (incident) await ctx.incidents.setStatus(incident.incidentId, 'awaiting-approval');
+    ctx.metrics.approvalsPending.inc();
+    ctx.metrics.messagesHandled.inc({ kind: 'approval-request', outcome: 'posted' });
+    return 'done';
+  } catch (err) {
+    log.error('approval request failed; will retry', { reason: describeError(err) });
+    ctx.metrics.messagesFailed.inc({ kind: 'approval-request' });
+    return 'retry';
+  }
+}

@@ -1,0 +1,95 @@
+import { buildPlaybookInput } from '../pipeline/incident/playbookState.js';
+import { triageEvent } from '../pipeline/triage/triageEvent.js';
+import type { TriageResult } from '../pipeline/triage/types.js';
+import { renderIncidentMessage } from '../bot/render/incidentMessage.js';
+import { renderNotifyAlert } from '../bot/render/notifyMessage.js';
+import type { IncidentState } from '../bot/stores/incidentStore.js';
+import type { HandlerContext, HandlerOutcome } from './context.js';
+import { executionNameFor } from './executionName.js';
+
+export interface EventMeta {
+  messageId: string;
+}
+
+function eventTime(triage: TriageResult, fallback: Date): Date {
+  const t = triage.time ? Date.parse(triage.time.replace(/(\.\d{3})\d+/, '$1').replace(/([+-]\d{2})(\d{2})$/, '$1:$2')) : Number.NaN;
+  // An event stamped in the future (clock skew or forgery) counts as now.
+  return Number.isFinite(t) && t <= fallback.getTime() + 60_000 ? new Date(t) : fallback;
+}
+
+function incidentPayload(incident: IncidentState, triage: TriageResult, status: 'running' | 'awaiting-approval' | 'done' | 'failed') {
+  return renderIncidentMessage({
+    incidentId: incident.incidentId,
+    triage,
+    status,
+    repeats: { count: incident.count, firstSeen: incident.firstSeen, lastSeen: incident.lastSeen },
+    ...(incident.executionName ? { executionName: incident.executionName } : {}),
+  });
+}
+
+/**
+ * A raw Falco or GuardDuty event: triage it; the first of its kind in the storm
+ * window starts the route's playbook (named from the dedupe key, so a
+ * redelivery cannot start it twice) and posts the incident message; repeats
+ * only count, on that message, at a bounded edit rate. Unreadable events are
+ * logged with the reason and dropped (never retried forever).
+ */
+export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerContext): Promise<HandlerOutcome> {
+  const log = ctx.logger.child({ messageId: meta.messageId });
+  const outcome = triageEvent(event, ctx.playbooks);
+  if (!outcome.ok) {
+    log.warn('event refused', { reason: outcome.error });
+    ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'refused' });
+    return 'done';
+  }
+  const triage = outcome.result;
+  if (triage.route === 'ignore') {
+    log.info('event ignored by triage', { rule: triage.rule, severity: triage.severity });
+    ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'ignored' });
+    return 'done';
+  }
+  const now = ctx.now();
+  const observed = await ctx.incidents.observe({ dedupeKey: triage.dedupeKey, messageId: meta.messageId, at: eventTime(triage, now), event, windowMs: ctx.bot.stormWindowMs });
+  const incident = observed.incident;
+  const ilog = log.child({ incidentId: incident.incidentId });
+
+  if (observed.outcome === 'duplicate-delivery') {
+    // Already handled once; finish what a crash may have left undone.
+    if (incident.messageId && incident.executionName) return 'done';
+  }
+  if (observed.outcome === 'repeat') {
+    ctx.metrics.eventsDeduplicated.inc();
+    ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'repeat' });
+    if (incident.channelId && incident.messageId) {
+      const status = incident.status;
+      ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status));
+    }
+    ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey: triage.dedupeKey });
+    return 'done';
+  }
+
+  // New incident (or a redelivery of one whose handling was cut short).
+  const executionName = incident.executionName ?? executionNameFor(triage.dedupeKey, new Date(incident.windowStart));
+  const startNotifyDirectly = triage.route === 'notify' && !ctx.bot.stateMachines.notify;
+  if (!startNotifyDirectly && !incident.executionName) {
+    const input = buildPlaybookInput({
+      incidentId: incident.incidentId,
+      executionName,
+      startTime: incident.firstSeen,
+      triage,
+      event,
+      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision },
+    });
+    const started = await ctx.engine.start(triage.route, executionName, input);
+    await ctx.incidents.setExecution(incident.incidentId, executionName);
+    ilog.info(started.started ? 'playbook started' : 'playbook already running', { route: triage.route, executionName });
+  }
+  if (!incident.messageId) {
+    const payload = startNotifyDirectly ? renderNotifyAlert(triage) : incidentPayload({ ...incident, executionName }, triage, 'running');
+    const posted = await ctx.discord.post(ctx.channelId, payload);
+    await ctx.incidents.attachMessage(incident.incidentId, posted.channelId, posted.messageId);
+  }
+  if (startNotifyDirectly) await ctx.incidents.setStatus(incident.incidentId, 'done');
+  ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'new' });
+  return 'done';
+}

@@ -1,0 +1,27 @@
+import { describeError } from '../errors.js';
+import type { TriageResult } from '../pipeline/triage/types.js';
+import { renderNotifyAlert } from '../bot/render/notifyMessage.js';
+import type { NotifyMessage } from './messages.js';
+import type { HandlerContext, HandlerOutcome } from './context.js';
+
+/** An alert-only finding (GuardDuty notify route): its own alert embed. */
+export async function handleNotify(msg: NotifyMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+  const log = ctx.logger.child({ incidentId: msg.incident.incidentId });
+  try {
+    const state = await ctx.incidents.get(msg.incident.incidentId);
+    if (state?.messageId && state.status === 'done') return 'done';
+    const payload = renderNotifyAlert(msg.incident.triage as unknown as TriageResult);
+    if (state?.channelId && state.messageId) await ctx.discord.edit(state.channelId, state.messageId, payload);
+    else {
+      const posted = await ctx.discord.post(ctx.channelId, payload);
+      if (state) await ctx.incidents.attachMessage(state.incidentId, posted.channelId, posted.messageId);
+    }
+    if (state) await ctx.incidents.setStatus(state.incidentId, 'done');
+    ctx.metrics.messagesHandled.inc({ kind: 'notify', outcome: 'posted' });
+    return 'done';
+  } catch (err) {
+    log.error('alert failed; will retry', { reason: describeError(err) });
+    ctx.metrics.messagesFailed.inc({ kind: 'notify' });
+    return 'retry';
+  }
+}

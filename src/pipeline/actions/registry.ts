@@ -1,0 +1,39 @@
+import { denyEgressAction } from './denyEgress.js';
+import { extractFileAction } from './extractFile.js';
+import { isolateNodeAction } from './isolateNode.js';
+import { isolatePodAction } from './isolatePod.js';
+import { quarantineFileAction } from './quarantineFile.js';
+import { recordIncidentAction } from './recordIncident.js';
+import { releaseNodeAction } from './releaseNode.js';
+import { releasePodAction } from './releasePod.js';
+import type { ActionDefinition, AnyActionDefinition } from './types.js';
+import { unblockEgressAction } from './unblockEgress.js';
+
+/**
+ * Every pipeline action, by id: what Step Functions tasks, buttons and slash
+ * commands can run. docs/permissions.md lists what each needs.
+ */
+export const ACTIONS = {
+  'extract-file': extractFileAction,
+  'quarantine-file': quarantineFileAction,
+  'deny-egress': denyEgressAction,
+  'unblock-egress': unblockEgressAction,
+  'isolate-node': isolateNodeAction,
+  'release-node': releaseNodeAction,
+  'isolate-pod': isolatePodAction,
+  'release-pod': releasePodAction,
+  'record-incident': recordIncidentAction,
+} as const satisfies Record<string, AnyActionDefinition>;
+
+export type ActionId = keyof typeof ACTIONS;
+
+export type ActionRegistry = Readonly<Record<string, ActionDefinition>>;
+
+export function isActionId(id: string): id is ActionId {
+  return Object.hasOwn(ACTIONS, id);
+}
+
+/** The registry as a plain lookup table. */
+export function actionRegistry(): ActionRegistry {
+  return ACTIONS as unknown as ActionRegistry;
+}
