@@ -1,0 +1,776 @@
+import { DescribeAutoScalingInstancesCommand, EnterStandbyCommand, type AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import {
+  CreateSecurityGroupCommand,
+  CreateSnapshotCommand,
+  CreateTagsCommand,
+  DescribeSecurityGroupsCommand,
+  type DescribeSecurityGroupsCommandInput,
+  DescribeSnapshotsCommand,
+  ModifyNetworkInterfaceAttributeCommand,
+  RevokeSecurityGroupEgressCommand,
+  RevokeSecurityGroupIngressCommand,
+  StopInstancesCommand,
+  type EC2Client,
+  type Instance,
+  type SecurityGroup,
+} from '@aws-sdk/client-ec2';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { AwsError, ConfigError, ConflictError, describeError, ProtectedTargetError, SentinelError, ValidationError } from '../../errors.js';
+import { resolveInstance } from './resolveInstance.js';
+import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared with release-node: the input reference, the tags, and the saved prior state in S3.
+// ---------------------------------------------------------------------------------------------
+
+/** Tag on the instance while it is isolated (value `true`). */
+export const TAG_ISOLATED = 'sentinel:isolated';
+/** Tag on the instance and its evidence snapshots: the incident id. */
+export const TAG_INCIDENT = 'sentinel:incident';
+export const TAG_VOLUME = 'sentinel:volume';
+export const TAG_INSTANCE = 'sentinel:instance';
+/** Tag on the security groups sentinel creates for isolation (value `true`). */
+export const TAG_ISOLATION_GROUP = 'sentinel:isolation';
+export const ASG_NAME_TAG = 'aws:autoscaling:groupName';
+
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const PROVIDER_ID = /^aws:\/\/\/(?:[a-z0-9-]*\/)?i-[0-9a-f]{8,17}$/;
+const NODE_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
+
+/** A node name, a private DNS name, an instance id (`i-…`) or a provider id (`aws:///zone/i-…`). */
+export const nodeRefSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(253)
+  .refine(
+    (v) => INSTANCE_ID.test(v) || PROVIDER_ID.test(v) || NODE_NAME.test(v),
+    'expected a node name, private DNS name, instance id (i-…) or provider id (aws:///zone/i-…)',
+  );
+
+/** Where an instance's isolation record lives in the evidence bucket. */
+export function isolationRecordKey(instanceId: string): string {
+  return `isolations/${instanceId}.json`;
+}
+
+const snapshotRefSchema = z.object({ volumeId: z.string(), deviceName: z.string().nullable(), snapshotId: z.string() });
+
+const recordSchema = z.object({
+  version: z.literal(1),
+  instanceId: z.string(),
+  vpcId: z.string(),
+  isolationGroupId: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** Every request that isolated (or completed the isolation of) this instance. */
+  requests: z.array(z.object({ incidentId: z.string(), actor: z.string(), reason: z.string().optional(), at: z.string() })),
+  /** The state before sentinel changed anything; written once and never overwritten while isolated. */
+  prior: z.object({
+    instanceState: z.string(),
+    networkInterfaces: z.array(z.object({ networkInterfaceId: z.string(), deviceIndex: z.number().nullable(), groups: z.array(z.string()) })),
+    autoScaling: z.object({ groupName: z.string(), lifecycleState: z.string() }).nullable(),
+  }),
+  /** What sentinel did (release undoes only these). */
+  sentinel: z.object({
+    enteredStandby: z.boolean(),
+    /** Sentinel stopped (or was asked to stop) the instance. */
+    stopped: z.boolean(),
+    snapshots: z.array(snapshotRefSchema),
+  }),
+});
+
+export type IsolationRecord = z.output<typeof recordSchema>;
+
+export interface StoredRecord {
+  record: IsolationRecord;
+  etag: string | undefined;
+}
+
+function awsErrorName(err: unknown): string {
+  const e = err as { name?: unknown; Code?: unknown };
+  return typeof e?.name === 'string' ? e.name : typeof e?.Code === 'string' ? e.Code : '';
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+/** Runs an AWS call; anything it throws becomes an AwsError naming the call. */
+export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof SentinelError) throw err;
+    throw new AwsError(`${what} failed: ${describeError(err)}`, { cause: err, details: { awsError: awsErrorName(err) } });
+  }
+}
+
+/** Reads an instance's isolation record; undefined when there is none. */
+export async function readIsolationRecord(s3: S3Client, bucket: string, instanceId: string): Promise<StoredRecord | undefined> {
+  const key = isolationRecordKey(instanceId);
+  let text: string;
+  let etag: string | undefined;
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    text = (await out.Body?.transformToString('utf-8')) ?? '';
+    etag = out.ETag;
+  } catch (err) {
+    if (awsErrorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;
+    throw new AwsError(`reading isolation record s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConflictError(`isolation record s3://${bucket}/${key} is not JSON; fix or remove it by hand`, { cause: err, code: 'CorruptRecord' });
+  }
+  const result = recordSchema.safeParse(parsed);
+  if (!result.success || result.data.instanceId !== instanceId) {
+    throw new ConflictError(`isolation record s3://${bucket}/${key} is not a valid record for ${instanceId}; fix or remove it by hand`, {
+      code: 'CorruptRecord',
+    });
+  }
+  return { record: result.data, etag };
+}
+
+export function tagValue(instance: Instance, key: string): string | undefined {
+  return instance.Tags?.find((t) => t.Key === key)?.Value;
+}
+
+export interface InstanceEni {
+  networkInterfaceId: string;
+  deviceIndex: number | null;
+  vpcId: string | undefined;
+  groups: string[];
+}
+
+/** The instance's attached ENIs (by device index) with their current security groups. */
+export function instanceEnis(instance: Instance): InstanceEni[] {
+  return (instance.NetworkInterfaces ?? [])
+    .filter((n): n is typeof n & { NetworkInterfaceId: string } => Boolean(n.NetworkInterfaceId))
+    .map((n) => ({
+      networkInterfaceId: n.NetworkInterfaceId,
+      deviceIndex: n.Attachment?.DeviceIndex ?? null,
+      vpcId: n.VpcId,
+      groups: (n.Groups ?? []).map((g) => g.GroupId).filter((g): g is string => Boolean(g)),
+    }))
+    .sort((a, b) => (a.deviceIndex ?? 99) - (b.deviceIndex ?? 99) || a.networkInterfaceId.localeCompare(b.networkInterfaceId));
+}
+
+export interface AsgMembership {
+  groupName: string;
+  lifecycleState: string;
+}
+
+/** The instance's Auto Scaling group and lifecycle state, or null when it is in none. */
+export async function autoScalingMembership(
+  autoScaling: AutoScalingClient | undefined,
+  instance: Instance,
+): Promise<AsgMembership | null> {
+  const instanceId = instance.InstanceId!;
+  const tagged = tagValue(instance, ASG_NAME_TAG);
+  if (!autoScaling) {
+    if (tagged) throw new ConfigError(`instance ${instanceId} is in Auto Scaling group ${tagged} but no Auto Scaling client is configured`);
+    return null;
+  }
+  const out = await awsCall(`DescribeAutoScalingInstances ${instanceId}`, () =>
+    autoScaling.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] })),
+  );
+  const found = out.AutoScalingInstances?.find((a) => a.InstanceId === instanceId);
+  if (found?.AutoScalingGroupName) return { groupName: found.AutoScalingGroupName, lifecycleState: found.LifecycleState ?? 'unknown' };
+  return null;
+}
+
+export function requireEc2(deps: ActionDeps, what: string): EC2Client {
+  if (!deps.aws.ec2) throw new ConfigError(`AWS is not configured (no EC2 client): cannot ${what}`);
+  return deps.aws.ec2;
+}
+
+export function requireRecordStore(deps: ActionDeps, what: string): { s3: S3Client; bucket: string } {
+  const bucket = deps.settings.evidenceBucket;
+  if (!bucket) throw new ConfigError(`SENTINEL_EVIDENCE_BUCKET is not set: cannot ${what} (the prior state is kept there)`);
+  if (!deps.aws.s3) throw new ConfigError(`AWS is not configured (no S3 client): cannot ${what}`);
+  return { s3: deps.aws.s3, bucket };
+}
+
+const sameGroups = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
+// ---------------------------------------------------------------------------------------------
+// isolate-node
+// ---------------------------------------------------------------------------------------------
+
+const inputSchema = z.strictObject({
+  node: nodeRefSchema,
+  /** Also stop the instance (destroys memory); `SENTINEL_ISOLATE_STOP_INSTANCE` when absent. */
+  stopInstance: z.boolean().optional(),
+});
+
+export type IsolateNodeInput = z.output<typeof inputSchema>;
+
+const STANDBY_STATES = new Set(['Standby', 'EnteringStandby']);
+const STOPPABLE_STATES = new Set(['pending', 'running']);
+const STOPPED_STATES = new Set(['stopping', 'stopped']);
+
+export interface IsolationGroupPlan {
+  /** Null when it would be created (dry run). */
+  groupId: string | null;
+  name: string | null;
+  source: 'configured' | 'existing' | 'created' | 'would create';
+}
+
+export interface SnapshotDetail {
+  volumeId: string;
+  deviceName: string | null;
+  /** Null when it would be created (dry run). */
+  snapshotId: string | null;
+  /** An earlier run for this incident already took it. */
+  reused: boolean;
+}
+
+export interface IsolateNodeDetails {
+  node: string;
+  instanceId: string;
+  vpcId: string;
+  isolationGroup: IsolationGroupPlan;
+  snapshots: SnapshotDetail[];
+  asg: { groupName: string; lifecycleStateBefore: string; standby: 'entered' | 'already' | 'would enter' | 'not possible' } | null;
+  securityGroups: { networkInterfaceId: string; before: string[]; after: string[] }[];
+  stopRequested: boolean;
+  /** The instance is (or, in a dry run, would be) stopped by this run. */
+  stopped: boolean;
+  /** Stopping loses the instance's memory: true only when this run stops (or would stop) it. */
+  destroysMemory: boolean;
+  /** created/updated/kept: this run; exists/missing: already isolated (skipped); would …: dry run. */
+  record: { location: string; state: 'created' | 'updated' | 'kept' | 'exists' | 'missing' | 'would create' | 'would update' };
+  notes: string[];
+}
+
+interface Preflight {
+  instance: Instance;
+  instanceId: string;
+  vpcId: string;
+  state: string;
+  group: { groupId: string | null; name: string; source: 'configured' | 'existing' | 'create'; rules: SecurityGroup | undefined };
+  volumes: { volumeId: string; deviceName: string | null; existing: string | undefined }[];
+  asg: AsgMembership | null;
+  enis: InstanceEni[];
+  stopRequested: boolean;
+  willStop: boolean;
+  record: { s3: S3Client; bucket: string; key: string; location: string; stored: StoredRecord | undefined };
+  notes: string[];
+}
+
+function ruleCount(group: SecurityGroup | undefined): number {
+  return (group?.IpPermissions?.length ?? 0) + (group?.IpPermissionsEgress?.length ?? 0);
+}
+
+async function describeGroups(ec2: EC2Client, input: DescribeSecurityGroupsCommandInput, what: string): Promise<SecurityGroup[]> {
+  try {
+    const out = await ec2.send(new DescribeSecurityGroupsCommand(input));
+    return out.SecurityGroups ?? [];
+  } catch (err) {
+    if (awsErrorName(err) === 'InvalidGroup.NotFound') return [];
+    throw new AwsError(`DescribeSecurityGroups (${what}) failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+function isolationGroupName(vpcId: string): string {
+  return `sentinel-isolation-${vpcId}`;
+}
+
+async function findIsolationGroup(ec2: EC2Client, vpcId: string, configured: string | undefined, notes: string[]): Promise<Preflight['group']> {
+  if (configured) {
+    const [group] = await describeGroups(ec2, { GroupIds: [configured] }, configured);
+    if (!group) throw new ConfigError(`SENTINEL_ISOLATION_SG_ID ${configured} does not exist`);
+    if (group.VpcId !== vpcId) {
+      throw new ConfigError(`SENTINEL_ISOLATION_SG_ID ${configured} is in ${group.VpcId ?? 'no VPC'}, not in the instance's VPC ${vpcId}`);
+    }
+    const rules = ruleCount(group);
+    if (rules > 0) notes.push(`the configured isolation group ${configured} has ${rules} rule(s); traffic they allow still flows`);
+    return { groupId: configured, name: group.GroupName ?? configured, source: 'configured', rules: undefined };
+  }
+  const tagged = await describeGroups(
+    ec2,
+    { Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: `tag:${TAG_ISOLATION_GROUP}`, Values: ['true'] }] },
+    `isolation group in ${vpcId}`,
+  );
+  const group = tagged.filter((g) => g.GroupId).sort((a, b) => a.GroupId!.localeCompare(b.GroupId!))[0];
+  if (group) return { groupId: group.GroupId!, name: group.GroupName ?? group.GroupId!, source: 'existing', rules: group };
+  return { groupId: null, name: isolationGroupName(vpcId), source: 'create', rules: undefined };
+}
+
+async function preflight(request: ActionRequest<IsolateNodeInput>, deps: ActionDeps, stopRequested: boolean): Promise<Preflight> {
+  const ec2 = requireEc2(deps, 'isolate a node');
+  const store = requireRecordStore(deps, 'isolate a node');
+  const instance = await resolveInstance(request.input.node, deps);
+  const instanceId = instance.InstanceId!;
+  const notes: string[] = [];
+
+  // Refuse protected instances before anything else is read or changed.
+  const protectedValue = tagValue(instance, deps.settings.protectedTag);
+  if (protectedValue !== undefined) {
+    throw new ProtectedTargetError(
+      `instance ${instanceId} is protected (tag ${deps.settings.protectedTag}=${protectedValue}); sentinel never isolates it`,
+      { details: { instanceId, tag: deps.settings.protectedTag } },
+    );
+  }
+  const state = instance.State?.Name ?? 'unknown';
+  if (state === 'terminated' || state === 'shutting-down') {
+    throw new ConflictError(`instance ${instanceId} is ${state}; there is nothing to isolate`, { code: 'InstanceGone' });
+  }
+  const vpcId = instance.VpcId;
+  if (!vpcId) throw new ConflictError(`instance ${instanceId} is not in a VPC; only VPC instances can be isolated`, { code: 'NotInVpc' });
+  const enis = instanceEnis(instance);
+  if (enis.length === 0) throw new ConflictError(`instance ${instanceId} has no network interfaces`, { code: 'NoNetworkInterfaces' });
+  const foreign = enis.filter((e) => e.vpcId && e.vpcId !== vpcId);
+  if (foreign.length > 0) {
+    throw new ConflictError(
+      `instance ${instanceId} has network interfaces in another VPC (${foreign.map((e) => `${e.networkInterfaceId} in ${e.vpcId}`).join(', ')}); isolate it by hand`,
+      { code: 'MultiVpcInstance' },
+    );
+  }
+
+  const group = await findIsolationGroup(ec2, vpcId, deps.settings.isolationSecurityGroupId, notes);
+
+  const volumes = (instance.BlockDeviceMappings ?? [])
+    .filter((m) => m.Ebs?.VolumeId)
+    .map((m) => ({ volumeId: m.Ebs!.VolumeId!, deviceName: m.DeviceName ?? null, existing: undefined as string | undefined }));
+  if (volumes.length > 0) {
+    const out = await awsCall(`DescribeSnapshots for incident ${request.incidentId}`, () =>
+      ec2.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [
+            { Name: `tag:${TAG_INCIDENT}`, Values: [request.incidentId] },
+            { Name: `tag:${TAG_INSTANCE}`, Values: [instanceId] },
+          ],
+        }),
+      ),
+    );
+    for (const v of volumes) {
+      const snap = (out.Snapshots ?? []).find(
+        (s) => s.State !== 'error' && s.Tags?.some((t) => t.Key === TAG_VOLUME && t.Value === v.volumeId),
+      );
+      v.existing = snap?.SnapshotId;
+    }
+  }
+
+  const asg = await autoScalingMembership(deps.aws.autoScaling, instance);
+  if (asg && asg.lifecycleState !== 'InService' && !STANDBY_STATES.has(asg.lifecycleState)) {
+    notes.push(`instance is ${asg.lifecycleState} in Auto Scaling group ${asg.groupName}: it cannot be moved to standby`);
+  }
+  const willStop = stopRequested && STOPPABLE_STATES.has(state);
+  if (willStop && asg && asg.lifecycleState !== 'InService' && !STANDBY_STATES.has(asg.lifecycleState)) {
+    notes.push(`stopping it outside standby may make ${asg.groupName} replace (terminate) it`);
+  }
+
+  const key = isolationRecordKey(instanceId);
+  const stored = await readIsolationRecord(store.s3, store.bucket, instanceId);
+  if (stored) notes.push(`an isolation record from ${stored.record.createdAt} was never released: its prior state is kept`);
+  return {
+    instance,
+    instanceId,
+    vpcId,
+    state,
+    group,
+    volumes,
+    asg,
+    enis,
+    stopRequested,
+    willStop,
+    record: { ...store, key, location: `s3://${store.bucket}/${key}`, stored },
+    notes,
+  };
+}
+
+/** Tag present, every ENI only on the isolation group, standby done, stopped when asked. */
+function alreadyIsolated(p: Preflight): boolean {
+  const groupId = p.group.groupId;
+  if (!groupId || tagValue(p.instance, TAG_ISOLATED) !== 'true') return false;
+  if (!p.enis.every((e) => sameGroups(e.groups, [groupId]))) return false;
+  if (p.asg && p.asg.lifecycleState === 'InService') return false;
+  if (p.willStop) return false;
+  return true;
+}
+
+/** Creates the per-VPC isolation group (or finds the one a concurrent run created) and makes sure it has no rules. */
+async function ensureIsolationGroup(ec2: EC2Client, p: Preflight, notes: string[]): Promise<{ groupId: string; created: boolean }> {
+  let groupId = p.group.groupId;
+  let created = false;
+  let group = p.group.rules;
+  if (p.group.source === 'configured') return { groupId: groupId!, created: false };
+  if (!groupId) {
+    const name = p.group.name;
+    try {
+      const out = await ec2.send(
+        new CreateSecurityGroupCommand({
+          GroupName: name,
+          Description: 'sentinel isolation: no inbound or outbound rules',
+          VpcId: p.vpcId,
+          TagSpecifications: [
+            { ResourceType: 'security-group', Tags: [{ Key: TAG_ISOLATION_GROUP, Value: 'true' }, { Key: 'Name', Value: name }] },
+          ],
+        }),
+      );
+      groupId = out.GroupId ?? null;
+      created = true;
+    } catch (err) {
+      if (awsErrorName(err) !== 'InvalidGroup.Duplicate') {
+        throw new AwsError(`CreateSecurityGroup ${name} in ${p.vpcId} failed: ${describeError(err)}`, { cause: err });
+      }
+    }
+    const [found] = await describeGroups(
+      ec2,
+      groupId ? { GroupIds: [groupId] } : { Filters: [{ Name: 'vpc-id', Values: [p.vpcId] }, { Name: 'group-name', Values: [name] }] },
+      `isolation group ${name}`,
+    );
+    if (!found?.GroupId) throw new AwsError(`isolation group ${name} in ${p.vpcId} cannot be found after creating it`);
+    if (!created && !found.Tags?.some((t) => t.Key === TAG_ISOLATION_GROUP && t.Value === 'true')) {
+      throw new ConflictError(`a security group named ${name} exists in ${p.vpcId} without the ${TAG_ISOLATION_GROUP}=true tag; sentinel will not use it`, {
+        code: 'IsolationGroupConflict',
+      });
+    }
+    groupId = found.GroupId;
+    group = found;
+  }
+  // No rules at all: revoke the default egress rule of a new group, and anything added to an existing one.
+  if (group?.IpPermissionsEgress?.length) {
+    const perms = group.IpPermissionsEgress;
+    await awsCall(`RevokeSecurityGroupEgress ${groupId}`, () => ec2.send(new RevokeSecurityGroupEgressCommand({ GroupId: groupId!, IpPermissions: perms })));
+    if (!created) notes.push(`revoked ${perms.length} egress rule(s) found on isolation group ${groupId}`);
+  }
+  if (group?.IpPermissions?.length) {
+    const perms = group.IpPermissions;
+    await awsCall(`RevokeSecurityGroupIngress ${groupId}`, () => ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId!, IpPermissions: perms })));
+    notes.push(`revoked ${perms.length} ingress rule(s) found on isolation group ${groupId}`);
+  }
+  if (ruleCount(group) > 0) {
+    const [after] = await describeGroups(ec2, { GroupIds: [groupId!] }, `isolation group ${groupId}`);
+    if (!after || ruleCount(after) > 0) {
+      throw new ConflictError(`isolation group ${groupId} still has rules after revoking them; nothing was isolated`, { code: 'IsolationGroupNotEmpty' });
+    }
+  }
+  return { groupId: groupId!, created };
+}
+
+async function takeSnapshots(ec2: EC2Client, p: Preflight, incidentId: string): Promise<SnapshotDetail[]> {
+  const out: SnapshotDetail[] = [];
+  for (const v of p.volumes) {
+    if (v.existing) {
+      out.push({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: v.existing, reused: true });
+      continue;
+    }
+    const snap = await awsCall(`CreateSnapshot of ${v.volumeId}`, () =>
+      ec2.send(
+        new CreateSnapshotCommand({
+          VolumeId: v.volumeId,
+          Description: `sentinel isolation evidence: incident ${incidentId}, instance ${p.instanceId}, ${v.deviceName ?? v.volumeId}`,
+          TagSpecifications: [
+            {
+              ResourceType: 'snapshot',
+              Tags: [
+                { Key: TAG_INCIDENT, Value: incidentId },
+                { Key: TAG_VOLUME, Value: v.volumeId },
+                { Key: TAG_INSTANCE, Value: p.instanceId },
+              ],
+            },
+          ],
+        }),
+      ),
+    );
+    if (!snap.SnapshotId) throw new AwsError(`CreateSnapshot of ${v.volumeId} returned no snapshot id`);
+    out.push({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: snap.SnapshotId, reused: false });
+  }
+  return out;
+}
+
+/** Moves the instance to standby without shrinking the group. "Not InService" means it is there already. */
+async function enterStandby(autoScaling: AutoScalingClient, asg: AsgMembership, instanceId: string): Promise<'entered' | 'already'> {
+  try {
+    await autoScaling.send(
+      new EnterStandbyCommand({ AutoScalingGroupName: asg.groupName, InstanceIds: [instanceId], ShouldDecrementDesiredCapacity: false }),
+    );
+    return 'entered';
+  } catch (err) {
+    if (awsErrorName(err) === 'ValidationError' && /not in InService/i.test(describeError(err))) return 'already';
+    throw new AwsError(`EnterStandby of ${instanceId} in ${asg.groupName} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+function newRecord(p: Preflight, request: ActionRequest<unknown>, groupId: string, at: string): IsolationRecord {
+  return {
+    version: 1,
+    instanceId: p.instanceId,
+    vpcId: p.vpcId,
+    isolationGroupId: groupId,
+    createdAt: at,
+    updatedAt: at,
+    requests: [],
+    prior: {
+      instanceState: p.state,
+      // An ENI already on the isolation group (a partial earlier run) has no prior state worth restoring.
+      networkInterfaces: p.enis
+        .filter((e) => !sameGroups(e.groups, [groupId]))
+        .map((e) => ({ networkInterfaceId: e.networkInterfaceId, deviceIndex: e.deviceIndex, groups: e.groups })),
+      autoScaling: p.asg ? { groupName: p.asg.groupName, lifecycleState: p.asg.lifecycleState } : null,
+    },
+    sentinel: { enteredStandby: false, stopped: false, snapshots: [] },
+  };
+}
+
+/** Adds this run to a record without touching the prior state it already holds (except ENIs it does not know). */
+function mergeRecord(
+  base: IsolationRecord,
+  p: Preflight,
+  request: ActionRequest<unknown>,
+  groupId: string,
+  done: { enteredStandby: boolean; snapshots: SnapshotDetail[] },
+  at: string,
+): IsolationRecord {
+  const record: IsolationRecord = structuredClone(base);
+  const known = new Set(record.prior.networkInterfaces.map((n) => n.networkInterfaceId));
+  for (const e of p.enis) {
+    if (!known.has(e.networkInterfaceId) && !sameGroups(e.groups, [groupId]) && !sameGroups(e.groups, [record.isolationGroupId])) {
+      record.prior.networkInterfaces.push({ networkInterfaceId: e.networkInterfaceId, deviceIndex: e.deviceIndex, groups: e.groups });
+    }
+  }
+  if (!record.prior.autoScaling && p.asg) record.prior.autoScaling = { groupName: p.asg.groupName, lifecycleState: p.asg.lifecycleState };
+  record.isolationGroupId = groupId;
+  record.sentinel.enteredStandby ||= done.enteredStandby;
+  // Recorded before the stop is attempted: release starts the instance only if it is stopped then.
+  record.sentinel.stopped ||= p.willStop;
+  const snaps = new Set(record.sentinel.snapshots.map((s) => s.snapshotId));
+  for (const s of done.snapshots) {
+    if (s.snapshotId && !snaps.has(s.snapshotId)) record.sentinel.snapshots.push({ volumeId: s.volumeId, deviceName: s.deviceName, snapshotId: s.snapshotId });
+  }
+  if (!record.requests.some((r) => r.incidentId === request.incidentId)) {
+    record.requests.push({ incidentId: request.incidentId, actor: request.actor, ...(request.reason ? { reason: request.reason } : {}), at });
+  }
+  if (JSON.stringify({ ...record, updatedAt: '' }) !== JSON.stringify({ ...base, updatedAt: '' })) record.updatedAt = at;
+  return record;
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  return awsErrorName(err) === 'PreconditionFailed' || httpStatus(err) === 412;
+}
+
+/**
+ * Saves the record: created once (If-None-Match), then updated only with If-Match, so a concurrent
+ * run never replaces the prior state another run saved. Returns what happened to the record.
+ */
+async function saveRecord(
+  p: Preflight,
+  build: (base: IsolationRecord | undefined) => IsolationRecord,
+): Promise<'created' | 'updated' | 'kept'> {
+  const { s3, bucket, key, location } = p.record;
+  let stored = p.record.stored;
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    const record = build(stored?.record);
+    if (stored && JSON.stringify(record) === JSON.stringify(stored.record)) return 'kept';
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: `${JSON.stringify(record, null, 2)}\n`,
+          ContentType: 'application/json',
+          ...(stored ? { IfMatch: stored.etag ?? '*' } : { IfNoneMatch: '*' }),
+        }),
+      );
+      return stored ? 'updated' : 'created';
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw new AwsError(`saving isolation record ${location} failed: ${describeError(err)}`, { cause: err });
+    }
+    // Someone else wrote it meanwhile: build on what they saved.
+    stored = await readIsolationRecord(s3, bucket, p.instanceId);
+  }
+  throw new ConflictError(`isolation record ${location} keeps changing under this run; try again`, { code: 'RecordConflict' });
+}
+
+function groupPlan(p: Preflight, groupId: string | null, created: boolean, dryRun: boolean): IsolationGroupPlan {
+  const source = p.group.source === 'create' ? (dryRun ? 'would create' : created ? 'created' : 'existing') : p.group.source;
+  return { groupId, name: p.group.name, source };
+}
+
+/**
+ * Isolates the EC2 instance behind a node: snapshots its EBS volumes (evidence first), moves it
+ * to Auto Scaling standby (without shrinking the group), saves its prior state to S3, swaps every
+ * ENI onto an isolation security group with no rules, optionally stops it, and tags it.
+ *
+ * Instances carrying the protected tag (`SENTINEL_PROTECTED_TAG`, any value) are refused before
+ * any change. Idempotent: reruns reuse the incident's snapshots and the saved prior state and
+ * complete what is missing; `skipped` when already isolated. A dry run changes nothing.
+ */
+export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps: ActionDeps): Promise<ActionResult<IsolateNodeDetails>> {
+  const parsed = inputSchema.safeParse(request.input);
+  if (!parsed.success) {
+    throw new ValidationError(`invalid input for isolate-node: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  }
+  const input = parsed.data;
+  const stopRequested = input.stopInstance ?? deps.settings.stopOnIsolate;
+  const p = await preflight({ ...request, input }, deps, stopRequested);
+  const ec2 = requireEc2(deps, 'isolate a node');
+  const notes = [...p.notes];
+  const standbyPlan = (): NonNullable<IsolateNodeDetails['asg']>['standby'] =>
+    p.asg!.lifecycleState === 'InService' ? 'would enter' : STANDBY_STATES.has(p.asg!.lifecycleState) ? 'already' : 'not possible';
+
+  const base = { node: input.node, instanceId: p.instanceId, vpcId: p.vpcId, stopRequested };
+
+  if (alreadyIsolated(p)) {
+    const details: IsolateNodeDetails = {
+      ...base,
+      isolationGroup: groupPlan(p, p.group.groupId, false, false),
+      // Only this incident's snapshots: another incident asking again takes none.
+      snapshots: p.volumes
+        .filter((v) => v.existing)
+        .map((v) => ({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: v.existing!, reused: true })),
+      asg: p.asg ? { groupName: p.asg.groupName, lifecycleStateBefore: p.asg.lifecycleState, standby: 'already' } : null,
+      securityGroups: p.enis.map((e) => ({ networkInterfaceId: e.networkInterfaceId, before: e.groups, after: e.groups })),
+      stopped: false,
+      destroysMemory: false,
+      record: { location: p.record.location, state: p.record.stored ? 'exists' : 'missing' },
+      notes: p.record.stored ? notes : [...notes, `no isolation record at ${p.record.location}: release cannot restore the prior groups`],
+    };
+    const summary = `instance ${p.instanceId} is already isolated (security group ${p.group.groupId})`;
+    return request.dryRun ? planned(`${summary}; nothing to do`, details) : skipped(summary, details);
+  }
+
+  if (request.dryRun) {
+    const target = p.group.groupId ?? `${p.group.name} (would create)`;
+    const details: IsolateNodeDetails = {
+      ...base,
+      isolationGroup: groupPlan(p, p.group.groupId, false, true),
+      snapshots: p.volumes.map((v) => ({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: v.existing ?? null, reused: Boolean(v.existing) })),
+      asg: p.asg ? { groupName: p.asg.groupName, lifecycleStateBefore: p.asg.lifecycleState, standby: standbyPlan() } : null,
+      securityGroups: p.enis.map((e) => ({ networkInterfaceId: e.networkInterfaceId, before: e.groups, after: [target] })),
+      stopped: p.willStop,
+      destroysMemory: p.willStop,
+      record: { location: p.record.location, state: p.record.stored ? 'would update' : 'would create' },
+      notes,
+    };
+    const parts = [
+      `snapshot ${p.volumes.filter((v) => !v.existing).length} volume(s)`,
+      ...(p.asg?.lifecycleState === 'InService' ? [`move it to standby in ${p.asg.groupName}`] : []),
+      `put ${p.enis.length} network interface(s) on ${target}`,
+      ...(p.willStop ? ['stop it (memory is lost)'] : []),
+    ];
+    return planned(`would isolate instance ${p.instanceId}: ${parts.join(', ')}`, details);
+  }
+
+  // (0) The isolation group, before any other change: it may need creating.
+  const { groupId, created } = await ensureIsolationGroup(ec2, p, notes);
+
+  // (a) Evidence first: snapshot every attached EBS volume.
+  const snapshots = await takeSnapshots(ec2, p, request.incidentId);
+
+  // (b) Out of service without shrinking the group (a replacement is launched).
+  let standby: NonNullable<IsolateNodeDetails['asg']>['standby'] | undefined;
+  if (p.asg) {
+    if (p.asg.lifecycleState === 'InService') standby = await enterStandby(deps.aws.autoScaling!, p.asg, p.instanceId);
+    else standby = STANDBY_STATES.has(p.asg.lifecycleState) ? 'already' : 'not possible';
+  }
+
+  // (c) The prior state, before any group changes.
+  const at = deps.now().toISOString();
+  const recordState = await saveRecord(p, (stored) =>
+    mergeRecord(stored ?? newRecord(p, request, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
+  );
+
+  // (d) Every ENI onto the isolation group only.
+  const securityGroups: IsolateNodeDetails['securityGroups'] = [];
+  for (const eni of p.enis) {
+    if (!sameGroups(eni.groups, [groupId])) {
+      await awsCall(`ModifyNetworkInterfaceAttribute ${eni.networkInterfaceId}`, () =>
+        ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eni.networkInterfaceId, Groups: [groupId] })),
+      );
+    }
+    securityGroups.push({ networkInterfaceId: eni.networkInterfaceId, before: eni.groups, after: [groupId] });
+  }
+
+  // (e) Optionally stop it (memory is lost).
+  if (p.willStop) {
+    await awsCall(`StopInstances ${p.instanceId}`, () => ec2.send(new StopInstancesCommand({ InstanceIds: [p.instanceId] })));
+  } else if (stopRequested && !STOPPED_STATES.has(p.state)) {
+    notes.push(`not stopped: instance is ${p.state}`);
+  }
+
+  // (f) Mark it.
+  await awsCall(`CreateTags on ${p.instanceId}`, () =>
+    ec2.send(
+      new CreateTagsCommand({
+        Resources: [p.instanceId],
+        Tags: [
+          { Key: TAG_ISOLATED, Value: 'true' },
+          { Key: TAG_INCIDENT, Value: request.incidentId },
+        ],
+      }),
+    ),
+  );
+
+  const details: IsolateNodeDetails = {
+    ...base,
+    isolationGroup: groupPlan(p, groupId, created, false),
+    snapshots,
+    asg: p.asg ? { groupName: p.asg.groupName, lifecycleStateBefore: p.asg.lifecycleState, standby: standby! } : null,
+    securityGroups,
+    stopped: p.willStop,
+    destroysMemory: p.willStop,
+    record: { location: p.record.location, state: recordState },
+    notes,
+  };
+  deps.logger.info('node isolated', {
+    instanceId: p.instanceId,
+    isolationGroupId: groupId,
+    isolationGroupCreated: created,
+    snapshots: snapshots.map((s) => s.snapshotId),
+    standby: standby ?? null,
+    stopped: p.willStop,
+    record: p.record.location,
+  });
+  const newSnaps = snapshots.filter((s) => !s.reused).length;
+  const parts = [
+    `${newSnaps} snapshot(s) taken${snapshots.length > newSnaps ? `, ${snapshots.length - newSnaps} reused` : ''}`,
+    ...(standby === 'entered' ? [`moved to standby in ${p.asg!.groupName}`] : []),
+    `${p.enis.length} network interface(s) on ${groupId}${created ? ' (created)' : ''}`,
+    ...(p.willStop ? ['stopped'] : []),
+  ];
+  return succeeded(`isolated instance ${p.instanceId}: ${parts.join(', ')}`, details);
+}
+
+export const isolateNodeAction = defineAction({
+  id: 'isolate-node',
+  description:
+    'Isolate the EC2 instance behind a node: snapshot its EBS volumes, move it to Auto Scaling standby, save its prior state, put every network interface on an isolation security group with no rules, optionally stop it (destroys memory), and tag it. Undo with release-node.',
+  permissions: {
+    iam: [
+      'ec2:DescribeInstances',
+      'ec2:DescribeSecurityGroups',
+      'ec2:DescribeSnapshots',
+      'ec2:CreateSnapshot',
+      'ec2:CreateTags',
+      'ec2:ModifyNetworkInterfaceAttribute',
+      // Only without SENTINEL_ISOLATION_SG_ID: the per-VPC isolation group, emptied of rules.
+      'ec2:CreateSecurityGroup',
+      'ec2:RevokeSecurityGroupEgress',
+      'ec2:RevokeSecurityGroupIngress',
+      // Only when stopping (stopInstance or SENTINEL_ISOLATE_STOP_INSTANCE).
+      'ec2:StopInstances',
+      'autoscaling:DescribeAutoScalingInstances',
+      'autoscaling:EnterStandby',
+      // isolations/* in the evidence bucket; ListBucket so a missing record reads as 404, not 403.
+      's3:GetObject',
+      's3:PutObject',
+      's3:ListBucket',
+    ],
+    rbac: [
+      // Only to resolve a node name to its instance (spec.providerID).
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+    ],
+  },
+  input: inputSchema,
+  // Only a stop destroys memory: the input's stopInstance, else SENTINEL_ISOLATE_STOP_INSTANCE.
+  // The result says whether this run actually stopped it (details.destroysMemory).
+  destroysMemory: (input, settings) => input.stopInstance ?? settings.stopOnIsolate,
+  run: isolateNode,
+});
