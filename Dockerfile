@@ -17,4 +17,4 @@ COPY bin ./bin
 COPY config ./config
 USER node
 ENTRYPOINT ["node", "bin/sentinel"]
-CMD ["triage", "--json"]
+CMD ["start"]

@@ -81,6 +81,7 @@ export const SETTINGS = {
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
   SENTINEL_APPROVAL_STORE: { schema: z.enum(['file', 's3']), expects: 'file (default, under SENTINEL_DATA_DIR) or s3 (shared by replicas, in the evidence bucket)', default: 'file' },
   SENTINEL_APPROVAL_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(604_800), expects: 'seconds an approval waits for a decision', default: '3600' },
+  SENTINEL_APPROVAL_DEFAULT_DECISION: { schema: z.enum(['allow', 'block']), expects: 'allow or block: what a playbook does when nobody answers an approval in time', default: 'allow' },
   SENTINEL_TWO_PERSON_ACTIONS: { schema: list, expects: 'comma-separated action ids that need two different approvers (e.g. isolate-node)', default: '' },
   SENTINEL_HTTP_PORT: { schema: z.coerce.number().int().min(0).max(65_535), expects: 'port for /healthz, /readyz and /metrics (0 picks a free one)', default: '8080' },
   SENTINEL_HTTP_HOST: { schema: z.string().min(1), expects: 'address the health and metrics server listens on', default: '0.0.0.0' },
@@ -143,6 +144,7 @@ export interface BotSettings {
   readonly editIntervalMs: number;
   readonly approvalStore: 'file' | 's3';
   readonly approvalTimeoutSeconds: number;
+  readonly approvalDefaultDecision: 'allow' | 'block';
   readonly twoPersonActions: readonly string[];
   readonly httpPort: number;
   readonly httpHost: string;
@@ -234,6 +236,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
       approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',
       approvalTimeoutSeconds: v.SENTINEL_APPROVAL_TIMEOUT_SECONDS ?? 3600,
+      approvalDefaultDecision: v.SENTINEL_APPROVAL_DEFAULT_DECISION ?? 'allow',
       twoPersonActions: v.SENTINEL_TWO_PERSON_ACTIONS ?? [],
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',

@@ -1,4 +1,4 @@
-import type { Client, MessageCreateOptions, MessageEditOptions } from 'discord.js';
+import type { APIEmbed, Client, MessageCreateOptions, MessageEditOptions } from 'discord.js';
 import { DiscordError, NotFoundError } from '../errors.js';
 
 export interface PostedMessage {
@@ -12,6 +12,8 @@ export interface DiscordPort {
   edit(channelId: string, messageId: string, payload: MessageEditOptions): Promise<void>;
   /** Starts (or finds) the thread on a message and returns its channel id. */
   thread(channelId: string, messageId: string, name: string): Promise<string>;
+  /** The embeds a posted message shows now. */
+  fetchEmbeds(channelId: string, messageId: string): Promise<APIEmbed[]>;
   isReady(): boolean;
 }
 
@@ -56,6 +58,13 @@ export function createDiscordPort(client: Client): DiscordPort {
       } catch (err) {
         throw new DiscordError(`cannot open a thread on ${messageId}: ${(err as Error).message}`, { cause: err });
       }
+    },
+    async fetchEmbeds(channelId, messageId) {
+      const channel = await textChannel(client, channelId);
+      const message = await channel.messages.fetch(messageId).catch((err: unknown) => {
+        throw new DiscordError(`cannot fetch message ${messageId}: ${(err as Error).message}`, { cause: err });
+      });
+      return message.embeds.map((e) => e.toJSON() as APIEmbed);
     },
     isReady() {
       return client.isReady();

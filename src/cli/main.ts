@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig, secretValues, type Config } from '../config.js';
 import { ConfigError, describeError, UserError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { runRegisterCommands } from './registerCommandsCommand.js';
+import { runStart } from './startCommand.js';
 import { runTriage } from './triageCommand.js';
 import type { CliCommand, CliContext } from './types.js';
 
@@ -12,6 +14,22 @@ const commands = {
     async run(args, ctx) {
       const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
       return runTriage({ json: values.json ?? false, files: positionals }, ctx);
+    },
+  },
+  start: {
+    summary: 'run the bot: SQS intake, Discord approvals and commands, health and metrics',
+    usage: 'sentinel start',
+    async run(args, ctx) {
+      parseArgs({ args, options: {}, allowPositionals: false });
+      return runStart(ctx);
+    },
+  },
+  'register-commands': {
+    summary: 'register the slash commands (/isolate, /unblock, /evidence) in the guild',
+    usage: 'sentinel register-commands',
+    async run(args, ctx) {
+      parseArgs({ args, options: {}, allowPositionals: false });
+      return runRegisterCommands(ctx);
     },
   },
 } satisfies Record<string, CliCommand>;

@@ -3,6 +3,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AwsError, ConfigError } from '../../errors.js';
 import { buildIncidentRecord, incidentKey, type IncidentInput } from '../incident/incidentRecord.js';
 import { incidentOrStateSchema } from '../incident/playbookState.js';
+import { writeIncidentIndex } from '../incident/readIncidentRecord.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 export interface RecordIncidentDetails {
@@ -44,7 +45,13 @@ export async function recordIncident(request: ActionRequest<IncidentInput>, deps
       throw new AwsError(`cannot read ${location}: ${(err as Error).message}`, { cause: err });
     },
   );
-  if (existing === sha256) return skipped(`incident already recorded at ${location}`, details);
+  if (existing === sha256) {
+    // A retry: make sure the index a crash may have missed is there too.
+    await writeIncidentIndex(s3, bucket, input.incidentId, key).catch((err: unknown) => {
+      throw new AwsError(`cannot write the incident index for ${location}: ${(err as Error).message}`, { cause: err });
+    });
+    return skipped(`incident already recorded at ${location}`, details);
+  }
 
   const record = buildIncidentRecord(input, request.actor, deps.now());
   const body = JSON.stringify(record, null, 2);
@@ -58,6 +65,7 @@ export async function recordIncident(request: ActionRequest<IncidentInput>, deps
         Metadata: { 'content-sha256': sha256, 'incident-id': input.incidentId.replace(/[^\x20-\x7e]/g, '_') },
       }),
     );
+    await writeIncidentIndex(s3, bucket, input.incidentId, key);
   } catch (err) {
     throw new AwsError(`cannot write the incident record to ${location}: ${(err as Error).message}`, { cause: err });
   }

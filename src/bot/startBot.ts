@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import { Client, Events, GatewayIntentBits } from 'discord.js';
+import { awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
+import { requireSettings, secretValues, type Config } from '../config.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createKubeClients, loadKubeConfig, type KubeClients } from '../kube/clients.js';
+import { actionRegistry } from '../pipeline/actions/registry.js';
+import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
+import type { HandlerContext } from '../handlers/context.js';
+import { dispatchMessage } from '../handlers/dispatchMessage.js';
+import { routeInteraction } from '../handlers/routeInteraction.js';
+import { createDiscordPort } from './discordPort.js';
+import { createStepFunctionsEngine } from './engine/stepFunctionsEngine.js';
+import { createSqsIntake } from './intake/sqsIntake.js';
+import { startOpsServer, type OpsServer } from './ops/httpServer.js';
+import { createBotMetrics } from './ops/metrics.js';
+import { ConfirmationStore } from './stores/confirmationStore.js';
+import { FileApprovalStore } from './stores/fileApprovalStore.js';
+import { FileAuditLog } from './stores/fileAuditLog.js';
+import { FileIncidentStore } from './stores/fileIncidentStore.js';
+import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
+import { createThrottledEditor } from './throttledEditor.js';
+import { sweepExpiredApprovals } from './sweepExpiredApprovals.js';
+
+export interface RunningBot {
+  context: HandlerContext;
+  client: Client;
+  ops: OpsServer;
+  /** Stops polling, finishes what is in flight, flushes edits, disconnects. */
+  stop(): Promise<void>;
+}
+
+/** Settings the bot cannot run without (embedded mode, without AWS, is not built yet). */
+export const BOT_REQUIRED_SETTINGS = [
+  'DISCORD_TOKEN',
+  'DISCORD_CHANNEL_ID',
+  'DISCORD_RESPONDER_ROLE_IDS',
+  'AWS_REGION',
+  'SENTINEL_QUEUE_URL',
+  'SENTINEL_EVIDENCE_BUCKET',
+  'SENTINEL_STATE_MACHINE_FALCO',
+] as const;
+
+function tryKube(config: Config, logger: Logger): KubeClients | undefined {
+  try {
+    return createKubeClients(loadKubeConfig(config.kubeconfigPath));
+  } catch (err) {
+    logger.warn('no Kubernetes access: pod actions will fail until a kubeconfig is available', { reason: describeError(err) });
+    return undefined;
+  }
+}
+
+/**
+ * Wires the bot from validated configuration: clients are created once here
+ * and passed in. Starts the Discord client, the SQS intake, the expired-
+ * approval sweeper and the health/metrics server.
+ */
+export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
+  requireSettings(config, BOT_REQUIRED_SETTINGS, 'sentinel start');
+  const playbooks = loadPlaybookConfig(config.playbooksPath);
+  const aws = createAwsClients(awsSettingsFromConfig(config));
+  const kube = tryKube(config, logger);
+  const metrics = createBotMetrics({ defaultMetrics: true });
+  const dataDir = config.dataDir;
+  const approvals =
+    config.bot.approvalStore === 's3'
+      ? new S3ApprovalStore({ s3: aws.s3, bucket: config.evidenceBucket!, logger })
+      : new FileApprovalStore({ dir: join(dataDir, 'approvals'), logger });
+  const incidents = new FileIncidentStore({ dir: join(dataDir, 'incidents') });
+  const audit = new FileAuditLog({ dir: dataDir, secrets: secretValues(config) });
+
+  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
+  const discord = createDiscordPort(client);
+  const engine = createStepFunctionsEngine(aws.sfn, config.bot.stateMachines);
+  const intake = createSqsIntake(aws.sqs, {
+    queueUrl: config.queueUrl!,
+    batchSize: config.bot.sqs.batchSize,
+    visibilitySeconds: config.bot.sqs.visibilitySeconds,
+    waitSeconds: config.bot.sqs.waitSeconds,
+    logger,
+  });
+  const context: HandlerContext = {
+    logger,
+    playbooks,
+    engine,
+    discord,
+    editor: createThrottledEditor(discord, config.bot.editIntervalMs, logger),
+    approvals,
+    incidents,
+    audit,
+    confirmations: new ConfirmationStore(),
+    actions: actionRegistry(),
+    actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date() },
+    metrics,
+    channelId: config.discord.channelId!,
+    responderRoleIds: config.discord.responderRoleIds,
+    bot: config.bot,
+    defaultDecision: config.bot.approvalDefaultDecision,
+    now: () => new Date(),
+  };
+
+  client.on(Events.InteractionCreate, (interaction) => void routeInteraction(interaction, context));
+  client.on(Events.Error, (err) => logger.error('Discord client error', { reason: err.message }));
+  const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+  await client.login(config.discord.token!);
+  await ready;
+  logger.info('connected to Discord', { user: client.user?.tag });
+
+  intake.start((message) => dispatchMessage(message, context));
+  logger.info('consuming the queue', { queueUrl: config.queueUrl });
+
+  const sweeper = setInterval(() => {
+    void sweepExpiredApprovals(context).catch((err: unknown) => logger.warn('approval sweep failed', { reason: describeError(err) }));
+  }, 30_000);
+  sweeper.unref();
+
+  const ops = await startOpsServer({
+    host: config.bot.httpHost,
+    port: config.bot.httpPort,
+    registry: metrics.registry,
+    probe: {
+      ready: () => {
+        const checks = { discord: discord.isReady(), sqs: intake.isRunning() };
+        return { ready: checks.discord && checks.sqs, checks };
+      },
+    },
+  });
+  logger.info('health and metrics listening', { url: ops.url });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    context,
+    client,
+    ops,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweeper);
+        await intake.stop();
+        await context.editor.flush();
+        await client.destroy();
+        await ops.close();
+        destroyAwsClients(aws);
+        logger.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { describeError } from '../errors.js';
+import type { HandlerContext } from '../handlers/context.js';
+import { renderDecisionOnMessage } from './render/decisionOnMessage.js';
+
+/**
+ * Marks approvals whose deadline has passed as expired and shows it on their
+ * message (Step Functions has already applied the default decision). Safe to
+ * run from several replicas: the store's transitions are atomic.
+ */
+export async function sweepExpiredApprovals(ctx: HandlerContext): Promise<number> {
+  const now = ctx.now();
+  let expired = 0;
+  for (const record of await ctx.approvals.listPending()) {
+    if (Date.parse(record.deadline) > now.getTime()) continue;
+    const updated = await ctx.approvals.markExpired(record.approvalId);
+    if (updated.status !== 'expired') continue;
+    expired++;
+    ctx.metrics.approvalsPending.dec();
+    await ctx.audit.append({ at: now, who: 'sentinel', what: 'approval-expired', approvalId: record.approvalId, incidentId: record.incidentId, outcome: 'expired', detail: { defaultDecision: ctx.defaultDecision } });
+    if (record.channelId && record.messageId) {
+      try {
+        const embeds = await ctx.discord.fetchEmbeds(record.channelId, record.messageId).catch(() => []);
+        await ctx.discord.edit(
+          record.channelId,
+          record.messageId,
+          renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: 'expired', by: [], at: now, note: `Nobody decided in time; the playbook applied the default decision (${ctx.defaultDecision}).` }),
+        );
+      } catch (err) {
+        ctx.logger.warn('cannot show the expiry on the approval message', { approvalId: record.approvalId, reason: describeError(err) });
+      }
+    }
+  }
+  return expired;
+}
