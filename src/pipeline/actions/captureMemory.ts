@@ -1,0 +1,507 @@
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { runSsmCommand, type PollOptions } from '../../aws/runSsmCommand.js';
+import { AwsError, ConflictError, describeError, ValidationError } from '../../errors.js';
+import { putEvidence } from '../evidence/putEvidence.js';
+import type { EvidenceItem } from '../evidence/types.js';
+import {
+  checkSsmRegistration,
+  excerpt,
+  findInstance,
+  type ForensicsRunOptions,
+  instanceIdSchema,
+  isNotFound,
+  requireEc2,
+  requireRunning,
+  requireS3,
+  requireSsm,
+  safeIncident,
+  sha256Hex,
+} from './collectVolatile.js';
+import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
+
+/** The only values ever substituted into the capture script, each checked against one of these. */
+export const BUCKET_PATTERN = /^[a-z0-9.-]{3,63}$/;
+export const KEY_PATTERN = /^[A-Za-z0-9/._-]+$/;
+/** `^[A-Za-z0-9._+-]{1,100}$`, and starting with a letter or digit (so never `.`, `..` or an option). */
+export const KERNEL_RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
+export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+/** The command that reads the kernel release (nothing else is sent before the release is checked). */
+export const UNAME_COMMAND = 'uname -r';
+
+function bucketProblem(b: string): string | undefined {
+  if (!BUCKET_PATTERN.test(b)) return 'not an S3 bucket name ([a-z0-9.-], 3 to 63 characters)';
+  if (b.includes('..') || /^[.-]|[.-]$/.test(b)) return 'not an S3 bucket name';
+  return undefined;
+}
+
+function keyProblem(k: string): string | undefined {
+  if (!KEY_PATTERN.test(k)) return 'not an object key of letters, digits and / . _ - only';
+  if (k.startsWith('/') || k.split('/').some((s) => s === '..' || s === '.' || s === '')) return 'has an empty, . or .. segment';
+  return undefined;
+}
+
+const bucketSchema = z.string().superRefine((b, ctx) => {
+  const why = bucketProblem(b);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+
+const inputSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  /** Bucket holding LiME modules built per kernel: `<prefix>/<kernel-release>/lime.ko`. */
+  limeModuleBucket: bucketSchema,
+  limeModulePrefix: z
+    .string()
+    .max(512)
+    .transform((p) => p.replace(/\/+$/, ''))
+    .superRefine((p, ctx) => {
+      const why = keyProblem(p);
+      if (why) ctx.addIssue({ code: 'custom', message: `module prefix ${why}` });
+    }),
+  /** Where the image goes; the evidence bucket when absent. */
+  outputBucket: bucketSchema.optional(),
+  /** Seconds the capture may run (SSM execution timeout); sentinel waits a little longer. */
+  timeoutSeconds: z.number().int().min(60).max(48 * 3600).default(3600),
+  /** Loopback port LiME listens on (localhostonly=1). */
+  port: z.number().int().min(1024).max(65535).default(4444),
+  /** Region the instance's AWS CLI uses for S3; the region of sentinel's S3 client when absent. */
+  region: z.string().regex(REGION_PATTERN, 'an AWS region such as ap-northeast-2').optional(),
+});
+
+export type CaptureMemoryInput = z.input<typeof inputSchema>;
+
+/** Exit codes of the capture script, and what they mean. */
+export const CAPTURE_EXIT_CODES: Readonly<Record<number, string>> = {
+  10: 'the AWS CLI is not installed on the instance',
+  11: 'neither ncat nor nc is installed on the instance',
+  12: 'the LiME module could not be downloaded to the instance',
+  13: 'the downloaded LiME module does not match its sha256',
+  14: 'a LiME module is already loaded (another capture may be running)',
+  15: 'LiME did not start (insmod failed or it never listened)',
+  16: 'streaming the image to S3 failed',
+  17: 'LiME reported a failure after the dump',
+  18: 'the image hash could not be computed',
+  19: 'the image hash could not be uploaded',
+};
+
+export interface CaptureScriptParams {
+  region: string;
+  moduleBucket: string;
+  moduleKey: string;
+  /** sha256 the module must have (from its S3 metadata); not checked when absent. */
+  moduleSha256?: string;
+  outputBucket: string;
+  imageKey: string;
+  hashKey: string;
+  port: number;
+  timeoutSeconds: number;
+}
+
+/**
+ * The capture script (POSIX sh, as AWS-RunShellScript runs it): fixed text into which only
+ * values that passed the patterns above are put, single-quoted. It downloads the module for this
+ * kernel, loads it with `path=tcp:<port> format=lime localhostonly=1` (LiME dumps to the first
+ * client and insmod returns when the dump is done), waits (bounded) until the port listens,
+ * streams the dump through `tee` into a FIFO hashed by sha256sum and into `aws s3 cp -` (a
+ * multipart upload, nothing written to the instance's disks), checks every stage's exit
+ * status, uploads `<image>.sha256` and prints `SENTINEL-MEMORY sha256=<hex>`. The module is
+ * unloaded and the work directory removed on exit.
+ */
+export function captureMemoryScript(p: CaptureScriptParams): string[] {
+  const problems = [
+    REGION_PATTERN.test(p.region) ? undefined : 'region',
+    bucketProblem(p.moduleBucket) && 'module bucket',
+    keyProblem(p.moduleKey) && 'module key',
+    p.moduleSha256 === undefined || SHA256_PATTERN.test(p.moduleSha256) ? undefined : 'module sha256',
+    bucketProblem(p.outputBucket) && 'output bucket',
+    keyProblem(p.imageKey) && 'image key',
+    keyProblem(p.hashKey) && 'hash key',
+    Number.isInteger(p.port) && p.port >= 1024 && p.port <= 65535 ? undefined : 'port',
+    Number.isInteger(p.timeoutSeconds) && p.timeoutSeconds > 0 ? undefined : 'timeout',
+  ].filter(Boolean);
+  if (problems.length) throw new ValidationError(`refusing to build the capture script: invalid ${problems.join(', ')}`, { code: 'InvalidCaptureParameter' });
+
+  const portHex = p.port.toString(16).toUpperCase().padStart(4, '0');
+  const imageName = p.imageKey.split('/').pop()!;
+  const region = `--region '${p.region}'`;
+  const readyTries = 120;
+  return [
+    'set -u',
+    'umask 077',
+    'fail() { code=$1; shift; echo "sentinel: $*" >&2; exit "$code"; }',
+    "command -v aws >/dev/null 2>&1 || fail 10 'the AWS CLI is not installed'",
+    "if command -v ncat >/dev/null 2>&1; then READER='ncat --recv-only'; elif command -v nc >/dev/null 2>&1; then READER='nc -d'; else fail 11 'neither ncat nor nc is installed'; fi",
+    "if grep -qs '^lime ' /proc/modules; then fail 14 'a LiME module is already loaded'; fi",
+    "WORK=$(mktemp -d /tmp/sentinel-lime.XXXXXX) || fail 12 'cannot create a work directory'",
+    'INSMOD_PID=; HASH_PID=',
+    'cleanup() { for p in $INSMOD_PID $HASH_PID; do kill "$p" 2>/dev/null; done; rmmod lime 2>/dev/null; rm -rf "$WORK"; }',
+    'trap cleanup EXIT',
+    `aws s3 cp ${region} --only-show-errors 's3://${p.moduleBucket}/${p.moduleKey}' "$WORK/lime.ko" || fail 12 'cannot download the LiME module'`,
+    ...(p.moduleSha256
+      ? [`echo '${p.moduleSha256}  '"$WORK/lime.ko" | sha256sum -c --status - || fail 13 'the LiME module does not match its sha256'`]
+      : []),
+    "MEM=$(awk '/^MemTotal:/ { printf \"%d\", $2 * 1024 }' /proc/meminfo)",
+    "mkfifo \"$WORK/hash.fifo\" || fail 18 'cannot create the hash FIFO'",
+    'sha256sum < "$WORK/hash.fifo" > "$WORK/sha" 2>/dev/null &',
+    'HASH_PID=$!',
+    `insmod "$WORK/lime.ko" 'path=tcp:${p.port}' 'format=lime' 'localhostonly=1' > /dev/null 2> "$WORK/insmod.err" &`,
+    'INSMOD_PID=$!',
+    'i=0',
+    `while ! grep -q ':${portHex} 00000000:0000 0A ' /proc/net/tcp; do`,
+    `  if ! kill -0 "$INSMOD_PID" 2>/dev/null; then cat "$WORK/insmod.err" >&2; INSMOD_PID=; fail 15 'insmod of the LiME module failed'; fi`,
+    `  i=$((i + 1)); if [ "$i" -gt ${readyTries} ]; then fail 15 'LiME did not listen on port ${p.port} within 60 s'; fi`,
+    '  sleep 0.5',
+    'done',
+    `{ $READER 127.0.0.1 ${p.port}; echo $? > "$WORK/rc.reader"; } | { tee "$WORK/hash.fifo"; echo $? > "$WORK/rc.tee"; } | aws s3 cp ${region} --only-show-errors --expected-size "$((MEM + MEM / 10 + 1048576))" - 's3://${p.outputBucket}/${p.imageKey}'`,
+    'UPLOAD_RC=$?',
+    'wait "$INSMOD_PID"; INSMOD_RC=$?; INSMOD_PID=',
+    'wait "$HASH_PID"; HASH_PID=',
+    'READER_RC=$(cat "$WORK/rc.reader" 2>/dev/null || echo missing); TEE_RC=$(cat "$WORK/rc.tee" 2>/dev/null || echo missing)',
+    'if [ "$READER_RC" != 0 ] || [ "$TEE_RC" != 0 ] || [ "$UPLOAD_RC" != 0 ]; then fail 16 "streaming failed (reader $READER_RC, tee $TEE_RC, upload $UPLOAD_RC)"; fi',
+    'if [ "$INSMOD_RC" != 0 ]; then cat "$WORK/insmod.err" >&2; fail 17 "insmod exited $INSMOD_RC"; fi',
+    'SHA=$(cut -d " " -f 1 "$WORK/sha")',
+    "case \"$SHA\" in *[!0-9a-f]*|'') fail 18 'sha256sum produced no hash';; esac",
+    "if [ ${#SHA} -ne 64 ]; then fail 18 'sha256sum produced no hash'; fi",
+    `printf '%s  %s\\n' "$SHA" '${imageName}' | aws s3 cp ${region} --only-show-errors - 's3://${p.outputBucket}/${p.hashKey}' || fail 19 'cannot upload the hash'`,
+    "printf 'SENTINEL-MEMORY sha256=%s\\n' \"$SHA\"",
+  ];
+}
+
+export interface MemoryCaptureRecord {
+  version: 1;
+  instanceId: string;
+  incidentId: string;
+  kernelRelease: string;
+  module: string;
+  moduleSha256: string | null;
+  image: string;
+  sha256: string;
+  size: number;
+  ssmCommandId: string;
+  capturedAt: string;
+  actor: string;
+}
+
+export interface CaptureMemoryDetails {
+  instanceId: string;
+  /** True only when an image and its hash exist (captured now, or by an earlier run). */
+  memoryCaptured: boolean;
+  alreadyCaptured?: boolean;
+  kernelRelease?: string;
+  module?: string;
+  location?: string;
+  sha256?: string;
+  size?: number;
+  record?: string;
+  ssmCommandId?: string;
+  evidence?: EvidenceItem;
+  notes: string[];
+}
+
+/** `evidence/<incident>/memory/<instance>` in the output bucket. */
+export function memoryPrefix(incidentId: string, instanceId: string): string {
+  return `evidence/${safeIncident(incidentId)}/memory/${instanceId}`;
+}
+
+/** The record of a successful capture: its existence means "captured" for reruns. */
+export function memoryRecordKey(incidentId: string, instanceId: string): string {
+  return `${memoryPrefix(incidentId, instanceId)}/capture.json`;
+}
+
+function attemptId(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function failed(summary: string, error: string, final: boolean, details: Record<string, unknown>): ActionResult<Record<string, unknown>> {
+  return { status: 'failed', summary, details: { error, final, memoryCaptured: false, ...details } };
+}
+
+async function headObject(s3: S3Client, bucket: string, key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
+  try {
+    const out = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw new AwsError(`HeadObject s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+async function getText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return (await out.Body?.transformToString('utf-8')) ?? '';
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw new AwsError(`GetObject s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+const recordSchema = z.object({
+  version: z.literal(1),
+  image: z.string(),
+  sha256: z.string().regex(SHA256_PATTERN),
+  size: z.number(),
+  kernelRelease: z.string(),
+  module: z.string(),
+  capturedAt: z.string(),
+});
+
+/**
+ * Captures an EC2 instance's memory with LiME over SSM, streamed to S3 (nothing written to the
+ * instance's disks): `uname -r` (the release must match `^[A-Za-z0-9._+-]{1,100}$`, starting with a letter or
+ * digit, or the run is refused), HeadObject of `<prefix>/<release>/lime.ko` (missing → failed `NoLimeModule`, nothing
+ * else tried), then the fixed capture script, waited for with a bounded backing-off poll
+ * (timeout → failed `MemoryCaptureTimedOut`). Success is only claimed after the image and its
+ * `.sha256` are read back from S3 (and agree with the script's output); then a write-once
+ * `capture.json` records it, and `details.memoryCaptured` is true. A rerun that finds that
+ * record is `skipped` (already captured) with its location and hash. A dry run sends nothing.
+ */
+export async function captureMemory(
+  request: ActionRequest<CaptureMemoryInput>,
+  deps: ActionDeps,
+  options: ForensicsRunOptions = {},
+): Promise<ActionResult<CaptureMemoryDetails | Record<string, unknown>>> {
+  const parsed = inputSchema.safeParse(request.input);
+  if (!parsed.success) {
+    throw new ValidationError(`invalid input for capture-memory: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  }
+  const input = parsed.data;
+  const ec2 = requireEc2(deps, 'capture memory');
+  const ssm = requireSsm(deps, 'capture memory');
+  const s3 = requireS3(deps, 'capture memory');
+  const outputBucket = input.outputBucket ?? deps.settings.evidenceBucket;
+  if (!outputBucket || bucketProblem(outputBucket)) {
+    throw new ValidationError(
+      outputBucket ? `the output bucket ${JSON.stringify(outputBucket)} is not a valid bucket name` : 'no output bucket: pass outputBucket or set SENTINEL_EVIDENCE_BUCKET',
+      { code: 'NoOutputBucket' },
+    );
+  }
+  const region = input.region ?? (await s3.config.region());
+  if (!REGION_PATTERN.test(region)) throw new ValidationError(`the S3 region ${JSON.stringify(region)} is not a region name`, { code: 'InvalidRegion' });
+  const { instanceId } = input;
+  const notes: string[] = [];
+  const base = { instanceId, notes };
+
+  // Preflight: the instance exists; a record of an earlier capture ends the run here.
+  const instance = await findInstance(ec2, instanceId);
+  const recordKey = memoryRecordKey(request.incidentId, instanceId);
+  const recordLocation = `s3://${outputBucket}/${recordKey}`;
+  const existing = await getText(s3, outputBucket, recordKey);
+  if (existing !== undefined) {
+    let record;
+    try {
+      record = recordSchema.parse(JSON.parse(existing));
+    } catch (err) {
+      throw new ConflictError(`${recordLocation} exists but is not a valid capture record; check it by hand`, { cause: err, code: 'CorruptCaptureRecord' });
+    }
+    return skipped(`memory of ${instanceId} was already captured for this incident: ${record.image} (sha256 ${record.sha256.slice(0, 12)}…)`, {
+      ...base,
+      memoryCaptured: true,
+      alreadyCaptured: true,
+      kernelRelease: record.kernelRelease,
+      module: record.module,
+      location: record.image,
+      sha256: record.sha256,
+      size: record.size,
+      record: recordLocation,
+    } satisfies CaptureMemoryDetails);
+  }
+  requireRunning(instance, 'capture memory');
+  const registration = await checkSsmRegistration(ssm, instanceId, notes);
+
+  const prefix = memoryPrefix(request.incidentId, instanceId);
+  const modulePattern = `s3://${input.limeModuleBucket}/${input.limeModulePrefix}/<kernel-release>/lime.ko`;
+  if (request.dryRun) {
+    return planned(`would read ${instanceId}'s kernel release, load ${modulePattern} and stream its memory to s3://${outputBucket}/${prefix}/<time>.lime`, {
+      ...base,
+      memoryCaptured: false,
+      ssm: registration,
+      steps: [
+        `SSM: ${UNAME_COMMAND} (the release must match ${KERNEL_RELEASE_PATTERN.source})`,
+        `HeadObject ${modulePattern} (missing: stop with NoLimeModule)`,
+        `SSM: the fixed LiME capture script (insmod path=tcp:${input.port} format=lime localhostonly=1, streamed through sha256sum to S3), up to ${input.timeoutSeconds} s`,
+        `read back the image and its .sha256; write ${recordLocation}`,
+      ],
+      imagePattern: `s3://${outputBucket}/${prefix}/<time>.lime`,
+      record: recordLocation,
+    });
+  }
+
+  const poll: PollOptions | undefined = options.poll;
+  // (a) The kernel release: the only value read from the instance that reaches a command.
+  const uname = await runSsmCommand(ssm, { instanceId, commands: [UNAME_COMMAND], comment: 'sentinel capture-memory uname', executionTimeoutSeconds: 60, deadlineMs: 120_000 }, poll);
+  if (uname.status !== 'Success') {
+    return failed(`cannot read the kernel release of ${instanceId} (SSM ${uname.status}${uname.stderr ? `: ${excerpt(uname.stderr, 200)}` : ''})`, 'KernelReleaseUnavailable', false, {
+      ...base,
+      ssmCommandId: uname.commandId,
+    });
+  }
+  const release = uname.stdout.trim();
+  if (release === '') {
+    return failed(`uname -r on ${instanceId} printed nothing: the kernel release is unknown`, 'KernelReleaseUnavailable', false, { ...base, ssmCommandId: uname.commandId });
+  }
+  if (!KERNEL_RELEASE_PATTERN.test(release)) {
+    throw new ValidationError(
+      `refusing the kernel release reported by ${instanceId}: ${JSON.stringify(release.slice(0, 60))} does not match ${KERNEL_RELEASE_PATTERN.source}`,
+      { code: 'InvalidKernelRelease', details: { instanceId } },
+    );
+  }
+
+  // (b) The module for exactly this kernel.
+  const moduleKey = `${input.limeModulePrefix}/${release}/lime.ko`;
+  const moduleLocation = `s3://${input.limeModuleBucket}/${moduleKey}`;
+  const moduleHead = await headObject(s3, input.limeModuleBucket, moduleKey);
+  if (!moduleHead) {
+    return failed(`no LiME module for kernel ${release} at ${moduleLocation}: memory was not captured (build one for this kernel, then retry)`, 'NoLimeModule', true, {
+      ...base,
+      kernelRelease: release,
+      module: moduleLocation,
+    });
+  }
+  const pinned = moduleHead.metadata.sha256;
+  const moduleSha256 = pinned && SHA256_PATTERN.test(pinned) ? pinned : undefined;
+  if (!moduleSha256) notes.push(`the module has no sha256 metadata: its integrity was not checked on the instance`);
+
+  // (c) The capture.
+  const attempt = attemptId(deps.now());
+  const imageKey = `${prefix}/${attempt}.lime`;
+  const hashKey = `${imageKey}.sha256`;
+  const image = `s3://${outputBucket}/${imageKey}`;
+  const commands = captureMemoryScript({
+    region,
+    moduleBucket: input.limeModuleBucket,
+    moduleKey,
+    ...(moduleSha256 ? { moduleSha256 } : {}),
+    outputBucket,
+    imageKey,
+    hashKey,
+    port: input.port,
+    timeoutSeconds: input.timeoutSeconds,
+  });
+  const capture = await runSsmCommand(
+    ssm,
+    {
+      instanceId,
+      commands,
+      comment: 'sentinel capture-memory',
+      executionTimeoutSeconds: input.timeoutSeconds,
+      deadlineMs: (input.timeoutSeconds + 120) * 1000,
+    },
+    poll,
+  );
+  const attemptDetails = { ...base, kernelRelease: release, module: moduleLocation, ssmCommandId: capture.commandId, attemptedImage: image };
+
+  // (d) Timeouts and failures: honest, with what may be left behind.
+  if (['WaitTimedOut', 'ExecutionTimedOut', 'TimedOut', 'DeliveryTimedOut'].includes(capture.status)) {
+    const still = capture.status === 'WaitTimedOut' ? ' (the capture may still be running on the instance)' : '';
+    return failed(
+      `memory capture of ${instanceId} timed out (${capture.status} after ${input.timeoutSeconds} s)${still}; a partial image may remain at ${image}. Memory was not captured.`,
+      'MemoryCaptureTimedOut',
+      false,
+      attemptDetails,
+    );
+  }
+  if (capture.status !== 'Success') {
+    const why = capture.exitCode !== undefined ? CAPTURE_EXIT_CODES[capture.exitCode] : undefined;
+    return failed(
+      `memory capture of ${instanceId} failed (SSM ${capture.status}${capture.exitCode !== undefined ? `, exit ${capture.exitCode}` : ''}${why ? `: ${why}` : ''})${capture.stderr ? `: ${excerpt(capture.stderr, 300)}` : ''}. Memory was not captured.`,
+      'MemoryCaptureFailed',
+      false,
+      { ...attemptDetails, exitCode: capture.exitCode, stderr: excerpt(capture.stderr) },
+    );
+  }
+
+  // (e) Trust only what is in S3: the image, its hash file, and (when printed) the script's hash.
+  const imageHead = await headObject(s3, outputBucket, imageKey);
+  if (!imageHead || imageHead.size === 0) {
+    return failed(`the capture script reported success but ${image} is ${imageHead ? 'empty' : 'missing'}: memory was not captured`, 'MemoryImageMissing', false, attemptDetails);
+  }
+  const hashText = await getText(s3, outputBucket, hashKey);
+  const sha256 = hashText?.trim().split(/\s+/)[0] ?? '';
+  if (!SHA256_PATTERN.test(sha256)) {
+    return failed(`the image ${image} exists but its hash file s3://${outputBucket}/${hashKey} is ${hashText === undefined ? 'missing' : 'not a sha256'}`, 'MemoryHashMissing', false, attemptDetails);
+  }
+  const printed = /^SENTINEL-MEMORY sha256=([0-9a-f]{64})$/m.exec(capture.stdout)?.[1];
+  if (printed && printed !== sha256) {
+    return failed(`the image hash in S3 (${sha256}) differs from the one the capture printed (${printed}): treat ${image} as unverified`, 'MemoryHashMismatch', true, {
+      ...attemptDetails,
+      sha256,
+      printedSha256: printed,
+    });
+  }
+  if (!printed) notes.push('the capture printed no hash (output unavailable): the hash is the one uploaded next to the image');
+
+  const capturedAt = deps.now().toISOString();
+  const record: MemoryCaptureRecord = {
+    version: 1,
+    instanceId,
+    incidentId: request.incidentId,
+    kernelRelease: release,
+    module: moduleLocation,
+    moduleSha256: moduleSha256 ?? null,
+    image,
+    sha256,
+    size: imageHead.size,
+    ssmCommandId: capture.commandId,
+    capturedAt,
+    actor: request.actor,
+  };
+  const body = Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8');
+  await putEvidence(s3, {
+    bucket: outputBucket,
+    key: recordKey,
+    body,
+    contentLength: body.length,
+    sha256: sha256Hex(body),
+    contentType: 'application/json',
+    metadata: { 'instance-id': instanceId, 'image-sha256': sha256, 'kernel-release': release, 'incident-id': request.incidentId, actor: request.actor, collector: deps.settings.collector },
+  });
+  const evidence: EvidenceItem = {
+    kind: 'memory',
+    location: image,
+    sha256,
+    size: imageHead.size,
+    collector: deps.settings.collector,
+    collectedAt: capturedAt,
+    source: { instanceId, kernelRelease: release, module: moduleLocation, tool: 'LiME (format=lime)', ssmCommandId: capture.commandId },
+  };
+  return succeeded(`captured the memory of ${instanceId} (kernel ${release}, ${imageHead.size} bytes) to ${image}, sha256 ${sha256.slice(0, 12)}…`, {
+    ...base,
+    memoryCaptured: true,
+    alreadyCaptured: false,
+    kernelRelease: release,
+    module: moduleLocation,
+    location: image,
+    sha256,
+    size: imageHead.size,
+    record: recordLocation,
+    ssmCommandId: capture.commandId,
+    evidence,
+  } satisfies CaptureMemoryDetails);
+}
+
+export const captureMemoryAction = defineAction({
+  id: 'capture-memory',
+  description:
+    'Capture an EC2 instance\'s memory with the LiME module built for its kernel (looked up by `uname -r`), streamed over a loopback port through sha256sum to S3; success only once the image and its hash are read back. Missing module or timeout: an honest failure, nothing else done.',
+  permissions: {
+    iam: [
+      'ec2:DescribeInstances',
+      'ssm:DescribeInstanceInformation',
+      'ssm:SendCommand',
+      'ssm:GetCommandInvocation',
+      // HeadObject of the module (lime bucket) and of the image; GetObject of the hash and the record.
+      's3:GetObject',
+      // capture.json, write-once.
+      's3:PutObject',
+      // So a missing object reads as 404, not 403.
+      's3:ListBucket',
+    ],
+    rbac: [],
+  },
+  input: inputSchema,
+  run: (request, deps) => captureMemory(request, deps),
+});
+

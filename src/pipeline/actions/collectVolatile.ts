@@ -1,0 +1,499 @@
+import { createHash } from 'node:crypto';
+import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
+import { AwsError, ConfigError, ConflictError, describeError, NotFoundError, SentinelError, ValidationError } from '../../errors.js';
+import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
+import type { EvidenceItem } from '../evidence/types.js';
+import {
+  DEFAULT_MODIFIED_WITHIN_MINUTES,
+  DEFAULT_WEB_ROOTS,
+  MAX_MODIFIED_WITHIN_MINUTES,
+  MAX_WEB_ROOTS,
+  VOLATILE_ITEM_IDS,
+  volatileItems,
+  webRootProblem,
+  type VolatileItem,
+  type VolatileItemId,
+} from '../forensics/volatileCommands.js';
+import { defineAction, planned, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the EC2 forensics actions (collect-volatile, capture-memory, preserve-disk).
+// ---------------------------------------------------------------------------------------------
+
+export const INSTANCE_ID_PATTERN = /^i-[0-9a-f]{8,17}$/;
+export const instanceIdSchema = z.string().regex(INSTANCE_ID_PATTERN, 'an EC2 instance id (i-…)');
+
+/** GetCommandInvocation returns at most the first 24 000 characters of stdout. */
+export const SSM_INLINE_OUTPUT_LIMIT = 24_000;
+
+/** Test and tuning seam: how the SSM polls wait (the defaults back off from 0.5 s to 5 s). */
+export interface ForensicsRunOptions {
+  poll?: PollOptions;
+}
+
+export function awsErrorName(err: unknown): string {
+  const e = err as { name?: unknown; Code?: unknown };
+  return typeof e?.name === 'string' ? e.name : typeof e?.Code === 'string' ? e.Code : '';
+}
+
+export function httpStatusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+export function isNotFound(err: unknown): boolean {
+  const name = awsErrorName(err);
+  return name === 'NotFound' || name === 'NoSuchKey' || httpStatusOf(err) === 404;
+}
+
+/** The incident id as it appears in object keys and names: [A-Za-z0-9._-], at most 128 characters. */
+export function safeIncident(incidentId: string): string {
+  return incidentId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128) || 'unknown';
+}
+
+/** Runs an AWS call; anything it throws becomes an AwsError naming the call. */
+export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof SentinelError) throw err;
+    throw new AwsError(`${what} failed: ${describeError(err)}`, { cause: err, details: { awsError: awsErrorName(err) } });
+  }
+}
+
+export function requireEc2(deps: ActionDeps, what: string): EC2Client {
+  if (!deps.aws.ec2) throw new ConfigError(`AWS is not configured (no EC2 client): cannot ${what}`);
+  return deps.aws.ec2;
+}
+
+export function requireSsm(deps: ActionDeps, what: string): SSMClient {
+  if (!deps.aws.ssm) throw new ConfigError(`AWS is not configured (no SSM client): cannot ${what}`);
+  return deps.aws.ssm;
+}
+
+export function requireS3(deps: ActionDeps, what: string): S3Client {
+  if (!deps.aws.s3) throw new ConfigError(`AWS is not configured (no S3 client): cannot ${what}`);
+  return deps.aws.s3;
+}
+
+export function requireEvidenceBucket(deps: ActionDeps, what: string): string {
+  const bucket = deps.settings.evidenceBucket;
+  if (!bucket) throw new ConfigError(`no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot ${what}`, { code: 'NoEvidenceBucket' });
+  return bucket;
+}
+
+/** The instance with this id (DescribeInstances); NotFoundError when EC2 has none. */
+export async function findInstance(ec2: EC2Client, instanceId: string): Promise<Instance> {
+  let found: Instance | undefined;
+  try {
+    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    found = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
+  } catch (err) {
+    if (!/^InvalidInstanceID\.(NotFound|Malformed)$/.test(awsErrorName(err))) {
+      throw new AwsError(`DescribeInstances ${instanceId} failed: ${describeError(err)}`, { cause: err });
+    }
+  }
+  if (!found) throw new NotFoundError(`no EC2 instance ${instanceId}`, { code: 'InstanceNotFound', details: { instanceId } });
+  return found;
+}
+
+/** A running instance (volatile evidence only exists while it runs); ConflictError otherwise. */
+export function requireRunning(instance: Instance, what: string): void {
+  const state = instance.State?.Name ?? 'unknown';
+  if (state !== 'running') {
+    throw new ConflictError(`instance ${instance.InstanceId} is ${state}, not running: cannot ${what} (its memory and processes are gone or not reachable)`, {
+      code: 'InstanceNotRunning',
+      details: { instanceId: instance.InstanceId, state },
+    });
+  }
+}
+
+export type SsmRegistration = 'online' | 'not-checked';
+
+/**
+ * Whether SSM can reach the instance (DescribeInstanceInformation). Not registered, or an agent
+ * that is not Online → ConflictError (commands would only time out). When the check itself
+ * fails (no permission; moto does not implement it) the result is `not-checked` with a note:
+ * the commands then report their own delivery failures.
+ */
+export async function checkSsmRegistration(ssm: SSMClient, instanceId: string, notes: string[]): Promise<SsmRegistration> {
+  let list;
+  try {
+    const out = await ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
+    list = out.InstanceInformationList ?? [];
+  } catch (err) {
+    notes.push(`SSM registration not checked (DescribeInstanceInformation failed: ${describeError(err).slice(0, 200)})`);
+    return 'not-checked';
+  }
+  const info = list.find((i) => i.InstanceId === instanceId);
+  if (!info) {
+    throw new ConflictError(`instance ${instanceId} is not managed by SSM (no SSM agent registration): cannot run commands on it`, {
+      code: 'NotManagedBySsm',
+      details: { instanceId },
+    });
+  }
+  if (info.PingStatus !== 'Online') {
+    throw new ConflictError(`the SSM agent on ${instanceId} is ${info.PingStatus ?? 'unknown'}, not Online: cannot run commands on it`, {
+      code: 'SsmAgentOffline',
+      details: { instanceId, pingStatus: info.PingStatus },
+    });
+  }
+  return 'online';
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+export function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** At most `max` characters of `text`, marked when cut. */
+export function excerpt(text: string, max = 500): string {
+  const t = text.trim();
+  return t.length <= max ? t : `${t.slice(0, max)}…`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// collect-volatile
+// ---------------------------------------------------------------------------------------------
+
+const inputSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  /** Roots searched for recently modified files; each `^/[A-Za-z0-9._/-]+$`, no `.`/`..` segment. */
+  webRoots: z
+    .array(z.string())
+    .min(1)
+    .max(MAX_WEB_ROOTS)
+    .superRefine((roots, ctx) => {
+      roots.forEach((r, i) => {
+        const why = webRootProblem(r);
+        if (why) ctx.addIssue({ code: 'custom', path: [i], message: `web root ${JSON.stringify(r)} ${why}` });
+      });
+    })
+    .default([...DEFAULT_WEB_ROOTS]),
+  modifiedWithinMinutes: z.number().int().min(1).max(MAX_MODIFIED_WITHIN_MINUTES).default(DEFAULT_MODIFIED_WITHIN_MINUTES),
+  /** A subset of the catalogue; all items when absent. */
+  items: z.array(z.enum(VOLATILE_ITEM_IDS)).min(1).optional(),
+  /** SSM commands in flight at once. */
+  concurrency: z.number().int().min(1).max(8).default(4),
+  /** Seconds SSM lets each item's command run (and about how long sentinel waits for it). */
+  itemTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
+  /**
+   * Have SSM write each command's full output to the evidence bucket (needs s3:PutObject for the
+   * instance role on `evidence/*\/volatile-ssm/*`) and read it from there: without it, output
+   * past SSM's 24 000-character inline limit is cut (and flagged `truncated`).
+   */
+  ssmOutputToS3: z.boolean().default(false),
+});
+
+export type CollectVolatileInput = z.input<typeof inputSchema>;
+
+export interface VolatileItemResult {
+  id: VolatileItemId;
+  command: string;
+  status: 'succeeded' | 'failed';
+  /** SSM's terminal status, `WaitTimedOut`, or `SendFailed` when the command never reached SSM. */
+  ssmStatus: string;
+  ssmCommandId?: string;
+  exitCode?: number;
+  sha256?: string;
+  size?: number;
+  location?: string;
+  /** The same content was already stored by an earlier run. */
+  alreadyStored?: boolean;
+  /** The output is only SSM's first 24 000 characters. */
+  truncated?: boolean;
+  /** Parsed records (processes, sockets, modules, files…) when the item has a parser. */
+  records?: number;
+  stderr?: string;
+  error?: string;
+}
+
+export interface CollectVolatileDetails {
+  instanceId: string;
+  bucket: string;
+  prefix: string;
+  ssm: SsmRegistration;
+  items: VolatileItemResult[];
+  evidence: EvidenceItem[];
+  /** Some items failed or were truncated. */
+  partial: boolean;
+  notes: string[];
+}
+
+/** `evidence/<incident>/volatile/<instance>/<item>/` */
+export function volatilePrefix(incidentId: string, instanceId: string): string {
+  return `evidence/${safeIncident(incidentId)}/volatile/${instanceId}`;
+}
+
+/** Where one item's output is stored: `evidence/<incident>/volatile/<instance>/<item>/<sha256>.txt`. */
+export function volatileEvidenceKey(incidentId: string, instanceId: string, item: VolatileItemId, sha256: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('volatileEvidenceKey needs a lowercase hex sha256');
+  if (!INSTANCE_ID_PATTERN.test(instanceId)) throw new Error('volatileEvidenceKey needs an instance id');
+  return `${volatilePrefix(incidentId, instanceId)}/${item}/${sha256}.txt`;
+}
+
+/** S3 allows 2 KB of user metadata in all: a command whose encoded form is longer is stored by hash only. */
+const COMMAND_METADATA_MAX = 1200;
+
+function commandMetadata(command: string): Record<string, string> {
+  const hash = { 'command-sha256': sha256Hex(command) };
+  return s3MetadataValue(command).length <= COMMAND_METADATA_MAX ? { command, ...hash } : { ...hash, 'command-truncated': 'true' };
+}
+
+/** The stdout SSM wrote to S3 for an AWS-RunShellScript invocation; undefined when it wrote none. */
+async function readS3Stdout(s3: S3Client, bucket: string, outputPrefix: string): Promise<Buffer | undefined> {
+  const key = `${outputPrefix}/awsrunShellScript/0.awsrunShellScript/stdout`;
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw new AwsError(`reading SSM output s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+interface Context {
+  request: ActionRequest<unknown>;
+  deps: ActionDeps;
+  ssm: SSMClient;
+  s3: S3Client;
+  bucket: string;
+  instanceId: string;
+  timeoutSeconds: number;
+  ssmOutputToS3: boolean;
+  poll: PollOptions | undefined;
+}
+
+async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: VolatileItemResult; evidence?: EvidenceItem }> {
+  const { request, deps, instanceId } = ctx;
+  const base = { id: item.id, command: item.command };
+  let run: SsmCommandResult;
+  try {
+    run = await runSsmCommand(
+      ctx.ssm,
+      {
+        instanceId,
+        commands: [item.command],
+        comment: `sentinel collect-volatile ${item.id}`,
+        executionTimeoutSeconds: ctx.timeoutSeconds,
+        deadlineMs: (ctx.timeoutSeconds + 30) * 1000,
+        ...(ctx.ssmOutputToS3 ? { output: { bucket: ctx.bucket, keyPrefix: `evidence/${safeIncident(request.incidentId)}/volatile-ssm/${instanceId}/${item.id}` } } : {}),
+      },
+      ctx.poll,
+    );
+  } catch (err) {
+    return { result: { ...base, status: 'failed', ssmStatus: 'SendFailed', error: describeError(err) } };
+  }
+  const common = {
+    ...base,
+    ssmStatus: run.status,
+    ssmCommandId: run.commandId,
+    ...(run.exitCode !== undefined ? { exitCode: run.exitCode } : {}),
+    ...(run.stderr.trim() ? { stderr: excerpt(run.stderr) } : {}),
+  };
+  if (run.status !== 'Success') {
+    const why = run.status === 'WaitTimedOut' ? `no result within ${ctx.timeoutSeconds + 30} s` : `SSM status ${run.status}${run.exitCode !== undefined ? `, exit ${run.exitCode}` : ''}`;
+    return { result: { ...common, status: 'failed', error: why } };
+  }
+
+  try {
+    let body: Buffer = Buffer.from(run.stdout, 'utf8');
+    let truncated = run.stdout.length >= SSM_INLINE_OUTPUT_LIMIT;
+    if (ctx.ssmOutputToS3 && run.outputPrefix) {
+      const full = await readS3Stdout(ctx.s3, ctx.bucket, run.outputPrefix);
+      if (full) {
+        body = full;
+        truncated = false;
+      }
+    }
+    const sha256 = sha256Hex(body);
+    const key = volatileEvidenceKey(request.incidentId, instanceId, item.id, sha256);
+    const collectedAt = deps.now().toISOString();
+    const put = await putEvidence(ctx.s3, {
+      bucket: ctx.bucket,
+      key,
+      body,
+      contentLength: body.length,
+      sha256,
+      contentType: 'text/plain; charset=utf-8',
+      metadata: {
+        'instance-id': instanceId,
+        item: item.id,
+        ...commandMetadata(item.command),
+        'ssm-command-id': run.commandId,
+        'exit-code': String(run.exitCode ?? ''),
+        size: String(body.length),
+        ...(truncated ? { truncated: 'true' } : {}),
+        'collected-at': collectedAt,
+        collector: deps.settings.collector,
+        'incident-id': request.incidentId,
+        actor: request.actor,
+      },
+    });
+    let records: number | undefined;
+    if (item.parser) {
+      try {
+        records = item.parser(body.toString('utf8')).length;
+      } catch {
+        records = undefined;
+      }
+    }
+    const evidence: EvidenceItem = {
+      kind: `volatile:${item.id}`,
+      location: put.location,
+      sha256,
+      size: body.length,
+      collector: deps.settings.collector,
+      collectedAt,
+      source: { instanceId, item: item.id, command: item.command, ssmCommandId: run.commandId, ...(truncated ? { truncated: 'true' } : {}) },
+    };
+    return {
+      result: {
+        ...common,
+        status: 'succeeded',
+        sha256,
+        size: body.length,
+        location: put.location,
+        alreadyStored: !put.created,
+        ...(truncated ? { truncated } : {}),
+        ...(records !== undefined ? { records } : {}),
+      },
+      evidence,
+    };
+  } catch (err) {
+    return { result: { ...common, status: 'failed', error: `collected but not stored: ${describeError(err)}` } };
+  }
+}
+
+function failureNote(r: VolatileItemResult): string {
+  const parts = [r.error ?? r.ssmStatus];
+  if (r.stderr) parts.push(excerpt(r.stderr.replace(/\s+/g, ' '), 120));
+  return `${r.id} (${parts.join(': ')})`;
+}
+
+/**
+ * Collects volatile evidence (processes, connections, sockets, logins, histories, logs,
+ * crontabs, authorized keys, modules, deleted binaries, recently modified web files) from a
+ * running EC2 instance, one SSM command per catalogue item with bounded concurrency, so one
+ * failure loses nothing else. Each output is stored write-once at
+ * `evidence/<incident>/volatile/<instance>/<item>/<sha256>.txt` with the exact command and its
+ * sha256 as metadata. `succeeded` when at least one item was stored (`partial` and a summary
+ * naming each failure or cut output when not all were), `failed` when none was. A dry run
+ * checks the instance and returns the commands, sending nothing.
+ */
+export async function collectVolatile(
+  request: ActionRequest<CollectVolatileInput>,
+  deps: ActionDeps,
+  options: ForensicsRunOptions = {},
+): Promise<ActionResult<CollectVolatileDetails | Record<string, unknown>>> {
+  const parsed = inputSchema.safeParse(request.input);
+  if (!parsed.success) {
+    throw new ValidationError(`invalid input for collect-volatile: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  }
+  const input = parsed.data;
+  // Validates the web roots and minutes again (throws ValidationError) and builds every command.
+  const items = volatileItems({ webRoots: input.webRoots, modifiedWithinMinutes: input.modifiedWithinMinutes }, input.items);
+
+  const ec2 = requireEc2(deps, 'collect volatile evidence');
+  const ssm = requireSsm(deps, 'collect volatile evidence');
+  const s3 = requireS3(deps, 'store volatile evidence');
+  const bucket = requireEvidenceBucket(deps, 'store volatile evidence');
+  const instanceId = input.instanceId;
+
+  // Preflight: the instance exists, runs, and (when it can be checked) SSM reaches it.
+  const instance = await findInstance(ec2, instanceId);
+  requireRunning(instance, 'collect volatile evidence');
+  const notes: string[] = [];
+  const registration = await checkSsmRegistration(ssm, instanceId, notes);
+  const prefix = volatilePrefix(request.incidentId, instanceId);
+
+  if (request.dryRun) {
+    return planned(`would run ${items.length} SSM command(s) on ${instanceId} and store each output at s3://${bucket}/${prefix}/<item>/<sha256>.txt`, {
+      instanceId,
+      bucket,
+      prefix,
+      keyPattern: `${prefix}/<item>/<sha256>.txt`,
+      ssm: registration,
+      items: items.map((i) => ({ id: i.id, description: i.description, command: i.command })),
+      concurrency: input.concurrency,
+      notes,
+    });
+  }
+
+  const ctx: Context = {
+    request,
+    deps,
+    ssm,
+    s3,
+    bucket,
+    instanceId,
+    timeoutSeconds: input.itemTimeoutSeconds,
+    ssmOutputToS3: input.ssmOutputToS3,
+    poll: options.poll,
+  };
+  const outcomes = await mapWithConcurrency(items, input.concurrency, (item) => collectItem(ctx, item));
+  const results = outcomes.map((o) => o.result);
+  const evidence = outcomes.flatMap((o) => (o.evidence ? [o.evidence] : []));
+  const failed = results.filter((r) => r.status === 'failed');
+  const truncated = results.filter((r) => r.truncated);
+  const stored = results.length - failed.length;
+
+  if (stored === 0) {
+    return {
+      status: 'failed',
+      summary: `collected none of ${results.length} volatile item(s) from ${instanceId}: ${failed.map(failureNote).join('; ')}`,
+      details: { error: 'VolatileCollectionFailed', final: false, instanceId, bucket, prefix, ssm: registration, items: results, evidence: [], partial: true, notes },
+    };
+  }
+  const partial = failed.length > 0 || truncated.length > 0;
+  const problems = [
+    ...(failed.length ? [`failed: ${failed.map(failureNote).join('; ')}`] : []),
+    ...(truncated.length ? [`cut at SSM's ${SSM_INLINE_OUTPUT_LIMIT}-character limit: ${truncated.map((r) => r.id).join(', ')}`] : []),
+  ];
+  const details: CollectVolatileDetails = { instanceId, bucket, prefix, ssm: registration, items: results, evidence, partial, notes };
+  return succeeded(
+    `collected ${stored} of ${results.length} volatile item(s) from ${instanceId} into s3://${bucket}/${prefix}/${problems.length ? `; ${problems.join('; ')}` : ''}`,
+    details,
+  );
+}
+
+export const collectVolatileAction = defineAction({
+  id: 'collect-volatile',
+  description:
+    'Collect volatile evidence from a running EC2 instance over SSM (processes, connections, listening sockets, logins, shell histories, recent logs, crontabs, authorized keys, kernel modules, deleted binaries, recently modified web files), one fixed command per item, each output stored write-once in the evidence bucket with its sha256 and exact command.',
+  permissions: {
+    iam: [
+      'ec2:DescribeInstances',
+      // Preflight only; tolerated when denied.
+      'ssm:DescribeInstanceInformation',
+      // Scope to document AWS-RunShellScript and the instances (see docs/permissions/forensics-collection.md).
+      'ssm:SendCommand',
+      'ssm:GetCommandInvocation',
+      // evidence/*/volatile/*; GetObject also covers the HeadObject of a rerun and reading SSM's S3 output.
+      's3:PutObject',
+      's3:GetObject',
+      // Only with ssmOutputToS3: an output SSM did not write (empty stdout) reads as 404, not 403.
+      's3:ListBucket',
+    ],
+    rbac: [],
+  },
+  input: inputSchema,
+  run: (request, deps) => collectVolatile(request, deps),
+});

