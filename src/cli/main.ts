@@ -2,9 +2,6 @@ import { parseArgs } from 'node:util';
 import { loadConfig, secretValues, type Config } from '../config.js';
 import { ConfigError, describeError, UserError } from '../errors.js';
 import { createLogger } from '../logger.js';
-import { runRegisterCommands } from './registerCommandsCommand.js';
-import { runStart } from './startCommand.js';
-import { runTriage } from './triageCommand.js';
 import type { CliCommand, CliContext } from './types.js';
 
 const commands = {
@@ -13,6 +10,7 @@ const commands = {
     usage: 'sentinel triage [--json] [FILE...]',
     async run(args, ctx) {
       const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
+      const { runTriage } = await import('./triageCommand.js');
       return runTriage({ json: values.json ?? false, files: positionals }, ctx);
     },
   },
@@ -21,6 +19,7 @@ const commands = {
     usage: 'sentinel start',
     async run(args, ctx) {
       parseArgs({ args, options: {}, allowPositionals: false });
+      const { runStart } = await import('./startCommand.js');
       return runStart(ctx);
     },
   },
@@ -29,6 +28,7 @@ const commands = {
     usage: 'sentinel register-commands',
     async run(args, ctx) {
       parseArgs({ args, options: {}, allowPositionals: false });
+      const { runRegisterCommands } = await import('./registerCommandsCommand.js');
       return runRegisterCommands(ctx);
     },
   },
