@@ -1,0 +1,938 @@
+import { createHash } from 'node:crypto';
+import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+  type EC2Client,
+  type Instance,
+  type Snapshot,
+  type Volume,
+} from '@aws-sdk/client-ec2';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CancelCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import { AwsError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError, ValidationError } from '../../errors.js';
+import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
+import type { EvidenceItem } from '../evidence/types.js';
+import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
+
+// ---------------------------------------------------------------------------------------------
+// Tags, devices, names.
+// ---------------------------------------------------------------------------------------------
+
+/** The incident id (the same tag preserve-disk and isolate-node put on snapshots). */
+export const TAG_INCIDENT = 'sentinel:incident';
+/** `true` on volumes sentinel creates only to read them: always deleted afterwards. */
+export const TAG_TEMPORARY = 'sentinel:temporary';
+/** The snapshot a temporary volume was made from. */
+export const TAG_SNAPSHOT = 'sentinel:snapshot';
+/** The compromised instance the evidence belongs to. */
+export const TAG_SOURCE_INSTANCE = 'sentinel:instance';
+/** `true` on the instances allowed to mount evidence (ssm:SendCommand is scoped to this tag too). */
+export const TAG_FORENSIC = 'sentinel:forensic';
+
+/** Device names evidence volumes are attached at, in order of preference. */
+export const DEVICE_NAMES = ['/dev/sdf', '/dev/sdg', '/dev/sdh', '/dev/sdi', '/dev/sdj', '/dev/sdk', '/dev/sdl', '/dev/sdm', '/dev/sdn', '/dev/sdo', '/dev/sdp'] as const;
+
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
+const VOLUME_ID = /^vol-[0-9a-f]{8,17}$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const WEB_ROOT = /^\/[A-Za-z0-9._/-]+$/;
+/** S3 allows one PUT of at most 5 GiB: the bundle is uploaded with one conditional PUT. */
+const MAX_BUNDLE_BYTES = 5 * 1024 * 1024 * 1024;
+
+/** Why `root` is not an acceptable web root, or undefined when it is. */
+export function webRootProblem(root: string): string | undefined {
+  if (root.length > 200) return 'longer than 200 characters';
+  if (!WEB_ROOT.test(root)) return 'not an absolute path of letters, digits and . _ / - only';
+  const segments = root.split('/').slice(1);
+  if (segments.some((s) => s === '..' || s === '.')) return 'has a . or .. segment';
+  if (segments.slice(0, -1).some((s) => s === '')) return 'has an empty segment (//)';
+  if (segments.every((s) => s === '')) return 'is the root directory';
+  return undefined;
+}
+
+/** The incident id as a path segment on the forensic instance: letters, digits, _ and - only. */
+export function safeIncidentSegment(incidentId: string): string {
+  return incidentId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'incident';
+}
+
+/** Where the bundle of one collection goes: fixed by incident, instance and snapshots, so a rerun finds it. */
+export function diskBundleKey(incidentId: string, instanceId: string, snapshotIds: readonly string[]): string {
+  let incident = incidentId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128) || 'unknown';
+  if (/^\.+$/.test(incident)) incident = incident.replace(/\./g, '_');
+  const snaps = createHash('sha256').update([...snapshotIds].sort().join(',')).digest('hex').slice(0, 12);
+  return `evidence/${incident}/disk/${instanceId}-${snaps}.tar.gz`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input.
+// ---------------------------------------------------------------------------------------------
+
+const webRootSchema = z.string().superRefine((v, ctx) => {
+  const why = webRootProblem(v);
+  if (why) ctx.addIssue({ code: 'custom', message: `web root ${why}` });
+});
+
+const inputSchema = z
+  .strictObject({
+    /** The compromised instance (recorded; its snapshots are what is mounted). */
+    instanceId: z.string().regex(INSTANCE_ID, 'an instance id (i-…)'),
+    /** The snapshots preserve-disk took. */
+    snapshotIds: z.array(z.string().regex(SNAPSHOT_ID, 'a snapshot id (snap-…)')).min(1).max(DEVICE_NAMES.length),
+    /** The forensic workstation: tagged sentinel:forensic=true, running, managed by SSM, with the AWS CLI v2. */
+    forensicInstanceId: z.string().regex(INSTANCE_ID, 'an instance id (i-…)'),
+    webRoots: z.array(webRootSchema).min(1).max(10).default(['/var/www']),
+    volumeType: z.enum(['gp3', 'gp2', 'standard']).default('gp3'),
+    /** Longest wait for a volume to become available, attached or detached, in seconds. */
+    volumeWaitSeconds: z.number().int().min(10).max(3600).default(600),
+    /** How long the collection script may run, in seconds. */
+    commandTimeoutSeconds: z.number().int().min(60).max(172_800).default(3600),
+    /** Largest single file copied into the bundle, in MiB (logs above it are listed, not copied). */
+    maxFileMiB: z.number().int().min(1).max(4096).default(512),
+  })
+  .refine((v) => v.forensicInstanceId !== v.instanceId, { message: 'the forensic instance must not be the compromised instance', path: ['forensicInstanceId'] })
+  .refine((v) => new Set(v.snapshotIds).size === v.snapshotIds.length, { message: 'snapshot ids must be distinct', path: ['snapshotIds'] });
+
+export type CollectFromDiskInput = z.output<typeof inputSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// The script run on the forensic instance. Fixed text; the header assigns only validated values.
+// POSIX sh (AWS-RunShellScript runs it with sh); GNU find, tar, coreutils, util-linux, AWS CLI v2.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Shadow metadata without hashes: for each passwd entry the uid, gid, shell, the password state
+ * (`set`, `locked` = hash behind `!`, `none` = `*`/`!` only, `empty` = no password at all,
+ * `no-shadow-entry`) and the shadow last-change day. The hash never leaves awk.
+ */
+export const SHADOW_METADATA_AWK = [
+  'BEGIN { FS = ":"; OFS = "\\t"; print "#user", "uid", "gid", "shell", "password", "lastchange_days" }',
+  'FILENAME == ARGV[1] { if (NF < 2) next; pw = $2; st = "set"; if (pw == "") st = "empty"; else if (pw ~ /^[!*]+$/) st = "none"; else if (pw ~ /^[!*]/) st = "locked"; state[$1] = st; change[$1] = $3; next }',
+  '/^#/ || NF < 7 { next }',
+  '{ print $1, $3, $4, $7, (($1 in state) ? state[$1] : "no-shadow-entry"), (($1 in change) ? change[$1] : "") }',
+].join('\n');
+
+/** Shell text is written with `@{…}` for `${…}` (a template literal would read `${` itself). */
+function shell(text: string): string {
+  return text.replace(/@\{/g, '${');
+}
+
+/** Shell functions of the collection script (also run by the tests on a directory tree). */
+export const COLLECT_FUNCTIONS = shell(String.raw`
+LISTING_FORMAT='%T@\t%y\t%M\t%U\t%G\t%s\t/%p\t%l\n'
+LOG_PATHS='var/log'
+CONF_PATHS='etc/crontab etc/anacrontab etc/cron.d etc/cron.hourly etc/cron.daily etc/cron.weekly etc/cron.monthly var/spool/cron etc/systemd/system etc/init.d etc/rc.local etc/rc.d/rc.local etc/profile etc/profile.d etc/bash.bashrc etc/bashrc etc/ld.so.preload etc/sudoers etc/sudoers.d etc/passwd etc/group'
+UNIT_PATHS='usr/lib/systemd/system lib/systemd/system'
+HOME_PATHS='root home'
+TEMP_PATHS='tmp var/tmp dev/shm'
+
+say() {
+  printf 'sentinel: %s\n' "$*" >&2
+  printf 'note=%s\n' "$*" >> "$OUT/manifest.txt"
+}
+
+# True when a path relative to the mounted root resolves inside it (an absolute symlink on the
+# evidence volume would otherwise lead into the forensic instance's own files).
+inside() {
+  r=$(readlink -f -- "$R/$1" 2>/dev/null) || return 1
+  case "$r" in "$R" | "$R"/*) return 0 ;; esac
+  return 1
+}
+
+# The fixed start points of $1 that exist and whose parent resolves inside the volume, one a line.
+present() {
+  for p in $1; do
+    if [ -e "$R/$p" ] || [ -L "$R/$p" ]; then
+      if inside "$(dirname -- "$p")"; then printf '%s\n' "$p"; else say "volume $n: $p leads outside the volume; skipped"; fi
+    fi
+  done
+}
+
+# The block device of attached volume $1 requested at $2 (/dev/sdX): NVMe by-id (Nitro), then Xen names.
+find_device() {
+  id=$(printf '%s' "$1" | tr -d -)
+  letter=@{2#/dev/sd}
+  tries=0
+  while [ "$tries" -lt 60 ]; do
+    for c in "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$id" "/dev/xvd$letter" "/dev/sd$letter"; do
+      if [ -b "$c" ]; then readlink -f -- "$c"; return 0; fi
+    done
+    tries=$((tries + 1))
+    sleep 2
+  done
+  return 1
+}
+
+# The largest ext2/3/4 or xfs file system on block device $1, as "partition type".
+pick_fs() {
+  best=''
+  best_type=''
+  best_size=0
+  for p in $(lsblk -nrpo NAME "$1"); do
+    t=$(blkid -p -o value -s TYPE "$p" 2>/dev/null || true)
+    case "$t" in ext2 | ext3 | ext4 | xfs) ;; *) continue ;; esac
+    s=$(lsblk -bdnro SIZE "$p" 2>/dev/null || echo 0)
+    if [ "$s" -gt "$best_size" ]; then best=$p; best_type=$t; best_size=$s; fi
+  done
+  [ -n "$best" ] && printf '%s %s\n' "$best" "$best_type"
+}
+
+# Reports and the list of files to copy for the file system mounted at $R, into $O.
+collect_volume() {
+  mkdir -p "$O"
+  : > "$O/listing.tsv"
+  : > "$O/weblisting.tsv"
+  : > "$O/webhashes.sha256"
+  : > "$O/errors.txt"
+  starts=$(present "$LOG_PATHS $CONF_PATHS $UNIT_PATHS")
+  [ -z "$starts" ] || (cd "$R" && find $starts -xdev -printf "$LISTING_FORMAT") >> "$O/listing.tsv" 2>> "$O/errors.txt"
+  starts=$(present "$HOME_PATHS")
+  [ -z "$starts" ] || (cd "$R" && find $starts -xdev -maxdepth 3 -printf "$LISTING_FORMAT") >> "$O/listing.tsv" 2>> "$O/errors.txt"
+  starts=$(present "$TEMP_PATHS")
+  [ -z "$starts" ] || (cd "$R" && find $starts -xdev -maxdepth 4 -printf "$LISTING_FORMAT") >> "$O/listing.tsv" 2>> "$O/errors.txt"
+
+  shadow_file=/dev/null
+  passwd_file=/dev/null
+  if [ -f "$R/etc/shadow" ] && inside etc/shadow; then shadow_file="$R/etc/shadow"; fi
+  if [ -f "$R/etc/passwd" ] && inside etc/passwd; then passwd_file="$R/etc/passwd"; fi
+  awk "$SHADOW_AWK" "$shadow_file" "$passwd_file" > "$O/accounts.tsv" 2>> "$O/errors.txt"
+
+  for w in $WEBROOTS; do
+    rel=@{w#/}
+    if [ ! -d "$R/$rel" ]; then say "volume $n: no web root $w"; continue; fi
+    if ! inside "$rel"; then say "volume $n: web root $w leads outside the volume; skipped"; continue; fi
+    (cd "$R" && find "$rel" -xdev -printf "$LISTING_FORMAT") >> "$O/weblisting.tsv" 2>> "$O/errors.txt"
+    (cd "$R" && find "$rel" -xdev -type f -size -"$MAX_FILE_KB"k -exec sha256sum -- {} +) >> "$O/webhashes.sha256" 2>> "$O/errors.txt"
+  done
+
+  list="$STAGE/files.$n"
+  : > "$list"
+  starts=$(present "$LOG_PATHS $CONF_PATHS")
+  [ -z "$starts" ] || (cd "$R" && find $starts -xdev \( -type l -o -type f -size -"$MAX_FILE_KB"k \) ! -path 'etc/shadow*' ! -path 'etc/gshadow*' -print0) >> "$list" 2>> "$O/errors.txt"
+  starts=$(present "root home var/www")
+  [ -z "$starts" ] || (cd "$R" && find $starts -xdev -maxdepth 3 \( -name '.*history' -o -name .bashrc -o -name .profile -o -name .bash_profile -o -name .bash_login -o -path '*/.ssh/authorized_keys*' \) \( -type l -o -type f -size -"$MAX_FILE_KB"k \) -print0) >> "$list" 2>> "$O/errors.txt"
+  for w in $WEBROOTS; do
+    rel=@{w#/}
+    if [ -d "$R/$rel" ] && inside "$rel"; then
+      (cd "$R" && find "$rel" -xdev -type f -path '*/uploads/*' \( -iname '*.php*' -o -iname '*.phtml' -o -iname '*.phar' -o -iname '*.jsp*' -o -iname '*.asp*' -o -iname '*.cgi' \) -size -1024k -print0) >> "$list" 2>> "$O/errors.txt"
+    fi
+  done
+}
+
+# Adds the copied files of volume $1 (mounted at $2) to the bundle: links stay links, never followed.
+add_volume_files() {
+  [ -s "$STAGE/files.$1" ] || return 0
+  tar -rf "$STAGE/bundle.tar" -C "$2" --null --no-recursion --transform "s,^,volumes/$1/fs/,S" -T "$STAGE/files.$1" 2>> "$OUT/volumes/$1/errors.txt"
+  [ $? -le 1 ]
+}
+`);
+
+/** The main part: mount each volume read-only, collect, pack, upload once, unmount (also on failure). */
+export const COLLECT_MAIN = shell(String.raw`
+MNT_BASE="/mnt/sentinel/$INCIDENT"
+STAGE="/var/tmp/sentinel/$INCIDENT"
+OUT="$STAGE/bundle"
+MOUNTED=''
+
+cleanup() {
+  for m in $MOUNTED; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || printf 'sentinel: cannot unmount %s\n' "$m" >&2; done
+  MOUNTED=''
+  rmdir "$MNT_BASE"/* "$MNT_BASE" 2>/dev/null
+  rm -rf "$STAGE"
+}
+
+rm -rf "$STAGE"
+mkdir -p "$OUT/volumes" || { echo 'sentinel: cannot create the staging directory' >&2; exit 2; }
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
+{
+  echo 'sentinel-collect-disk 1'
+  echo "incident=$INCIDENT"
+  echo "instance=$SOURCE_INSTANCE"
+  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for w in $WEBROOTS; do echo "webroot=$w"; done
+} > "$OUT/manifest.txt"
+
+COLLECTED=''
+for spec in $VOLUMES; do
+  n=@{spec%%:*}
+  rest=@{spec#*:}
+  vol=@{rest%%:*}
+  dev=@{rest#*:}
+  echo "volume.$n=$vol:$dev" >> "$OUT/manifest.txt"
+  blk=$(find_device "$vol" "$dev") || { say "volume $n ($vol): no block device appeared for $dev"; printf 'SENTINEL-VOLUME n=%s volume=%s status=no-device\n' "$n" "$vol"; continue; }
+  fs=$(pick_fs "$blk") || fs=''
+  if [ -z "$fs" ]; then say "volume $n ($vol): no ext2/3/4 or xfs file system on $blk"; printf 'SENTINEL-VOLUME n=%s volume=%s device=%s status=no-filesystem\n' "$n" "$vol" "$blk"; continue; fi
+  part=@{fs% *}
+  fstype=@{fs#* }
+  mp="$MNT_BASE/$n"
+  mkdir -p "$mp"
+  blockdev --setro "$blk" 2>/dev/null || true
+  blockdev --setro "$part" 2>/dev/null || true
+  case "$fstype" in
+    xfs) opts='ro,norecovery,nouuid,nosuid,nodev,noexec' ;;
+    *) opts='ro,noload,nosuid,nodev,noexec' ;;
+  esac
+  if ! mount -t "$fstype" -o "$opts" "$part" "$mp"; then
+    say "volume $n ($vol): mounting $part ($fstype) read-only failed"
+    printf 'SENTINEL-VOLUME n=%s volume=%s device=%s fstype=%s status=mount-failed\n' "$n" "$vol" "$part" "$fstype"
+    continue
+  fi
+  MOUNTED="$mp $MOUNTED"
+  echo "mount.$n=$part:$fstype:$mp" >> "$OUT/manifest.txt"
+  R="$mp"
+  O="$OUT/volumes/$n"
+  collect_volume
+  COLLECTED="$COLLECTED $n"
+  printf 'SENTINEL-VOLUME n=%s volume=%s device=%s fstype=%s status=collected\n' "$n" "$vol" "$part" "$fstype"
+done
+[ -n "$COLLECTED" ] || { echo 'sentinel: no volume could be mounted' >&2; exit 4; }
+
+echo "finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$OUT/manifest.txt"
+(cd "$OUT" && tar -cf "$STAGE/bundle.tar" manifest.txt volumes) || { echo 'sentinel: packing the reports failed' >&2; exit 5; }
+for n in $COLLECTED; do
+  add_volume_files "$n" "$MNT_BASE/$n" || { echo "sentinel: packing the files of volume $n failed" >&2; exit 5; }
+done
+for m in $MOUNTED; do umount "$m" || umount -l "$m"; done
+MOUNTED=''
+rmdir "$MNT_BASE"/* "$MNT_BASE" 2>/dev/null
+gzip -n "$STAGE/bundle.tar" || { echo 'sentinel: compressing the bundle failed' >&2; exit 5; }
+B="$STAGE/bundle.tar.gz"
+SHA=$(sha256sum "$B" | cut -d' ' -f1)
+SIZE=$(wc -c < "$B" | tr -d ' ')
+[ "$SIZE" -le "$MAX_BUNDLE_BYTES" ] || { echo "sentinel: the bundle is $SIZE bytes, over the single-upload limit of $MAX_BUNDLE_BYTES" >&2; exit 6; }
+aws s3api put-object --region "$REGION" --bucket "$BUCKET" --key "$KEY" --body "$B" --if-none-match '*' --checksum-algorithm SHA256 --content-type application/gzip --metadata "sha256=$SHA,incident-id=$INCIDENT,instance-id=$SOURCE_INSTANCE,size=$SIZE" --output text --query ETag > /dev/null || { echo 'sentinel: uploading the bundle failed' >&2; exit 7; }
+printf 'SENTINEL-RESULT sha256=%s size=%s key=%s\n' "$SHA" "$SIZE" "$KEY"
+`);
+
+export interface CollectScriptParams {
+  incident: string;
+  sourceInstanceId: string;
+  bucket: string;
+  key: string;
+  region: string;
+  /** In mount order: n (1-based), volume id, device name. */
+  volumes: readonly { n: number; volumeId: string; device: string }[];
+  webRoots: readonly string[];
+  maxFileKiB: number;
+}
+
+function checked(name: string, value: string, ok: boolean): string {
+  if (!ok) throw new ValidationError(`refusing to put ${name} ${JSON.stringify(value)} into the collection script`, { code: 'UnsafeScriptValue' });
+  return value;
+}
+
+/**
+ * The script's lines for AWS-RunShellScript: a header assigning each value (every one checked
+ * against an allowlist again here, and single-quoted), then the fixed functions and main part.
+ */
+export function buildCollectScript(p: CollectScriptParams): string[] {
+  const volumes = p.volumes.map((v) =>
+    checked('volume', `${v.n}:${v.volumeId}:${v.device}`, Number.isInteger(v.n) && v.n >= 1 && v.n <= DEVICE_NAMES.length && VOLUME_ID.test(v.volumeId) && (DEVICE_NAMES as readonly string[]).includes(v.device)),
+  );
+  const header = [
+    '# sentinel collect-disk: mount evidence volumes read-only, collect, upload once, unmount.',
+    'set -u',
+    'umask 077',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'LC_ALL=C',
+    'export PATH LC_ALL',
+    `INCIDENT='${checked('incident', p.incident, /^[A-Za-z0-9_-]{1,64}$/.test(p.incident))}'`,
+    `SOURCE_INSTANCE='${checked('instance id', p.sourceInstanceId, INSTANCE_ID.test(p.sourceInstanceId))}'`,
+    `BUCKET='${checked('bucket', p.bucket, BUCKET.test(p.bucket))}'`,
+    `KEY='${checked('key', p.key, /^[A-Za-z0-9._/-]{1,512}$/.test(p.key) && !p.key.split('/').some((s) => s === '..' || s === '.' || s === ''))}'`,
+    `REGION='${checked('region', p.region, REGION.test(p.region))}'`,
+    `VOLUMES='${volumes.join(' ')}'`,
+    `WEBROOTS='${p.webRoots.map((w) => checked('web root', w, webRootProblem(w) === undefined)).join(' ')}'`,
+    `MAX_FILE_KB=${checked('file size limit', String(p.maxFileKiB), Number.isSafeInteger(p.maxFileKiB) && p.maxFileKiB >= 1 && p.maxFileKiB <= 4 * 1024 * 1024)}`,
+    `MAX_BUNDLE_BYTES=${MAX_BUNDLE_BYTES}`,
+    `SHADOW_AWK='${SHADOW_METADATA_AWK}'`,
+  ];
+  return [...header, ...COLLECT_FUNCTIONS.trim().split('\n'), ...COLLECT_MAIN.trim().split('\n')];
+}
+
+// ---------------------------------------------------------------------------------------------
+// EC2 helpers: bounded polls, cleanup that never throws.
+// ---------------------------------------------------------------------------------------------
+
+export interface CollectFromDiskOptions {
+  /** Poll timing (tests pass a fast sleep). */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  /** First wait between polls, ms (doubles up to 10 s). */
+  pollIntervalMs?: number;
+}
+
+interface Clock {
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+  interval: number;
+}
+
+function errorName(err: unknown): string {
+  const e = err as { name?: unknown; Code?: unknown };
+  return typeof e?.name === 'string' ? e.name : typeof e?.Code === 'string' ? e.Code : '';
+}
+
+async function aws<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof SentinelError) throw err;
+    throw new AwsError(`${what} failed: ${describeError(err)}`, { cause: err, details: { awsError: errorName(err) } });
+  }
+}
+
+/** Polls until `probe` returns a value, backing off, or throws AwsError when `seconds` pass. */
+async function waitUntil<T>(clock: Clock, seconds: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = clock.now() + seconds * 1000;
+  let interval = clock.interval;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (clock.now() + interval > deadline) throw new AwsError(`timed out after ${seconds} s waiting for ${what}`, { code: 'WaitTimedOut' });
+    await clock.sleep(interval);
+    interval = Math.min(10_000, interval * 2);
+  }
+}
+
+async function describeVolume(ec2: EC2Client, volumeId: string): Promise<Volume | undefined> {
+  try {
+    const out = await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    return out.Volumes?.find((v) => v.VolumeId === volumeId);
+  } catch (err) {
+    if (errorName(err) === 'InvalidVolume.NotFound') return undefined;
+    throw new AwsError(`DescribeVolumes ${volumeId} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+function tag(resource: { Tags?: { Key?: string; Value?: string }[] }, key: string): string | undefined {
+  return resource.Tags?.find((t) => t.Key === key)?.Value;
+}
+
+/** The letter of /dev/sdX or /dev/xvdX (the same slot to EC2). */
+function deviceLetter(name: string | undefined): string | undefined {
+  return /^\/dev\/(?:sd|xvd)([a-z])\d*$/.exec(name ?? '')?.[1];
+}
+
+export interface CleanupReport {
+  volumeId: string;
+  snapshotId: string | undefined;
+  detach: 'detached' | 'forced' | 'not-attached' | 'failed';
+  delete: 'deleted' | 'already-gone' | 'failed';
+  error?: string;
+}
+
+/**
+ * Detaches (from the forensic instance only) and deletes one temporary volume. Every step is
+ * tried, whatever happened before; nothing is thrown, failures are reported.
+ */
+async function removeVolume(ec2: EC2Client, clock: Clock, volumeId: string, snapshotId: string | undefined, forensicId: string, waitSeconds: number): Promise<CleanupReport> {
+  const report: CleanupReport = { volumeId, snapshotId, detach: 'not-attached', delete: 'failed' };
+  const errors: string[] = [];
+  let volume: Volume | undefined;
+  try {
+    volume = await describeVolume(ec2, volumeId);
+  } catch (err) {
+    errors.push(describeError(err));
+  }
+  if (!volume && errors.length === 0) {
+    report.delete = 'already-gone';
+    return report;
+  }
+  const attachment = volume?.Attachments?.find((a) => a.State !== 'detached');
+  if (attachment) {
+    if (attachment.InstanceId !== forensicId) {
+      report.detach = 'failed';
+      errors.push(`attached to ${attachment.InstanceId}, not the forensic instance: left alone`);
+    } else {
+      try {
+        await aws(`DetachVolume ${volumeId}`, () => ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: forensicId })));
+        const detached = async () => {
+          const v = await describeVolume(ec2, volumeId);
+          return !v || v.State === 'available' ? true : undefined;
+        };
+        try {
+          await waitUntil(clock, waitSeconds, `${volumeId} to detach`, detached);
+          report.detach = 'detached';
+        } catch (err) {
+          if (!(err instanceof AwsError) || err.code !== 'WaitTimedOut') throw err;
+          // Still busy (a mount the script could not release): the volume is a read-only copy, force it.
+          await aws(`DetachVolume ${volumeId} (forced)`, () => ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: forensicId, Force: true })));
+          await waitUntil(clock, Math.min(waitSeconds, 120), `${volumeId} to detach (forced)`, detached);
+          report.detach = 'forced';
+        }
+      } catch (err) {
+        report.detach = 'failed';
+        errors.push(describeError(err));
+      }
+    }
+  }
+  try {
+    if (volume?.State === 'creating') {
+      await waitUntil(clock, waitSeconds, `${volumeId} to finish creating before it is deleted`, async () => {
+        const v = await describeVolume(ec2, volumeId);
+        return !v || v.State !== 'creating' ? true : undefined;
+      });
+    }
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    report.delete = 'deleted';
+  } catch (err) {
+    if (errorName(err) === 'InvalidVolume.NotFound') report.delete = 'already-gone';
+    else errors.push(`DeleteVolume ${volumeId} failed: ${describeError(err)}`);
+  }
+  if (errors.length) report.error = errors.join('; ');
+  return report;
+}
+
+interface Preflight {
+  forensic: Instance;
+  availabilityZone: string;
+  snapshots: Snapshot[];
+  /** Temporary volumes of this incident, by snapshot id (one reused each; any extra are removed). */
+  reusable: Map<string, Volume>;
+  extra: Volume[];
+  usedLetters: Set<string>;
+}
+
+async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId: string): Promise<Preflight> {
+  const inst = await aws(`DescribeInstances ${input.forensicInstanceId}`, async () => {
+    try {
+      return (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [input.forensicInstanceId] }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    } catch (err) {
+      if (/^InvalidInstanceID\.(NotFound|Malformed)$/.test(errorName(err))) return [];
+      throw err;
+    }
+  });
+  const forensic = inst.find((i) => i.InstanceId === input.forensicInstanceId);
+  if (!forensic) throw new NotFoundError(`no forensic instance ${input.forensicInstanceId}`, { code: 'ForensicInstanceNotFound' });
+  if (tag(forensic, TAG_FORENSIC) !== 'true') {
+    throw new ProtectedTargetError(`${input.forensicInstanceId} is not tagged ${TAG_FORENSIC}=true: evidence is only mounted on forensic instances`, { code: 'NotForensicInstance' });
+  }
+  if (forensic.State?.Name !== 'running') {
+    throw new ConflictError(`forensic instance ${input.forensicInstanceId} is ${forensic.State?.Name ?? 'in an unknown state'}, not running`, { code: 'ForensicInstanceNotRunning' });
+  }
+  const availabilityZone = forensic.Placement?.AvailabilityZone;
+  if (!availabilityZone) throw new AwsError(`forensic instance ${input.forensicInstanceId} has no availability zone`);
+
+  const snapshots = await aws('DescribeSnapshots', async () => {
+    try {
+      return (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: input.snapshotIds }))).Snapshots ?? [];
+    } catch (err) {
+      if (/^InvalidSnapshot\.(NotFound|Malformed)$/.test(errorName(err))) throw new NotFoundError(`snapshot not found: ${describeError(err)} (${input.snapshotIds.join(', ')})`, { code: 'SnapshotNotFound' });
+      throw err;
+    }
+  });
+  for (const id of input.snapshotIds) {
+    const s = snapshots.find((x) => x.SnapshotId === id);
+    if (!s) throw new NotFoundError(`snapshot ${id} not found`, { code: 'SnapshotNotFound' });
+    if (s.State === 'error') throw new ConflictError(`snapshot ${id} failed (state error)`, { code: 'SnapshotFailed' });
+    // Not a refusal: the snapshot is still being taken; a retry later succeeds.
+    if (s.State !== 'completed') throw new AwsError(`snapshot ${id} is ${s.State ?? 'not ready'} (${s.Progress ?? '?'}); retry when it has completed`, { code: 'SnapshotPending' });
+    const source = tag(s, TAG_SOURCE_INSTANCE);
+    if (source && source !== input.instanceId) {
+      throw new ConflictError(`snapshot ${id} was taken of ${source}, not of ${input.instanceId}`, { code: 'SnapshotOfOtherInstance' });
+    }
+  }
+
+  const found = await aws('DescribeVolumes (temporary volumes of this incident)', async () => {
+    const out: Volume[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await ec2.send(
+        new DescribeVolumesCommand({
+          Filters: [
+            { Name: `tag:${TAG_INCIDENT}`, Values: [incidentId] },
+            { Name: `tag:${TAG_TEMPORARY}`, Values: ['true'] },
+            { Name: `tag:${TAG_SNAPSHOT}`, Values: input.snapshotIds },
+          ],
+          ...(NextToken ? { NextToken } : {}),
+        }),
+      );
+      out.push(...(page.Volumes ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return out.filter((v) => v.State !== 'deleting' && v.State !== 'deleted');
+  });
+  const reusable = new Map<string, Volume>();
+  const extra: Volume[] = [];
+  // Prefer a volume already on the forensic instance, then one in its zone that is free.
+  const score = (v: Volume) => (v.Attachments?.some((a) => a.InstanceId === input.forensicInstanceId && a.State !== 'detached') ? 0 : v.State === 'available' ? 1 : 2);
+  for (const v of [...found].sort((a, b) => score(a) - score(b))) {
+    const snap = tag(v, TAG_SNAPSHOT);
+    const usable = v.AvailabilityZone === availabilityZone && v.State !== 'error' && !v.Attachments?.some((a) => a.InstanceId !== input.forensicInstanceId && a.State !== 'detached');
+    if (snap && usable && !reusable.has(snap)) reusable.set(snap, v);
+    else extra.push(v);
+  }
+  const usedLetters = new Set<string>();
+  const root = deviceLetter(forensic.RootDeviceName);
+  if (root) usedLetters.add(root);
+  for (const m of forensic.BlockDeviceMappings ?? []) {
+    const l = deviceLetter(m.DeviceName);
+    if (l) usedLetters.add(l);
+  }
+  return { forensic, availabilityZone, snapshots, reusable, extra, usedLetters };
+}
+
+interface PlannedVolume {
+  n: number;
+  snapshotId: string;
+  /** Set once created (or when reused). */
+  volumeId: string | undefined;
+  device: string;
+  reused: boolean;
+  /** Already attached to the forensic instance at `device`. */
+  attached: boolean;
+  mountPoint: string;
+  fstype?: string;
+  partition?: string;
+  status?: string;
+}
+
+function planVolumes(input: CollectFromDiskInput, p: Preflight, mountBase: string): PlannedVolume[] {
+  const free = DEVICE_NAMES.filter((d) => !p.usedLetters.has(deviceLetter(d)!));
+  const plan: PlannedVolume[] = [];
+  let next = 0;
+  input.snapshotIds.forEach((snapshotId, i) => {
+    const reuse = p.reusable.get(snapshotId);
+    const attachment = reuse?.Attachments?.find((a) => a.InstanceId === input.forensicInstanceId && a.State !== 'detached');
+    const attachedAt = attachment && (DEVICE_NAMES as readonly string[]).includes(attachment.Device ?? '') ? attachment.Device! : undefined;
+    let device = attachedAt;
+    if (!device) {
+      // A reused volume attached at a name outside our list is detached and attached again.
+      while (next < free.length && plan.some((x) => x.device === free[next])) next += 1;
+      device = free[next];
+      next += 1;
+    }
+    if (!device) {
+      throw new LimitExceededError(`no free device name left on ${input.forensicInstanceId} for ${input.snapshotIds.length} volume(s) (${DEVICE_NAMES[0]}…${DEVICE_NAMES[DEVICE_NAMES.length - 1]})`, { code: 'NoFreeDevice' });
+    }
+    plan.push({ n: i + 1, snapshotId, volumeId: reuse?.VolumeId, device, reused: Boolean(reuse), attached: Boolean(attachedAt), mountPoint: `${mountBase}/${i + 1}` });
+  });
+  return plan;
+}
+
+async function headBundle(s3: S3Client, bucket: string, key: string): Promise<{ sha256: string | undefined; size: number | undefined; checksum: string | undefined } | undefined> {
+  try {
+    const out = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    return { sha256: out.Metadata?.sha256, size: out.ContentLength, checksum: out.ChecksumSHA256 };
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || status === 404) return undefined;
+    throw new AwsError(`checking s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
+  }
+}
+
+const RESULT_LINE = /^SENTINEL-RESULT sha256=([0-9a-f]{64}) size=(\d+) key=(\S+)$/m;
+const VOLUME_LINE = /^SENTINEL-VOLUME n=(\d+) volume=(vol-[0-9a-f]+)(?: device=(\/dev\/[A-Za-z0-9/_-]+))?(?: fstype=([a-z0-9]+))? status=([a-z-]+)$/gm;
+
+function lastLines(text: string, count = 5): string {
+  return text.trim().split('\n').slice(-count).join(' | ').slice(0, 600);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The action.
+// ---------------------------------------------------------------------------------------------
+
+export interface CollectFromDiskDetails {
+  instanceId: string;
+  forensicInstanceId: string;
+  availabilityZone: string;
+  volumes: PlannedVolume[];
+  bundle: { bucket: string; key: string; location: string; sha256: string; size: number };
+  command?: { commandId: string; status: string; exitCode: number | undefined };
+  /** Ready to pass to the analyse action. */
+  artifacts: { kind: 'disk:bundle'; location: string; sha256: string }[];
+  evidence: EvidenceItem;
+  cleanup: { complete: boolean; volumes: CleanupReport[] };
+  notes: string[];
+}
+
+function requireClients(deps: ActionDeps): { ec2: EC2Client; ssm: SSMClient; s3: S3Client; bucket: string } {
+  const { ec2, ssm, s3 } = deps.aws;
+  if (!ec2 || !ssm || !s3) throw new ConfigError('AWS is not configured (EC2, SSM and S3 clients are needed): cannot collect from disk');
+  const bucket = deps.settings.evidenceBucket;
+  if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot store the disk bundle', { code: 'NoEvidenceBucket' });
+  return { ec2, ssm, s3, bucket };
+}
+
+function cleanupSummary(reports: CleanupReport[]): string {
+  if (!reports.length) return 'no temporary volume to clean up';
+  const failed = reports.filter((r) => r.error || r.delete === 'failed');
+  if (!failed.length) return `${reports.length} temporary volume(s) detached and deleted`;
+  return `CLEANUP FAILED for ${failed.map((r) => `${r.volumeId} (${r.error ?? 'not deleted'})`).join(', ')}: detach and delete ${failed.length === 1 ? 'it' : 'them'} by hand`;
+}
+
+/**
+ * Collects non-volatile evidence from the compromised instance's snapshots: creates a temporary
+ * volume from each snapshot in the forensic instance's zone (tagged with the incident and
+ * sentinel:temporary=true), attaches them at free names from /dev/sdf…/dev/sdp, and runs one
+ * fixed SSM script on the forensic instance that mounts each read-only (ext*: ro,noload; xfs:
+ * ro,norecovery,nouuid; never exec/suid/dev), lists and copies logs, histories, cron, persistence
+ * locations and authorized_keys, writes passwd/shadow metadata (never a hash) and web-root
+ * listings with sha256, and uploads one gzip'd tar once (If-None-Match) to the evidence bucket.
+ *
+ * The temporary volumes are always detached and deleted afterwards, also when any step fails;
+ * each cleanup step is tried on its own and reported. Reruns reuse this incident's volumes; a
+ * rerun after success is skipped (and removes any volume an earlier cleanup left behind).
+ */
+export async function collectFromDisk(
+  request: ActionRequest<CollectFromDiskInput>,
+  deps: ActionDeps,
+  options: CollectFromDiskOptions = {},
+): Promise<ActionResult<CollectFromDiskDetails | Record<string, unknown>>> {
+  const input = inputSchema.parse(request.input);
+  const { ec2, ssm, s3, bucket } = requireClients(deps);
+  const clock: Clock = { sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))), now: options.now ?? Date.now, interval: options.pollIntervalMs ?? 1000 };
+  const region = await s3.config.region();
+  const incident = safeIncidentSegment(request.incidentId);
+  const key = diskBundleKey(request.incidentId, input.instanceId, input.snapshotIds);
+  const location = `s3://${bucket}/${key}`;
+  const mountBase = `/mnt/sentinel/${incident}`;
+  const notes: string[] = [];
+
+  const p = await preflight(ec2, input, request.incidentId);
+  const existing = await headBundle(s3, bucket, key);
+  if (existing) {
+    const leftovers = [...p.reusable.values(), ...p.extra];
+    if (request.dryRun) {
+      return planned(`disk evidence is already at ${location}; would only remove ${leftovers.length} leftover temporary volume(s)`, {
+        location,
+        leftovers: leftovers.map((v) => v.VolumeId),
+      });
+    }
+    const reports: CleanupReport[] = [];
+    for (const v of leftovers) reports.push(await removeVolume(ec2, clock, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+    const complete = reports.every((r) => !r.error && r.delete !== 'failed');
+    return skipped(`disk evidence already collected at ${location}${reports.length ? `; ${cleanupSummary(reports)}` : ''}`, {
+      location,
+      sha256: existing.sha256,
+      size: existing.size,
+      artifacts: existing.sha256 ? [{ kind: 'disk:bundle', location, sha256: existing.sha256 }] : [],
+      cleanup: { complete, volumes: reports },
+    });
+  }
+
+  const plan = planVolumes(input, p, mountBase);
+  const scriptFor = (volumes: PlannedVolume[]) =>
+    buildCollectScript({
+      incident,
+      sourceInstanceId: input.instanceId,
+      bucket,
+      key,
+      region,
+      volumes: volumes.map((v) => ({ n: v.n, volumeId: v.volumeId ?? 'vol-00000000', device: v.device })),
+      webRoots: input.webRoots,
+      maxFileKiB: input.maxFileMiB * 1024,
+    });
+  if (request.dryRun) {
+    return planned(`would mount ${plan.length} volume(s) from ${input.snapshotIds.join(', ')} read-only on ${input.forensicInstanceId} and store the bundle at ${location}`, {
+      instanceId: input.instanceId,
+      forensicInstanceId: input.forensicInstanceId,
+      availabilityZone: p.availabilityZone,
+      volumes: plan.map((v) => ({ ...v, action: v.reused ? (v.attached ? 'reuse (attached)' : 'reuse and attach') : 'create and attach' })),
+      removeExtra: p.extra.map((v) => v.VolumeId),
+      location,
+      // The script as it would be sent (volume ids of volumes still to create are placeholders).
+      commands: scriptFor(plan),
+      cleanup: 'detach and delete every temporary volume afterwards, also on failure',
+    });
+  }
+
+  const tracked: PlannedVolume[] = [];
+  let failure: unknown;
+  let ran: SsmCommandResult | undefined;
+  let result: { sha256: string; size: number } | undefined;
+  let cleanupReports: CleanupReport[] = [];
+  try {
+    // Extra copies from earlier partial runs go first, so their device names are free.
+    for (const v of p.extra) {
+      cleanupReports.push(await removeVolume(ec2, clock, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+    }
+    for (const v of plan) {
+      tracked.push(v);
+      if (v.volumeId) continue;
+      const created = await aws(`CreateVolume from ${v.snapshotId}`, () =>
+        ec2.send(
+          new CreateVolumeCommand({
+            SnapshotId: v.snapshotId,
+            AvailabilityZone: p.availabilityZone,
+            VolumeType: input.volumeType,
+            TagSpecifications: [
+              {
+                ResourceType: 'volume',
+                Tags: [
+                  { Key: 'Name', Value: `sentinel-evidence-${v.snapshotId}` },
+                  { Key: TAG_INCIDENT, Value: request.incidentId },
+                  { Key: TAG_TEMPORARY, Value: 'true' },
+                  { Key: TAG_SNAPSHOT, Value: v.snapshotId },
+                  { Key: TAG_SOURCE_INSTANCE, Value: input.instanceId },
+                ],
+              },
+            ],
+          }),
+        ),
+      );
+      if (!created.VolumeId) throw new AwsError(`CreateVolume from ${v.snapshotId} returned no volume id`);
+      v.volumeId = created.VolumeId;
+    }
+    for (const v of plan) {
+      if (v.attached) continue;
+      await waitUntil(clock, input.volumeWaitSeconds, `${v.volumeId} to become available`, async () => {
+        const vol = await describeVolume(ec2, v.volumeId!);
+        if (!vol) throw new AwsError(`volume ${v.volumeId} disappeared`, { code: 'VolumeGone' });
+        if (vol.State === 'error') throw new AwsError(`volume ${v.volumeId} failed to create from ${v.snapshotId}`, { code: 'VolumeError' });
+        const elsewhere = vol.Attachments?.find((a) => a.State !== 'detached');
+        if (elsewhere && elsewhere.InstanceId === input.forensicInstanceId && elsewhere.State === 'attached') {
+          // Reused and attached at a name outside the list: detach first.
+          await aws(`DetachVolume ${v.volumeId}`, () => ec2.send(new DetachVolumeCommand({ VolumeId: v.volumeId!, InstanceId: input.forensicInstanceId })));
+          return undefined;
+        }
+        return vol.State === 'available' ? true : undefined;
+      });
+      await aws(`AttachVolume ${v.volumeId} at ${v.device}`, () => ec2.send(new AttachVolumeCommand({ VolumeId: v.volumeId!, InstanceId: input.forensicInstanceId, Device: v.device })));
+    }
+    for (const v of plan) {
+      await waitUntil(clock, input.volumeWaitSeconds, `${v.volumeId} to attach at ${v.device}`, async () => {
+        const vol = await describeVolume(ec2, v.volumeId!);
+        const a = vol?.Attachments?.find((x) => x.InstanceId === input.forensicInstanceId);
+        return a?.State === 'attached' ? true : undefined;
+      });
+      v.attached = true;
+    }
+
+    const commands = scriptFor(plan);
+    deps.logger.info('running the disk collection script', { forensicInstanceId: input.forensicInstanceId, volumes: plan.map((v) => v.volumeId) });
+    const poll: PollOptions = { sleep: clock.sleep, now: clock.now, initialIntervalMs: Math.max(1, Math.min(clock.interval, 5000)), maxIntervalMs: Math.max(1, clock.interval * 10) };
+    ran = await runSsmCommand(
+      ssm,
+      {
+        instanceId: input.forensicInstanceId,
+        commands,
+        comment: `sentinel collect-disk ${incident}`,
+        executionTimeoutSeconds: input.commandTimeoutSeconds,
+        deadlineMs: (input.commandTimeoutSeconds + 300) * 1000,
+      },
+      poll,
+    );
+    for (const m of ran.stdout.matchAll(VOLUME_LINE)) {
+      const v = plan.find((x) => x.n === Number(m[1]) && x.volumeId === m[2]);
+      if (!v) continue;
+      v.status = m[5];
+      if (m[3]) v.partition = m[3];
+      if (m[4]) v.fstype = m[4];
+    }
+    if (ran.status === 'WaitTimedOut') {
+      try {
+        await ssm.send(new CancelCommandCommand({ CommandId: ran.commandId, InstanceIds: [input.forensicInstanceId] }));
+        notes.push(`the collection script was cancelled after ${input.commandTimeoutSeconds + 300} s`);
+      } catch (err) {
+        notes.push(`cancelling the collection script failed: ${describeError(err)}`);
+      }
+      throw new AwsError(`the collection script on ${input.forensicInstanceId} did not finish in time (command ${ran.commandId})`, { code: 'CollectionTimedOut' });
+    }
+    if (ran.status !== 'Success' || ran.exitCode !== 0) {
+      throw new AwsError(`the collection script on ${input.forensicInstanceId} ended ${ran.status} (exit ${ran.exitCode ?? '?'}): ${lastLines(ran.stderr) || 'no error output'}`, {
+        code: 'CollectionFailed',
+        details: { commandId: ran.commandId, status: ran.status, exitCode: ran.exitCode },
+      });
+    }
+    const line = RESULT_LINE.exec(ran.stdout);
+    if (!line || line[3] !== key) {
+      throw new AwsError(`the collection script on ${input.forensicInstanceId} reported no bundle for ${key} (command ${ran.commandId})`, { code: 'CollectionNoResult' });
+    }
+    result = { sha256: line[1]!, size: Number(line[2]) };
+    const stored = await headBundle(s3, bucket, key);
+    if (!stored) throw new AwsError(`the collection script reported ${location}, but it is not there`, { code: 'BundleMissing' });
+    const checksumHex = stored.checksum && !stored.checksum.includes('-') ? Buffer.from(stored.checksum, 'base64').toString('hex') : undefined;
+    if (stored.sha256 !== result.sha256 || (checksumHex !== undefined && checksumHex !== result.sha256) || (stored.size !== undefined && stored.size !== result.size)) {
+      throw new AwsError(`${location} does not match what the script reported (sha256 ${result.sha256}, ${result.size} bytes)`, { code: 'BundleMismatch' });
+    }
+    if (checksumHex === undefined) notes.push('S3 returned no SHA-256 checksum for the bundle; its sha256 metadata was checked');
+  } catch (err) {
+    failure = err;
+  } finally {
+    for (const v of tracked) {
+      if (!v.volumeId) continue;
+      cleanupReports.push(await removeVolume(ec2, clock, v.volumeId, v.snapshotId, input.forensicInstanceId, input.volumeWaitSeconds));
+    }
+  }
+  const cleanupComplete = cleanupReports.every((r) => !r.error && r.delete !== 'failed');
+  const cleanupText = cleanupSummary(cleanupReports);
+  if (failure) {
+    const cleanup = { complete: cleanupComplete, volumes: cleanupReports };
+    if (failure instanceof SentinelError) {
+      failure.message = `${failure.message}; ${cleanupText}`;
+      failure.details.cleanup = cleanup;
+      throw failure;
+    }
+    throw new AwsError(`${describeError(failure)}; ${cleanupText}`, { cause: failure, details: { cleanup } });
+  }
+  const { sha256, size } = result!;
+  if (!cleanupComplete) notes.push(cleanupText);
+  const collectedAt = deps.now().toISOString();
+  const evidence: EvidenceItem = {
+    kind: 'disk:bundle',
+    location,
+    sha256,
+    size,
+    collector: deps.settings.collector,
+    collectedAt,
+    source: {
+      instanceId: input.instanceId,
+      snapshots: input.snapshotIds.join(','),
+      forensicInstanceId: input.forensicInstanceId,
+      command: `ssm:${ran!.commandId}`,
+    },
+  };
+  const details: CollectFromDiskDetails = {
+    instanceId: input.instanceId,
+    forensicInstanceId: input.forensicInstanceId,
+    availabilityZone: p.availabilityZone,
+    volumes: plan,
+    bundle: { bucket, key, location, sha256, size },
+    command: { commandId: ran!.commandId, status: ran!.status, exitCode: ran!.exitCode },
+    artifacts: [{ kind: 'disk:bundle', location, sha256 }],
+    evidence,
+    cleanup: { complete: cleanupComplete, volumes: cleanupReports },
+    notes,
+  };
+  const collected = plan.filter((v) => v.status === 'collected').length;
+  return succeeded(`collected disk evidence of ${input.instanceId} from ${collected}/${plan.length} volume(s) into ${location} (${size} bytes, sha256 ${sha256.slice(0, 12)}…); ${cleanupText}`, details);
+}
+
+export const collectFromDiskAction = defineAction({
+  id: 'collect-disk',
+  description:
+    "Mount temporary volumes made from the compromised instance's snapshots read-only on the forensic instance, collect logs, histories, cron, persistence locations, authorized_keys, account metadata and web-root listings into one bundle in the evidence bucket, then always detach and delete the volumes.",
+  permissions: {
+    iam: [
+      'ec2:DescribeInstances',
+      'ec2:DescribeSnapshots',
+      'ec2:DescribeVolumes',
+      // Scoped by tag in the policy: only volumes tagged sentinel:temporary=true (created with the tag).
+      'ec2:CreateVolume',
+      'ec2:CreateTags',
+      'ec2:AttachVolume',
+      'ec2:DetachVolume',
+      'ec2:DeleteVolume',
+      // Only on instances tagged sentinel:forensic=true, only AWS-RunShellScript.
+      'ssm:SendCommand',
+      'ssm:GetCommandInvocation',
+      'ssm:CancelCommand',
+      // HeadObject of the bundle (rerun check and verification).
+      's3:GetObject',
+      's3:ListBucket',
+    ],
+    rbac: [],
+  },
+  input: inputSchema,
+  run: (request, deps) => collectFromDisk(request, deps),
+});
