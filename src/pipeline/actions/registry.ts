@@ -1,7 +1,14 @@
+import { addMaliciousIpAction } from './addMaliciousIp.js';
+import { analyseArtifactsAction } from './analyseArtifacts.js';
+import { captureMemoryAction } from './captureMemory.js';
+import { collectFromDiskAction } from './collectFromDisk.js';
+import { collectVolatileAction } from './collectVolatile.js';
 import { denyEgressAction } from './denyEgress.js';
 import { extractFileAction } from './extractFile.js';
 import { isolateNodeAction } from './isolateNode.js';
 import { isolatePodAction } from './isolatePod.js';
+import { preserveDiskAction } from './preserveDisk.js';
+import { pullCloudTrailAction } from './pullCloudTrail.js';
 import { quarantineFileAction } from './quarantineFile.js';
 import { recordIncidentAction } from './recordIncident.js';
 import { releaseNodeAction } from './releaseNode.js';
@@ -23,6 +30,13 @@ export const ACTIONS = {
   'isolate-pod': isolatePodAction,
   'release-pod': releasePodAction,
   'record-incident': recordIncidentAction,
+  'collect-volatile': collectVolatileAction,
+  'capture-memory': captureMemoryAction,
+  'preserve-disk': preserveDiskAction,
+  'collect-disk': collectFromDiskAction,
+  'pull-cloudtrail': pullCloudTrailAction,
+  analyse: analyseArtifactsAction,
+  'add-malicious-ip': addMaliciousIpAction,
 } as const satisfies Record<string, AnyActionDefinition>;
 
 export type ActionId = keyof typeof ACTIONS;
