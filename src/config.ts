@@ -22,6 +22,11 @@ const list = z.string().transform((v) =>
 const snowflake = z.string().regex(/^\d{17,20}$/, 'a Discord id (17 to 20 digits)');
 const url = z.url();
 const posInt = z.coerce.number().int().positive();
+const iamRoleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'an IAM role ARN');
+/** Names provisioned resources: `<prefix>-intake`, `<prefix>-falco-incident`, `<prefix>-evidence-<account>-<region>`… */
+export const provisionPrefix = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/, 'lower-case letters, digits and hyphens, 1 to 32 characters, starting with a letter and not ending with a hyphen');
 const sfnArn = z.string().regex(/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/, 'a state machine ARN');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path').refine((p) => !p.split('/').includes('..'), 'no .. segments');
 const cidr = z.string().refine((v) => {
@@ -88,6 +93,11 @@ export const SETTINGS = {
   SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages received and handled at once (1-10)', default: '10' },
   SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
   SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
+
+  SENTINEL_SFN_ROLE_ARN: { schema: iamRoleArn, expects: 'the IAM role the state machines run as (sentinel provision; CloudFormation output StateMachineRoleArn)' },
+  SENTINEL_PROVISION_PREFIX: { schema: provisionPrefix, expects: 'name prefix of the resources sentinel provision creates (lower-case, 1-32 characters)', default: 'sentinel' },
+  SENTINEL_GUARDDUTY_MIN_SEVERITY: { schema: z.coerce.number().min(0).max(10), expects: 'lowest GuardDuty severity (0-10, fractions count) the EventBridge rule sends to the queue; the playbook config\'s guardduty.severityThreshold (8) when unset' },
+  SENTINEL_GUARDDUTY_EVENT_BUS: { schema: z.string().regex(/^[A-Za-z0-9._\-/]{1,256}$/, 'an event bus name'), expects: 'event bus the GuardDuty rule is created on', default: 'default' },
 } as const satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -116,6 +126,7 @@ export interface Config {
   readonly kubeconfigPath: string | undefined;
   readonly pipeline: PipelineSettings;
   readonly bot: BotSettings;
+  readonly provision: ProvisionSettings;
   /** The raw validated values, by setting name. */
   readonly values: Readonly<Partial<{ [K in SettingName]: Parsed<K> }>>;
 }
@@ -149,6 +160,15 @@ export interface BotSettings {
   readonly httpPort: number;
   readonly httpHost: string;
   readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
+}
+
+/** What `sentinel provision` creates and how. */
+export interface ProvisionSettings {
+  readonly sfnRoleArn: string | undefined;
+  readonly prefix: string;
+  /** Undefined: use the playbook config's guardduty.severityThreshold. */
+  readonly guardDutyMinSeverity: number | undefined;
+  readonly eventBus: string;
 }
 
 export interface LoadConfigOptions {
@@ -241,6 +261,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
+    },
+    provision: {
+      sfnRoleArn: v.SENTINEL_SFN_ROLE_ARN,
+      prefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
+      guardDutyMinSeverity: v.SENTINEL_GUARDDUTY_MIN_SEVERITY,
+      eventBus: v.SENTINEL_GUARDDUTY_EVENT_BUS ?? 'default',
     },
     values: v,
   };

@@ -32,6 +32,19 @@ const commands = {
       return runRegisterCommands(ctx);
     },
   },
+  provision: {
+    summary: 'create or update the queue, DLQ, GuardDuty rule, state machines and evidence bucket (idempotent)',
+    usage: 'sentinel provision [--dry-run] [--prefix NAME]',
+    async run(args, ctx) {
+      const { values } = parseArgs({
+        args,
+        options: { 'dry-run': { type: 'boolean', default: false }, prefix: { type: 'string' } },
+        allowPositionals: false,
+      });
+      const { runProvision } = await import('./provisionCommand.js');
+      return runProvision({ dryRun: values['dry-run'] ?? false, prefix: values.prefix }, ctx);
+    },
+  },
 } satisfies Record<string, CliCommand>;
 
 type CommandName = keyof typeof commands;

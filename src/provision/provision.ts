@@ -1,0 +1,91 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { packageRoot } from '../util/packageRoot.js';
+import type { DesiredState, StateMachineTemplate } from './desired.js';
+import { executePlan } from './execute.js';
+import { planProvision, summarizePlan, type Change, type CurrentState, type PlanSummary } from './plan.js';
+import { readCurrentState, type ProvisionClients } from './readCurrent.js';
+
+const ASL_SUFFIX = '.asl.json';
+
+/** `deploy/statemachines` of this checkout or install. */
+export function defaultStateMachinesDir(): string {
+  return join(packageRoot(), 'deploy', 'statemachines');
+}
+
+/** Every `*.asl.json` in `dir`, parsed, sorted by name. */
+export function loadStateMachineTemplates(dir: string = defaultStateMachinesDir()): StateMachineTemplate[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith(ASL_SUFFIX))
+      .sort();
+  } catch (err) {
+    throw new ConfigError(`cannot read the state machine directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!files.length) throw new ConfigError(`no *${ASL_SUFFIX} state machine definitions in ${dir}`);
+  return files.map((file) => {
+    const path = join(dir, file);
+    let definition: unknown;
+    try {
+      definition = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`cannot read state machine definition ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return { basename: file.slice(0, -ASL_SUFFIX.length), definition };
+  });
+}
+
+export interface ProvisionOptions {
+  /** Plan only: read, compare, report; no write call. */
+  dryRun: boolean;
+  /** Called with the plan before anything is applied. */
+  onPlan?: (changes: readonly Change[]) => void;
+  onApplied?: (change: Change) => void;
+}
+
+export interface BotSetting {
+  name: string;
+  /** Undefined when not known yet (a dry run before the queue exists). */
+  value: string | undefined;
+}
+
+export interface ProvisionResult {
+  changes: Change[];
+  summary: PlanSummary;
+  /** What was applied (empty for a dry run, or when everything was unchanged). */
+  applied: Change[];
+  current: CurrentState;
+  /** The settings the bot's .env needs for what was provisioned. */
+  settings: BotSetting[];
+}
+
+/** The bot's settings for the provisioned resources. */
+export function botSettings(desired: DesiredState, queueUrl: string | undefined): BotSetting[] {
+  const settings: BotSetting[] = [
+    { name: 'AWS_REGION', value: desired.region },
+    { name: 'SENTINEL_QUEUE_URL', value: queueUrl },
+    { name: 'SENTINEL_EVIDENCE_BUCKET', value: desired.bucket.name },
+  ];
+  for (const m of desired.stateMachines) settings.push({ name: m.setting ?? `# ${m.name}`, value: m.arn });
+  return settings;
+}
+
+/** `NAME=value` lines for the bot's .env; an unknown value is a comment saying why. */
+export function formatSettings(settings: readonly BotSetting[]): string[] {
+  return settings.map((s) =>
+    s.value === undefined ? `# ${s.name}=  (known once the queue is created)` : s.name.startsWith('#') ? `${s.name}: ${s.value}` : `${s.name}=${s.value}`,
+  );
+}
+
+/** Reads what exists, plans, and (unless a dry run) applies the plan. */
+export async function provision(clients: ProvisionClients, desired: DesiredState, options: ProvisionOptions): Promise<ProvisionResult> {
+  const current = await readCurrentState(clients, desired);
+  const changes = planProvision(desired, current);
+  const summary = summarizePlan(changes);
+  options.onPlan?.(changes);
+  if (options.dryRun) return { changes, summary, applied: [], current, settings: botSettings(desired, current.queue?.url) };
+  const result = await executePlan(clients, changes, current, options.onApplied ? { onApplied: options.onApplied } : {});
+  return { changes, summary, applied: result.applied, current, settings: botSettings(desired, result.queueUrl) };
+}

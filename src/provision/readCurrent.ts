@@ -1,0 +1,159 @@
+import { DescribeEventBusCommand, DescribeRuleCommand, ListTargetsByRuleCommand, type EventBridgeClient, type Target } from '@aws-sdk/client-eventbridge';
+import {
+  GetBucketEncryptionCommand,
+  GetBucketVersioningCommand,
+  GetPublicAccessBlockCommand,
+  HeadBucketCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { DescribeStateMachineCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { AwsError, ConfigError } from '../errors.js';
+import type { DesiredQueue, DesiredState } from './desired.js';
+import type { CurrentBucket, CurrentQueue, CurrentRule, CurrentState, CurrentStateMachine, CurrentTarget } from './plan.js';
+
+/** The clients provisioning uses. */
+export interface ProvisionClients {
+  sqs: SQSClient;
+  eventBridge: EventBridgeClient;
+  sfn: SFNClient;
+  s3: S3Client;
+}
+
+interface AwsErrorShape {
+  name?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function errorName(err: unknown): string {
+  return (err as AwsErrorShape)?.name ?? '';
+}
+function httpStatus(err: unknown): number | undefined {
+  return (err as AwsErrorShape)?.$metadata?.httpStatusCode;
+}
+
+function fail(what: string, err: unknown): never {
+  throw new AwsError(`cannot read ${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, code: errorName(err) || 'AwsError' });
+}
+
+async function readQueue(sqs: SQSClient, want: DesiredQueue): Promise<CurrentQueue | undefined> {
+  let url: string | undefined;
+  try {
+    url = (await sqs.send(new GetQueueUrlCommand({ QueueName: want.name }))).QueueUrl;
+  } catch (err) {
+    const name = errorName(err);
+    if (name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue') return undefined;
+    fail(`queue ${want.name}`, err);
+  }
+  if (!url) return undefined;
+  let attributes: Record<string, string>;
+  try {
+    attributes = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes ?? {};
+  } catch (err) {
+    fail(`the attributes of queue ${want.name}`, err);
+  }
+  if (attributes.QueueArn && attributes.QueueArn !== want.arn) {
+    throw new ConfigError(
+      `queue ${want.name} is ${attributes.QueueArn}, not ${want.arn}: SENTINEL_SFN_ROLE_ARN must be a role in the account and partition provisioned into`,
+    );
+  }
+  return { url, attributes };
+}
+
+async function readRule(eb: EventBridgeClient, desired: DesiredState): Promise<{ rule: CurrentRule | undefined; targets: CurrentTarget[] }> {
+  const { name, eventBusName } = desired.rule;
+  if (eventBusName !== 'default') {
+    try {
+      await eb.send(new DescribeEventBusCommand({ Name: eventBusName }));
+    } catch (err) {
+      if (errorName(err) === 'ResourceNotFoundException') {
+        throw new ConfigError(`event bus ${eventBusName} does not exist (SENTINEL_GUARDDUTY_EVENT_BUS); create it or use default`);
+      }
+      fail(`event bus ${eventBusName}`, err);
+    }
+  }
+  let rule: CurrentRule;
+  try {
+    const r = await eb.send(new DescribeRuleCommand({ Name: name, EventBusName: eventBusName }));
+    rule = { arn: r.Arn, eventPattern: r.EventPattern, state: r.State, description: r.Description };
+  } catch (err) {
+    if (errorName(err) === 'ResourceNotFoundException') return { rule: undefined, targets: [] };
+    fail(`rule ${name}`, err);
+  }
+  const targets: CurrentTarget[] = [];
+  let token: string | undefined;
+  do {
+    let page: { Targets?: Target[]; NextToken?: string };
+    try {
+      page = await eb.send(new ListTargetsByRuleCommand({ Rule: name, EventBusName: eventBusName, NextToken: token }));
+    } catch (err) {
+      fail(`the targets of rule ${name}`, err);
+    }
+    for (const t of page.Targets ?? []) {
+      if (!t.Id || !t.Arn) continue;
+      targets.push({ id: t.Id, arn: t.Arn, transformed: Boolean(t.Input || t.InputPath || t.InputTransformer) });
+    }
+    token = page.NextToken;
+  } while (token);
+  return { rule, targets };
+}
+
+async function readBucket(s3: S3Client, bucket: string, region: string): Promise<CurrentBucket | undefined> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status === 404 || errorName(err) === 'NotFound' || errorName(err) === 'NoSuchBucket') return undefined;
+    if (status === 403) {
+      throw new ConfigError(`bucket ${bucket} exists but this account cannot use it (403): bucket names are global; set SENTINEL_EVIDENCE_BUCKET or another prefix`);
+    }
+    if (status === 301) throw new ConfigError(`bucket ${bucket} exists in another region than ${region}`);
+    fail(`bucket ${bucket}`, err);
+  }
+  let encrypted = false;
+  try {
+    const out = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+    encrypted = (out.ServerSideEncryptionConfiguration?.Rules ?? []).some((r) => r.ApplyServerSideEncryptionByDefault?.SSEAlgorithm);
+  } catch (err) {
+    if (errorName(err) !== 'ServerSideEncryptionConfigurationNotFoundError') fail(`the encryption of bucket ${bucket}`, err);
+  }
+  let publicAccessBlock: CurrentBucket['publicAccessBlock'];
+  try {
+    publicAccessBlock = (await s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket }))).PublicAccessBlockConfiguration;
+  } catch (err) {
+    if (errorName(err) !== 'NoSuchPublicAccessBlockConfiguration') fail(`the public access block of bucket ${bucket}`, err);
+  }
+  let versioning: string | undefined;
+  try {
+    versioning = (await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }))).Status;
+  } catch (err) {
+    fail(`the versioning of bucket ${bucket}`, err);
+  }
+  return { encrypted, publicAccessBlock, versioning };
+}
+
+async function readStateMachine(sfn: SFNClient, arn: string): Promise<CurrentStateMachine | undefined> {
+  try {
+    const out = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: arn }));
+    if (!out.definition || !out.roleArn) return undefined;
+    return { arn, definition: out.definition, roleArn: out.roleArn };
+  } catch (err) {
+    if (errorName(err) === 'StateMachineDoesNotExist') return undefined;
+    fail(`state machine ${arn}`, err);
+  }
+}
+
+/** What exists now, for the resources in `desired`. Read-only: Get/Describe/List/Head calls only. */
+export async function readCurrentState(clients: ProvisionClients, desired: DesiredState): Promise<CurrentState> {
+  const [dlq, queue, ruleAndTargets, bucket, machines] = await Promise.all([
+    readQueue(clients.sqs, desired.dlq),
+    readQueue(clients.sqs, desired.queue),
+    readRule(clients.eventBridge, desired),
+    readBucket(clients.s3, desired.bucket.name, desired.bucket.region),
+    Promise.all(desired.stateMachines.map(async (m) => [m.name, await readStateMachine(clients.sfn, m.arn)] as const)),
+  ]);
+  const stateMachines: Record<string, CurrentStateMachine> = {};
+  for (const [name, m] of machines) if (m) stateMachines[name] = m;
+  return { dlq, queue, rule: ruleAndTargets.rule, targets: ruleAndTargets.targets, bucket, stateMachines };
+}

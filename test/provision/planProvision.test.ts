@@ -1,0 +1,326 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import {
+  buildDesiredState,
+  guardDutyEventPattern,
+  renderDefinition,
+  ruleArn,
+  type DesiredInput,
+  type DesiredState,
+} from '../../src/provision/desired.js';
+import { formatPlan, NOTHING, planProvision, samePolicy, summarizePlan, type Change, type CurrentState } from '../../src/provision/plan.js';
+import { botSettings, formatSettings, loadStateMachineTemplates } from '../../src/provision/provision.js';
+
+const validateAsl = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => { isValid: boolean; errorsText(sep?: string): string };
+
+const ROLE = 'arn:aws:iam::210987654321:role/sentinel-state-machines';
+const TEMPLATE = {
+  StartAt: 'Send',
+  States: {
+    Send: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::sqs:sendMessage',
+      Parameters: { QueueUrl: '${QueueUrl}', MessageBody: { kind: 'report', 'note.$': '$.note' } },
+      End: true,
+    },
+  },
+};
+
+function input(overrides: Partial<DesiredInput> = {}): DesiredInput {
+  return {
+    prefix: 'acme',
+    region: 'eu-west-1',
+    sfnRoleArn: ROLE,
+    minSeverity: 8,
+    visibilitySeconds: 90,
+    stateMachines: [
+      { basename: 'falco-incident', definition: TEMPLATE },
+      { basename: 'custom-flow', definition: { ...TEMPLATE, Comment: 'another' } },
+    ],
+    ...overrides,
+  };
+}
+
+const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-intake';
+const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-intake-dlq';
+
+/**
+ * An account exactly as the desired state asks, written back the way AWS hands documents
+ * back: re-serialized (Python-style spacing, other key order), scalars where lists were
+ * sent, numbers as strings.
+ */
+function provisioned(desired: DesiredState): CurrentState {
+  const reserialize = (doc: unknown) => JSON.stringify(doc, null, 1).replace(/\n\s*/g, ' ');
+  const policy = desired.queuePolicy;
+  const awsPolicy = {
+    Statement: policy.Statement.map((s) => ({ ...s, Action: [s.Action], Effect: s.Effect, Sid: s.Sid })),
+    Id: policy.Id,
+    Version: policy.Version,
+  };
+  return {
+    dlq: { url: DLQ_URL, attributes: { ...desired.dlq.attributes, QueueArn: desired.dlq.arn, VisibilityTimeout: '30', DelaySeconds: '0' } },
+    queue: {
+      url: QUEUE_URL,
+      attributes: {
+        ...desired.queue.attributes,
+        QueueArn: desired.queue.arn,
+        RedrivePolicy: `{"maxReceiveCount": "5", "deadLetterTargetArn": "${desired.dlq.arn}"}`,
+        Policy: reserialize(awsPolicy),
+      },
+    },
+    rule: { arn: desired.rule.arn, eventPattern: reserialize(desired.rule.eventPattern), state: 'ENABLED', description: desired.rule.description },
+    targets: [
+      { id: 'someone-else', arn: 'arn:aws:lambda:eu-west-1:210987654321:function:other', transformed: true },
+      { id: desired.target.id, arn: desired.target.arn, transformed: false },
+    ],
+    bucket: { encrypted: true, publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true }, versioning: 'Enabled' },
+    stateMachines: Object.fromEntries(
+      desired.stateMachines.map((m) => [m.name, { arn: m.arn, roleArn: m.roleArn, definition: reserialize(renderDefinition(m.definition, QUEUE_URL)) }]),
+    ),
+  };
+}
+
+function find(changes: Change[], resource: string): Change {
+  const c = changes.find((x) => x.resource === resource);
+  if (!c) throw new Error(`no change for ${resource}; have ${changes.map((x) => x.resource).join(', ')}`);
+  return c;
+}
+
+describe('buildDesiredState', () => {
+  const d = buildDesiredState(input());
+
+  it('names everything after the prefix and derives ARNs from the role account', () => {
+    expect(d.accountId).toBe('210987654321');
+    expect(d.queue).toMatchObject({ name: 'acme-intake', arn: 'arn:aws:sqs:eu-west-1:210987654321:acme-intake' });
+    expect(d.dlq).toMatchObject({ name: 'acme-intake-dlq', arn: 'arn:aws:sqs:eu-west-1:210987654321:acme-intake-dlq' });
+    expect(d.rule).toMatchObject({ name: 'acme-guardduty', arn: 'arn:aws:events:eu-west-1:210987654321:rule/acme-guardduty', eventBusName: 'default' });
+    expect(d.stateMachines.map((m) => [m.name, m.arn, m.setting])).toEqual([
+      ['acme-falco-incident', 'arn:aws:states:eu-west-1:210987654321:stateMachine:acme-falco-incident', 'SENTINEL_STATE_MACHINE_FALCO'],
+      ['acme-custom-flow', 'arn:aws:states:eu-west-1:210987654321:stateMachine:acme-custom-flow', undefined],
+    ]);
+    expect(d.bucket).toEqual({ name: 'acme-evidence-210987654321-eu-west-1', region: 'eu-west-1' });
+    expect(buildDesiredState(input({ bucketName: 'my-evidence' })).bucket.name).toBe('my-evidence');
+    expect(buildDesiredState(input({ sfnRoleArn: 'arn:aws-us-gov:iam::111122223333:role/x' })).queue.arn).toBe('arn:aws-us-gov:sqs:eu-west-1:111122223333:acme-intake');
+  });
+
+  it('puts a rule on a custom bus into its ARN', () => {
+    expect(ruleArn('aws', 'eu-west-1', '210987654321', 'findings', 'r')).toBe('arn:aws:events:eu-west-1:210987654321:rule/findings/r');
+    expect(buildDesiredState(input({ eventBusName: 'findings' })).rule.arn).toBe('arn:aws:events:eu-west-1:210987654321:rule/findings/acme-guardduty');
+  });
+
+  it('asks for a DLQ redrive after 5 receives, SSE, and a visibility timeout no shorter than the bot keeps', () => {
+    const redrive = JSON.parse(d.queue.attributes.RedrivePolicy!);
+    expect(redrive).toEqual({ deadLetterTargetArn: d.dlq.arn, maxReceiveCount: 5 });
+    expect(Number(d.queue.attributes.VisibilityTimeout)).toBeGreaterThanOrEqual(90);
+    expect(d.queue.attributes.SqsManagedSseEnabled).toBe('true');
+    expect(d.dlq.attributes.SqsManagedSseEnabled).toBe('true');
+    expect(Number(d.dlq.attributes.MessageRetentionPeriod)).toBeGreaterThan(Number(d.queue.attributes.MessageRetentionPeriod));
+  });
+
+  it('matches GuardDuty severity numerically, not as a list of values', () => {
+    expect(d.rule.eventPattern).toEqual({
+      source: ['aws.guardduty'],
+      'detail-type': ['GuardDuty Finding'],
+      detail: { severity: [{ numeric: ['>=', 8] }] },
+    });
+    expect(guardDutyEventPattern(7.5).detail.severity).toEqual([{ numeric: ['>=', 7.5] }]);
+  });
+
+  it('lets EventBridge send only from the rule, and the state machines\' role', () => {
+    const [events, sfn, ...rest] = d.queuePolicy.Statement;
+    expect(rest).toEqual([]);
+    expect(events).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'events.amazonaws.com' },
+      Action: 'sqs:SendMessage',
+      Resource: d.queue.arn,
+      Condition: { ArnEquals: { 'aws:SourceArn': d.rule.arn } },
+    });
+    expect(sfn).toMatchObject({ Effect: 'Allow', Principal: { AWS: ROLE }, Action: 'sqs:SendMessage', Resource: d.queue.arn });
+  });
+
+  it('refuses names AWS would refuse and placeholders it cannot fill', () => {
+    expect(() => buildDesiredState(input({ prefix: 'a-very-long-prefix-for-a-bucket-name' }))).toThrow(/bucket name .* not a valid S3 bucket name/);
+    expect(() => buildDesiredState(input({ sfnRoleArn: 'arn:aws:iam::123:user/x' }))).toThrow(ConfigError);
+    expect(() =>
+      buildDesiredState(input({ stateMachines: [{ basename: 'x', definition: { ...TEMPLATE, Comment: 'uses ${Bucket}' } }] })),
+    ).toThrow(/x\.asl\.json: unknown placeholder\(s\) \$\{Bucket\}/);
+    expect(() =>
+      buildDesiredState(input({ stateMachines: [{ basename: 'bad name', definition: TEMPLATE }] })),
+    ).toThrow(/state machine name acme-bad name/);
+  });
+});
+
+describe('renderDefinition', () => {
+  it('replaces ${QueueUrl} in string values and leaves everything else as it is', () => {
+    const out = renderDefinition({ a: '${QueueUrl}', b: ['x ${QueueUrl} y', 3, true, null], '${QueueUrl}': 1 }, 'https://q');
+    expect(out).toEqual({ a: 'https://q', b: ['x https://q y', 3, true, null], '${QueueUrl}': 1 });
+  });
+
+  it('turns every file in deploy/statemachines into a valid definition with no placeholder left', () => {
+    const templates = loadStateMachineTemplates();
+    expect(templates.map((t) => t.basename)).toContain('falco-incident');
+    for (const t of templates) {
+      const rendered = renderDefinition(t.definition, QUEUE_URL);
+      const text = JSON.stringify(rendered);
+      expect(text, t.basename).not.toContain('${');
+      expect(text, t.basename).toContain(QUEUE_URL);
+      const result = validateAsl(rendered);
+      expect(result.isValid, `${t.basename}: ${result.errorsText()}`).toBe(true);
+    }
+    // Every file gets a name AWS accepts.
+    expect(() => buildDesiredState(input({ prefix: 'sentinel', stateMachines: templates }))).not.toThrow();
+  });
+});
+
+describe('planProvision', () => {
+  const desired = buildDesiredState(input());
+
+  it('creates everything in an empty account, in dependency order', () => {
+    const changes = planProvision(desired, NOTHING);
+    expect(changes.every((c) => c.action === 'create')).toBe(true);
+    expect(changes.map((c) => c.resource)).toEqual([
+      'sqs queue acme-intake-dlq',
+      'sqs queue acme-intake',
+      'sqs queue policy acme-intake',
+      'eventbridge rule acme-guardduty',
+      'eventbridge target acme-guardduty/sentinel-queue',
+      's3 bucket acme-evidence-210987654321-eu-west-1',
+      's3 bucket acme-evidence-210987654321-eu-west-1 default encryption',
+      's3 bucket acme-evidence-210987654321-eu-west-1 public access block',
+      's3 bucket acme-evidence-210987654321-eu-west-1 versioning',
+      'state machine acme-falco-incident',
+      'state machine acme-custom-flow',
+    ]);
+    const queue = find(changes, 'sqs queue acme-intake');
+    expect(queue.kind === 'queue' && queue.attributes).toEqual(desired.queue.attributes);
+    const rule = find(changes, 'eventbridge rule acme-guardduty');
+    expect(rule.kind === 'rule' && JSON.parse(rule.eventPattern)).toEqual(desired.rule.eventPattern);
+    expect(summarizePlan(changes)).toEqual({ create: 11, update: 0, unchanged: 0 });
+  });
+
+  it('changes nothing when the account already matches (documents re-serialized by AWS)', () => {
+    const changes = planProvision(desired, provisioned(desired));
+    expect(changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.resource}: ${c.why}`)).toEqual([]);
+    expect(changes).toHaveLength(11);
+  });
+
+  it('updates only the queue attributes that differ', () => {
+    const current = provisioned(desired);
+    const queue = current.queue!;
+    const changed: CurrentState = {
+      ...current,
+      queue: { ...queue, attributes: { ...queue.attributes, VisibilityTimeout: '30', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: desired.dlq.arn, maxReceiveCount: 10 }) } },
+    };
+    const change = find(planProvision(desired, changed), 'sqs queue acme-intake');
+    expect(change).toMatchObject({ action: 'update', why: 'VisibilityTimeout 30 → 90; maxReceiveCount 10 → 5' });
+    expect(change.kind === 'queue' && change.attributes).toEqual({ VisibilityTimeout: '90', RedrivePolicy: desired.queue.attributes.RedrivePolicy });
+  });
+
+  it('adds a missing redrive policy and SSE, but keeps SSE-KMS the owner chose', () => {
+    const current = provisioned(desired);
+    const { RedrivePolicy: _r, ...withoutRedrive } = current.queue!.attributes;
+    const bare: CurrentState = { ...current, queue: { ...current.queue!, attributes: { ...withoutRedrive, SqsManagedSseEnabled: 'false' } } };
+    expect(find(planProvision(desired, bare), 'sqs queue acme-intake')).toMatchObject({ action: 'update', why: 'server-side encryption off; no redrive policy' });
+    const kms: CurrentState = { ...current, queue: { ...current.queue!, attributes: { ...current.queue!.attributes, SqsManagedSseEnabled: 'false', KmsMasterKeyId: 'alias/x' } } };
+    expect(find(planProvision(desired, kms), 'sqs queue acme-intake').action).toBe('unchanged');
+  });
+
+  it('creates a missing queue policy and replaces one that lets others send', () => {
+    const current = provisioned(desired);
+    const { Policy: _p, ...noPolicy } = current.queue!.attributes;
+    expect(find(planProvision(desired, { ...current, queue: { ...current.queue!, attributes: noPolicy } }), 'sqs queue policy acme-intake')).toMatchObject({
+      action: 'create',
+      why: expect.stringMatching(/no policy/),
+    });
+    const open = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Resource: desired.queue.arn }],
+    });
+    const change = find(planProvision(desired, { ...current, queue: { ...current.queue!, attributes: { ...current.queue!.attributes, Policy: open } } }), 'sqs queue policy acme-intake');
+    expect(change.action).toBe('update');
+    expect(change.kind === 'queue-policy' && samePolicy(JSON.parse(change.policy), desired.queuePolicy)).toBe(true);
+  });
+
+  it('replaces an exact-value severity list with the numeric match', () => {
+    const current = provisioned(desired);
+    const old = { ...current, rule: { ...current.rule!, eventPattern: JSON.stringify({ source: ['aws.guardduty'], 'detail-type': ['GuardDuty Finding'], detail: { severity: [8, 9, 10] } }) } };
+    expect(find(planProvision(desired, old), 'eventbridge rule acme-guardduty')).toMatchObject({ action: 'update', why: 'pattern → severity >= 8 (numeric)' });
+    const disabled = { ...current, rule: { ...current.rule!, state: 'DISABLED' } };
+    expect(find(planProvision(desired, disabled), 'eventbridge rule acme-guardduty')).toMatchObject({ action: 'update', why: 'state DISABLED → ENABLED' });
+    const other = buildDesiredState(input({ minSeverity: 7 }));
+    expect(find(planProvision(other, current), 'eventbridge rule acme-guardduty').action).toBe('update');
+  });
+
+  it('fixes sentinel\'s target and leaves other targets alone', () => {
+    const current = provisioned(desired);
+    const elsewhere = { ...current, targets: [{ id: 'sentinel-queue', arn: 'arn:aws:sqs:eu-west-1:210987654321:old', transformed: false }] };
+    expect(find(planProvision(desired, elsewhere), 'eventbridge target acme-guardduty/sentinel-queue')).toMatchObject({ action: 'update', why: expect.stringMatching(/:old → .*acme-intake$/) });
+    const transformed = { ...current, targets: [{ id: 'sentinel-queue', arn: desired.queue.arn, transformed: true }] };
+    expect(find(planProvision(desired, transformed), 'eventbridge target acme-guardduty/sentinel-queue').action).toBe('update');
+    const none = { ...current, targets: current.targets.filter((t) => t.id !== 'sentinel-queue') };
+    const created = find(planProvision(desired, none), 'eventbridge target acme-guardduty/sentinel-queue');
+    expect(created).toMatchObject({ action: 'create', id: 'sentinel-queue', arn: desired.queue.arn });
+  });
+
+  it('turns on what an existing bucket lacks', () => {
+    const current = provisioned(desired);
+    const lax: CurrentState = { ...current, bucket: { encrypted: false, publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true }, versioning: 'Suspended' } };
+    const changes = planProvision(desired, lax);
+    const b = 's3 bucket acme-evidence-210987654321-eu-west-1';
+    expect(find(changes, b).action).toBe('unchanged');
+    expect(find(changes, `${b} default encryption`).action).toBe('update');
+    expect(find(changes, `${b} public access block`)).toMatchObject({ action: 'update', why: 'BlockPublicPolicy, RestrictPublicBuckets off → on' });
+    expect(find(changes, `${b} versioning`)).toMatchObject({ action: 'update', why: 'versioning Suspended → Enabled' });
+  });
+
+  it('updates a state machine only when its definition or role differs', () => {
+    const current = provisioned(desired);
+    const name = 'acme-falco-incident';
+    const m = current.stateMachines[name]!;
+    const edited = { ...current, stateMachines: { ...current.stateMachines, [name]: { ...m, definition: JSON.stringify(renderDefinition({ ...TEMPLATE, Comment: 'old' }, QUEUE_URL)) } } };
+    expect(find(planProvision(desired, edited), `state machine ${name}`)).toMatchObject({ action: 'update', why: 'definition differs from falco-incident.asl.json' });
+    const otherQueue = { ...current, stateMachines: { ...current.stateMachines, [name]: { ...m, definition: JSON.stringify(renderDefinition(TEMPLATE, 'https://elsewhere')) } } };
+    expect(find(planProvision(desired, otherQueue), `state machine ${name}`).action).toBe('update');
+    const role = { ...current, stateMachines: { ...current.stateMachines, [name]: { ...m, roleArn: 'arn:aws:iam::210987654321:role/old' } } };
+    expect(find(planProvision(desired, role), `state machine ${name}`)).toMatchObject({ action: 'update', why: `role arn:aws:iam::210987654321:role/old → ${ROLE}` });
+    expect(find(planProvision(desired, role), 'state machine acme-custom-flow').action).toBe('unchanged');
+  });
+
+  it('updates existing state machines when the queue they point at is new', () => {
+    const current = { ...provisioned(desired), queue: undefined };
+    const changes = planProvision(desired, current);
+    expect(find(changes, 'sqs queue acme-intake').action).toBe('create');
+    expect(find(changes, 'state machine acme-falco-incident')).toMatchObject({ action: 'update', why: expect.stringMatching(/queue is new/) });
+  });
+
+  it('formats one line per change with its action, resource and reason', () => {
+    const changes = planProvision(desired, { ...provisioned(desired), bucket: undefined });
+    const lines = formatPlan(changes);
+    expect(lines).toHaveLength(changes.length);
+    expect(lines[0]).toMatch(/^unchanged\s+sqs queue acme-intake-dlq\s+attributes match$/);
+    expect(lines[5]).toMatch(/^create\s+s3 bucket acme-evidence-210987654321-eu-west-1\s+does not exist$/);
+  });
+
+  it('lists the bot settings, with the queue URL only once it is known', () => {
+    expect(formatSettings(botSettings(desired, QUEUE_URL))).toEqual([
+      'AWS_REGION=eu-west-1',
+      `SENTINEL_QUEUE_URL=${QUEUE_URL}`,
+      'SENTINEL_EVIDENCE_BUCKET=acme-evidence-210987654321-eu-west-1',
+      'SENTINEL_STATE_MACHINE_FALCO=arn:aws:states:eu-west-1:210987654321:stateMachine:acme-falco-incident',
+      '# acme-custom-flow: arn:aws:states:eu-west-1:210987654321:stateMachine:acme-custom-flow',
+    ]);
+    expect(formatSettings(botSettings(desired, undefined))[1]).toMatch(/^# SENTINEL_QUEUE_URL=/);
+  });
+});
+
+describe('samePolicy', () => {
+  it('ignores formatting, key order and scalar-or-list spelling, but not content', () => {
+    const a = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: 'x', Principal: { Service: 'events.amazonaws.com' } }] };
+    const b = { Statement: { Principal: { Service: ['events.amazonaws.com'] }, Resource: ['x'], Action: 'sqs:SendMessage', Effect: 'Allow' }, Version: '2012-10-17' };
+    expect(samePolicy(a, b)).toBe(true);
+    expect(samePolicy(a, { ...b, Statement: { ...b.Statement, Resource: '*' } })).toBe(false);
+    expect(samePolicy(a, { ...a, Statement: [...a.Statement, { Effect: 'Allow', Action: 'sqs:*', Resource: 'x', Principal: '*' }] })).toBe(false);
+  });
+});
