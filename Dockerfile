@@ -5,6 +5,7 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
 COPY config ./config
+COPY deploy/statemachines ./deploy/statemachines
 RUN npm ci --ignore-scripts && npm run build
 
 FROM node:22-bookworm-slim
@@ -15,6 +16,7 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config
+COPY deploy/statemachines ./deploy/statemachines
 USER node
 ENTRYPOINT ["node", "bin/sentinel"]
 CMD ["start"]

@@ -50,7 +50,8 @@ const commands = {
 type CommandName = keyof typeof commands;
 
 function usage(): string {
-  const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(40)} ${c.summary}`);
+  const width = Math.max(...Object.values(commands).map((c) => c.usage.length)) + 2;
+  const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(width)}${c.summary}`);
   return `usage: sentinel <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
