@@ -57,7 +57,8 @@ export function awsSettingsFromConfig(config: Config): AwsClientSettings {
   return {
     region: config.aws.region,
     ...(config.aws.endpoint ? { endpoint: config.aws.endpoint } : {}),
-    ...(config.aws.credentials ? { credentials: config.aws.credentials } : {}),
+    // A copy: the config is deep-frozen, and the SDK annotates the credentials object it is given.
+    ...(config.aws.credentials ? { credentials: { ...config.aws.credentials } } : {}),
   };
 }
 

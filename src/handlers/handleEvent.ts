@@ -60,7 +60,8 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   if (observed.outcome === 'repeat') {
     ctx.metrics.eventsDeduplicated.inc();
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'repeat' });
-    if (incident.channelId && incident.messageId) {
+    // Once the report replaced the incident message (done/failed), repeats are only counted.
+    if (incident.channelId && incident.messageId && incident.status !== 'done' && incident.status !== 'failed') {
       const status = incident.status;
       ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status));
     }
@@ -87,7 +88,11 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   if (!incident.messageId) {
     const payload = startNotifyDirectly ? renderNotifyAlert(triage) : incidentPayload({ ...incident, executionName }, triage, 'running');
     const posted = await ctx.discord.post(ctx.channelId, payload);
-    await ctx.incidents.attachMessage(incident.incidentId, posted.channelId, posted.messageId);
+    const attached = await ctx.incidents.attachMessage(incident.incidentId, posted.channelId, posted.messageId);
+    // Repeats counted while the message was being posted had nothing to edit: show their count now.
+    if (!startNotifyDirectly && attached.count > 1) {
+      ctx.editor.schedule(posted.channelId, posted.messageId, () => incidentPayload({ ...attached, executionName }, triage, attached.status));
+    }
   }
   if (startNotifyDirectly) await ctx.incidents.setStatus(incident.incidentId, 'done');
   ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'new' });

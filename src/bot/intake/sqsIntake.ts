@@ -57,7 +57,11 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
     async stop() {
       const c = consumer;
       if (!c) return;
+      // 'stopped' comes once the last receive has returned and its messages are handled: a
+      // receive still in flight would otherwise hand messages to a bot that is shutting down.
+      const stopped = new Promise<void>((resolve) => c.once('stopped', () => resolve()));
       c.stop({ abort: false });
+      await stopped;
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
       consumer = undefined;
     },

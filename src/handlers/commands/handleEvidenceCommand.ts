@@ -1,6 +1,6 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { describeError } from '../../errors.js';
 import { invokeAction } from '../../pipeline/invokeAction.js';
 import { readIncidentRecord } from '../../pipeline/incident/readIncidentRecord.js';
@@ -33,7 +33,7 @@ export async function handleEvidenceCommand(interaction: ChatInputCommandInterac
       await interaction.reply(ephemeralText(`Cannot run /evidence collect: ${optionProblem(parsed.error)}`));
       return;
     }
-    await interaction.deferReply({ ephemeral: true });
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const incidentId = `manual-${interaction.id}`;
     const def = ctx.actions['extract-file'];
     const result = def
@@ -60,7 +60,7 @@ export async function handleEvidenceCommand(interaction: ChatInputCommandInterac
       await interaction.reply(ephemeralText(`Cannot run /evidence show: ${optionProblem(parsed.error)}`));
       return;
     }
-    await interaction.deferReply({ ephemeral: true });
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const bucket = ctx.actionDeps.settings.evidenceBucket;
     const s3 = ctx.actionDeps.aws.s3;
     if (!bucket || !s3) {

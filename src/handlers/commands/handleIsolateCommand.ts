@@ -1,4 +1,4 @@
-import type { ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { invokeAction } from '../../pipeline/invokeAction.js';
 import { renderConfirmation } from '../../bot/render/confirmMessage.js';
 import type { HandlerContext } from '../context.js';
@@ -22,7 +22,7 @@ export async function handleIsolateCommand(interaction: ChatInputCommandInteract
     await interaction.reply(ephemeralText(`Cannot run /isolate: ${optionProblem(parsed.error)}`));
     return;
   }
-  await interaction.deferReply({ ephemeral: true });
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const o = parsed.data;
   const actionId = o.pod ? (o.release ? 'release-pod' : 'isolate-pod') : o.release ? 'release-node' : 'isolate-node';
   const input = o.pod ? { namespace: o.pod.namespace, pod: o.pod.pod } : { node: o.node! };

@@ -1,4 +1,4 @@
-import type { ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { invokeAction } from '../../pipeline/invokeAction.js';
 import { renderCommandResult } from '../../bot/render/confirmMessage.js';
 import type { HandlerContext } from '../context.js';
@@ -13,7 +13,7 @@ export async function handleUnblockCommand(interaction: ChatInputCommandInteract
     await interaction.reply(ephemeralText(`Cannot run /unblock: ${optionProblem(parsed.error)}`));
     return;
   }
-  await interaction.deferReply({ ephemeral: true });
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   const def = ctx.actions['unblock-egress'];
   const who = `discord:${interaction.user.id}`;
   const incidentId = `manual-${interaction.id}`;

@@ -1,0 +1,271 @@
+/**
+ * Slash commands end to end: registered with the product's register-commands, run through the
+ * fake Discord into the real discord.js Client of a running bot, acting on the fake Kubernetes
+ * API (pods, NetworkPolicies, exec) and on moto (EC2 network ACLs, S3 evidence).
+ */
+import { createHash } from 'node:crypto';
+import { DescribeNetworkAclsCommand, type NetworkAclEntry } from '@aws-sdk/client-ec2';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { APIEmbed, APIMessage } from 'discord.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { invokeAction } from '../../src/pipeline/invokeAction.js';
+import { waitFor } from '../support/aws.js';
+import type { InteractionCallbackRecord, InteractionHandle, SlashOptionValue } from '../support/fakeDiscord/types.js';
+import { createBotHarness, POD_CONTAINER, POD_FILE, POD_FILE_CONTENT, POD_NAME, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
+
+let h: BotHarness;
+
+beforeAll(async () => {
+  h = await createBotHarness({ registerCommands: true });
+  await h.start();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+const EPHEMERAL = 64;
+
+function run(userId: string, name: string, options: Record<string, SlashOptionValue>, subcommand?: string): InteractionHandle {
+  return h.discord.runSlashCommand({ userId, name, options, ...(subcommand ? { subcommand } : {}), channelId: h.channelId });
+}
+
+/** The ephemeral message the command ended up showing (after a deferred reply and its edit). */
+async function shown(handle: InteractionHandle): Promise<APIMessage> {
+  const response = await handle.waitForResponse();
+  expect(response.ephemeral).toBe(true);
+  if (response.type === 5) await handle.waitForEdit(undefined, 15_000);
+  const original = handle.original();
+  if (!original) throw new Error('no original message');
+  expect((original.flags ?? 0) & EPHEMERAL).toBe(EPHEMERAL);
+  return original;
+}
+
+/** An immediate ephemeral text reply (refusals and option errors). */
+async function ephemeralText(handle: InteractionHandle): Promise<string> {
+  const response: InteractionCallbackRecord = await handle.waitForResponse();
+  expect(response.type).toBe(4);
+  expect(response.ephemeral).toBe(true);
+  expect(response.data?.allowed_mentions).toEqual({ parse: [] });
+  return String(response.data?.content ?? '');
+}
+
+const embedOf = (m: APIMessage): APIEmbed => m.embeds[0]!;
+const buttonsOf = (m: APIMessage) =>
+  ((m.components ?? []) as unknown as { components?: { custom_id: string; label: string; disabled?: boolean }[] }[]).flatMap((row) => row.components ?? []);
+const confirmIdOf = (m: APIMessage) => /^cfm:([^:]+):yes$/.exec(buttonsOf(m)[0]?.custom_id ?? '')?.[1];
+
+describe('the commands are registered', () => {
+  it('in the guild, by the product', () => {
+    expect(h.discord.commands('guild').map((c) => c.name).sort()).toEqual(['evidence', 'isolate', 'unblock']);
+  });
+});
+
+describe('/isolate', () => {
+  const pod = `${POD_NAMESPACE}/${POD_NAME}`;
+
+  it('pod: shows the preflight ephemerally; Cancel changes nothing', async () => {
+    const message = await shown(run(h.users.alice, 'isolate', { pod, reason: 'web shell found' }));
+    expect(embedOf(message).title).toBe('Confirm this action?');
+    expect(embedOf(message).description).toContain(`isolate pod ${pod}`);
+    expect(embedOf(message).fields?.[0]).toMatchObject({ name: 'Preflight' });
+    expect(embedOf(message).fields?.[0]?.value).toContain(`would isolate pod ${pod}`);
+    expect(buttonsOf(message).map((b) => b.label)).toEqual(['Confirm', 'Cancel']);
+    const confirmId = confirmIdOf(message)!;
+    expect(confirmId).toBeDefined();
+
+    const cancel = h.discord.clickButton({ userId: h.users.alice, messageId: message.id, customId: `cfm:${confirmId}:no` });
+    const response = await cancel.waitForResponse();
+    expect(response.type).toBe(7);
+    expect(response.data?.content).toBe(`Cancelled: isolate pod ${pod}.`);
+    expect(response.data?.components).toEqual([]);
+    expect(h.kube.networkPolicies(POD_NAMESPACE)).toEqual([]);
+    expect(h.kube.pod(POD_NAMESPACE, POD_NAME).object().metadata.labels).toEqual({ app: 'dvwa' });
+    const audit = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: 'isolate-pod', outcome: 'cancelled' });
+      return entries.length ? entries : undefined;
+    });
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}` })]);
+  });
+
+  it('pod: nobody but the issuer can confirm; the issuer’s Confirm isolates the pod (NetworkPolicy created)', async () => {
+    const message = await shown(run(h.users.alice, 'isolate', { pod, reason: 'web shell found' }));
+    const confirmId = confirmIdOf(message)!;
+
+    const byCarol = h.discord.clickButton({ userId: h.users.carol, messageId: message.id, customId: `cfm:${confirmId}:yes` });
+    expect(await ephemeralText(byCarol)).toBe('Only the responder who ran the command can confirm it.');
+    const byBob = h.discord.clickButton({ userId: h.users.bob, messageId: message.id, customId: `cfm:${confirmId}:yes` });
+    expect(await ephemeralText(byBob)).toMatch(/not allowed to run a confirmation/);
+    expect(h.kube.networkPolicies(POD_NAMESPACE)).toEqual([]);
+
+    const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: message.id, customId: `cfm:${confirmId}:yes` });
+    expect((await confirm.waitForResponse()).type).toBe(6);
+    const edit = await confirm.waitForEdit(undefined, 15_000);
+    const result = (edit.body as { embeds: APIEmbed[]; components: unknown[] });
+    expect(result.embeds[0]?.title).toBe(`isolate pod ${POD_NAMESPACE}/${POD_NAME}`);
+    expect(result.embeds[0]?.description).toMatch(/isolated pod/);
+    expect(result.components).toEqual([]);
+
+    const policies = h.kube.networkPolicies(POD_NAMESPACE);
+    expect(policies).toHaveLength(1);
+    expect(policies[0]!.spec).toMatchObject({ policyTypes: expect.arrayContaining(['Ingress', 'Egress']) });
+    const labels = h.kube.pod(POD_NAMESPACE, POD_NAME).object().metadata.labels as Record<string, string>;
+    const selector = (policies[0]!.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels;
+    for (const [k, v] of Object.entries(selector)) expect(labels[k]).toBe(v);
+    const audit = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: 'isolate-pod', outcome: 'succeeded' });
+      return entries.length ? entries : undefined;
+    });
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ reason: 'web shell found' }) })]);
+
+    // Used once: the confirmation's buttons are gone.
+    expect(h.discord.message(message.id)?.components).toEqual([]);
+  });
+
+  it('node: shows the preflight of isolating the instance behind the node', async () => {
+    const message = await shown(run(h.users.alice, 'isolate', { node: h.node.name, reason: 'crypto miner on the node' }));
+    expect(embedOf(message).description).toContain(`isolate node ${h.node.name}`);
+    expect(embedOf(message).fields?.[0]?.value).toContain(`would isolate instance ${h.node.instanceId}`);
+    expect(buttonsOf(message).every((b) => !b.disabled)).toBe(true);
+  });
+
+  it('refuses invalid options with a readable ephemeral reply', async () => {
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { pod: 'no-namespace', reason: 'because' }))).toBe(
+      'Cannot run /isolate: pod: pod must be namespace/pod, e.g. shop/api-5f7d9c8b7-qq2lm',
+    );
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { pod, node: h.node.name, reason: 'because' }))).toBe(
+      'Cannot run /isolate: give exactly one of node or pod',
+    );
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { pod, reason: 'no' }))).toBe(
+      'Cannot run /isolate: reason: give a reason (3 characters or more)',
+    );
+  });
+});
+
+describe('/unblock', () => {
+  const ip = '203.0.113.77';
+
+  async function egressDenies(): Promise<NetworkAclEntry[]> {
+    const out = await h.aws.ec2.send(new DescribeNetworkAclsCommand({ Filters: [{ Name: 'association.subnet-id', Values: [h.node.subnetId] }] }));
+    return (out.NetworkAcls?.[0]?.Entries ?? []).filter((e) => e.Egress && e.RuleAction === 'deny' && e.CidrBlock === `${ip}/32`);
+  }
+
+  it('removes the rule sentinel created', async () => {
+    const deny = h.bot.context.actions['deny-egress']!;
+    const blocked = await invokeAction(deny, { ip, port: 4444, node: h.node.name }, { actor: 'test', incidentId: 'inc-unblock-test' }, h.bot.context.actionDeps);
+    expect(blocked.status).toBe('succeeded');
+    expect(await egressDenies()).toHaveLength(1);
+
+    const message = await shown(run(h.users.alice, 'unblock', { ip }));
+    expect(embedOf(message).title).toBe(`unblock ${ip}`);
+    expect(embedOf(message).description).toMatch(/unblocked 203\.0\.113\.77: removed rule \d+ of acl-/);
+    expect(await egressDenies()).toEqual([]);
+    const audit = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: '/unblock', outcome: 'succeeded' });
+      return entries.length ? entries : undefined;
+    });
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ ip }) })]);
+  });
+
+  it('says so when sentinel has no block for the IP', async () => {
+    const message = await shown(run(h.users.alice, 'unblock', { ip: '198.51.100.9' }));
+    expect(embedOf(message).description).toContain('no block by sentinel for 198.51.100.9');
+  });
+
+  it('refuses an invalid IP', async () => {
+    expect(await ephemeralText(run(h.users.alice, 'unblock', { ip: '300.1.2.3' }))).toBe('Cannot run /unblock: ip: an IPv4 or IPv6 address');
+  });
+});
+
+describe('/evidence', () => {
+  it('collect: copies the file out of the pod and answers with its sha256, size and a download link', async () => {
+    const message = await shown(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect'));
+    const sha256 = createHash('sha256').update(POD_FILE_CONTENT).digest('hex');
+    const size = Buffer.byteLength(POD_FILE_CONTENT);
+    const content = message.content ?? '';
+    expect(content.split('\n')[0]).toBe(`sha256 \`${sha256}\`, ${size} bytes`);
+    const link = /^\[Download \(15 min\)\]\((http[^)]+)\)$/.exec(content.split('\n')[1] ?? '')?.[1];
+    expect(link).toBeDefined();
+    // The link is a working presigned GET of the stored copy.
+    const downloaded = await fetch(link!);
+    expect(downloaded.status).toBe(200);
+    expect(await downloaded.text()).toBe(POD_FILE_CONTENT);
+    expect(embedOf(message).title).toBe(`evidence ${POD_NAMESPACE}/${POD_NAME}:${POD_FILE}`);
+    expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.container === POD_CONTAINER)).toBe(true);
+  });
+
+  it('show: the evidence manifest of a recorded incident', async () => {
+    const deps = h.bot.context.actionDeps;
+    const incidentId = 'inc-evidence-show';
+    const extracted = await invokeAction(
+      h.bot.context.actions['extract-file']!,
+      { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE },
+      { actor: 'test', incidentId },
+      deps,
+    );
+    expect(extracted.status).toBe('succeeded');
+    const recorded = await invokeAction(
+      h.bot.context.actions['record-incident']!,
+      {
+        incidentId,
+        executionName: 'evidence-show-1',
+        startTime: new Date().toISOString(),
+        route: 'file-artifact',
+        triage: { source: 'falco', rule: 'ARTIFACT_WRITE', severity: 'high', route: 'file-artifact', target: { namespace: POD_NAMESPACE, pod: POD_NAME } },
+        actions: [{ action: 'extract-file', ...extracted }],
+      },
+      { actor: 'test', incidentId },
+      deps,
+    );
+    expect(recorded.status).toBe('succeeded');
+    const location = (recorded.details as { location: string }).location;
+    const evidence = (extracted.details as { location: string; sha256: string }).location;
+    const sha256 = (extracted.details as { sha256: string }).sha256;
+
+    const message = await shown(run(h.users.alice, 'evidence', { incident: incidentId }, 'show'));
+    const text = JSON.stringify(message.embeds);
+    expect(message.embeds[0]?.title).toBe('Report: [HIGH] ARTIFACT\\_WRITE');
+    expect(text).toContain(`sha256:${sha256.slice(0, 12)}`);
+    expect(text).toContain(evidence);
+    expect(message.embeds[0]?.fields?.find((f) => f.name === 'Record')?.value).toBe(`\`${location}\``);
+    const [bucket, ...key] = evidence.replace('s3://', '').split('/');
+    const stored = await h.aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key.join('/') }));
+    expect(await stored.Body!.transformToString()).toBe(POD_FILE_CONTENT);
+  });
+
+  it('show: says so for an incident that was never recorded, and refuses a malformed id', async () => {
+    const message = await shown(run(h.users.alice, 'evidence', { incident: 'inc-never-recorded' }, 'show'));
+    expect(message.content).toBe('No recorded incident inc-never-recorded.');
+    expect(await ephemeralText(run(h.users.alice, 'evidence', { incident: 'bad id!' }, 'show'))).toBe(
+      'Cannot run /evidence show: incident: an incident id',
+    );
+  });
+
+  it('collect: refuses a relative path', async () => {
+    expect(await ephemeralText(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: 'etc/passwd' }, 'collect'))).toBe(
+      'Cannot run /evidence collect: path: an absolute path',
+    );
+  });
+});
+
+describe('a member without the responder role', () => {
+  it('is refused every command, ephemerally, and each refusal is audited', async () => {
+    const attempts: [string, Record<string, SlashOptionValue>, string | undefined, string][] = [
+      ['isolate', { pod: `${POD_NAMESPACE}/${POD_NAME}`, reason: 'because' }, undefined, '/isolate'],
+      ['unblock', { ip: '203.0.113.77' }, undefined, '/unblock'],
+      ['evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect', '/evidence'],
+      ['evidence', { incident: 'inc-evidence-show' }, 'show', '/evidence'],
+    ];
+    const before = (await h.bot.context.audit.readAudit({ who: `discord:${h.users.bob}`, outcome: 'refused-unauthorized' })).length;
+    const execsBefore = h.kube.execs.length;
+    for (const [name, options, sub, what] of attempts) {
+      expect(await ephemeralText(run(h.users.bob, name, options, sub))).toBe(`You are not allowed to run ${what}: it needs a responder role.`);
+    }
+    const refusals = await waitFor(async () => {
+      const r = await h.bot.context.audit.readAudit({ who: `discord:${h.users.bob}`, outcome: 'refused-unauthorized' });
+      return r.length === before + attempts.length ? r : undefined;
+    });
+    expect(refusals.slice(before).map((r) => r.what)).toEqual(attempts.map((a) => a[3]));
+    expect(h.kube.execs.length).toBe(execsBefore);
+  });
+});

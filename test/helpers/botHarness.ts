@@ -1,0 +1,391 @@
+/**
+ * End-to-end harness for the bot: everything `startBot` talks to, for real.
+ *
+ * - moto (shared, never reset): an SQS queue with a DLQ (redrive policy), an evidence bucket, the
+ *   Falco incident state machine from deploy/statemachines (with `${QueueUrl}` substituted), and
+ *   one EC2 instance in a fresh VPC whose PrivateDnsName is the node the events name;
+ * - the fake Discord (real discord.js Client), members alice and carol (Responder) and bob (none);
+ * - the fake Kubernetes API (real client-node): the node (providerID → the instance) and a pod
+ *   with a file in it; the kubeconfig is written to a temp file for SENTINEL_KUBECONFIG.
+ *
+ * The bot is configured only through `loadConfig({ env, envFile: false })`, like production.
+ * Its log lines are collected (JSON) so tests can look for what must never appear in them.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { CreateSubnetCommand, CreateVpcCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  type DescribeExecutionCommandOutput,
+  type ExecutionListItem,
+} from '@aws-sdk/client-sfn';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { inject } from 'vitest';
+import { destroyAwsClients, type AwsClients } from '../../src/aws/clients.js';
+import { startBot, type RunningBot } from '../../src/bot/startBot.js';
+import { runRegisterCommands } from '../../src/cli/registerCommandsCommand.js';
+import { loadConfig, secretValues, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { anyAmiId, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, queueArn, uniqueName, waitFor } from '../support/aws.js';
+import { startFakeDiscord, type FakeDiscord } from '../support/fakeDiscord/index.js';
+import type { APIMessage, RecordedCall } from '../support/fakeDiscord/types.js';
+import { startFakeKube, type FakeKube } from '../support/fakeKube/index.js';
+import { fluentBitLine, kv } from './events.js';
+
+const ASL_PATH = new URL('../../deploy/statemachines/falco-incident.asl.json', import.meta.url);
+const ROLE_ARN = `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/sentinel-sfn`;
+
+export const POD_NAMESPACE = 'dvwa';
+export const POD_NAME = 'dvwa-6d8f7c9b4-x2x9k';
+export const POD_CONTAINER = 'dvwa';
+export const POD_FILE = '/var/www/html/uploads/shell.php';
+export const POD_FILE_CONTENT = '<?php system($_GET["c"]); ?>\n';
+
+export interface BotHarnessOptions {
+  /** Deliveries before SQS moves a message to the DLQ (default 5). */
+  maxReceiveCount?: number;
+  /** The queue's own visibility timeout in seconds (default 10; the bot sets its own on receive). */
+  queueVisibilitySeconds?: number;
+  /** Extra or overriding settings for the bot. */
+  env?: Record<string, string>;
+  /** Register the slash commands (with the product's register-commands) before starting. */
+  registerCommands?: boolean;
+}
+
+export interface HarnessNode {
+  name: string;
+  privateIp: string;
+  instanceId: string;
+  vpcId: string;
+  subnetId: string;
+  networkInterfaceIds: string[];
+}
+
+export interface BotHarness {
+  aws: AwsClients;
+  discord: FakeDiscord;
+  kube: FakeKube;
+  queueUrl: string;
+  dlqUrl: string;
+  bucket: string;
+  stateMachineArn: string;
+  dataDir: string;
+  node: HarnessNode;
+  channelId: string;
+  responderRoleId: string;
+  users: { alice: string; bob: string; carol: string };
+  /** Every log line of every bot started by this harness (JSON text). */
+  logs: string[];
+  /** The running bot (the last started one). */
+  readonly bot: RunningBot;
+  readonly config: Config;
+  /** Starts a bot on this harness's queue, Discord, Kubernetes and data directory. */
+  start(env?: Record<string, string>): Promise<RunningBot>;
+  /** Stops the running bot (if any). */
+  stop(): Promise<void>;
+  /** Sends one SQS message (a string as is, anything else as JSON); returns its message id. */
+  send(body: unknown): Promise<string>;
+  /** Sends many (batches of 10). */
+  sendMany(bodies: unknown[]): Promise<void>;
+  /** Executions of the harness's state machine. */
+  executions(): Promise<ExecutionListItem[]>;
+  describeExecution(executionArn: string): Promise<DescribeExecutionCommandOutput>;
+  /** Waits until the execution is no longer RUNNING. */
+  finished(executionArn: string, timeoutMs?: number): Promise<DescribeExecutionCommandOutput>;
+  /** Messages visible + in flight on a queue. */
+  queueDepth(queueUrl: string): Promise<number>;
+  /** Every POST/PATCH/PUT call to Discord that carried a body. */
+  writes(): RecordedCall[];
+  /** The channel messages the bot posted (REST POST /channels/:id/messages answered 200). */
+  posted(): RecordedCall[];
+  /** Waits for a stored message in the incident channel. */
+  waitForChannelMessage(predicate: (m: APIMessage) => boolean, timeoutMs?: number): Promise<APIMessage>;
+  close(): Promise<void>;
+}
+
+/** Parsed JSON log lines. */
+export function parseLogs(lines: readonly string[]): Record<string, unknown>[] {
+  return lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * A raw Falco ARTIFACT_EXEC event (approval route) as Fluent Bit forwards it, on the harness's
+ * node. `tag` makes the activity (and so its dedupe key and execution) unique to a test.
+ */
+export function artifactExecEvent(node: string, options: { tag: string; cmdline?: string; time?: string }) {
+  const pod = `web-${options.tag}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 60);
+  return fluentBitLine(
+    `ARTIFACT_EXEC ${kv({
+      reason: 'exec_from_upload_dir',
+      exepath: '/var/www/html/uploads/x',
+      cmdline: options.cmdline ?? `x -c id # ${options.tag}`,
+      container: POD_CONTAINER,
+      container_id: '3f2a9c1b7d4e',
+      pod,
+      ns: POD_NAMESPACE,
+      node,
+      user: 'www-data',
+    })}`,
+    { host: node, ...(options.time ? { time: options.time } : {}) },
+  );
+}
+
+class LineSink extends Writable {
+  constructor(private readonly lines: string[]) {
+    super();
+  }
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) this.lines.push(line);
+    done();
+  }
+}
+
+async function createQueues(aws: AwsClients, options: BotHarnessOptions) {
+  const { QueueUrl: dlqUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('sentinel-dlq') }));
+  const dlqArn = await queueArn(aws.sqs, dlqUrl!);
+  const { QueueUrl: queueUrl } = await aws.sqs.send(
+    new CreateQueueCommand({
+      QueueName: uniqueName('sentinel'),
+      Attributes: {
+        VisibilityTimeout: String(options.queueVisibilitySeconds ?? 10),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: options.maxReceiveCount ?? 5 }),
+      },
+    }),
+  );
+  return { queueUrl: queueUrl!, dlqUrl: dlqUrl! };
+}
+
+async function createStateMachine(aws: AwsClients, queueUrl: string): Promise<string> {
+  const asl = await readFile(ASL_PATH, 'utf8');
+  const definition = asl.split('${QueueUrl}').join(queueUrl);
+  const out = await aws.sfn.send(new CreateStateMachineCommand({ name: uniqueName('falco'), definition, roleArn: ROLE_ARN }));
+  return out.stateMachineArn!;
+}
+
+/** A fresh VPC on a random 10.x.y.0/24 and one instance at a random address: its DNS name is ours alone. */
+async function createInstance(aws: AwsClients): Promise<HarnessNode> {
+  const [a, b, host] = [...randomBytes(3)].map((x) => (x % 250) + 4) as [number, number, number];
+  const cidr = `10.${a}.${b}.0/24`;
+  const { Vpc } = await aws.ec2.send(new CreateVpcCommand({ CidrBlock: cidr }));
+  const { Subnet } = await aws.ec2.send(new CreateSubnetCommand({ VpcId: Vpc!.VpcId!, CidrBlock: cidr, AvailabilityZone: `${MOTO_REGION}a` }));
+  const out = await aws.ec2.send(
+    new RunInstancesCommand({
+      ImageId: await anyAmiId(aws.ec2),
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: Subnet!.SubnetId!,
+      PrivateIpAddress: `10.${a}.${b}.${host}`,
+    }),
+  );
+  const instance = out.Instances?.[0];
+  if (!instance?.InstanceId || !instance.PrivateDnsName) throw new Error('RunInstances returned no instance');
+  return {
+    name: instance.PrivateDnsName,
+    privateIp: instance.PrivateIpAddress ?? `10.${a}.${b}.${host}`,
+    instanceId: instance.InstanceId,
+    vpcId: Vpc!.VpcId!,
+    subnetId: Subnet!.SubnetId!,
+    networkInterfaceIds: (instance.NetworkInterfaces ?? []).map((n) => n.NetworkInterfaceId!).filter(Boolean),
+  };
+}
+
+export async function createBotHarness(options: BotHarnessOptions = {}): Promise<BotHarness> {
+  const aws = createMotoClients();
+  const logs: string[] = [];
+  const dataDir = await mkdtemp(join(tmpdir(), 'sentinel-bot-'));
+  const discord = await startFakeDiscord({
+    members: [
+      { username: 'alice', roles: ['Responder'] },
+      { username: 'bob' },
+      { username: 'carol', roles: ['Responder'] },
+    ],
+  });
+  const kube = await startFakeKube().catch(async (err: unknown) => {
+    await discord.close();
+    throw err;
+  });
+  try {
+    return await assemble(options, aws, logs, dataDir, discord, kube);
+  } catch (err) {
+    destroyAwsClients(aws);
+    await discord.close();
+    await kube.close();
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function assemble(
+  options: BotHarnessOptions,
+  aws: AwsClients,
+  logs: string[],
+  dataDir: string,
+  discord: FakeDiscord,
+  kube: FakeKube,
+): Promise<BotHarness> {
+  const bucket = uniqueName('sentinel-evidence');
+  const [queues, node] = await Promise.all([
+    createQueues(aws, options),
+    createInstance(aws),
+    aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } })),
+  ]);
+  const stateMachineArn = await createStateMachine(aws, queues.queueUrl);
+
+  kube.addNode({ name: node.name, instanceId: node.instanceId, availabilityZone: `${MOTO_REGION}a`, internalIP: node.privateIp });
+  kube.addPod({
+    namespace: POD_NAMESPACE,
+    name: POD_NAME,
+    containers: [POD_CONTAINER],
+    nodeName: node.name,
+    labels: { app: 'dvwa' },
+    files: { [POD_FILE]: POD_FILE_CONTENT },
+  });
+  const kubeconfigPath = join(dataDir, 'kubeconfig.json');
+  await writeFile(kubeconfigPath, kube.kubeConfig().exportConfig(), { mode: 0o600 });
+
+  const channelId = discord.channel('alerts').id;
+  const responderRoleId = discord.role('Responder').id;
+  const baseEnv: Record<string, string> = {
+    SENTINEL_LOG_LEVEL: 'debug',
+    DISCORD_API_URL: discord.apiUrl,
+    DISCORD_TOKEN: discord.token,
+    DISCORD_APPLICATION_ID: discord.applicationId,
+    DISCORD_GUILD_ID: discord.guildId,
+    DISCORD_CHANNEL_ID: channelId,
+    DISCORD_RESPONDER_ROLE_IDS: responderRoleId,
+    AWS_REGION: MOTO_REGION,
+    AWS_ENDPOINT_URL: inject('motoEndpoint'),
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    SENTINEL_QUEUE_URL: queues.queueUrl,
+    SENTINEL_EVIDENCE_BUCKET: bucket,
+    SENTINEL_STATE_MACHINE_FALCO: stateMachineArn,
+    SENTINEL_DATA_DIR: dataDir,
+    SENTINEL_HTTP_PORT: '0',
+    SENTINEL_HTTP_HOST: '127.0.0.1',
+    SENTINEL_SQS_WAIT_SECONDS: '1',
+    SENTINEL_SQS_VISIBILITY_SECONDS: '10',
+    SENTINEL_KUBECONFIG: kubeconfigPath,
+    SENTINEL_EDIT_INTERVAL_SECONDS: '1',
+    ...options.env,
+  };
+
+  if (options.registerCommands) {
+    const config = loadConfig({ env: baseEnv, envFile: false });
+    const sink = new LineSink([]);
+    await runRegisterCommands({ config, logger: createLogger({ stream: sink }), stdin: process.stdin, stdout: sink, stderr: sink });
+  }
+
+  let bot: RunningBot | undefined;
+  let config: Config | undefined;
+  const sink = new LineSink(logs);
+
+  const harness: BotHarness = {
+    aws,
+    discord,
+    kube,
+    ...queues,
+    bucket,
+    stateMachineArn,
+    dataDir,
+    node,
+    channelId,
+    responderRoleId,
+    users: { alice: discord.member('alice').user.id, bob: discord.member('bob').user.id, carol: discord.member('carol').user.id },
+    logs,
+    get bot() {
+      if (!bot) throw new Error('no bot is running');
+      return bot;
+    },
+    get config() {
+      if (!config) throw new Error('no bot was started');
+      return config;
+    },
+    async start(env = {}) {
+      config = loadConfig({ env: { ...baseEnv, ...env }, envFile: false });
+      const logger = createLogger({ level: 'debug', format: 'json', secrets: secretValues(config), stream: sink });
+      bot = await startBot(config, logger);
+      return bot;
+    },
+    async stop() {
+      await bot?.stop();
+    },
+    async send(body) {
+      const out = await aws.sqs.send(
+        new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+      );
+      return out.MessageId!;
+    },
+    async sendMany(bodies) {
+      for (let i = 0; i < bodies.length; i += 10) {
+        const entries = bodies.slice(i, i + 10).map((b, j) => ({ Id: `m${i + j}`, MessageBody: typeof b === 'string' ? b : JSON.stringify(b) }));
+        const out = await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl: queues.queueUrl, Entries: entries }));
+        if (out.Failed?.length) throw new Error(`SendMessageBatch failed for ${out.Failed.length} message(s)`);
+      }
+    },
+    async executions() {
+      const out = await aws.sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+      return out.executions ?? [];
+    },
+    describeExecution(executionArn) {
+      return aws.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    },
+    finished(executionArn, timeoutMs = 20_000) {
+      return waitFor(
+        async () => {
+          const d = await aws.sfn.send(new DescribeExecutionCommand({ executionArn }));
+          return d.status === 'RUNNING' ? undefined : d;
+        },
+        { timeoutMs, intervalMs: 200, what: `execution ${executionArn} to finish` },
+      );
+    },
+    async queueDepth(queueUrl) {
+      const out = await aws.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      );
+      return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    },
+    writes() {
+      return discord.calls((c) => ['POST', 'PATCH', 'PUT'].includes(c.method) && c.body !== undefined);
+    },
+    posted() {
+      return discord.calls((c) => c.method === 'POST' && c.route === '/channels/:channel_id/messages' && c.status === 200);
+    },
+    waitForChannelMessage(predicate, timeoutMs = 15_000) {
+      return discord.waitForMessage((m) => m.channel_id === channelId && predicate(m), timeoutMs);
+    },
+    async close() {
+      await bot?.stop().catch(() => undefined);
+      destroyAwsClients(aws);
+      await discord.close();
+      await kube.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
+
+/** Receives (without deleting) what is on a queue now; for DLQ checks. */
+export async function peekQueue(aws: AwsClients, queueUrl: string): Promise<string[]> {
+  const out = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 0 }));
+  return (out.Messages ?? []).map((m) => m.Body ?? '');
+}
