@@ -94,6 +94,14 @@ export const SETTINGS = {
   SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
   SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
 
+  SENTINEL_FORENSIC_INSTANCE_ID: { schema: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an EC2 instance id'), expects: 'the forensic workstation (tagged sentinel:forensic=true) that mounts preserved disks; collect-disk is skipped when unset' },
+  SENTINEL_LIME_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'), expects: 'bucket holding LiME modules per kernel release; memory capture fails (and asks for a waiver) when unset' },
+  SENTINEL_LIME_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'an S3 key prefix'), expects: 'key prefix of the LiME modules (<prefix>/<kernel release>/lime.ko)', default: 'lime' },
+  SENTINEL_MEMORY_CAPTURE_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(21_600), expects: 'seconds a memory capture may run', default: '3600' },
+  SENTINEL_FORENSICS_WEB_ROOTS: { schema: list.pipe(z.array(absPath)), expects: 'comma-separated web roots for volatile and disk collection', default: '/var/www' },
+  SENTINEL_FORENSICS_CREATE_AMI: { schema: bool, expects: 'true to also register an AMI (no reboot) when preserving the disk', default: 'false' },
+  SENTINEL_CLOUDTRAIL_LOOKBACK_MINUTES: { schema: z.coerce.number().int().min(1).max(129_600), expects: 'minutes before the finding that the CloudTrail pull covers', default: '1440' },
+
   SENTINEL_SFN_ROLE_ARN: { schema: iamRoleArn, expects: 'the IAM role the state machines run as (sentinel provision; CloudFormation output StateMachineRoleArn)' },
   SENTINEL_PROVISION_PREFIX: { schema: provisionPrefix, expects: 'name prefix of the resources sentinel provision creates (lower-case, 1-32 characters)', default: 'sentinel' },
   SENTINEL_GUARDDUTY_MIN_SEVERITY: { schema: z.coerce.number().min(0).max(10), expects: 'lowest GuardDuty severity (0-10, fractions count) the EventBridge rule sends to the queue; the playbook config\'s guardduty.severityThreshold (8) when unset' },
@@ -149,6 +157,17 @@ export interface PipelineSettings {
 }
 
 /** How the bot runs: engine, storms, approvals, intake, operations. */
+/** What the EC2 forensics playbook is started with. */
+export interface ForensicsSettings {
+  readonly forensicInstanceId: string | undefined;
+  readonly limeModuleBucket: string | undefined;
+  readonly limeModulePrefix: string;
+  readonly memoryCaptureTimeoutSeconds: number;
+  readonly webRoots: readonly string[];
+  readonly createAmi: boolean;
+  readonly cloudTrailLookbackMinutes: number;
+}
+
 export interface BotSettings {
   readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined };
   readonly stormWindowMs: number;
@@ -160,6 +179,7 @@ export interface BotSettings {
   readonly httpPort: number;
   readonly httpHost: string;
   readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
+  readonly forensics: ForensicsSettings;
 }
 
 /** What `sentinel provision` creates and how. */
@@ -261,6 +281,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
+      forensics: {
+        forensicInstanceId: v.SENTINEL_FORENSIC_INSTANCE_ID,
+        limeModuleBucket: v.SENTINEL_LIME_BUCKET,
+        limeModulePrefix: v.SENTINEL_LIME_PREFIX ?? 'lime',
+        memoryCaptureTimeoutSeconds: v.SENTINEL_MEMORY_CAPTURE_TIMEOUT_SECONDS ?? 3600,
+        webRoots: v.SENTINEL_FORENSICS_WEB_ROOTS ?? ['/var/www'],
+        createAmi: v.SENTINEL_FORENSICS_CREATE_AMI ?? false,
+        cloudTrailLookbackMinutes: v.SENTINEL_CLOUDTRAIL_LOOKBACK_MINUTES ?? 1440,
+      },
     },
     provision: {
       sfnRoleArn: v.SENTINEL_SFN_ROLE_ARN,

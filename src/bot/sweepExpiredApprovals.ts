@@ -2,6 +2,12 @@ import { describeError } from '../errors.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { renderDecisionOnMessage } from './render/decisionOnMessage.js';
 
+/** What the playbook does when nobody answered, as the message should say it. */
+export function expiryNote(action: string, defaultDecision: 'allow' | 'block'): string {
+  if (action === 'waive-memory-capture') return 'Nobody decided in time: memory capture is not waived, so nothing that would destroy memory runs.';
+  return `Nobody decided in time; the playbook applied the default decision (${defaultDecision}).`;
+}
+
 /**
  * Marks approvals whose deadline has passed as expired and shows it on their
  * message (Step Functions has already applied the default decision). Safe to
@@ -23,7 +29,7 @@ export async function sweepExpiredApprovals(ctx: HandlerContext): Promise<number
         await ctx.discord.edit(
           record.channelId,
           record.messageId,
-          renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: 'expired', by: [], at: now, note: `Nobody decided in time; the playbook applied the default decision (${ctx.defaultDecision}).` }),
+          renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: 'expired', by: [], at: now, note: expiryNote(record.proposedAction.action, ctx.defaultDecision) }),
         );
       } catch (err) {
         ctx.logger.warn('cannot show the expiry on the approval message', { approvalId: record.approvalId, reason: describeError(err) });

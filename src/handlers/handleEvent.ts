@@ -27,6 +27,20 @@ function incidentPayload(incident: IncidentState, triage: TriageResult, status: 
   });
 }
 
+function forensicsSettings(ctx: HandlerContext) {
+  const f = ctx.bot.forensics;
+  return {
+    ...(f.forensicInstanceId ? { forensicInstanceId: f.forensicInstanceId } : {}),
+    ...(f.limeModuleBucket ? { limeModuleBucket: f.limeModuleBucket } : {}),
+    limeModulePrefix: f.limeModulePrefix,
+    memoryCaptureTimeoutSeconds: f.memoryCaptureTimeoutSeconds,
+    webRoots: [...f.webRoots],
+    createAmi: f.createAmi,
+    stopInstance: ctx.actionDeps.settings.stopOnIsolate,
+    cloudTrailLookbackMinutes: f.cloudTrailLookbackMinutes,
+  };
+}
+
 /**
  * A raw Falco or GuardDuty event: triage it; the first of its kind in the storm
  * window starts the route's playbook (named from the dedupe key, so a
@@ -79,7 +93,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       startTime: incident.firstSeen,
       triage,
       event,
-      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision },
+      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, forensics: forensicsSettings(ctx) },
     });
     const started = await ctx.engine.start(triage.route, executionName, input);
     await ctx.incidents.setExecution(incident.incidentId, executionName);

@@ -4,19 +4,24 @@ import { renderNotifyAlert } from '../bot/render/notifyMessage.js';
 import type { NotifyMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 
-/** An alert-only finding (GuardDuty notify route): its own alert embed. */
+/**
+ * An alert (GuardDuty notify route, and the first step of EC2 forensics): the
+ * finding's own alert embed. Only the notify route ends here; a forensics
+ * incident goes on to its report, which replaces the alert.
+ */
 export async function handleNotify(msg: NotifyMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ incidentId: msg.incident.incidentId });
   try {
     const state = await ctx.incidents.get(msg.incident.incidentId);
-    if (state?.messageId && state.status === 'done') return 'done';
+    if (state?.messageId && (state.status === 'done' || state.status === 'failed')) return 'done';
+    const terminal = (msg.incident.triage as { route?: unknown }).route === 'notify';
     const payload = renderNotifyAlert(msg.incident.triage as unknown as TriageResult);
     if (state?.channelId && state.messageId) await ctx.discord.edit(state.channelId, state.messageId, payload);
     else {
       const posted = await ctx.discord.post(ctx.channelId, payload);
       if (state) await ctx.incidents.attachMessage(state.incidentId, posted.channelId, posted.messageId);
     }
-    if (state) await ctx.incidents.setStatus(state.incidentId, 'done');
+    if (state && terminal) await ctx.incidents.setStatus(state.incidentId, 'done');
     ctx.metrics.messagesHandled.inc({ kind: 'notify', outcome: 'posted' });
     return 'done';
   } catch (err) {

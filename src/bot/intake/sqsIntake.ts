@@ -50,7 +50,22 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
           }
         },
       });
-      consumer.on('error', (err) => log.error('SQS receive failed', { reason: err.message }));
+      // Receive errors sqs-consumer does not treat as connection errors would be retried at once,
+      // in a tight loop: back off (1 s doubling to 30 s) until a receive works again.
+      let backoffMs = 0;
+      const c = consumer;
+      consumer.on('error', (err) => {
+        backoffMs = Math.min(30_000, backoffMs ? backoffMs * 2 : 1000);
+        c.updateOption('pollingWaitTimeMs', backoffMs);
+        log.error('SQS receive failed; backing off', { reason: err.message, backoffMs });
+      });
+      const recovered = () => {
+        if (backoffMs === 0) return;
+        backoffMs = 0;
+        c.updateOption('pollingWaitTimeMs', 0);
+      };
+      consumer.on('empty', recovered);
+      consumer.on('response_processed', recovered);
       consumer.on('processing_error', (err, message) => log.error('message handling failed; it will be retried', { messageId: message?.MessageId, reason: err.message }));
       consumer.start();
     },
