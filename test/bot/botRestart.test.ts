@@ -30,7 +30,7 @@ async function get(url: string): Promise<{ status: number; text: string }> {
 
 const field = (embed: APIEmbed | undefined, name: string) => embed?.fields?.find((f) => f.name === name)?.value;
 
-describe.concurrent('the bot process', () => {
+describe.concurrent('the bot process', { timeout: 120_000 }, () => {
   it('is ready while connected, exports its metrics, is not ready once stopping, and closes the server when stopped', async () => {
     await withHarness({}, async (h) => {
       const bot = await h.start();
@@ -151,7 +151,7 @@ describe.concurrent('the bot process', () => {
       const dlq = await waitFor(async () => {
         const bodies = await peekQueue(h.aws, h.dlqUrl);
         return bodies.length ? bodies : undefined;
-      }, { timeoutMs: 40_000, intervalMs: 500, what: 'the failing message in the DLQ' });
+      }, { timeoutMs: 90_000, intervalMs: 500, what: 'the failing message in the DLQ' });
       expect(dlq.map((b) => (JSON.parse(b) as { incident: { incidentId: string } }).incident.incidentId)).toEqual(['inc-dlq-test']);
       const failures = parseLogs(h.logs).filter((l) => l.message === 'alert failed; will retry');
       expect(failures.length).toBe(2);
