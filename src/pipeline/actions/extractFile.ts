@@ -4,19 +4,19 @@ import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { V1Pod } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
   ConfigError,
   KubernetesError,
   LimitExceededError,
-  NotFoundError,
   ProtectedTargetError,
   ValidationError,
 } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
-import { execInPod, type ExecResult, type ExecTarget } from '../../kube/execInPod.js';
+import { execInPod, type ExecTarget } from '../../kube/execInPod.js';
+import { execFailure, isMissingPath } from '../../kube/execFailure.js';
+import { resolvePodTarget } from '../../kube/resolvePodTarget.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
@@ -94,45 +94,6 @@ function requireBucket(deps: ActionDeps): string {
   return bucket;
 }
 
-/** Reads the pod (404 → NotFound) and names the container to exec in. */
-async function resolveTarget(kube: KubeClients, input: ExtractFileInput): Promise<ExecTarget & { container: string }> {
-  let pod: V1Pod;
-  try {
-    pod = await kube.core.readNamespacedPod({ name: input.pod, namespace: input.namespace });
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 404) throw new NotFoundError(`pod ${input.namespace}/${input.pod} not found`, { code: 'PodNotFound' });
-    throw new KubernetesError(`cannot read pod ${input.namespace}/${input.pod}: ${(err as Error).message}`, { cause: err });
-  }
-  const names = pod.spec?.containers.map((c) => c.name) ?? [];
-  let container = input.container;
-  if (container !== undefined) {
-    if (!names.includes(container)) {
-      throw new NotFoundError(`container ${container} is not in pod ${input.namespace}/${input.pod} (${names.join(', ')})`, { code: 'ContainerNotFound' });
-    }
-  } else if (names.length === 1) {
-    container = names[0]!;
-  } else {
-    const preferred = pod.metadata?.annotations?.['kubectl.kubernetes.io/default-container'];
-    if (!preferred || !names.includes(preferred)) {
-      throw new ValidationError(`pod ${input.namespace}/${input.pod} has several containers (${names.join(', ')}): name one`, { code: 'ContainerRequired' });
-    }
-    container = preferred;
-  }
-  return { namespace: input.namespace, pod: input.pod, container };
-}
-
-function isMissing(result: ExecResult): boolean {
-  return /No such file or directory|Not a directory/.test(result.stderr);
-}
-
-function execFailed(target: ExecTarget, argv: readonly string[], result: ExecResult): KubernetesError {
-  const why = result.stderr.trim().split('\n')[0] || 'no error output';
-  return new KubernetesError(`${argv[0]} failed in ${target.namespace}/${target.pod} (exit ${result.exitCode}): ${why}`, {
-    code: 'ExecFailed',
-    details: { argv: [...argv], exitCode: result.exitCode },
-  });
-}
 
 interface FileFacts {
   size: number;
@@ -145,8 +106,8 @@ async function statFile(kube: KubeClients, target: ExecTarget, path: string): Pr
   const argv = ['stat', '-L', '-c', '%s %F', '--', path];
   const result = await execInPod(kube, target, argv);
   if (result.exitCode !== 0) {
-    if (isMissing(result)) return undefined;
-    throw execFailed(target, argv, result);
+    if (isMissingPath(result)) return undefined;
+    throw execFailure(target, argv, result);
   }
   const m = /^(\d+) ([a-z ]+)\n?$/.exec(result.stdout);
   if (!m) throw new KubernetesError(`unexpected output from stat in ${target.namespace}/${target.pod}: ${JSON.stringify(result.stdout.slice(0, 200))}`, { code: 'ExecFailed' });
@@ -252,7 +213,7 @@ export async function extractFile(
   const s3 = requireS3(deps);
   const limit = deps.settings.extractMaxBytes;
 
-  const target = await resolveTarget(kube, input);
+  const target = await resolvePodTarget(kube, input);
   const where = `${target.namespace}/${target.pod} (container ${target.container})`;
   const what = `${JSON.stringify(path)} in ${where}`;
   const base = { namespace: target.namespace, pod: target.pod, container: target.container, path };
@@ -296,8 +257,8 @@ export async function extractFile(
     deps.logger.debug('extracting file', { ...base, size: facts.size });
     const read = await execInPod(kube, target, readArgv, { sink, timeoutMs });
     if (read.exitCode !== 0) {
-      if (isMissing(read)) return skipped(`file not found in pod (it disappeared before it could be read): ${what}`, { ...base, found: false });
-      throw execFailed(target, readArgv, read);
+      if (isMissingPath(read)) return skipped(`file not found in pod (it disappeared before it could be read): ${what}`, { ...base, found: false });
+      throw execFailure(target, readArgv, read);
     }
     const { sha256, size } = sink.result();
     const notes = size === facts.size ? [] : [`the file changed size between stat and read (${facts.size} → ${size} bytes); the stored copy is what was read`];

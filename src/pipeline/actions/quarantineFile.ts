@@ -1,16 +1,16 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import { z } from 'zod';
 import {
   ConfigError,
   ConflictError,
   KubernetesError,
-  NotFoundError,
   ProtectedTargetError,
   SentinelError,
   ValidationError,
 } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
-import { execInPod, type ExecResult, type ExecTarget } from '../../kube/execInPod.js';
+import { execInPod, type ExecTarget } from '../../kube/execInPod.js';
+import { execFailure, isMissingPath } from '../../kube/execFailure.js';
+import { resolvePodTarget } from '../../kube/resolvePodTarget.js';
 import { sanitizeName } from '../evidence/sanitizeName.js';
 import { checkPodPath } from '../planning/checkPodPath.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
@@ -72,50 +72,11 @@ function requireKube(deps: ActionDeps): KubeClients {
   return deps.kube;
 }
 
-/** Reads the pod (404 → NotFound) and names the container to exec in. */
-async function resolveTarget(kube: KubeClients, input: QuarantineFileInput): Promise<ExecTarget & { container: string }> {
-  let pod: V1Pod;
-  try {
-    pod = await kube.core.readNamespacedPod({ name: input.pod, namespace: input.namespace });
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 404) throw new NotFoundError(`pod ${input.namespace}/${input.pod} not found`, { code: 'PodNotFound' });
-    throw new KubernetesError(`cannot read pod ${input.namespace}/${input.pod}: ${(err as Error).message}`, { cause: err });
-  }
-  const names = pod.spec?.containers.map((c) => c.name) ?? [];
-  let container = input.container;
-  if (container !== undefined) {
-    if (!names.includes(container)) {
-      throw new NotFoundError(`container ${container} is not in pod ${input.namespace}/${input.pod} (${names.join(', ')})`, { code: 'ContainerNotFound' });
-    }
-  } else if (names.length === 1) {
-    container = names[0]!;
-  } else {
-    const preferred = pod.metadata?.annotations?.['kubectl.kubernetes.io/default-container'];
-    if (!preferred || !names.includes(preferred)) {
-      throw new ValidationError(`pod ${input.namespace}/${input.pod} has several containers (${names.join(', ')}): name one`, { code: 'ContainerRequired' });
-    }
-    container = preferred;
-  }
-  return { namespace: input.namespace, pod: input.pod, container };
-}
-
-function isMissing(result: ExecResult): boolean {
-  return /No such file or directory|Not a directory/.test(result.stderr);
-}
-
-function execFailed(target: ExecTarget, argv: readonly string[], result: ExecResult): KubernetesError {
-  const why = result.stderr.trim().split('\n')[0] || 'no error output';
-  return new KubernetesError(`${argv[0]} failed in ${target.namespace}/${target.pod} (exit ${result.exitCode}): ${why}`, {
-    code: 'ExecFailed',
-    details: { argv: [...argv], exitCode: result.exitCode },
-  });
-}
 
 /** Runs an argv that must succeed; returns its stdout. */
 async function run(kube: KubeClients, target: ExecTarget, argv: readonly string[]): Promise<string> {
   const result = await execInPod(kube, target, argv);
-  if (result.exitCode !== 0) throw execFailed(target, argv, result);
+  if (result.exitCode !== 0) throw execFailure(target, argv, result);
   return result.stdout;
 }
 
@@ -132,8 +93,8 @@ async function statEntry(kube: KubeClients, target: ExecTarget, path: string): P
   const argv = ['stat', '-c', '%s %a %F', '--', path];
   const result = await execInPod(kube, target, argv);
   if (result.exitCode !== 0) {
-    if (isMissing(result)) return undefined;
-    throw execFailed(target, argv, result);
+    if (isMissingPath(result)) return undefined;
+    throw execFailure(target, argv, result);
   }
   const m = /^(\d+) ([0-7]+) ([a-z ]+)\n?$/.exec(result.stdout);
   if (!m) throw new KubernetesError(`unexpected output from stat in ${target.namespace}/${target.pod}: ${JSON.stringify(result.stdout.slice(0, 200))}`, { code: 'ExecFailed' });
@@ -149,8 +110,8 @@ async function hashFile(kube: KubeClients, target: ExecTarget, path: string): Pr
   const argv = ['sha256sum', '--', path];
   const result = await execInPod(kube, target, argv);
   if (result.exitCode !== 0) {
-    if (isMissing(result)) return undefined;
-    throw execFailed(target, argv, result);
+    if (isMissingPath(result)) return undefined;
+    throw execFailure(target, argv, result);
   }
   const m = /^\\?([0-9a-f]{64}) /.exec(result.stdout);
   if (!m) throw new KubernetesError(`unexpected output from sha256sum in ${target.namespace}/${target.pod}`, { code: 'ExecFailed' });
@@ -176,8 +137,8 @@ async function findQuarantined(kube: KubeClients, target: ExecTarget, dir: strin
   const argv = ['find', dir, '-maxdepth', '1', '-type', 'f', '-name', pattern];
   const result = await execInPod(kube, target, argv);
   if (result.exitCode !== 0) {
-    if (isMissing(result)) return [];
-    throw execFailed(target, argv, result);
+    if (isMissingPath(result)) return [];
+    throw execFailure(target, argv, result);
   }
   const exact = new RegExp(`^quarantine_[0-9a-f]{12}_${name.replace(/[.]/g, '\\.')}$`);
   return result.stdout
@@ -212,7 +173,7 @@ export async function quarantineFile(
     throw new ProtectedTargetError(`refusing ${JSON.stringify(path)}: it is inside the quarantine directory ${dir}`, { code: 'PathInQuarantine' });
   }
   const kube = requireKube(deps);
-  const target = await resolveTarget(kube, input);
+  const target = await resolvePodTarget(kube, input);
   const what = `${JSON.stringify(path)} in ${target.namespace}/${target.pod} (container ${target.container})`;
   const base = { namespace: target.namespace, pod: target.pod, container: target.container, from: path };
   const name = sanitizeName(path);
