@@ -130,7 +130,7 @@ describe.concurrent('the bot process', { timeout: 120_000 }, () => {
       const garbage = await h.send('{"this is": not json');
       const unknown = await h.send({ kind: 'mystery', taskToken: 'must-never-be-logged-1234' });
       const invalid = await h.send({ kind: 'task', action: 'isolate-node' });
-      const failing = await h.send({ kind: 'notify', incident: { incidentId: 'inc-dlq-test', triage: triaged.result } });
+      await h.send({ kind: 'notify', incident: { incidentId: 'inc-dlq-test', triage: triaged.result } });
 
       const dropped = await waitFor(async () => {
         const lines = parseLogs(h.logs).filter((l) => l.message === 'unreadable message dropped');

@@ -498,7 +498,7 @@ async function enterStandby(autoScaling: AutoScalingClient, asg: AsgMembership, 
   }
 }
 
-function newRecord(p: Preflight, request: ActionRequest<unknown>, groupId: string, at: string): IsolationRecord {
+function newRecord(p: Preflight, groupId: string, at: string): IsolationRecord {
   return {
     version: 1,
     instanceId: p.instanceId,
@@ -674,7 +674,7 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
   // (c) The prior state, before any group changes.
   const at = deps.now().toISOString();
   const recordState = await saveRecord(p, (stored) =>
-    mergeRecord(stored ?? newRecord(p, request, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
+    mergeRecord(stored ?? newRecord(p, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
   );
 
   // (d) Every ENI onto the isolation group only.

@@ -5,7 +5,6 @@ import { ipAddressSchema, listBlocks, normalizeIp, removeBlockRecord, type Block
 import {
   awsErrorCode,
   describeEntry,
-  ec2Call,
   egressEntryAt,
   entryMatches,
   portLabel,

@@ -396,12 +396,10 @@ describe('the capture script', () => {
     const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
     let root: string;
     let bin: string;
-    let s3: string;
 
     beforeAll(() => {
       root = mkdtempSync(join(tmpdir(), 'lime-run-'));
       bin = join(root, 'bin');
-      s3 = join(root, 's3');
       mkdirSync(bin);
       const write = (name: string, text: string) => {
         writeFileSync(join(bin, name), text);

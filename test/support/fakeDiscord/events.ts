@@ -97,7 +97,7 @@ export class FakeEvents {
     this.gateway.dispatch('GUILD_MEMBER_UPDATE', { ...this.state.memberPayload(userId), guild_id: this.state.guildId }, Intent.GuildMembers);
   }
 
-  memberRemove(userId: string, user: unknown): void {
+  memberRemove(_userId: string, user: unknown): void {
     this.gateway.dispatch('GUILD_MEMBER_REMOVE', { guild_id: this.state.guildId, user }, Intent.GuildMembers);
   }
 
