@@ -14,7 +14,7 @@ const { values } = parseArgs({ options: { events: { type: 'string', default: '10
 const count = Number(values.events);
 const rounds = Number(values.rounds);
 
-const dir = join(packageRoot(), '..', 'shared', 'fixtures', 'events');
+const dir = join(packageRoot(), 'test', 'fixtures', 'events');
 let samples: string[];
 try {
   samples = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.stringify(JSON.parse(readFileSync(join(dir, f), 'utf8'))));

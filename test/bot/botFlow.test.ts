@@ -307,7 +307,8 @@ describe('an approval-route Falco event, from the queue to the report', () => {
     expect(field(report.embeds[0], 'Record')).toBe(`\`s3://${h.bucket}/${key}\``);
     expect(JSON.stringify(report.embeds)).toContain('isolate-node');
     expect(JSON.stringify(report.embeds)).toContain(`<@${h.users.alice}>`);
-    expect((await h.bot.context.incidents.get(incidentId))?.status).toBe('done');
+    // The status is set once the report and its thread are posted.
+    await waitFor(async () => ((await h.bot.context.incidents.get(incidentId))?.status === 'done' ? true : undefined), { what: 'incident done' });
     const audit = await h.bot.context.audit.readAudit({ approvalId, outcome: 'decided' });
     expect(audit).toHaveLength(1);
 

@@ -2,8 +2,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The shared sample events (../shared/fixtures/events), by file name. */
-export const FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures/events/', import.meta.url));
+/** The sample events: a copy of ../shared/fixtures/events kept in the repository, by file name. */
+export const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/events/', import.meta.url));
+/** Where the team's shared samples live, beside the repository (absent in some checkouts). */
+export const SHARED_FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures/events/', import.meta.url));
 
 export function fixtureNames(): string[] {
   return readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json')).sort();
