@@ -98,6 +98,14 @@ describe('sentinel triage', () => {
     expect((await sentinel(['triage', '--nope'])).code).toBe(2);
   });
 
+  it('stops quietly when its reader goes away', async () => {
+    const bin = new URL('../../bin/sentinel', import.meta.url).pathname;
+    const files = fixtureNames().map((f) => join(FIXTURES_DIR, f));
+    const { stdout, stderr } = await run('/bin/sh', ['-c', `"$0" triage "$@" | head -n 1`, bin, ...files, ...files, ...files], { env: { ...process.env, SENTINEL_LOG_LEVEL: 'error' } });
+    expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+  });
+
   it('runs as ./bin/sentinel', async () => {
     const bin = new URL('../../bin/sentinel', import.meta.url).pathname;
     const { stdout } = await run(bin, ['triage', '--json', join(FIXTURES_DIR, 'fluentbit-reverse-shell.json')], { env: { ...process.env, SENTINEL_LOG_LEVEL: 'error' } });
