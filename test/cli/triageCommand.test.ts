@@ -100,8 +100,10 @@ describe('sentinel triage', () => {
 
   it('stops quietly when its reader goes away', async () => {
     const bin = new URL('../../bin/sentinel', import.meta.url).pathname;
-    const files = fixtureNames().map((f) => join(FIXTURES_DIR, f));
-    const { stdout, stderr } = await run('/bin/sh', ['-c', `"$0" triage "$@" | head -n 1`, bin, ...files, ...files, ...files], { env: { ...process.env, SENTINEL_LOG_LEVEL: 'error' } });
+    // Far more output than a pipe buffers, so writes go on after `head` has left.
+    const big = join(mkdtempSync(join(tmpdir(), 'epipe-')), 'many.ndjson');
+    writeFileSync(big, `${JSON.stringify(fluentBitLine(`PRJ_EXEC_RECON proc=id cmdline=${'x'.repeat(200)}`))}\n`.repeat(5000));
+    const { stdout, stderr } = await run('/bin/sh', ['-c', '"$0" triage --json "$1" | head -n 1', bin, big], { env: { ...process.env, SENTINEL_LOG_LEVEL: 'error' } });
     expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
     expect(stderr).not.toMatch(/EPIPE|Error/);
   });
