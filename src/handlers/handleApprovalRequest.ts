@@ -35,6 +35,11 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, ctx: Ha
     if (!record) {
       const now = ctx.now();
       const timeout = msg.timeoutSeconds ?? ctx.bot.approvalTimeoutSeconds;
+      // The deadline is the state machine's: its timeout started when it asked, not now. (A
+      // requestedAt ahead of this clock counts as now; one long past gives a deadline already passed.)
+      const requested = msg.requestedAt ? Date.parse(msg.requestedAt) : Number.NaN;
+      const askedAt = Number.isFinite(requested) ? Math.min(requested, now.getTime()) : now.getTime();
+      const timeoutMs = Math.max(0, askedAt + timeout * 1000 - now.getTime());
       const action = msg.proposedAction.action;
       try {
         record = await ctx.approvals.create({
@@ -45,7 +50,7 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, ctx: Ha
             proposedAction: { action, input: msg.proposedAction.input ?? {}, summary: msg.proposedAction.summary ?? `${action} ${JSON.stringify(msg.proposedAction.input ?? {})}`.slice(0, 300) },
             requiredApprovals: ctx.bot.twoPersonActions.includes(action) ? 2 : 1,
             now,
-            timeoutMs: timeout * 1000,
+            timeoutMs,
           }),
           approvalId,
         });

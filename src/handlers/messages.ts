@@ -40,7 +40,17 @@ export const approvalRequestSchema = z
     taskToken,
     incident: incidentSummarySchema,
     proposedAction: z.object({ action: z.string().min(1).max(64), input: z.unknown().optional(), summary: z.string().max(500).optional() }),
-    timeoutSeconds: z.number().int().min(60).max(604_800).optional(),
+    /**
+     * What the state machine waits (its TimeoutSecondsPath reads the same value). Any positive
+     * value is shown as it is: refusing a short one would drop the request while the execution
+     * still waits, unseen, for its timeout. SENTINEL_APPROVAL_TIMEOUT_SECONDS keeps its 60 s minimum.
+     */
+    timeoutSeconds: z.number().int().min(1).max(604_800).optional(),
+    /**
+     * When the state machine asked (`$$.State.EnteredTime`): its timeout runs from then, not from
+     * when this message is handled (a redelivery after an outage may come much later).
+     */
+    requestedAt: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
 

@@ -3,12 +3,15 @@
  *
  * - moto (shared, never reset): an SQS queue with a DLQ (redrive policy), an evidence bucket, the
  *   Falco incident state machine from deploy/statemachines (with `${QueueUrl}` substituted), and
- *   one EC2 instance in a fresh VPC whose PrivateDnsName is the node the events name;
+ *   one EC2 instance in a fresh VPC whose PrivateDnsName is the node the events name; with
+ *   `allStateMachines` also the EC2 forensics and notify state machines, with `eventBus` a custom
+ *   EventBridge bus whose GuardDuty rule (the product's pattern) targets the queue;
  * - the fake Discord (real discord.js Client), members alice and carol (Responder) and bob (none);
  * - the fake Kubernetes API (real client-node): the node (providerID → the instance) and a pod
  *   with a file in it; the kubeconfig is written to a temp file for SENTINEL_KUBECONFIG.
  *
- * The bot is configured only through `loadConfig({ env, envFile: false })`, like production.
+ * The bot is configured only through `loadConfig({ env, envFile: false })`, like production
+ * (the one exception, `approvalTimeoutSeconds`, is below the setting's 60 s minimum and says so).
  * Its log lines are collected (JSON) so tests can look for what must never appear in them.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { CreateSubnetCommand, CreateVpcCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateEventBusCommand, PutEventsCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import {
   CreateStateMachineCommand,
@@ -38,6 +42,8 @@ import { startBot, type RunningBot } from '../../src/bot/startBot.js';
 import { runRegisterCommands } from '../../src/cli/registerCommandsCommand.js';
 import { loadConfig, secretValues, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
+import { guardDutyEventPattern } from '../../src/provision/desired.js';
+import { loadStateMachineDefinitions } from '../../src/provision/loadStateMachines.js';
 import { anyAmiId, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, queueArn, uniqueName, waitFor } from '../support/aws.js';
 import { startFakeDiscord, type FakeDiscord } from '../support/fakeDiscord/index.js';
 import type { APIMessage, RecordedCall } from '../support/fakeDiscord/types.js';
@@ -62,6 +68,23 @@ export interface BotHarnessOptions {
   env?: Record<string, string>;
   /** Register the slash commands (with the product's register-commands) before starting. */
   registerCommands?: boolean;
+  /**
+   * Also create the EC2 forensics and notify state machines from deploy/statemachines and give
+   * the bot their ARNs (SENTINEL_STATE_MACHINE_FORENSICS / _NOTIFY).
+   */
+  allStateMachines?: boolean;
+  /**
+   * Seconds an approval waits, as the bot puts it into every execution's input
+   * (`config.approvalTimeoutSeconds`, which the state machines' TimeoutSecondsPath reads).
+   * SENTINEL_APPROVAL_TIMEOUT_SECONDS cannot go below 60, so a test of the timeout sets the
+   * validated config's value here instead: the only setting the harness changes after loadConfig.
+   */
+  approvalTimeoutSeconds?: number;
+  /**
+   * A custom EventBridge bus with the product's GuardDuty rule (numeric severity >= minSeverity,
+   * default 8, as `sentinel provision` creates it) targeting the queue.
+   */
+  eventBus?: boolean | { minSeverity?: number };
 }
 
 export interface HarnessNode {
@@ -80,7 +103,12 @@ export interface BotHarness {
   queueUrl: string;
   dlqUrl: string;
   bucket: string;
+  /** The Falco incident state machine. */
   stateMachineArn: string;
+  /** Every state machine created (forensics and notify only with `allStateMachines`). */
+  stateMachines: { falco: string; forensics?: string; notify?: string };
+  /** The custom bus whose GuardDuty rule targets the queue (with `eventBus`). */
+  eventBusName?: string;
   dataDir: string;
   node: HarnessNode;
   channelId: string;
@@ -99,8 +127,10 @@ export interface BotHarness {
   send(body: unknown): Promise<string>;
   /** Sends many (batches of 10). */
   sendMany(bodies: unknown[]): Promise<void>;
-  /** Executions of the harness's state machine. */
-  executions(): Promise<ExecutionListItem[]>;
+  /** Executions of a state machine (the Falco one by default). */
+  executions(stateMachineArn?: string): Promise<ExecutionListItem[]>;
+  /** PutEvents on the harness bus (needs `eventBus`); returns the event ids. */
+  putEvents(entries: { source: string; detailType: string; detail: unknown }[]): Promise<string[]>;
   describeExecution(executionArn: string): Promise<DescribeExecutionCommandOutput>;
   /** Waits until the execution is no longer RUNNING. */
   finished(executionArn: string, timeoutMs?: number): Promise<DescribeExecutionCommandOutput>;
@@ -180,6 +210,35 @@ async function createStateMachine(aws: AwsClients, queueUrl: string): Promise<st
   return out.stateMachineArn!;
 }
 
+/** The forensics and notify state machines, loaded the way `sentinel provision` loads them. */
+async function createOtherStateMachines(aws: AwsClients, queueUrl: string): Promise<{ forensics: string; notify: string }> {
+  const definitions = await loadStateMachineDefinitions(queueUrl);
+  const create = async (name: string, prefix: string) => {
+    const def = definitions.find((d) => d.name === name);
+    if (!def) throw new Error(`no ${name}.asl.json in deploy/statemachines`);
+    const out = await aws.sfn.send(new CreateStateMachineCommand({ name: uniqueName(prefix), definition: def.definition, roleArn: ROLE_ARN }));
+    return out.stateMachineArn!;
+  };
+  const [forensics, notify] = await Promise.all([create('ec2-forensics', 'forensics'), create('notify', 'notify')]);
+  return { forensics, notify };
+}
+
+/** A custom bus with the GuardDuty rule (the product's pattern) and the queue as its target. */
+async function createEventBus(aws: AwsClients, queueUrl: string, minSeverity: number): Promise<string> {
+  const busName = uniqueName('findings');
+  await aws.eventBridge.send(new CreateEventBusCommand({ Name: busName }));
+  const ruleName = uniqueName('guardduty');
+  await aws.eventBridge.send(
+    new PutRuleCommand({ Name: ruleName, EventBusName: busName, EventPattern: JSON.stringify(guardDutyEventPattern(minSeverity)), State: 'ENABLED' }),
+  );
+  // moto delivers without the queue policy AWS needs (test/README.md); provision adds it.
+  const targets = await aws.eventBridge.send(
+    new PutTargetsCommand({ Rule: ruleName, EventBusName: busName, Targets: [{ Id: 'queue', Arn: await queueArn(aws.sqs, queueUrl) }] }),
+  );
+  if (targets.FailedEntryCount) throw new Error('PutTargets failed');
+  return busName;
+}
+
 /** A fresh VPC on a random 10.x.y.0/24 and one instance at a random address: its DNS name is ours alone. */
 async function createInstance(aws: AwsClients): Promise<HarnessNode> {
   const [a, b, host] = [...randomBytes(3)].map((x) => (x % 250) + 4) as [number, number, number];
@@ -248,7 +307,14 @@ async function assemble(
     createInstance(aws),
     aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } })),
   ]);
-  const stateMachineArn = await createStateMachine(aws, queues.queueUrl);
+  const [stateMachineArn, others, eventBusName] = await Promise.all([
+    createStateMachine(aws, queues.queueUrl),
+    options.allStateMachines ? createOtherStateMachines(aws, queues.queueUrl) : undefined,
+    options.eventBus
+      ? createEventBus(aws, queues.queueUrl, (typeof options.eventBus === 'object' ? options.eventBus.minSeverity : undefined) ?? 8)
+      : undefined,
+  ]);
+  const stateMachines = { falco: stateMachineArn, ...others };
 
   kube.addNode({ name: node.name, instanceId: node.instanceId, availabilityZone: `${MOTO_REGION}a`, internalIP: node.privateIp });
   kube.addPod({
@@ -279,6 +345,7 @@ async function assemble(
     SENTINEL_QUEUE_URL: queues.queueUrl,
     SENTINEL_EVIDENCE_BUCKET: bucket,
     SENTINEL_STATE_MACHINE_FALCO: stateMachineArn,
+    ...(others ? { SENTINEL_STATE_MACHINE_FORENSICS: others.forensics, SENTINEL_STATE_MACHINE_NOTIFY: others.notify } : {}),
     SENTINEL_DATA_DIR: dataDir,
     SENTINEL_HTTP_PORT: '0',
     SENTINEL_HTTP_HOST: '127.0.0.1',
@@ -306,6 +373,8 @@ async function assemble(
     ...queues,
     bucket,
     stateMachineArn,
+    stateMachines,
+    ...(eventBusName ? { eventBusName } : {}),
     dataDir,
     node,
     channelId,
@@ -322,6 +391,9 @@ async function assemble(
     },
     async start(env = {}) {
       config = loadConfig({ env: { ...baseEnv, ...env }, envFile: false });
+      if (options.approvalTimeoutSeconds !== undefined) {
+        config = { ...config, bot: { ...config.bot, approvalTimeoutSeconds: options.approvalTimeoutSeconds } };
+      }
       const logger = createLogger({ level: 'debug', format: 'json', secrets: secretValues(config), stream: sink });
       bot = await startBot(config, logger);
       return bot;
@@ -342,9 +414,19 @@ async function assemble(
         if (out.Failed?.length) throw new Error(`SendMessageBatch failed for ${out.Failed.length} message(s)`);
       }
     },
-    async executions() {
-      const out = await aws.sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+    async executions(arn = stateMachineArn) {
+      const out = await aws.sfn.send(new ListExecutionsCommand({ stateMachineArn: arn }));
       return out.executions ?? [];
+    },
+    async putEvents(entries) {
+      if (!eventBusName) throw new Error('the harness has no event bus (option eventBus)');
+      const out = await aws.eventBridge.send(
+        new PutEventsCommand({
+          Entries: entries.map((e) => ({ EventBusName: eventBusName, Source: e.source, DetailType: e.detailType, Detail: JSON.stringify(e.detail) })),
+        }),
+      );
+      if (out.FailedEntryCount) throw new Error(`PutEvents failed for ${out.FailedEntryCount} entr(ies)`);
+      return (out.Entries ?? []).map((e) => e.EventId ?? '');
     },
     describeExecution(executionArn) {
       return aws.sfn.send(new DescribeExecutionCommand({ executionArn }));
