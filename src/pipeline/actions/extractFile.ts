@@ -20,24 +20,10 @@ import { resolvePodTarget } from '../../kube/resolvePodTarget.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
+import { podFileInputShape } from './podFileInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-const inputSchema = z.strictObject({
-  namespace: z.string().max(63).regex(DNS_LABEL, 'a namespace name (RFC 1123 label)'),
-  pod: z.string().max(253).regex(DNS_SUBDOMAIN, 'a pod name (RFC 1123 subdomain)'),
-  /** The pod's only (or default) container when absent. */
-  container: z.string().max(63).regex(DNS_LABEL, 'a container name (RFC 1123 label)').optional(),
-  /** Absolute path inside the container; traversal (`.`/`..` segments) is refused when the action runs. */
-  path: z
-    .string()
-    .min(1)
-    .max(4096)
-    .refine((p) => p.startsWith('/'), 'an absolute path')
-    .refine((p) => !p.includes('\0'), 'no NUL byte'),
-});
+const inputSchema = z.strictObject(podFileInputShape);
 
 export type ExtractFileInput = z.output<typeof inputSchema>;
 

@@ -13,23 +13,11 @@ import { execFailure, isMissingPath } from '../../kube/execFailure.js';
 import { resolvePodTarget } from '../../kube/resolvePodTarget.js';
 import { sanitizeName } from '../evidence/sanitizeName.js';
 import { checkPodPath } from '../planning/checkPodPath.js';
+import { podFileInputShape } from './podFileInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 const inputSchema = z.strictObject({
-  namespace: z.string().max(63).regex(DNS_LABEL, 'a namespace name (RFC 1123 label)'),
-  pod: z.string().max(253).regex(DNS_SUBDOMAIN, 'a pod name (RFC 1123 subdomain)'),
-  /** The pod's only (or default) container when absent. */
-  container: z.string().max(63).regex(DNS_LABEL, 'a container name (RFC 1123 label)').optional(),
-  /** Absolute path inside the container, under SENTINEL_QUARANTINE_ROOTS (checked when the action runs). */
-  path: z
-    .string()
-    .min(1)
-    .max(4096)
-    .refine((p) => p.startsWith('/'), 'an absolute path')
-    .refine((p) => !p.includes('\0'), 'no NUL byte'),
+  ...podFileInputShape,
   /** The file's sha256 as extracted, when known: names the quarantine file to look for on a rerun. */
   sha256: z
     .string()
