@@ -64,11 +64,11 @@ function channelMessagesFor(tag: string): APIMessage[] {
 const isApproval = (m: APIMessage) => (m.components?.length ?? 0) > 0;
 
 async function approvalMessage(tag: string): Promise<APIMessage> {
-  return h.waitForChannelMessage((m) => isApproval(m) && field(m.embeds[0], 'Pod') === `\`${podOf(tag)}\``, 20_000);
+  return h.waitForChannelMessage((m) => isApproval(m) && field(m.embeds[0], 'Pod') === `\`${podOf(tag)}\``, 60_000);
 }
 
 async function incidentMessage(tag: string): Promise<APIMessage> {
-  return h.waitForChannelMessage((m) => !isApproval(m) && field(m.embeds[0], 'Pod') === `\`${podOf(tag)}\``, 20_000);
+  return h.waitForChannelMessage((m) => !isApproval(m) && field(m.embeds[0], 'Pod') === `\`${podOf(tag)}\``, 60_000);
 }
 
 function buttonIds(message: APIMessage): string[] {
@@ -265,14 +265,14 @@ describe('an approval-route Falco event, from the queue to the report', () => {
     expect((await click.waitForResponse()).type).toBe(6);
 
     // The approval message shows the decision, with the buttons disabled.
-    const edit = await click.waitForEdit(undefined, 10_000);
+    const edit = await click.waitForEdit(undefined, 30_000);
     const decided = edit.body as { embeds: APIEmbed[]; components: { components: { disabled?: boolean }[] }[]; allowed_mentions: unknown };
     expect(field(decided.embeds[0], 'Decision')).toMatch(new RegExp(`^⛔ Blocked by <@${h.users.alice}>`));
     expect(decided.components.flatMap((r) => r.components).every((b) => b.disabled === true)).toBe(true);
     expect(decided.allowed_mentions).toEqual({ parse: [] });
     expect(field(h.discord.message(approval.id)?.embeds[0], 'Decision')).toMatch(/^⛔ Blocked/);
 
-    const done = await h.finished(executionArn, 30_000);
+    const done = await h.finished(executionArn, 90_000);
     expect(done.status).toBe('SUCCEEDED');
     const events = await history(executionArn);
     expect(decisionsSent(events)).toEqual([{ action: 'block', by: `discord:${h.users.alice}`, at: expect.any(String) }]);
@@ -365,7 +365,7 @@ describe('approvals whose task no longer waits', () => {
 
     const click = h.discord.clickButton({ userId: h.users.alice, messageId: approval.id, customId: `apv:${approvalId}:block` });
     expect((await click.waitForResponse()).type).toBe(6);
-    const edit = await click.waitForEdit(undefined, 10_000);
+    const edit = await click.waitForEdit(undefined, 30_000);
     const body = edit.body as { embeds: APIEmbed[]; components: { components: { disabled?: boolean }[] }[] };
     const decision = field(body.embeds[0], 'Decision') ?? '';
     expect(decision).toMatch(/^❌ Not applied by /);
@@ -388,11 +388,11 @@ describe('approvals whose task no longer waits', () => {
     // Resumed elsewhere (another replica, an operator, the default decision): the execution ends.
     const { taskToken } = (await h.bot.context.approvals.get(approvalId))!;
     await h.aws.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ action: 'allow', by: 'timeout', at: new Date().toISOString() }) }));
-    expect((await h.finished(executionArn, 30_000)).status).toBe('SUCCEEDED');
+    expect((await h.finished(executionArn, 90_000)).status).toBe('SUCCEEDED');
 
     const click = h.discord.clickButton({ userId: h.users.carol, messageId: approval.id, customId: `apv:${approvalId}:block` });
     expect((await click.waitForResponse()).type).toBe(6);
-    const edit = await click.waitForEdit(undefined, 10_000);
+    const edit = await click.waitForEdit(undefined, 30_000);
     const decision = field((edit.body as { embeds: APIEmbed[] }).embeds[0], 'Decision') ?? '';
     expect(decision).toMatch(new RegExp(`^❌ Not applied by <@${h.users.carol}>`));
     expect(decision).toContain('no longer waits for this decision');
@@ -418,7 +418,7 @@ describe('two responders click at the same time', () => {
     ];
     for (const c of clicks) expect((await c.waitForResponse()).type).toBe(6);
 
-    const done = await h.finished(executionArn, 30_000);
+    const done = await h.finished(executionArn, 90_000);
     expect(done.status).toBe('SUCCEEDED');
     const sent = decisionsSent(await history(executionArn));
     expect(sent).toHaveLength(1);
@@ -427,7 +427,7 @@ describe('two responders click at the same time', () => {
     expect([h.users.alice, h.users.carol]).toContain(winner);
 
     const loser = clicks.find((c) => c.payload.member && (c.payload.member as { user: { id: string } }).user.id !== winner)!;
-    const told = await loser.waitForFollowUp(undefined, 10_000);
+    const told = await loser.waitForFollowUp(undefined, 30_000);
     expect(told.content).toBe(`Already decided (allow) by <@${winner}>.`);
     expect(told.flags! & 64).toBe(64);
     expect(await h.bot.context.audit.readAudit({ approvalId, outcome: 'decided' })).toHaveLength(1);
@@ -453,12 +453,12 @@ describe('an event storm', () => {
     const repeats = 24;
     await h.sendMany(Array.from({ length: repeats }, () => event));
     await waitFor(async () => ((await h.bot.context.incidents.get(incidentId))?.count === repeats + 1 ? true : undefined), {
-      timeoutMs: 20_000,
+      timeoutMs: 60_000,
       what: 'every repeat counted',
     });
     // The last state is always shown in the end.
     await waitFor(async () => (field(h.discord.message(incident.id)?.embeds[0], 'Repeats')?.startsWith(`seen ${repeats + 1} times`) ? true : undefined), {
-      timeoutMs: 5_000,
+      timeoutMs: 15_000,
       what: 'the final count on the incident message',
     });
     const elapsedS = (Date.now() - started) / 1000;

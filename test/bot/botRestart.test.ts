@@ -30,7 +30,7 @@ async function get(url: string): Promise<{ status: number; text: string }> {
 
 const field = (embed: APIEmbed | undefined, name: string) => embed?.fields?.find((f) => f.name === name)?.value;
 
-describe.concurrent('the bot process', { timeout: 120_000 }, () => {
+describe.concurrent('the bot process', { timeout: 300_000 }, () => {
   it('is ready while connected, exports its metrics, is not ready once stopping, and closes the server when stopped', async () => {
     await withHarness({}, async (h) => {
       const bot = await h.start();
@@ -88,7 +88,7 @@ describe.concurrent('the bot process', { timeout: 120_000 }, () => {
     await withHarness({}, async (h) => {
       const first = await h.start();
       await h.send(artifactExecEvent(h.node.name, { tag: 'restart' }));
-      const approval = await h.waitForChannelMessage((m) => (m.components?.length ?? 0) > 0, 20_000);
+      const approval = await h.waitForChannelMessage((m) => (m.components?.length ?? 0) > 0, 60_000);
       const customId = (approval.components![0] as { components: { custom_id: string }[] }).components[1]!.custom_id;
       const approvalId = /^apv:([^:]+):block$/.exec(customId)![1]!;
       const incidentId = /incident (inc-[0-9a-f]+)/.exec(approval.embeds[0]!.footer!.text)![1]!;
@@ -103,10 +103,10 @@ describe.concurrent('the bot process', { timeout: 120_000 }, () => {
 
       const click = h.discord.clickButton({ userId: h.users.alice, messageId: approval.id, customId });
       expect((await click.waitForResponse()).type).toBe(6);
-      const edit = await click.waitForEdit(undefined, 10_000);
+      const edit = await click.waitForEdit(undefined, 30_000);
       expect(field((edit.body as { embeds: APIEmbed[] }).embeds[0], 'Decision')).toMatch(new RegExp(`^⛔ Blocked by <@${h.users.alice}>`));
 
-      const done = await h.finished(executionArn, 30_000);
+      const done = await h.finished(executionArn, 90_000);
       expect(done.status).toBe('SUCCEEDED');
       const output = JSON.parse(done.output!) as { decision: { action: string; by: string }; results: Record<string, { status: string }> };
       expect(output.decision).toMatchObject({ action: 'block', by: `discord:${h.users.alice}` });
@@ -151,7 +151,7 @@ describe.concurrent('the bot process', { timeout: 120_000 }, () => {
       const dlq = await waitFor(async () => {
         const bodies = await peekQueue(h.aws, h.dlqUrl);
         return bodies.length ? bodies : undefined;
-      }, { timeoutMs: 90_000, intervalMs: 500, what: 'the failing message in the DLQ' });
+      }, { timeoutMs: 180_000, intervalMs: 500, what: 'the failing message in the DLQ' });
       expect(dlq.map((b) => (JSON.parse(b) as { incident: { incidentId: string } }).incident.incidentId)).toEqual(['inc-dlq-test']);
       const failures = parseLogs(h.logs).filter((l) => l.message === 'alert failed; will retry');
       expect(failures.length).toBe(2);

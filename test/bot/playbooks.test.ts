@@ -77,7 +77,7 @@ async function executionOf(h: BotHarness, triage: TriageResult, stateMachineArn 
       const found = (await h.executions(stateMachineArn)).filter((e) => e.name?.startsWith(prefix));
       return found.length ? found : undefined;
     },
-    { timeoutMs: 30_000, what: `the execution for ${triage.rule}` },
+    { timeoutMs: 90_000, what: `the execution for ${triage.rule}` },
   );
   if (listed.length !== 1) throw new Error(`${listed.length} executions for ${triage.dedupeKey}`);
   const d = await h.describeExecution(listed[0]!.executionArn!);
@@ -111,7 +111,7 @@ interface PlaybookOutput {
   results: Record<string, Result>;
 }
 
-async function finishedOk(h: BotHarness, executionArn: string, timeoutMs = 45_000): Promise<{ done: DescribeExecutionCommandOutput; output: PlaybookOutput }> {
+async function finishedOk(h: BotHarness, executionArn: string, timeoutMs = 120_000): Promise<{ done: DescribeExecutionCommandOutput; output: PlaybookOutput }> {
   const done = await h.finished(executionArn, timeoutMs);
   if (done.status !== 'SUCCEEDED') throw new Error(`execution ended ${done.status}: ${done.error ?? ''} ${done.cause ?? ''}`);
   return { done, output: JSON.parse(done.output!) as PlaybookOutput };
@@ -140,7 +140,7 @@ async function recordedIncident(h: BotHarness, flow: Flow, output: PlaybookOutpu
 }
 
 /** The incident message, once the report has replaced it, and the incident's final status. */
-async function reportOf(h: BotHarness, flow: Flow, timeoutMs = 30_000): Promise<{ report: APIMessage; status: string }> {
+async function reportOf(h: BotHarness, flow: Flow, timeoutMs = 90_000): Promise<{ report: APIMessage; status: string }> {
   const state = await waitFor(
     async () => {
       const s = await h.bot.context.incidents.get(flow.incidentId);
@@ -159,7 +159,7 @@ function postsAbout(h: BotHarness, incidentId: string) {
 }
 
 async function approvalFor(h: BotHarness, incidentId: string, action: string): Promise<APIMessage> {
-  return h.waitForChannelMessage((m) => isApproval(m) && (m.embeds[0]?.footer?.text ?? '').includes(incidentId) && JSON.stringify(m.embeds).includes(action), 30_000);
+  return h.waitForChannelMessage((m) => isApproval(m) && (m.embeds[0]?.footer?.text ?? '').includes(incidentId) && JSON.stringify(m.embeds).includes(action), 90_000);
 }
 
 async function groupsOfEnis(h: BotHarness): Promise<Record<string, string[]>> {
@@ -173,8 +173,8 @@ async function enisInGroup(h: BotHarness, groupId: string): Promise<string[]> {
 }
 
 /** Generous for CI under load: alone, the scenarios take 3-15 s, the forensics one about 45 s. */
-const TEST_TIMEOUT_MS = 90_000;
-const FORENSICS_TIMEOUT_MS = 180_000;
+const TEST_TIMEOUT_MS = 240_000;
+const FORENSICS_TIMEOUT_MS = 360_000;
 
 const harnesses: BotHarness[] = [];
 async function harness(options: BotHarnessOptions = {}, start = true): Promise<BotHarness> {
@@ -244,7 +244,7 @@ describe.concurrent('playbooks run by moto through the bot', () => {
     const click = h.discord.clickButton({ userId: h.users.carol, messageId: waiver.id, customId: `apv:${approvalIdOf(waiver)}:block` });
     expect((await click.waitForResponse()).type).toBe(6);
 
-    const { output } = await finishedOk(h, flow.executionArn, 120_000);
+    const { output } = await finishedOk(h, flow.executionArn, 240_000);
     const events = await history(h, flow.executionArn);
     // Every step in the playbook's order ("Artifact" is the Map's per-item state, once per volatile output).
     expect(statesEntered(events).filter((s) => s !== 'Artifact')).toEqual([
@@ -453,7 +453,7 @@ describe.concurrent('playbooks run by moto through the bot', () => {
 
       // Nobody answers: the task times out in Step Functions.
       await waitFor(async () => ((await history(h, flow.executionArn)).some((e) => e.type === 'TaskTimedOut') ? true : undefined), {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         what: 'the approval task to time out',
       });
       // The sweeper (run now rather than on its 30 s timer) marks the approval expired on its message.
@@ -592,7 +592,7 @@ describe.concurrent('playbooks run by moto through the bot', () => {
     await finishedOk(h, flow.executionArn);
     expect(statesEntered(await history(h, flow.executionArn)).filter((s) => s === 'Report')).toHaveLength(1);
 
-    const { report, status } = await reportOf(h, flow, 45_000);
+    const { report, status } = await reportOf(h, flow, 120_000);
     expect(outage.hits).toBe(4);
     expect(status).toBe('done');
     expect(report.embeds[0]?.title).toMatch(/^Report: /);

@@ -236,7 +236,7 @@ async function runPlaybook(options: RunOptions): Promise<Run> {
       while ((await take()) > 0);
       return d.status;
     },
-    { timeoutMs: options.timeoutMs ?? 45_000, intervalMs: 50, what: `${machine} execution ${executionName} to finish` },
+    { timeoutMs: options.timeoutMs ?? 150_000, intervalMs: 50, what: `${machine} execution ${executionName} to finish` },
   );
   const reports = received.filter((r) => r.parsed.kind === 'report');
   const report = reports.length === 1 && reports[0]!.parsed.kind === 'report' ? reports[0]!.parsed.message.incident : undefined;
@@ -252,7 +252,7 @@ const outcome = (report: IncidentInput | undefined, action: string) => (report?.
 // ---------------------------------------------------------------------------------------------
 
 describe.concurrent('the EC2 forensics playbook on moto', () => {
-  it('runs every step in order, each input accepted by its action, and reports each result', { timeout: 60_000 }, async () => {
+  it('runs every step in order, each input accepted by its action, and reports each result', { timeout: 180_000 }, async () => {
     const run = await runPlaybook({ triage: triageOf(guardDutyEvent({ instanceId: INSTANCE, remoteIp: REMOTE_IP, remotePort: 4444 })), forensics: FORENSICS });
 
     expect(run.problems).toEqual([]);
@@ -302,7 +302,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
     expect(run.report!.decisions).toEqual([]);
   });
 
-  it('a failed capture asks for a waiver; with no answer the isolation carries neither capture nor waiver, the stop is refused and only the network is isolated', { timeout: 60_000 }, async () => {
+  it('a failed capture asks for a waiver; with no answer the isolation carries neither capture nor waiver, the stop is refused and only the network is isolated', { timeout: 180_000 }, async () => {
     const run = await runPlaybook({
       triage: triageOf(guardDutyEvent({ instanceId: INSTANCE })),
       forensics: { ...FORENSICS, forensicInstanceId: undefined },
@@ -351,7 +351,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
     expect(run.report!.decisions).toEqual([expect.objectContaining({ decision: 'timeout', by: 'timeout', action: 'waive-memory-capture' })]);
   });
 
-  it('Allow waives the capture: the isolation names who waived it and the stop goes ahead', { timeout: 60_000 }, async () => {
+  it('Allow waives the capture: the isolation names who waived it and the stop goes ahead', { timeout: 180_000 }, async () => {
     const run = await runPlaybook({
       triage: triageOf(guardDutyEvent({ instanceId: INSTANCE })),
       forensics: FORENSICS,
@@ -371,7 +371,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
     expect(run.report!.decisions).toEqual([{ decision: 'waive-memory', by: RESPONDER, at: '2026-11-20T03:25:00.000Z', action: 'waive-memory-capture', note: expect.any(String) }]);
   });
 
-  it('Block keeps the capture required: the isolation says not captured and names no waiver', { timeout: 60_000 }, async () => {
+  it('Block keeps the capture required: the isolation says not captured and names no waiver', { timeout: 180_000 }, async () => {
     const run = await runPlaybook({
       triage: triageOf(guardDutyEvent({ instanceId: INSTANCE })),
       forensics: FORENSICS,
@@ -388,7 +388,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
     expect(run.report!.decisions).toEqual([expect.objectContaining({ decision: 'block', by: RESPONDER, action: 'waive-memory-capture' })]);
   });
 
-  it('a step that keeps failing is retried with backoff, then caught, recorded and reported; a final failure is not retried; the playbook goes on', { timeout: 90_000 }, async () => {
+  it('a step that keeps failing is retried with backoff, then caught, recorded and reported; a final failure is not retried; the playbook goes on', { timeout: 240_000 }, async () => {
     const run = await runPlaybook({
       triage: triageOf(guardDutyEvent({ instanceId: INSTANCE })),
       forensics: FORENSICS,
@@ -397,7 +397,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
         'pull-cloudtrail': () => ({ error: 'sentinel.AccessDenied' }),
         analyse: () => ({ error: 'sentinel.Transient' }),
       },
-      timeoutMs: 80_000,
+      timeoutMs: 220_000,
     });
 
     expect(run.problems).toEqual([]);
@@ -434,7 +434,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
     expect(recorded.results.analyse?.status).toBe('failed');
   });
 
-  it('a finding without an instance: the alert, then the record and the report, and nothing else', { timeout: 60_000 }, async () => {
+  it('a finding without an instance: the alert, then the record and the report, and nothing else', { timeout: 180_000 }, async () => {
     const noInstance = triageOf(guardDutyEvent({ instanceId: INSTANCE }));
     const run = await runPlaybook({ triage: { ...noInstance, target: {} }, forensics: FORENSICS });
 
@@ -446,7 +446,7 @@ describe.concurrent('the EC2 forensics playbook on moto', () => {
 });
 
 describe.concurrent('the notify playbook on moto', () => {
-  it('sends one notify message with the incident and ends', { timeout: 60_000 }, async () => {
+  it('sends one notify message with the incident and ends', { timeout: 180_000 }, async () => {
     const triage = triageOf(guardDutyEvent({ resourceType: 'AccessKey', remoteIp: REMOTE_IP }));
     expect(triage.route).toBe('notify');
     const run = await runPlaybook({ triage, machine: 'notify' });

@@ -431,7 +431,7 @@ async function assemble(
     describeExecution(executionArn) {
       return aws.sfn.send(new DescribeExecutionCommand({ executionArn }));
     },
-    finished(executionArn, timeoutMs = 20_000) {
+    finished(executionArn, timeoutMs = 90_000) {
       return waitFor(
         async () => {
           const d = await aws.sfn.send(new DescribeExecutionCommand({ executionArn }));
@@ -452,7 +452,7 @@ async function assemble(
     posted() {
       return discord.calls((c) => c.method === 'POST' && c.route === '/channels/:channel_id/messages' && c.status === 200);
     },
-    waitForChannelMessage(predicate, timeoutMs = 15_000) {
+    waitForChannelMessage(predicate, timeoutMs = 60_000) {
       return discord.waitForMessage((m) => m.channel_id === channelId && predicate(m), timeoutMs);
     },
     async close() {

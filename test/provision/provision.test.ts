@@ -188,7 +188,7 @@ describe('provision on moto', () => {
         await aws.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
         return JSON.parse(m.Body!) as { kind: string; action: string; executionName: string };
       },
-      { what: 'the playbook task message', timeoutMs: 15_000 },
+      { what: 'the playbook task message', timeoutMs: 60_000 },
     );
     expect(task).toMatchObject({ kind: 'task', action: 'record-incident', executionName: name });
     await aws.sfn.send(new StopExecutionCommand({ executionArn }));
