@@ -21,6 +21,7 @@ import { FileAuditLog } from './stores/fileAuditLog.js';
 import { FileIncidentStore } from './stores/fileIncidentStore.js';
 import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
 import { createThrottledEditor } from './throttledEditor.js';
+import { redeliverDecisions } from './redeliverDecisions.js';
 import { sweepExpiredApprovals } from './sweepExpiredApprovals.js';
 
 export interface RunningBot {
@@ -110,9 +111,12 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   intake.start((message) => dispatchMessage(message, context));
   logger.info('consuming the queue', { queueUrl: config.queueUrl });
 
-  const sweeper = setInterval(() => {
+  const sweep = () => {
     void sweepExpiredApprovals(context).catch((err: unknown) => logger.warn('approval sweep failed', { reason: describeError(err) }));
-  }, 30_000);
+    void redeliverDecisions(context).catch((err: unknown) => logger.warn('decision redelivery failed', { reason: describeError(err) }));
+  };
+  sweep();
+  const sweeper = setInterval(sweep, 30_000);
   sweeper.unref();
 
   const ops = await startOpsServer({

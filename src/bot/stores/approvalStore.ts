@@ -68,6 +68,8 @@ export const approvalRecordSchema = z.object({
     })
     .optional(),
   failure: z.object({ at: isoTime, reason: z.string().max(2000) }).optional(),
+  /** When Step Functions accepted the decision (SendTaskSuccess). A decided record without it is redelivered. */
+  delivered: z.object({ at: isoTime }).optional(),
   channelId: z.string().min(1).max(32).optional(),
   messageId: z.string().min(1).max(32).optional(),
   createdAt: isoTime,
@@ -130,8 +132,17 @@ export interface ApprovalStore {
   markExpired(approvalId: string): Promise<ApprovalRecord>;
   /** Adds an audit entry to the record (any status). NotFoundError when missing. */
   appendAudit(approvalId: string, entry: ApprovalAuditEntry): Promise<ApprovalRecord>;
+  /** Records that Step Functions accepted the decision; unchanged unless decided and not yet delivered. NotFoundError when missing. */
+  markDelivered(approvalId: string): Promise<ApprovalRecord>;
   /** Every pending approval. A record that cannot be read is skipped and reported to the store's logger. */
   listPending(): Promise<ApprovalRecord[]>;
+  /** Every decided approval whose decision Step Functions has not yet accepted (see isUndelivered), oldest first. */
+  listUndelivered(): Promise<ApprovalRecord[]>;
+}
+
+/** Decided, but the decision has not (yet) reached Step Functions: a crash or an outage came in between. */
+export function isUndelivered(record: ApprovalRecord): boolean {
+  return record.status === 'decided' && record.delivered === undefined;
 }
 
 /** A new random approval id: 20 URL-safe characters (120 random bits). */
@@ -270,6 +281,13 @@ export function markExpiredTransition(record: ApprovalRecord, now: Date): Transi
   if (record.status !== 'pending') return { next: undefined, result: record };
   const at = now.toISOString();
   const next: ApprovalRecord = { ...record, status: 'expired', audit: withAudit(record, { at, who: 'sentinel', what: 'expired', detail: `deadline ${record.deadline}` }) };
+  return { next, result: next };
+}
+
+export function markDeliveredTransition(record: ApprovalRecord, now: Date): Transition<ApprovalRecord> {
+  if (!isUndelivered(record)) return { next: undefined, result: record };
+  const at = now.toISOString();
+  const next: ApprovalRecord = { ...record, delivered: { at }, audit: withAudit(record, { at, who: 'sentinel', what: 'delivered', detail: 'Step Functions accepted the decision' }) };
   return { next, result: next };
 }
 

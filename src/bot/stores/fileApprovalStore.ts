@@ -29,7 +29,9 @@ import {
   decideInputSchema,
   decideTransition,
   markExpiredTransition,
+  markDeliveredTransition,
   markFailedTransition,
+  isUndelivered,
 } from './approvalStore.js';
 import { KeyedMutex } from './keyedMutex.js';
 import {
@@ -194,6 +196,10 @@ export class FileApprovalStore implements ApprovalStore {
     return this.#mutateExisting(approvalId, (r) => markFailedTransition(r, reason, this.#now()));
   }
 
+  async markDelivered(approvalId: string): Promise<ApprovalRecord> {
+    return this.#mutateExisting(approvalId, (r) => markDeliveredTransition(r, this.#now()));
+  }
+
   async markExpired(approvalId: string): Promise<ApprovalRecord> {
     return this.#mutateExisting(approvalId, (r) => markExpiredTransition(r, this.#now()));
   }
@@ -203,6 +209,14 @@ export class FileApprovalStore implements ApprovalStore {
   }
 
   async listPending(): Promise<ApprovalRecord[]> {
+    return this.#listWhere((r) => r.status === 'pending');
+  }
+
+  async listUndelivered(): Promise<ApprovalRecord[]> {
+    return this.#listWhere(isUndelivered);
+  }
+
+  async #listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
     let names: string[];
     try {
       names = await readdir(this.#dir);
@@ -210,15 +224,15 @@ export class FileApprovalStore implements ApprovalStore {
       if (isErrno(err, 'ENOENT')) return [];
       throw err;
     }
-    const pending: ApprovalRecord[] = [];
+    const found: ApprovalRecord[] = [];
     for (const name of names.filter((n) => APPROVAL_ID_PATTERN.test(n)).sort()) {
       try {
         const latest = await this.#readLatest(name);
-        if (latest?.record.status === 'pending') pending.push(latest.record);
+        if (latest && keep(latest.record)) found.push(latest.record);
       } catch (err) {
         this.#logger?.warn('approval store: skipping an approval that cannot be read', { location: this.locationOf(name), error: describeError(err) });
       }
     }
-    return pending.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 }

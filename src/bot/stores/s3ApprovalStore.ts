@@ -37,7 +37,9 @@ import {
   decideInputSchema,
   decideTransition,
   markExpiredTransition,
+  markDeliveredTransition,
   markFailedTransition,
+  isUndelivered,
 } from './approvalStore.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { type StoreLogger, backoffMs, corruptStateError, delay, parseStored, randomId, validateInput } from './storeIo.js';
@@ -228,6 +230,10 @@ export class S3ApprovalStore implements ApprovalStore {
     return this.#mutateExisting(approvalId, (r) => markFailedTransition(r, reason, this.#now()));
   }
 
+  async markDelivered(approvalId: string): Promise<ApprovalRecord> {
+    return this.#mutateExisting(approvalId, (r) => markDeliveredTransition(r, this.#now()));
+  }
+
   async markExpired(approvalId: string): Promise<ApprovalRecord> {
     return this.#mutateExisting(approvalId, (r) => markExpiredTransition(r, this.#now()));
   }
@@ -237,6 +243,14 @@ export class S3ApprovalStore implements ApprovalStore {
   }
 
   async listPending(): Promise<ApprovalRecord[]> {
+    return this.#listWhere((r) => r.status === 'pending');
+  }
+
+  async listUndelivered(): Promise<ApprovalRecord[]> {
+    return this.#listWhere(isUndelivered);
+  }
+
+  async #listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
     const ids: string[] = [];
     let token: string | undefined;
     do {
@@ -253,20 +267,20 @@ export class S3ApprovalStore implements ApprovalStore {
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
 
-    const pending: ApprovalRecord[] = [];
+    const found: ApprovalRecord[] = [];
     const queue = [...ids];
     const worker = async (): Promise<void> => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         try {
           const stored = await this.#read(id);
-          if (stored?.record.status === 'pending') pending.push(stored.record);
+          if (stored && keep(stored.record)) found.push(stored.record);
         } catch (err) {
           this.#logger?.warn('approval store: skipping an approval that cannot be read', { location: this.locationOf(id), error: describeError(err) });
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
-    return pending.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /**

@@ -1,9 +1,8 @@
 import { MessageFlags, type APIEmbed, type ButtonInteraction } from 'discord.js';
-import { describeError } from '../../errors.js';
-import { TaskGoneError } from '../../bot/engine/stepFunctionsEngine.js';
 import { renderDecisionOnMessage } from '../../bot/render/decisionOnMessage.js';
 import type { HandlerContext } from '../context.js';
 import { isResponder } from '../authorize.js';
+import { deliverDecision } from '../deliverDecision.js';
 
 export interface ApprovalClick {
   approvalId: string;
@@ -23,7 +22,9 @@ const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral
  * ephemeral refusal, audited). The store decides atomically, so of two
  * simultaneous clicks exactly one wins; the other is told who decided. The
  * decision resumes the playbook with SendTaskSuccess; an execution that no
- * longer waits is shown on the message. Acknowledged within Discord's 3 s.
+ * longer waits is shown on the message; a decision Step Functions did not take
+ * (outage, crash) stays recorded and is sent again by redeliverDecisions.
+ * Acknowledged within Discord's 3 s.
  */
 export async function handleApprovalButton(interaction: ButtonInteraction, click: ApprovalClick, ctx: HandlerContext): Promise<void> {
   const userId = interaction.user.id;
@@ -71,21 +72,23 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
       return;
     case 'decided': {
       const decision = result.record.decision!;
-      try {
-        await ctx.engine.taskSucceeded(result.record.taskToken, { action: decision.decision, by: decision.by.join(','), at: decision.at });
-      } catch (err) {
-        const reason = err instanceof TaskGoneError ? `the playbook no longer waits for this decision (${err.code})` : describeError(err);
-        await ctx.approvals.markFailed(click.approvalId, reason);
-        await show('failed', decision.by, reason);
-        await audit('not-applied', { reason });
-        log.warn('decision could not be applied', { reason });
-        ctx.metrics.approvalsPending.dec();
+      ctx.metrics.approvalsPending.dec();
+      const delivery = await deliverDecision(ctx, result.record);
+      if (delivery.outcome === 'gone') {
+        await show('failed', decision.by, delivery.reason);
+        await audit('not-applied', { reason: delivery.reason });
+        log.warn('decision could not be applied', { reason: delivery.reason });
+        return;
+      }
+      if (delivery.outcome === 'retry') {
+        await show(decision.decision, decision.by, 'Decided, but Step Functions could not be reached; sentinel keeps sending the decision until the playbook takes it.');
+        await audit('decided-undelivered', { decision: decision.decision, by: decision.by, reason: delivery.reason });
+        log.warn('decision recorded but not yet delivered; it will be sent again', { reason: delivery.reason });
         return;
       }
       await show(decision.decision, decision.by);
       await audit('decided', { decision: decision.decision, by: decision.by });
       ctx.metrics.approvalsDecided.inc({ decision: decision.decision });
-      ctx.metrics.approvalsPending.dec();
       log.info('approval decided', { decision: decision.decision });
       return;
     }

@@ -267,6 +267,30 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
       await store.decide(c.approvalId, { by: 'alice', decision: 'allow', at: at(3) });
       expect((await store.listPending()).map((r) => r.approvalId)).toEqual([b.approvalId, a.approvalId]);
     });
+
+    it('listUndelivered lists decided approvals until markDelivered, which records when and only once', async () => {
+      const h = await harness();
+      const store = h.open({ now: () => at(9) });
+      const pending = await store.create(pendingRecord());
+      const older = await store.create({ ...pendingRecord(), createdAt: at(1).toISOString() });
+      const newer = await store.create({ ...pendingRecord(), createdAt: at(2).toISOString() });
+      const failed = await store.create(pendingRecord());
+      for (const r of [older, newer, failed]) await store.decide(r.approvalId, { by: 'alice', decision: 'block', at: at(3) });
+      await store.markFailed(failed.approvalId, 'SendTaskSuccess: TaskTimedOut');
+      expect((await h.open().listUndelivered()).map((r) => r.approvalId)).toEqual([older.approvalId, newer.approvalId]);
+
+      const delivered = await store.markDelivered(older.approvalId);
+      expect(delivered).toMatchObject({ status: 'decided', delivered: { at: at(9).toISOString() } });
+      expect(delivered.audit.filter((e) => e.what === 'delivered')).toHaveLength(1);
+      const again = await h.open({ now: () => at(10) }).markDelivered(older.approvalId);
+      expect(again.delivered).toEqual({ at: at(9).toISOString() });
+      expect(again.revision).toBe(delivered.revision);
+      // Not decided: nothing to deliver, nothing changes.
+      expect((await store.markDelivered(pending.approvalId)).delivered).toBeUndefined();
+      expect((await store.markDelivered(failed.approvalId)).delivered).toBeUndefined();
+      expect((await h.open().listUndelivered()).map((r) => r.approvalId)).toEqual([newer.approvalId]);
+      await expect(store.markDelivered('AAAAAAAAAAAAAAAAAAAA')).rejects.toBeInstanceOf(NotFoundError);
+    });
   });
 
   describe('corrupt state', () => {

@@ -1,0 +1,32 @@
+import { describeError } from '../errors.js';
+import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
+import type { ApprovalRecord } from '../bot/stores/approvalStore.js';
+import type { HandlerContext } from './context.js';
+
+export type DeliveryOutcome =
+  /** Step Functions accepted the decision; the record says so. */
+  | { outcome: 'delivered'; record: ApprovalRecord }
+  /** The task no longer waits (timed out, ended): the record is closed as failed with the reason. */
+  | { outcome: 'gone'; record: ApprovalRecord; reason: string }
+  /** Step Functions could not be reached: the record stays decided and undelivered, to be sent again. */
+  | { outcome: 'retry'; record: ApprovalRecord; reason: string };
+
+/**
+ * Sends a decided approval's decision to Step Functions (SendTaskSuccess with `{action, by, at}`)
+ * and records the result, so that a decision is never lost between the click and the playbook:
+ * anything short of "accepted" or "the task is gone" leaves it for redeliverDecisions.
+ * SendTaskSuccess for a task that already took the decision fails with a TaskGone code, so
+ * sending twice cannot decide twice.
+ */
+export async function deliverDecision(ctx: HandlerContext, record: ApprovalRecord): Promise<DeliveryOutcome> {
+  const decision = record.decision;
+  if (record.status !== 'decided' || !decision) throw new Error(`approval ${record.approvalId} is ${record.status}, not decided`);
+  try {
+    await ctx.engine.taskSucceeded(record.taskToken, { action: decision.decision, by: decision.by.join(','), at: decision.at });
+  } catch (err) {
+    const reason = err instanceof TaskGoneError ? `the playbook no longer waits for this decision (${err.code})` : describeError(err);
+    if (err instanceof TaskGoneError) return { outcome: 'gone', record: await ctx.approvals.markFailed(record.approvalId, reason), reason };
+    return { outcome: 'retry', record, reason };
+  }
+  return { outcome: 'delivered', record: await ctx.approvals.markDelivered(record.approvalId) };
+}
