@@ -219,6 +219,8 @@ export interface VolatileItemResult {
   alreadyStored?: boolean;
   /** The output is only SSM's first 24 000 characters. */
   truncated?: boolean;
+  /** Empty, though a running host always prints something for this item (see VolatileItem.alwaysPrints). */
+  unexpectedlyEmpty?: boolean;
   /** Parsed records (processes, sockets, modules, files…) when the item has a parser. */
   records?: number;
   stderr?: string;
@@ -373,6 +375,7 @@ async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: 
         location: put.location,
         alreadyStored: !put.created,
         ...(truncated ? { truncated } : {}),
+        ...(body.length === 0 && item.alwaysPrints ? { unexpectedlyEmpty: true } : {}),
         ...(records !== undefined ? { records } : {}),
       },
       evidence,
@@ -453,6 +456,7 @@ export async function collectVolatile(
   const evidence = outcomes.flatMap((o) => (o.evidence ? [o.evidence] : []));
   const failed = results.filter((r) => r.status === 'failed');
   const truncated = results.filter((r) => r.truncated);
+  const empty = results.filter((r) => r.unexpectedlyEmpty);
   const stored = results.length - failed.length;
 
   if (stored === 0) {
@@ -466,6 +470,7 @@ export async function collectVolatile(
   const problems = [
     ...(failed.length ? [`failed: ${failed.map(failureNote).join('; ')}`] : []),
     ...(truncated.length ? [`cut at SSM's ${SSM_INLINE_OUTPUT_LIMIT}-character limit: ${truncated.map((r) => r.id).join(', ')}`] : []),
+    ...(empty.length ? [`empty, which a running host never prints (output not captured, or hidden on the host): ${empty.map((r) => r.id).join(', ')}`] : []),
   ];
   const details: CollectVolatileDetails = { instanceId, bucket, prefix, ssm: registration, items: results, evidence, partial, notes };
   return succeeded(

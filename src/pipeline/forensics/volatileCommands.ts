@@ -38,6 +38,12 @@ export interface VolatileItem {
   /** The exact shell text sent to the instance. */
   command: string;
   parser?: VolatileParser;
+  /**
+   * A running Linux host always prints something here (its own processes, a header line, the boot
+   * record): an empty output means the command did not really run, its output was not captured,
+   * or something on the host hides it.
+   */
+  alwaysPrints?: true;
 }
 
 /** The recently-modified-files item's variables. */
@@ -176,20 +182,24 @@ export const FIXED_VOLATILE_ITEMS: Readonly<Record<FixedId, Omit<VolatileItem, '
     description: 'running processes with parent, user, start time and full command line',
     command: 'ps -e -ww -o pid,ppid,user:32,lstart,args --no-headers',
     parser: parseProcesses,
+    alwaysPrints: true,
   },
   'network-connections': {
     description: 'TCP connections in every state with their owning processes',
     command: 'if command -v ss >/dev/null 2>&1; then ss -tanp; else netstat -tanp; fi',
     parser: parseSockets,
+    alwaysPrints: true,
   },
   'listening-sockets': {
     description: 'listening TCP and UDP sockets with their owning processes',
     command: 'if command -v ss >/dev/null 2>&1; then ss -tulnp; else netstat -tulnp; fi',
     parser: parseSockets,
+    alwaysPrints: true,
   },
   'logged-in-users': {
     description: 'who is logged in, boot time and run level (who -a)',
     command: 'who -a',
+    alwaysPrints: true,
   },
   'last-logins': {
     description: 'the last 50 logins with full times (last -Fw)',
@@ -239,6 +249,7 @@ export const FIXED_VOLATILE_ITEMS: Readonly<Record<FixedId, Omit<VolatileItem, '
     description: 'loaded kernel modules (lsmod)',
     command: 'lsmod',
     parser: parseLsmod,
+    alwaysPrints: true,
   },
   'deleted-binaries': {
     description: 'processes whose executable has been deleted from disk',

@@ -167,6 +167,11 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
       expect(stored.metadata).toMatchObject({ sha256: EMPTY_SHA, command: catalogue.command, 'command-sha256': sha(catalogue.command), item: item.id, 'instance-id': instanceId, 'incident-id': incidentId, actor: 'discord:1', collector: 'sentinel-test' });
     }
     expect(details.evidence[0]).toMatchObject({ kind: 'volatile:processes', sha256: EMPTY_SHA, size: 0, collector: 'sentinel-test', source: { instanceId, item: 'processes' } });
+    // moto's empty output is what a host hiding its processes (or an SSM that captured nothing) looks like: said, not hidden.
+    const alwaysPrint = ALL.filter((i) => i.alwaysPrints).map((i) => i.id);
+    expect(alwaysPrint).toEqual(['processes', 'network-connections', 'listening-sockets', 'logged-in-users', 'kernel-modules']);
+    expect(details.items.filter((i) => i.unexpectedlyEmpty).map((i) => i.id)).toEqual(alwaysPrint);
+    expect(result.summary).toContain(`empty, which a running host never prints (output not captured, or hidden on the host): ${alwaysPrint.join(', ')}`);
 
     const again = await invokeAction(collectVolatileAction, { instanceId, items: ['processes', 'kernel-modules'] }, { actor: 'discord:1', incidentId }, depsWith('moto'));
     expect(again.status).toBe('succeeded');
@@ -219,6 +224,9 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
     expect(result.summary).toContain('kernel-modules');
     expect(result.summary).toContain('lsmod: not found');
     expect(result.summary).toContain('recent-logs');
+    // Every item printed something: nothing is flagged as empty.
+    expect(details.items.filter((i) => i.unexpectedlyEmpty)).toEqual([]);
+    expect(result.summary).not.toContain('empty');
 
     const byId = Object.fromEntries(details.items.map((i) => [i.id, i])) as Record<VolatileItemId, VolatileItemResult>;
     expect(byId['kernel-modules']).toMatchObject({ status: 'failed', ssmStatus: 'Failed', exitCode: 127, stderr: expect.stringContaining('lsmod: not found') });
