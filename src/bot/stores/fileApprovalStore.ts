@@ -12,28 +12,21 @@
  */
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, NotFoundError, describeError } from '../../errors.js';
+import { ConflictError, describeError } from '../../errors.js';
 import {
   APPROVAL_ID_PATTERN,
-  type ApprovalAuditEntry,
   type ApprovalRecord,
   type ApprovalRecordInput,
-  type ApprovalStore,
   type DecideInput,
   type DecideResult,
   type Transition,
-  appendAuditTransition,
   assertWritableRecord,
   approvalRecordSchema,
-  attachMessageTransition,
   decideInputSchema,
   decideTransition,
-  markExpiredTransition,
-  markDeliveredTransition,
-  markFailedTransition,
-  isUndelivered,
 } from './approvalStore.js';
 import { KeyedMutex } from './keyedMutex.js';
+import { TransitionApprovalStore, type Mutation } from './transitionApprovalStore.js';
 import {
   type StoreLogger,
   backoffMs,
@@ -64,9 +57,7 @@ export interface FileApprovalStoreOptions {
 
 const REVISION_FILE = /^r(\d{10})\.json$/;
 
-type Mutation<R> = { found: false } | { found: true; result: R };
-
-export class FileApprovalStore implements ApprovalStore {
+export class FileApprovalStore extends TransitionApprovalStore {
   readonly #dir: string;
   readonly #now: () => Date;
   readonly #logger: StoreLogger | undefined;
@@ -76,12 +67,17 @@ export class FileApprovalStore implements ApprovalStore {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: FileApprovalStoreOptions) {
+    super();
     this.#dir = options.dir;
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger;
     this.#fsync = options.fsync ?? true;
     this.#keep = Math.max(1, options.keepRevisions ?? 4);
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 100);
+  }
+
+  protected override now(): Date {
+    return this.#now();
   }
 
   /** Where one approval's revisions live. */
@@ -141,7 +137,7 @@ export class FileApprovalStore implements ApprovalStore {
    * Read, transform, compare-and-swap, retry. Serialised per approval inside this instance; the
    * exclusive create of the next revision guards against other instances and processes.
    */
-  async #mutate<R>(approvalId: string, transition: (record: ApprovalRecord) => Transition<R>): Promise<Mutation<R>> {
+  protected override async mutate<R>(approvalId: string, transition: (record: ApprovalRecord) => Transition<R>): Promise<Mutation<R>> {
     if (!APPROVAL_ID_PATTERN.test(approvalId)) return { found: false };
     return this.#mutex.run(approvalId, async () => {
       for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
@@ -163,12 +159,6 @@ export class FileApprovalStore implements ApprovalStore {
     });
   }
 
-  async #mutateExisting(approvalId: string, transition: (record: ApprovalRecord) => Transition<ApprovalRecord>): Promise<ApprovalRecord> {
-    const out = await this.#mutate(approvalId, transition);
-    if (!out.found) throw new NotFoundError(`No approval ${approvalId}`);
-    return out.result;
-  }
-
   async create(input: ApprovalRecordInput): Promise<ApprovalRecord> {
     const record: ApprovalRecord = { ...validateInput(approvalRecordSchema, input, 'approval record'), revision: 1 };
     await ensureDir(this.locationOf(record.approvalId));
@@ -181,42 +171,14 @@ export class FileApprovalStore implements ApprovalStore {
     return (await this.#readLatest(approvalId))?.record;
   }
 
-  async attachMessage(approvalId: string, channelId: string, messageId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => attachMessageTransition(r, channelId, messageId));
-  }
-
   async decide(approvalId: string, input: DecideInput): Promise<DecideResult> {
     const checked = validateInput(decideInputSchema, input, 'decision');
     const decisionId = randomId(9);
-    const out = await this.#mutate(approvalId, (r) => decideTransition(r, checked, decisionId));
+    const out = await this.mutate(approvalId, (r) => decideTransition(r, checked, decisionId));
     return out.found ? out.result : { outcome: 'not-found' };
   }
 
-  async markFailed(approvalId: string, reason: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markFailedTransition(r, reason, this.#now()));
-  }
-
-  async markDelivered(approvalId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markDeliveredTransition(r, this.#now()));
-  }
-
-  async markExpired(approvalId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markExpiredTransition(r, this.#now()));
-  }
-
-  async appendAudit(approvalId: string, entry: ApprovalAuditEntry): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => appendAuditTransition(r, entry));
-  }
-
-  async listPending(): Promise<ApprovalRecord[]> {
-    return this.#listWhere((r) => r.status === 'pending');
-  }
-
-  async listUndelivered(): Promise<ApprovalRecord[]> {
-    return this.#listWhere(isUndelivered);
-  }
-
-  async #listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
+  protected override async listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
     let names: string[];
     try {
       names = await readdir(this.#dir);

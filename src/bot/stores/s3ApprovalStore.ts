@@ -20,28 +20,21 @@
  * The objects hold task tokens: keep the bucket private and encrypted (SSE-S3 or SSE-KMS).
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { AwsError, ConfigError, ConflictError, NotFoundError, describeError } from '../../errors.js';
+import { AwsError, ConfigError, ConflictError, describeError } from '../../errors.js';
 import {
   APPROVAL_ID_PATTERN,
-  type ApprovalAuditEntry,
   type ApprovalRecord,
   type ApprovalRecordInput,
-  type ApprovalStore,
   type DecideInput,
   type DecideResult,
   type Transition,
-  appendAuditTransition,
   assertWritableRecord,
   approvalRecordSchema,
-  attachMessageTransition,
   decideInputSchema,
   decideTransition,
-  markExpiredTransition,
-  markDeliveredTransition,
-  markFailedTransition,
-  isUndelivered,
 } from './approvalStore.js';
 import { KeyedMutex } from './keyedMutex.js';
+import { TransitionApprovalStore, type Mutation } from './transitionApprovalStore.js';
 import { type StoreLogger, backoffMs, corruptStateError, delay, parseStored, randomId, validateInput } from './storeIo.js';
 
 export interface S3ApprovalStoreOptions {
@@ -69,14 +62,12 @@ function s3Failure(err: unknown): S3Failure {
   return undefined;
 }
 
-type Mutation<R> = { found: false } | { found: true; result: R };
-
 interface Stored {
   record: ApprovalRecord;
   etag: string;
 }
 
-export class S3ApprovalStore implements ApprovalStore {
+export class S3ApprovalStore extends TransitionApprovalStore {
   readonly #s3: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -86,6 +77,7 @@ export class S3ApprovalStore implements ApprovalStore {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: S3ApprovalStoreOptions) {
+    super();
     this.#s3 = options.s3;
     this.#bucket = options.bucket;
     const prefix = options.prefix ?? 'sentinel/approvals/';
@@ -93,6 +85,10 @@ export class S3ApprovalStore implements ApprovalStore {
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 30);
+  }
+
+  protected override now(): Date {
+    return this.#now();
   }
 
   keyOf(approvalId: string): string {
@@ -151,7 +147,7 @@ export class S3ApprovalStore implements ApprovalStore {
    * Read, transform, conditional PUT, retry. `confirm` (decide only) re-reads after a successful
    * PUT and says whether the write really stuck: a result to return, or undefined to go round again.
    */
-  async #mutate<R>(
+  protected override async mutate<R>(
     approvalId: string,
     transition: (record: ApprovalRecord) => Transition<R>,
     confirm?: (written: ApprovalRecord, result: R) => Promise<R | undefined>,
@@ -179,12 +175,6 @@ export class S3ApprovalStore implements ApprovalStore {
     });
   }
 
-  async #mutateExisting(approvalId: string, transition: (record: ApprovalRecord) => Transition<ApprovalRecord>): Promise<ApprovalRecord> {
-    const out = await this.#mutate(approvalId, transition);
-    if (!out.found) throw new NotFoundError(`No approval ${approvalId}`);
-    return out.result;
-  }
-
   async create(input: ApprovalRecordInput): Promise<ApprovalRecord> {
     const record: ApprovalRecord = { ...validateInput(approvalRecordSchema, input, 'approval record'), revision: 1 };
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
@@ -199,10 +189,6 @@ export class S3ApprovalStore implements ApprovalStore {
 
   async get(approvalId: string): Promise<ApprovalRecord | undefined> {
     return (await this.#read(approvalId))?.record;
-  }
-
-  async attachMessage(approvalId: string, channelId: string, messageId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => attachMessageTransition(r, channelId, messageId));
   }
 
   async decide(approvalId: string, input: DecideInput): Promise<DecideResult> {
@@ -222,35 +208,11 @@ export class S3ApprovalStore implements ApprovalStore {
       const again = decideTransition(now.record, checked, decisionId).result;
       return again.outcome === 'decided' || again.outcome === 'pending-second' ? undefined : again;
     };
-    const out = await this.#mutate(approvalId, (r) => decideTransition(r, checked, decisionId), confirm);
+    const out = await this.mutate(approvalId, (r) => decideTransition(r, checked, decisionId), confirm);
     return out.found ? out.result : { outcome: 'not-found' };
   }
 
-  async markFailed(approvalId: string, reason: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markFailedTransition(r, reason, this.#now()));
-  }
-
-  async markDelivered(approvalId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markDeliveredTransition(r, this.#now()));
-  }
-
-  async markExpired(approvalId: string): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => markExpiredTransition(r, this.#now()));
-  }
-
-  async appendAudit(approvalId: string, entry: ApprovalAuditEntry): Promise<ApprovalRecord> {
-    return this.#mutateExisting(approvalId, (r) => appendAuditTransition(r, entry));
-  }
-
-  async listPending(): Promise<ApprovalRecord[]> {
-    return this.#listWhere((r) => r.status === 'pending');
-  }
-
-  async listUndelivered(): Promise<ApprovalRecord[]> {
-    return this.#listWhere(isUndelivered);
-  }
-
-  async #listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
+  protected override async listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
     const ids: string[] = [];
     let token: string | undefined;
     do {
