@@ -1,4 +1,4 @@
-import { describeError } from '../errors.js';
+import { ConflictError, describeError } from '../errors.js';
 import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
 import type { ApprovalRecord } from '../bot/stores/approvalStore.js';
 import type { HandlerContext } from './context.js';
@@ -20,7 +20,7 @@ export type DeliveryOutcome =
  */
 export async function deliverDecision(ctx: HandlerContext, record: ApprovalRecord): Promise<DeliveryOutcome> {
   const decision = record.decision;
-  if (record.status !== 'decided' || !decision) throw new Error(`approval ${record.approvalId} is ${record.status}, not decided`);
+  if (record.status !== 'decided' || !decision) throw new ConflictError(`approval ${record.approvalId} is ${record.status}, not decided: there is no decision to send`, { code: 'NotDecided' });
   try {
     await ctx.engine.taskSucceeded(record.taskToken, { action: decision.decision, by: decision.by.join(','), at: decision.at });
   } catch (err) {
