@@ -22,6 +22,7 @@ import { destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js'
 import { loadConfig, type PipelineSettings } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
 import { denyEgress, denyEgressAction } from '../../../src/pipeline/actions/denyEgress.js';
+import { normalizeIp } from '../../../src/pipeline/blocks/blockRegistry.js';
 import type { ActionDeps, ActionRequest } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../../support/aws.js';
@@ -426,7 +427,9 @@ describe('deny-egress: protected destinations are refused before any write', () 
     for (const [ip, cidr] of [['198.51.100.20', '198.51.100.0/24'], [inIpv6Block, ipv6CidrBlock!]] as const) {
       const result = await invokeAction(denyEgressAction, { ip, subnetId }, invokeOptions, depsFor(bucket));
       expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
-      expect(result.summary).toBe(`refusing to deny egress to ${ip}: ${ip} is in the VPC's own range (${cidr})`);
+      // The address is named in canonical form (moto's random IPv6 blocks may have leading zeros, e.g. 2400:6500:0a1b:…).
+      const canonical = normalizeIp(ip);
+      expect(result.summary).toBe(`refusing to deny egress to ${canonical}: ${canonical} is in the VPC's own range (${cidr})`);
     }
     expect(await egressEntries(naclId)).toEqual(before);
     expect(await bucketKeys(bucket)).toEqual([]);
