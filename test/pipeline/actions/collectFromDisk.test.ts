@@ -35,13 +35,10 @@ import { loadConfig } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
 import { analyseArtifacts, readTar, type AnalyseArtifactsDetails } from '../../../src/pipeline/actions/analyseArtifacts.js';
 import {
-  buildCollectScript,
-  COLLECT_FUNCTIONS,
   collectFromDisk,
   collectFromDiskAction,
   diskBundleKey,
   safeIncidentSegment,
-  SHADOW_METADATA_AWK,
   TAG_FORENSIC,
   TAG_INCIDENT,
   TAG_SNAPSHOT,
@@ -50,6 +47,7 @@ import {
   type CollectFromDiskDetails,
   type CollectFromDiskOptions,
 } from '../../../src/pipeline/actions/collectFromDisk.js';
+import { buildCollectScript, COLLECT_FUNCTIONS, SHADOW_METADATA_AWK } from '../../../src/pipeline/forensics/diskCollectScript.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, motoSettings, uniqueName } from '../../support/aws.js';
