@@ -17,7 +17,7 @@ import {
   requireSsm,
   safeIncident,
   sha256Hex,
-} from './collectVolatile.js';
+} from '../forensics/ec2Helpers.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 /** The only values ever substituted into the capture script, each checked against one of these. */

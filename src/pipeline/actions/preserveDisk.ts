@@ -11,7 +11,7 @@ import {
 import { z } from 'zod';
 import { AwsError, ConflictError, ValidationError } from '../../errors.js';
 import type { EvidenceItem } from '../evidence/types.js';
-import { awsCall, awsErrorName, findInstance, instanceIdSchema, requireEc2, safeIncident } from './collectVolatile.js';
+import { awsCall, awsErrorName, findInstance, instanceIdSchema, requireEc2, safeIncident } from '../forensics/ec2Helpers.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 /** Tags on every snapshot and image preserve-disk makes (the same keys isolate-node uses). */

@@ -11,18 +11,17 @@ import { z } from 'zod';
 import { AwsError, describeError, ValidationError } from '../../errors.js';
 import {
   autoScalingMembership,
-  awsCall,
   instanceEnis,
   isolationRecordKey,
   nodeRefSchema,
   readIsolationRecord,
-  requireEc2,
   requireRecordStore,
   tagValue,
   TAG_INCIDENT,
   TAG_ISOLATED,
   type AsgMembership,
-} from './isolateNode.js';
+} from '../isolation/isolationRecord.js';
+import { awsCall, requireEc2 } from '../forensics/ec2Helpers.js';
 import { resolveInstance } from './resolveInstance.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 

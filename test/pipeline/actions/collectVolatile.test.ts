@@ -23,12 +23,12 @@ import { createAwsClients, destroyAwsClients, type AwsClients } from '../../../s
 import {
   collectVolatile,
   collectVolatileAction,
-  SSM_INLINE_OUTPUT_LIMIT,
   volatileEvidenceKey,
   type CollectVolatileDetails,
   type VolatileItemResult,
 } from '../../../src/pipeline/actions/collectVolatile.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
+import { SSM_INLINE_OUTPUT_LIMIT } from '../../../src/pipeline/forensics/ec2Helpers.js';
 import { volatileItems, type VolatileItemId } from '../../../src/pipeline/forensics/volatileCommands.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { testDeps, testSettings } from '../../helpers/deps.js';
