@@ -37,6 +37,8 @@ export async function redeliverDecisions(ctx: HandlerContext, options: Redeliver
       log.warn('a recorded decision still cannot be delivered; trying again later', { reason: delivery.reason });
       continue;
     }
+    // Another replica sent it between our listing and our attempt: it reports it.
+    if (delivery.outcome === 'delivered' && delivery.byOther) continue;
     const delivered = delivery.outcome === 'delivered';
     if (delivered) {
       result.delivered++;

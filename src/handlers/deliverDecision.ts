@@ -4,8 +4,8 @@ import type { ApprovalRecord } from '../bot/stores/approvalStore.js';
 import type { HandlerContext } from './context.js';
 
 export type DeliveryOutcome =
-  /** Step Functions accepted the decision; the record says so. */
-  | { outcome: 'delivered'; record: ApprovalRecord }
+  /** Step Functions accepted the decision; the record says so. `byOther`: another replica sent it first. */
+  | { outcome: 'delivered'; record: ApprovalRecord; byOther?: boolean }
   /** The task no longer waits (timed out, ended): the record is closed as failed with the reason. */
   | { outcome: 'gone'; record: ApprovalRecord; reason: string }
   /** Step Functions could not be reached: the record stays decided and undelivered, to be sent again. */
@@ -25,7 +25,12 @@ export async function deliverDecision(ctx: HandlerContext, record: ApprovalRecor
     await ctx.engine.taskSucceeded(record.taskToken, { action: decision.decision, by: decision.by.join(','), at: decision.at });
   } catch (err) {
     const reason = err instanceof TaskGoneError ? `the playbook no longer waits for this decision (${err.code})` : describeError(err);
-    if (err instanceof TaskGoneError) return { outcome: 'gone', record: await ctx.approvals.markFailed(record.approvalId, reason), reason };
+    if (err instanceof TaskGoneError) {
+      // Another replica may have delivered it meanwhile: then the token is spent because it worked.
+      const closed = await ctx.approvals.markFailed(record.approvalId, reason);
+      if (closed.delivered) return { outcome: 'delivered', record: closed, byOther: true };
+      return { outcome: 'gone', record: closed, reason };
+    }
     return { outcome: 'retry', record, reason };
   }
   return { outcome: 'delivered', record: await ctx.approvals.markDelivered(record.approvalId) };

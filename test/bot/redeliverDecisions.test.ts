@@ -96,6 +96,21 @@ describe('decisions recorded but not delivered', () => {
     expect((await h.bot.context.approvals.get(approvalId))?.delivered).toBeDefined();
   });
 
+  it('a replica that finds the task spent because another replica delivered it leaves the approval decided', async () => {
+    const { approvalId, executionArn } = await postApproval('redeliver-replicas');
+    const decided = await h.bot.context.approvals.decide(approvalId, { by: `discord:${h.users.alice}`, decision: 'allow', at: minutesAgo(3) });
+    if (decided.outcome !== 'decided') throw new Error(`expected decided, got ${decided.outcome}`);
+    // Replica A sends it and records the delivery ...
+    expect((await deliverDecision(h.bot.context, decided.record)).outcome).toBe('delivered');
+    expect((await h.finished(executionArn, 120_000)).status).toBe('SUCCEEDED');
+    // ... replica B, working from the listing it took before, finds the token spent.
+    const late = await deliverDecision(h.bot.context, decided.record);
+    expect(late).toMatchObject({ outcome: 'delivered', byOther: true });
+    const record = await h.bot.context.approvals.get(approvalId);
+    expect(record).toMatchObject({ status: 'decided', delivered: expect.any(Object) });
+    expect(record?.failure).toBeUndefined();
+  });
+
   it('a recorded decision whose task no longer waits is closed as failed and shown as not applied', async () => {
     const { message, approvalId, executionArn } = await postApproval('redeliver-gone');
     const { taskToken } = (await h.bot.context.approvals.get(approvalId))!;

@@ -126,7 +126,7 @@ export interface ApprovalStore {
   attachMessage(approvalId: string, channelId: string, messageId: string): Promise<ApprovalRecord>;
   /** Atomic: among any number of concurrent calls (processes, replicas) exactly one gets 'decided'. */
   decide(approvalId: string, input: DecideInput): Promise<DecideResult>;
-  /** Closes the approval as failed (e.g. SendTaskSuccess failed); keeps any decision. NotFoundError when missing. */
+  /** Closes the approval as failed (e.g. SendTaskSuccess failed); keeps any decision; a delivered one is returned unchanged. NotFoundError when missing. */
   markFailed(approvalId: string, reason: string): Promise<ApprovalRecord>;
   /** Expires a pending approval; a decided, failed or expired one is returned unchanged. NotFoundError when missing. */
   markExpired(approvalId: string): Promise<ApprovalRecord>;
@@ -265,7 +265,8 @@ export function attachMessageTransition(record: ApprovalRecord, channelId: strin
 }
 
 export function markFailedTransition(record: ApprovalRecord, reason: string, now: Date): Transition<ApprovalRecord> {
-  if (record.status === 'failed') return { next: undefined, result: record };
+  // A decision Step Functions accepted cannot fail afterwards (another replica may judge it late).
+  if (record.status === 'failed' || record.delivered) return { next: undefined, result: record };
   const at = now.toISOString();
   const trimmed = reason.slice(0, 2000);
   const next: ApprovalRecord = {

@@ -290,6 +290,11 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
       expect((await store.markDelivered(failed.approvalId)).delivered).toBeUndefined();
       expect((await h.open().listUndelivered()).map((r) => r.approvalId)).toEqual([newer.approvalId]);
       await expect(store.markDelivered('AAAAAAAAAAAAAAAAAAAA')).rejects.toBeInstanceOf(NotFoundError);
+      // A delivered decision cannot be closed as failed afterwards (a replica that judged it late).
+      const late = await store.markFailed(older.approvalId, 'SendTaskSuccess: InvalidToken');
+      expect(late).toMatchObject({ status: 'decided', delivered: { at: at(9).toISOString() } });
+      expect(late.failure).toBeUndefined();
+      expect(late.revision).toBe(delivered.revision);
     });
   });
 
