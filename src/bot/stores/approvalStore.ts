@@ -132,7 +132,7 @@ export interface ApprovalStore {
   markExpired(approvalId: string): Promise<ApprovalRecord>;
   /** Adds an audit entry to the record (any status). NotFoundError when missing. */
   appendAudit(approvalId: string, entry: ApprovalAuditEntry): Promise<ApprovalRecord>;
-  /** Records that Step Functions accepted the decision; unchanged unless decided and not yet delivered. NotFoundError when missing. */
+  /** Records that Step Functions accepted the decision (a decided one, or one closed as failed by a replica that judged it late, becomes decided and delivered); otherwise unchanged. NotFoundError when missing. */
   markDelivered(approvalId: string): Promise<ApprovalRecord>;
   /** Every pending approval. A record that cannot be read is skipped and reported to the store's logger. */
   listPending(): Promise<ApprovalRecord[]>;
@@ -286,9 +286,13 @@ export function markExpiredTransition(record: ApprovalRecord, now: Date): Transi
 }
 
 export function markDeliveredTransition(record: ApprovalRecord, now: Date): Transition<ApprovalRecord> {
-  if (!isUndelivered(record)) return { next: undefined, result: record };
+  const failedFirst = record.status === 'failed' && record.decision !== undefined;
+  if (record.delivered || !(isUndelivered(record) || failedFirst)) return { next: undefined, result: record };
   const at = now.toISOString();
-  const next: ApprovalRecord = { ...record, delivered: { at }, audit: withAudit(record, { at, who: 'sentinel', what: 'delivered', detail: 'Step Functions accepted the decision' }) };
+  // Step Functions took it: that is the truth, even if another replica had judged it undeliverable.
+  const { failure, ...rest } = record;
+  const detail = failure ? `Step Functions accepted the decision (it had been closed as failed: ${failure.reason})` : 'Step Functions accepted the decision';
+  const next: ApprovalRecord = { ...rest, status: 'decided', delivered: { at }, audit: withAudit(record, { at, who: 'sentinel', what: 'delivered', detail: detail.slice(0, 2000) }) };
   return { next, result: next };
 }
 

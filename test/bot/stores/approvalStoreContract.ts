@@ -287,8 +287,12 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
       expect(again.revision).toBe(delivered.revision);
       // Not decided: nothing to deliver, nothing changes.
       expect((await store.markDelivered(pending.approvalId)).delivered).toBeUndefined();
-      expect((await store.markDelivered(failed.approvalId)).delivered).toBeUndefined();
       expect((await h.open().listUndelivered()).map((r) => r.approvalId)).toEqual([newer.approvalId]);
+      // Closed as failed by a replica that judged it late, then accepted after all: the acceptance wins.
+      const revived = await store.markDelivered(failed.approvalId);
+      expect(revived).toMatchObject({ status: 'decided', delivered: { at: at(9).toISOString() }, decision: { by: ['alice'] } });
+      expect(revived.failure).toBeUndefined();
+      expect(revived.audit.at(-1)?.detail).toContain('had been closed as failed: SendTaskSuccess: TaskTimedOut');
       await expect(store.markDelivered('AAAAAAAAAAAAAAAAAAAA')).rejects.toBeInstanceOf(NotFoundError);
       // A delivered decision cannot be closed as failed afterwards (a replica that judged it late).
       const late = await store.markFailed(older.approvalId, 'SendTaskSuccess: InvalidToken');
