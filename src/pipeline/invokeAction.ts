@@ -1,5 +1,6 @@
 import { describeError, SentinelError, UserError, ValidationError } from '../errors.js';
 import type { ActionDefinition, ActionDeps, ActionRequest, ActionResult } from './actions/types.js';
+import { describeInputIssues } from './actions/parseActionInput.js';
 
 export interface InvokeOptions {
   dryRun?: boolean;
@@ -28,7 +29,7 @@ export async function invokeAction(
   const logger = deps.logger.child({ action: definition.id, incidentId: options.incidentId, actor: options.actor });
   const parsed = definition.input.safeParse(rawInput);
   if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+    const why = describeInputIssues(parsed.error);
     logger.warn('action input refused', { reason: why });
     const err = new ValidationError(`invalid input for ${definition.id}: ${why}`);
     return { status: 'failed', summary: err.message, details: { error: 'InvalidInput', final: true } satisfies FailedDetails };

@@ -18,6 +18,7 @@ import {
   safeIncident,
   sha256Hex,
 } from '../forensics/ec2Helpers.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 /** The only values ever substituted into the capture script, each checked against one of these. */
@@ -263,11 +264,7 @@ export async function captureMemory(
   deps: ActionDeps,
   options: ForensicsRunOptions = {},
 ): Promise<ActionResult<CaptureMemoryDetails | Record<string, unknown>>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for capture-memory: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const input = parsed.data;
+  const input = parseActionInput(inputSchema, request.input, 'capture-memory');
   const ec2 = requireEc2(deps, 'capture memory');
   const ssm = requireSsm(deps, 'capture memory');
   const s3 = requireS3(deps, 'capture memory');

@@ -2,7 +2,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
-import { AwsError, describeError, ValidationError } from '../../errors.js';
+import { AwsError, describeError } from '../../errors.js';
 import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
 import {
@@ -35,6 +35,7 @@ import {
   sha256Hex,
   excerpt,
 } from '../forensics/ec2Helpers.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -274,11 +275,7 @@ export async function collectVolatile(
   deps: ActionDeps,
   options: ForensicsRunOptions = {},
 ): Promise<ActionResult<CollectVolatileDetails | Record<string, unknown>>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for collect-volatile: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const input = parsed.data;
+  const input = parseActionInput(inputSchema, request.input, 'collect-volatile');
   // Validates the web roots and minutes again (throws ValidationError) and builds every command.
   const items = volatileItems({ webRoots: input.webRoots, modifiedWithinMinutes: input.modifiedWithinMinutes }, input.items);
 

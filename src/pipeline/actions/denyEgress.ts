@@ -35,6 +35,7 @@ import {
 } from '../blocks/blockRegistry.js';
 import { planNaclRule, type NaclDenyTarget, type NaclEntry } from '../planning/planNaclRule.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
@@ -308,11 +309,7 @@ function refuseProtected(ip: string, opts: { vpcCidrs?: readonly string[]; allow
 }
 
 function parseInput(raw: unknown): DenyEgressInput {
-  const parsed = inputSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for deny-egress: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseActionInput(inputSchema, raw, 'deny-egress');
 }
 
 function requireClients(deps: ActionDeps): { ec2: EC2Client; registry: BlockRegistry } {

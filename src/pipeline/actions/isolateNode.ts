@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConfigError, ConflictError, describeError, ProtectedTargetError, ValidationError } from '../../errors.js';
+import { AwsError, ConfigError, ConflictError, describeError, ProtectedTargetError } from '../../errors.js';
 import {
   TAG_ISOLATED,
   TAG_INCIDENT,
@@ -37,6 +37,7 @@ import {
 } from '../isolation/isolationRecord.js';
 import { awsCall, awsErrorName, httpStatusOf, requireEc2 } from '../forensics/ec2Helpers.js';
 import { resolveInstance } from './resolveInstance.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const sameGroups = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
@@ -448,11 +449,7 @@ function groupPlan(p: Preflight, groupId: string | null, created: boolean, dryRu
  * complete what is missing; `skipped` when already isolated. A dry run changes nothing.
  */
 export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps: ActionDeps): Promise<ActionResult<IsolateNodeDetails>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for isolate-node: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const input = parsed.data;
+  const input = parseActionInput(inputSchema, request.input, 'isolate-node');
   const stopRequested = input.stopInstance ?? deps.settings.stopOnIsolate;
   const p = await preflight({ ...request, input }, deps, stopRequested);
   const ec2 = requireEc2(deps, 'isolate a node');

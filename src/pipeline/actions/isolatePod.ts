@@ -1,6 +1,6 @@
 import { PatchStrategy, setHeaderOptions, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { ConfigError, ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConfigError, ConflictError, NotFoundError } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
 import {
   ANNOTATION_CORDONED_NODE,
@@ -16,6 +16,7 @@ import {
   toKubeError,
   type IsolationPlan,
 } from '../planning/planPodIsolation.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const inputSchema = z.strictObject({
@@ -122,12 +123,9 @@ async function ensurePolicy(kube: KubeClients, plan: IsolationPlan, body: V1Netw
  * Idempotent: completes a partial isolation, and is `skipped` when nothing is left to do.
  */
 export async function isolatePod(request: ActionRequest<IsolatePodInput>, deps: ActionDeps): Promise<ActionResult<IsolatePodDetails>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for isolate-pod: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const { namespace, pod } = parsed.data;
-  const cordonRequested = parsed.data.cordonNode ?? deps.settings.cordonOnPodIsolate;
+  const input = parseActionInput(inputSchema, request.input, 'isolate-pod');
+  const { namespace, pod } = input;
+  const cordonRequested = input.cordonNode ?? deps.settings.cordonOnPodIsolate;
   checkNamespaceAllowed(namespace, deps.settings.protectedNamespaces);
   const kube = requireKube(deps);
 

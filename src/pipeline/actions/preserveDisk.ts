@@ -9,9 +9,10 @@ import {
   type Snapshot,
 } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
-import { AwsError, ConflictError, ValidationError } from '../../errors.js';
+import { AwsError, ConflictError } from '../../errors.js';
 import type { EvidenceItem } from '../evidence/types.js';
 import { awsCall, awsErrorName, findInstance, instanceIdSchema, requireEc2, safeIncident } from '../forensics/ec2Helpers.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 /** Tags on every snapshot and image preserve-disk makes (the same keys isolate-node uses). */
@@ -121,11 +122,8 @@ function snapshotEvidence(s: PreservedSnapshot, instanceId: string, deps: Action
  * Snapshots are crash-consistent and complete in the background (state `pending`).
  */
 export async function preserveDisk(request: ActionRequest<PreserveDiskInput>, deps: ActionDeps): Promise<ActionResult<PreserveDiskDetails | Record<string, unknown>>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for preserve-disk: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const { instanceId, createAmi } = parsed.data;
+  const input = parseActionInput(inputSchema, request.input, 'preserve-disk');
+  const { instanceId, createAmi } = input;
   const ec2 = requireEc2(deps, 'preserve disks');
   const { incidentId } = request;
   const notes: string[] = [];

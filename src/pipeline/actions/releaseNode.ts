@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, describeError, ValidationError } from '../../errors.js';
+import { AwsError, describeError } from '../../errors.js';
 import {
   autoScalingMembership,
   instanceEnis,
@@ -23,6 +23,7 @@ import {
 } from '../isolation/isolationRecord.js';
 import { awsCall, requireEc2 } from '../forensics/ec2Helpers.js';
 import { resolveInstance } from './resolveInstance.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const inputSchema = z.strictObject({
@@ -64,11 +65,8 @@ async function waitFor(what: string, wait: () => Promise<{ state: string; reason
  * is no record (not isolated by sentinel). A dry run changes nothing.
  */
 export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps: ActionDeps): Promise<ActionResult<ReleaseNodeDetails>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for release-node: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const node = parsed.data.node;
+  const input = parseActionInput(inputSchema, request.input, 'release-node');
+  const node = input.node;
   const ec2 = requireEc2(deps, 'release a node');
   const { s3, bucket } = requireRecordStore(deps, 'release a node');
   const instance = await resolveInstance(node, deps);

@@ -1,6 +1,6 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { ConfigError, ValidationError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
 import {
   ANNOTATION_CORDONED_NODE,
@@ -14,6 +14,7 @@ import {
   toKubeError,
   type ReleasePlan,
 } from '../planning/planPodIsolation.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const inputSchema = z.strictObject({
@@ -100,11 +101,8 @@ function changes(plan: ReleasePlan, dryRun: boolean): string[] {
  * Works when the pod is gone (the policy is still removed). `skipped` when nothing is isolated.
  */
 export async function releasePod(request: ActionRequest<ReleasePodInput>, deps: ActionDeps): Promise<ActionResult<ReleasePodDetails>> {
-  const parsed = inputSchema.safeParse(request.input);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for release-pod: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  const { namespace, pod } = parsed.data;
+  const input = parseActionInput(inputSchema, request.input, 'release-pod');
+  const { namespace, pod } = input;
   const kube = requireKube(deps);
 
   const podObject = await readOptional(() => kube.core.readNamespacedPod({ name: pod, namespace }), `reading pod ${namespace}/${pod}`);

@@ -1,6 +1,6 @@
 import { DeleteNetworkAclEntryCommand, type EC2Client, type NetworkAcl } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
-import { AwsError, ConfigError, describeError, NotFoundError, ValidationError } from '../../errors.js';
+import { AwsError, ConfigError, describeError, NotFoundError } from '../../errors.js';
 import { ipAddressSchema, listBlocks, normalizeIp, removeBlockRecord, type BlockRegistry, type StoredBlock } from '../blocks/blockRegistry.js';
 import {
   awsErrorCode,
@@ -12,6 +12,7 @@ import {
   readNacl,
   type ExpectedEntry,
 } from './denyEgress.js';
+import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 const inputSchema = z.strictObject({
@@ -59,11 +60,7 @@ export interface UnblockEgressDetails {
 export const UNBLOCK_EGRESS_IAM = ['ec2:DescribeNetworkAcls', 'ec2:DeleteNetworkAclEntry', 's3:ListBucket', 's3:GetObject', 's3:DeleteObject'];
 
 function parseInput(raw: unknown): UnblockEgressInput {
-  const parsed = inputSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ValidationError(`invalid input for unblock-egress: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseActionInput(inputSchema, raw, 'unblock-egress');
 }
 
 function requireClients(deps: ActionDeps): { ec2: EC2Client; registry: BlockRegistry } {
