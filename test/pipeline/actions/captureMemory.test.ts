@@ -469,7 +469,9 @@ describe('the capture script', () => {
       return { ...r, read, log: existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : '' };
     }
 
-    const params = (): CaptureScriptParams => ({ ...base, moduleSha256: sha(MODULE), port: randomInt(20_000, 60_000) });
+    // Below Linux's ephemeral range (32768–60999), where the emulators' listen(0) ports and every
+    // client connection of the parallel suite live: a port there could already be taken.
+    const params = (): CaptureScriptParams => ({ ...base, moduleSha256: sha(MODULE), port: randomInt(20_000, 32_000) });
 
     it('streams the image to S3 through sha256sum and uploads the matching hash', () => {
       const memory = randomBytes(3 * 1024 * 1024 + 17);
