@@ -62,7 +62,12 @@ export const SETTINGS = {
   AWS_SECRET_ACCESS_KEY: { schema: z.string().min(1), expects: 'the secret for AWS_ACCESS_KEY_ID' },
   AWS_SESSION_TOKEN: { schema: z.string().min(1), expects: 'a session token for temporary credentials' },
 
-  SENTINEL_QUEUE_URL: { schema: url, expects: 'URL of the SQS queue the bot consumes' },
+  SENTINEL_QUEUE_URL: { schema: url, expects: 'URL of the intake queue (Falco and GuardDuty events only)' },
+  SENTINEL_CONTROL_QUEUE_URL: { schema: url, expects: 'URL of the control queue (playbook steps, approval requests, reports), which only the state machines may send to' },
+  SENTINEL_SFN_ROLE_ID: {
+    schema: z.string().regex(/^AROA[A-Z0-9]{12,124}$/, 'an IAM role unique id (AROA...)'),
+    expects: 'unique id (AROA...) of the state machines\' role: control messages from any other sender are refused (CloudFormation output StateMachineRoleId)',
+  },
   SENTINEL_EVIDENCE_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'), expects: 'S3 bucket for evidence and incident records' },
 
   SENTINEL_KUBECONFIG: { schema: z.string().min(1), expects: 'path to a kubeconfig; in-cluster or ~/.kube/config when unset' },
@@ -84,6 +89,7 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted', default: '600' },
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
+  SENTINEL_STEP_HEARTBEAT_SECONDS: { schema: z.coerce.number().int().min(3).max(3600), expects: 'HeartbeatSeconds of long playbook steps: a bot that stops heartbeating fails the step within this many seconds', default: '120' },
   SENTINEL_APPROVAL_STORE: { schema: z.enum(['file', 's3']), expects: 'file (default, under SENTINEL_DATA_DIR) or s3 (shared by replicas, in the evidence bucket)', default: 'file' },
   SENTINEL_APPROVAL_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(604_800), expects: 'seconds an approval waits for a decision', default: '3600' },
   SENTINEL_APPROVAL_DEFAULT_DECISION: { schema: z.enum(['allow', 'block']), expects: 'allow or block: what a playbook does when nobody answers an approval in time', default: 'allow' },
@@ -130,6 +136,7 @@ export interface Config {
     readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string } | undefined;
   };
   readonly queueUrl: string | undefined;
+  readonly controlQueueUrl: string | undefined;
   readonly evidenceBucket: string | undefined;
   readonly kubeconfigPath: string | undefined;
   readonly pipeline: PipelineSettings;
@@ -170,6 +177,9 @@ export interface ForensicsSettings {
 
 export interface BotSettings {
   readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined };
+  /** Unique id of the state machines' role: the only SenderId (`<id>` or `<id>:<session>`) a control message may have. */
+  readonly stateMachineRoleId: string | undefined;
+  readonly stepHeartbeatSeconds: number;
   readonly stormWindowMs: number;
   readonly editIntervalMs: number;
   readonly approvalStore: 'file' | 's3';
@@ -253,6 +263,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
           : undefined,
     },
     queueUrl: v.SENTINEL_QUEUE_URL,
+    controlQueueUrl: v.SENTINEL_CONTROL_QUEUE_URL,
     evidenceBucket: v.SENTINEL_EVIDENCE_BUCKET,
     kubeconfigPath: v.SENTINEL_KUBECONFIG,
     pipeline: {
@@ -272,6 +283,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     },
     bot: {
       stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY },
+      stateMachineRoleId: v.SENTINEL_SFN_ROLE_ID,
+      stepHeartbeatSeconds: v.SENTINEL_STEP_HEARTBEAT_SECONDS ?? 120,
       stormWindowMs: (v.SENTINEL_STORM_WINDOW_SECONDS ?? 600) * 1000,
       editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
       approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',

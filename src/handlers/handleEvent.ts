@@ -93,7 +93,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       startTime: incident.firstSeen,
       triage,
       event,
-      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, forensics: forensicsSettings(ctx) },
+      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, heartbeatSeconds: ctx.bot.stepHeartbeatSeconds, forensics: forensicsSettings(ctx) },
     });
     const started = await ctx.engine.start(triage.route, executionName, input);
     await ctx.incidents.setExecution(incident.incidentId, executionName);

@@ -19,6 +19,11 @@ export const taskMessageSchema = z
     input: z.unknown(),
     incidentId: z.string().min(1).max(128),
     executionName: z.string().max(80).optional(),
+    /** When the state machine entered the step (`$$.State.EnteredTime`) and how long it waits: the step's deadline. */
+    enteredAt: z.iso.datetime({ offset: true }).optional(),
+    timeoutSeconds: z.number().int().min(1).max(31_536_000).optional(),
+    /** The step's HeartbeatSeconds: the bot heartbeats at a third of it while the action runs. */
+    heartbeatSeconds: z.number().int().min(1).max(31_536_000).optional(),
     dryRun: z.boolean().optional(),
     /** Memory capture state, for actions that would destroy memory. */
     memory: z.object({ captured: z.boolean().optional(), waivedBy: z.string().optional() }).optional(),
@@ -58,6 +63,8 @@ export const approvalRequestSchema = z
 export const reportMessageSchema = z
   .object({
     kind: z.literal('report'),
+    /** The execution that sends it (`$$.Execution.Name`): a report only updates that execution's incident. */
+    executionName: z.string().max(80).optional(),
     incident: incidentOrStateSchema,
     record: z.object({ bucket: z.string(), key: z.string(), location: z.string() }).partial().optional(),
   })

@@ -4,14 +4,14 @@ import type { SettingName } from '../config.js';
 /**
  * What `sentinel provision` wants to exist, computed from settings and the ASL files
  * without any call: names, ARNs, queue attributes, the queue policy, the EventBridge rule,
- * the state machines (definitions still holding `${QueueUrl}`) and the evidence bucket.
+ * the state machines (definitions still holding `${ControlQueueUrl}`) and the evidence bucket.
  *
  * Every ARN is derived from the partition, region and account; the account comes from the
  * state machines' role ARN (a state machine's role is always in its own account).
  */
 
-/** The one placeholder the ASL files may use, always inside a string value. */
-export const QUEUE_URL_PLACEHOLDER = '${QueueUrl}';
+/** The one placeholder the ASL files may use, always inside a string value: the control queue's URL. */
+export const QUEUE_URL_PLACEHOLDER = '${ControlQueueUrl}';
 
 /** Receives before a message moves to the DLQ. */
 export const MAX_RECEIVE_COUNT = 5;
@@ -32,7 +32,7 @@ export const STATE_MACHINE_SETTINGS: Readonly<Record<string, SettingName>> = {
 export interface StateMachineTemplate {
   /** File name without `.asl.json`, e.g. `falco-incident`. */
   basename: string;
-  /** The parsed ASL document, `${QueueUrl}` not yet substituted. */
+  /** The parsed ASL document, `${ControlQueueUrl}` not yet substituted. */
   definition: unknown;
 }
 
@@ -151,7 +151,7 @@ export function queuePolicy(queueArn: string, ruleArnValue: string, sfnRoleArn: 
   };
 }
 
-/** Replaces `${QueueUrl}` in every string of an ASL document; refuses any other `${…}` placeholder. */
+/** Replaces `${ControlQueueUrl}` in every string of an ASL document; refuses any other `${…}` placeholder. */
 export function renderDefinition(template: unknown, queueUrl: string): unknown {
   const walk = (v: unknown): unknown => {
     if (typeof v === 'string') return v.split(QUEUE_URL_PLACEHOLDER).join(queueUrl);
@@ -162,7 +162,7 @@ export function renderDefinition(template: unknown, queueUrl: string): unknown {
   return walk(template);
 }
 
-/** The `${…}` placeholders other than `${QueueUrl}` in an ASL document (keys and values). */
+/** The `${…}` placeholders other than `${ControlQueueUrl}` in an ASL document (keys and values). */
 export function unknownPlaceholders(template: unknown): string[] {
   const found = new Set<string>();
   const scan = (s: string) => {

@@ -2,19 +2,19 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { packageRoot } from '../util/packageRoot.js';
+import { QUEUE_URL_PLACEHOLDER } from './desired.js';
 
-/** The one placeholder the ASL files use, always inside a string value. */
-export const QUEUE_URL_PLACEHOLDER = '${QueueUrl}';
+export { QUEUE_URL_PLACEHOLDER };
 const ASL_SUFFIX = '.asl.json';
 
 export interface StateMachineDefinition {
   /** The file name without `.asl.json`: `falco-incident`, `ec2-forensics`, `notify`. */
   name: string;
-  /** The ASL document as JSON text, `${QueueUrl}` substituted: what CreateStateMachine takes. */
+  /** The ASL document as JSON text, `${ControlQueueUrl}` substituted: what CreateStateMachine takes. */
   definition: string;
 }
 
-/** Replaces `${QueueUrl}` in every string value; any other `${…}` (in a key or a value) is refused. */
+/** Replaces `${ControlQueueUrl}` in every string value; any other `${…}` (in a key or a value) is refused. */
 function substitute(value: unknown, queueUrl: string, file: string): unknown {
   const check = (s: string) => {
     const other = [...s.matchAll(/\$\{[^}]*\}/g)].map((m) => m[0]).find((p) => p !== QUEUE_URL_PLACEHOLDER);
@@ -38,7 +38,7 @@ function substitute(value: unknown, queueUrl: string, file: string): unknown {
 }
 
 /**
- * Every `deploy/statemachines/*.asl.json` (sorted by name) with `${QueueUrl}` replaced by the
+ * Every `deploy/statemachines/*.asl.json` (sorted by name) with `${ControlQueueUrl}` replaced by the
  * bot's queue URL in string values, ready for CreateStateMachine / UpdateStateMachine. Throws
  * ConfigError for an empty queue URL, a file that is not JSON, or another placeholder.
  */

@@ -2,7 +2,7 @@
  * End-to-end harness for the bot: everything `startBot` talks to, for real.
  *
  * - moto (shared, never reset): an SQS queue with a DLQ (redrive policy), an evidence bucket, the
- *   Falco incident state machine from deploy/statemachines (with `${QueueUrl}` substituted), and
+ *   Falco incident state machine from deploy/statemachines (with `${ControlQueueUrl}` substituted), and
  *   one EC2 instance in a fresh VPC whose PrivateDnsName is the node the events name; with
  *   `allStateMachines` also the EC2 forensics and notify state machines, with `eventBus` a custom
  *   EventBridge bus whose GuardDuty rule (the product's pattern) targets the queue;
@@ -205,7 +205,7 @@ async function createQueues(aws: AwsClients, options: BotHarnessOptions) {
 
 async function createStateMachine(aws: AwsClients, queueUrl: string): Promise<string> {
   const asl = await readFile(ASL_PATH, 'utf8');
-  const definition = asl.split('${QueueUrl}').join(queueUrl);
+  const definition = asl.split('${ControlQueueUrl}').join(queueUrl);
   const out = await aws.sfn.send(new CreateStateMachineCommand({ name: uniqueName('falco'), definition, roleArn: ROLE_ARN }));
   return out.stateMachineArn!;
 }

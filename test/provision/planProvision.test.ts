@@ -21,7 +21,7 @@ const TEMPLATE = {
     Send: {
       Type: 'Task',
       Resource: 'arn:aws:states:::sqs:sendMessage',
-      Parameters: { QueueUrl: '${QueueUrl}', MessageBody: { kind: 'report', 'note.$': '$.note' } },
+      Parameters: { QueueUrl: '${ControlQueueUrl}', MessageBody: { kind: 'report', 'note.$': '$.note' } },
       End: true,
     },
   },
@@ -153,9 +153,9 @@ describe('buildDesiredState', () => {
 });
 
 describe('renderDefinition', () => {
-  it('replaces ${QueueUrl} in string values and leaves everything else as it is', () => {
-    const out = renderDefinition({ a: '${QueueUrl}', b: ['x ${QueueUrl} y', 3, true, null], '${QueueUrl}': 1 }, 'https://q');
-    expect(out).toEqual({ a: 'https://q', b: ['x https://q y', 3, true, null], '${QueueUrl}': 1 });
+  it('replaces ${ControlQueueUrl} in string values and leaves everything else as it is', () => {
+    const out = renderDefinition({ a: '${ControlQueueUrl}', b: ['x ${ControlQueueUrl} y', 3, true, null], '${ControlQueueUrl}': 1 }, 'https://q');
+    expect(out).toEqual({ a: 'https://q', b: ['x https://q y', 3, true, null], '${ControlQueueUrl}': 1 });
   });
 
   it('turns every file in deploy/statemachines into a valid definition with no placeholder left', () => {

@@ -120,7 +120,7 @@ describe('provision on moto', () => {
     for (const m of desired.stateMachines) {
       const sm = await aws.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: m.arn }));
       expect(sm.roleArn).toBe(m.roleArn);
-      expect(sm.definition).not.toContain('${QueueUrl}');
+      expect(sm.definition).not.toContain('${ControlQueueUrl}');
       expect(JSON.parse(sm.definition!)).toEqual(renderDefinition(m.definition, url));
       expect(result.settings.some((s) => s.value === m.arn)).toBe(true);
     }

@@ -31,11 +31,17 @@ export interface PlaybookSettings {
   approvalTimeoutSeconds: number;
   /** What happens when nobody answers an approval in time. */
   defaultDecision: 'allow' | 'block';
+  /**
+   * HeartbeatSeconds of the long steps (collect-volatile, capture-memory, collect-disk): the bot
+   * heartbeats at a third of it while they run, so a dead bot fails the step within it.
+   */
+  heartbeatSeconds?: number;
   /** The EC2 forensics playbook; its defaults when absent. */
   forensics?: ForensicsPlaybookSettings;
 }
 
 export const DEFAULT_LIME_MODULE_PREFIX = 'lime';
+export const DEFAULT_STEP_HEARTBEAT_SECONDS = 120;
 export const DEFAULT_MEMORY_CAPTURE_TIMEOUT_SECONDS = 3600;
 /** How much longer the CaptureMemory task waits than the capture may run (SSM, uname, read-back). */
 export const CAPTURE_MEMORY_TASK_MARGIN_SECONDS = 900;
@@ -85,7 +91,8 @@ export function forensicsWindow(args: { triage: TriageResult; startTime: string;
  * EC2 forensics (deploy/statemachines/ec2-forensics.asl.json) also reads
  * `forensics` (what the finding has), `memory` (`{}` until capture-memory
  * succeeds or a person waives it), `artifacts` (what the analysis reads,
- * filled by the playbook) and `config.captureMemoryTimeoutSeconds`. The
+ * filled by the playbook), `config.captureMemoryTimeoutSeconds` and
+ * `config.heartbeatSeconds` (HeartbeatSecondsPath of its long steps). The
  * playbook adds `steps.collectDisk.snapshotIds` (from preserve-disk) and
  * `steps.analyse.artifacts` (from the collections) itself.
  */
@@ -126,6 +133,7 @@ export function buildPlaybookInput(args: {
       approvalTimeoutSeconds: args.settings.approvalTimeoutSeconds,
       defaultDecision: args.settings.defaultDecision,
       captureMemoryTimeoutSeconds: captureSeconds + CAPTURE_MEMORY_TASK_MARGIN_SECONDS,
+      heartbeatSeconds: clampInt(args.settings.heartbeatSeconds, DEFAULT_STEP_HEARTBEAT_SECONDS, 3, 3600),
     },
     steps: {
       extractFile: triage.artifact ? { ...pod, path: triage.artifact.path } : {},
