@@ -96,6 +96,10 @@ export const SETTINGS = {
   SENTINEL_TWO_PERSON_ACTIONS: { schema: list, expects: 'comma-separated action ids that need two different approvers (e.g. isolate-node)', default: '' },
   SENTINEL_HTTP_PORT: { schema: z.coerce.number().int().min(0).max(65_535), expects: 'port for /healthz, /readyz and /metrics (0 picks a free one)', default: '8080' },
   SENTINEL_HTTP_HOST: { schema: z.string().min(1), expects: 'address the health and metrics server listens on', default: '0.0.0.0' },
+  SENTINEL_METRICS_TOKEN: {
+    schema: z.string().regex(/^[A-Za-z0-9._~+/=-]{16,512}$/, '16 to 512 token characters (letters, digits, . _ ~ + / = -)'),
+    expects: 'bearer token /metrics requires (Authorization: Bearer <token>); unset, /metrics answers loopback clients only',
+  },
   SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages received and handled at once (1-10)', default: '10' },
   SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
   SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
@@ -188,6 +192,8 @@ export interface BotSettings {
   readonly twoPersonActions: readonly string[];
   readonly httpPort: number;
   readonly httpHost: string;
+  /** Bearer token for /metrics; undefined: loopback clients only. A secret (secretValues). */
+  readonly metricsToken: string | undefined;
   readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
   readonly forensics: ForensicsSettings;
 }
@@ -293,6 +299,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       twoPersonActions: v.SENTINEL_TWO_PERSON_ACTIONS ?? [],
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
+      metricsToken: v.SENTINEL_METRICS_TOKEN,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
       forensics: {
         forensicInstanceId: v.SENTINEL_FORENSIC_INSTANCE_ID,
@@ -328,7 +335,7 @@ export function requireSettings(config: Config, names: readonly SettingName[], p
 
 /** Values that must never reach a log line or a Discord message. */
 export function secretValues(config: Config): string[] {
-  return [config.discord.token, config.aws.credentials?.secretAccessKey, config.aws.credentials?.sessionToken].filter(
+  return [config.discord.token, config.aws.credentials?.secretAccessKey, config.aws.credentials?.sessionToken, config.bot.metricsToken].filter(
     (s): s is string => typeof s === 'string' && s.length > 0,
   );
 }

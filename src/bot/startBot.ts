@@ -122,6 +122,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const ops = await startOpsServer({
     host: config.bot.httpHost,
     port: config.bot.httpPort,
+    metricsToken: config.bot.metricsToken,
+    logger,
     registry: metrics.registry,
     probe: {
       ready: () => {

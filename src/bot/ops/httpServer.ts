@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../../logger.js';
+import { authorizeMetrics } from './authorizeMetrics.js';
 
 export interface HealthProbe {
   /** Ready only while every dependency is connected. */
@@ -12,8 +14,22 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-/** `/healthz` (alive), `/readyz` (Discord and SQS connected) and `/metrics` (Prometheus). */
-export async function startOpsServer(options: { host: string; port: number; probe: HealthProbe; registry: Registry }): Promise<OpsServer> {
+export interface OpsServerOptions {
+  host: string;
+  port: number;
+  probe: HealthProbe;
+  registry: Registry;
+  /** SENTINEL_METRICS_TOKEN: /metrics then needs `Authorization: Bearer <token>`; unset, it answers loopback peers only. */
+  metricsToken?: string | undefined;
+  /** Refused /metrics requests are logged here (peer and reason, never what was presented). */
+  logger?: Logger;
+}
+
+/**
+ * `/healthz` (alive) and `/readyz` (Discord and SQS connected), open to probes, and `/metrics`
+ * (Prometheus), for a bearer token or, without one, for loopback clients only.
+ */
+export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -30,6 +46,12 @@ export async function startOpsServer(options: { host: string; port: number; prob
       return;
     }
     if (path === '/metrics') {
+      const access = authorizeMetrics({ remoteAddress: req.socket.remoteAddress, authorization: req.headers.authorization }, options.metricsToken);
+      if (!access.allowed) {
+        options.logger?.warn('metrics request refused', { peer: req.socket.remoteAddress, status: access.status, reason: access.reason });
+        res.writeHead(access.status, { 'content-type': 'application/json', ...access.headers }).end(JSON.stringify({ error: access.reason }));
+        return;
+      }
       options.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
