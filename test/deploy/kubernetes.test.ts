@@ -1,8 +1,12 @@
 /**
  * deploy/kubernetes/sentinel.json (a kubectl List): well-formed objects, RBAC exactly as
- * docs/permissions/*.md asks, and a Deployment that matches what the bot serves and reads.
+ * docs/permissions/*.md asks, a Deployment that matches what the bot serves and reads, its data
+ * on a volume that outlives the pod, and the bot's NetworkPolicy. deploy/kubernetes/falcosidekick.json:
+ * the NetworkPolicy that lets only Falco reach Falcosidekick. Every object of both is checked
+ * against the Kubernetes API's own models (those @kubernetes/client-node is generated from).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config.js';
 
@@ -23,8 +27,11 @@ interface Subject {
   namespace?: string;
 }
 
-const list = JSON.parse(readFileSync(new URL('../../deploy/kubernetes/sentinel.json', import.meta.url), 'utf8')) as { apiVersion: string; kind: string; items: K8sObject[] };
+const readList = (file: string) =>
+  JSON.parse(readFileSync(new URL(`../../deploy/kubernetes/${file}`, import.meta.url), 'utf8')) as { apiVersion: string; kind: string; items: K8sObject[] };
+const list = readList('sentinel.json');
 const items = list.items;
+const sidekickList = readList('falcosidekick.json');
 const byKind = (kind: string) => items.filter((o) => o.kind === kind);
 const one = (kind: string, name?: string) => {
   const found = byKind(kind).filter((o) => name === undefined || o.metadata.name === name);
@@ -42,7 +49,104 @@ const API_VERSIONS: Record<string, string> = {
   Role: 'rbac.authorization.k8s.io/v1',
   RoleBinding: 'rbac.authorization.k8s.io/v1',
   Deployment: 'apps/v1',
+  PersistentVolumeClaim: 'v1',
+  NetworkPolicy: 'networking.k8s.io/v1',
 };
+
+/**
+ * Problems of a value against a model of the Kubernetes API as @kubernetes/client-node has it
+ * (generated from the API server's OpenAPI document): unknown fields, wrong types.
+ */
+type Model = { getAttributeTypeMap(): { baseName: string; type: string }[] };
+function schemaProblems(value: unknown, type: string, path: string): string[] {
+  if (value === undefined || value === null) return [];
+  const array = /^Array<(.+)>$/.exec(type);
+  if (array) return Array.isArray(value) ? value.flatMap((v, i) => schemaProblems(v, array[1]!, `${path}[${i}]`)) : [`${path}: expected a list`];
+  const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+  if (map) {
+    if (typeof value !== 'object' || Array.isArray(value)) return [`${path}: expected a map`];
+    return Object.entries(value).flatMap(([k, v]) => schemaProblems(v, map[1]!, `${path}.${k}`));
+  }
+  const primitive: Record<string, (v: unknown) => boolean> = {
+    string: (v) => typeof v === 'string',
+    Date: (v) => typeof v === 'string',
+    number: (v) => typeof v === 'number',
+    boolean: (v) => typeof v === 'boolean',
+    IntOrString: (v) => typeof v === 'string' || Number.isInteger(v),
+    any: () => true,
+  };
+  if (primitive[type]) return primitive[type](value) ? [] : [`${path}: expected ${type}, got ${JSON.stringify(value)}`];
+  const model = (k8s as unknown as Record<string, Model | undefined>)[type];
+  if (!model?.getAttributeTypeMap) return [`${path}: no model ${type}`];
+  if (typeof value !== 'object' || Array.isArray(value)) return [`${path}: expected an object (${type})`];
+  const attributes = model.getAttributeTypeMap();
+  return Object.entries(value).flatMap(([key, v]) => {
+    const attribute = attributes.find((a) => a.baseName === key);
+    return attribute ? schemaProblems(v, attribute.type, `${path}.${key}`) : [`${path}.${key}: not a field of ${type}`];
+  });
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+/** Whether a label selector selects an object with these labels (an empty selector selects all). */
+function selects(selector: LabelSelector, labels: Record<string, string>): boolean {
+  const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpression = (selector.matchExpressions ?? []).every((e) => {
+    const has = Object.hasOwn(labels, e.key);
+    if (e.operator === 'Exists') return has;
+    if (e.operator === 'DoesNotExist') return !has;
+    const within = has && (e.values ?? []).includes(labels[e.key]!);
+    return e.operator === 'In' ? within : !within;
+  });
+  return byLabel && byExpression;
+}
+
+interface PolicyPort {
+  protocol?: string;
+  port?: number | string;
+  endPort?: number;
+}
+interface PolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: string[];
+    ingress?: { from?: PolicyPeer[]; ports?: PolicyPort[] }[];
+    egress?: { to?: PolicyPeer[]; ports?: PolicyPort[] }[];
+  };
+}
+
+/**
+ * Pod labels of the falcosecurity/falco chart (release `falco`, as docs/deploy.md installs it):
+ * Falco's DaemonSet pods (falco.selectorLabels), and the Falcosidekick subchart's core and UI
+ * pods (falcosidekick.labels, with app.kubernetes.io/component core or ui).
+ */
+const CHART_PODS = {
+  falco: { 'app.kubernetes.io/name': 'falco', 'app.kubernetes.io/instance': 'falco' },
+  falcosidekick: {
+    'helm.sh/chart': 'falcosidekick-0.12.1',
+    'app.kubernetes.io/name': 'falcosidekick',
+    'app.kubernetes.io/instance': 'falco',
+    'app.kubernetes.io/version': '2.31.1',
+    'app.kubernetes.io/part-of': 'falcosidekick',
+    'app.kubernetes.io/managed-by': 'Helm',
+    'app.kubernetes.io/component': 'core',
+  },
+  falcosidekickUi: {
+    'app.kubernetes.io/name': 'falcosidekick',
+    'app.kubernetes.io/instance': 'falco',
+    'app.kubernetes.io/part-of': 'falcosidekick',
+    'app.kubernetes.io/component': 'ui',
+  },
+  /** Anything else in the falco namespace, e.g. the k8s-metacollector subchart. */
+  other: { 'app.kubernetes.io/name': 'k8s-metacollector', 'app.kubernetes.io/instance': 'falco' },
+} as const;
 
 const deployment = () => one('Deployment', 'sentinel') as K8sObject & { spec: DeploymentSpec };
 interface Container {
@@ -50,7 +154,7 @@ interface Container {
   image: string;
   args?: string[];
   ports: { name: string; containerPort: number }[];
-  env: { name: string; value: string }[];
+  env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }[];
   envFrom: ({ configMapRef: { name: string } } | { secretRef: { name: string } })[];
   volumeMounts: { name: string; mountPath: string }[];
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -60,6 +164,7 @@ interface Container {
 }
 interface DeploymentSpec {
   replicas: number;
+  strategy: { type: string };
   selector: { matchLabels: Record<string, string> };
   template: {
     metadata: { labels: Record<string, string> };
@@ -68,7 +173,7 @@ interface DeploymentSpec {
       terminationGracePeriodSeconds: number;
       securityContext: { runAsNonRoot: boolean; runAsUser: number };
       containers: Container[];
-      volumes: { name: string; emptyDir?: object }[];
+      volumes: { name: string; emptyDir?: object; persistentVolumeClaim?: { claimName: string; readOnly?: boolean } }[];
     };
   };
 }
@@ -115,6 +220,20 @@ describe('Kubernetes manifests', () => {
     for (const o of items.slice(1)) if (o.metadata.namespace && o.metadata.namespace !== 'default') expect(o.metadata.namespace).toBe('sentinel');
   });
 
+  it('holds only fields the Kubernetes API knows, with the types it expects (sentinel.json and falcosidekick.json)', () => {
+    expect(sidekickList).toMatchObject({ apiVersion: 'v1', kind: 'List' });
+    for (const o of [...items, ...sidekickList.items]) {
+      expect(API_VERSIONS[o.kind], `${o.kind} is expected here`).toBe(o.apiVersion);
+      expect(schemaProblems(o, `V1${o.kind}`, `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    }
+    // The check itself catches a misspelled field and a wrong type.
+    const policy = one('NetworkPolicy', 'sentinel-bot') as NetworkPolicy;
+    expect(schemaProblems({ ...policy, spec: { ...policy.spec, policyType: ['Ingress'] } }, 'V1NetworkPolicy', 'np')).toEqual(['np.spec.policyType: not a field of V1NetworkPolicySpec']);
+    expect(schemaProblems({ ...policy, spec: { ...policy.spec, ingress: [{ ports: [{ port: 1.5 }] }] } }, 'V1NetworkPolicy', 'np')).toEqual([
+      'np.spec.ingress[0].ports[0].port: expected IntOrString, got 1.5',
+    ]);
+  });
+
   it('gives the service account an IRSA role annotation to fill in', () => {
     const sa = one('ServiceAccount', 'sentinel');
     expect(sa.metadata.annotations?.['eks.amazonaws.com/role-arn']).toMatch(/^arn:aws:iam::[A-Z_0-9]+:role\/[A-Za-z_0-9-]+$/);
@@ -153,7 +272,7 @@ describe('Kubernetes manifests', () => {
     }
   });
 
-  it('runs the bot non-root on a read-only root file system, with its data dir on an emptyDir', () => {
+  it('runs the bot non-root on a read-only root file system, with its data dir on a PersistentVolumeClaim', () => {
     const spec = deployment().spec.template.spec;
     expect(spec.serviceAccountName).toBe('sentinel');
     expect(spec.securityContext).toMatchObject({ runAsNonRoot: true });
@@ -167,7 +286,9 @@ describe('Kubernetes manifests', () => {
     expect(dataDir).toMatch(/^\//);
     const mount = c.volumeMounts.find((m) => m.mountPath === dataDir);
     expect(mount, 'SENTINEL_DATA_DIR is mounted').toBeDefined();
-    expect(spec.volumes.find((v) => v.name === mount!.name)?.emptyDir).toBeDefined();
+    const volume = spec.volumes.find((v) => v.name === mount!.name);
+    expect(volume?.emptyDir, 'not on an emptyDir: it would be lost with the pod').toBeUndefined();
+    expect(volume?.persistentVolumeClaim?.claimName).toBe('sentinel-data');
     for (const name of Object.keys(env)) expect(Object.keys(SETTINGS), `${name} is a sentinel setting`).toContain(name);
     expect(c.resources.requests?.cpu).toBeDefined();
     expect(c.resources.requests?.memory).toBeDefined();
@@ -190,6 +311,33 @@ describe('Kubernetes manifests', () => {
     expect(d.spec.selector.matchLabels).toEqual(d.spec.template.metadata.labels);
   });
 
+  it('keeps approvals, incidents and the audit log across restarts: a ReadWriteOnce claim, one replica, Recreate', () => {
+    const d = deployment();
+    const claim = one('PersistentVolumeClaim', 'sentinel-data') as K8sObject & {
+      spec: { accessModes: string[]; resources: { requests: { storage: string } }; storageClassName?: string };
+    };
+    expect(claim.metadata.namespace).toBe(d.metadata.namespace);
+    expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(claim.spec.resources.requests.storage).toMatch(/^\d+(Mi|Gi)$/);
+    // ReadWriteOnce: a rolling update would start the new pod while the old one holds the volume,
+    // and two bots would share one file store. One replica, the old pod gone before the new one.
+    expect(d.spec.replicas).toBe(1);
+    expect(d.spec.strategy).toEqual({ type: 'Recreate' });
+    // The file stores are what the claim keeps: the approval store stays on it unless set to s3.
+    const env = d.spec.template.spec.containers[0]!.env;
+    expect(env.find((e) => e.name === 'SENTINEL_APPROVAL_STORE')?.value ?? 'file').toBe('file');
+    // The claim is created before the Deployment that mounts it.
+    expect(items.indexOf(claim)).toBeLessThan(items.indexOf(d));
+  });
+
+  it('takes SENTINEL_METRICS_TOKEN from an optional Secret, and tells scrapers to send it', () => {
+    const c = deployment().spec.template.spec.containers[0]!;
+    const token = c.env.find((e) => e.name === 'SENTINEL_METRICS_TOKEN');
+    expect(token).toEqual({ name: 'SENTINEL_METRICS_TOKEN', valueFrom: { secretKeyRef: { name: 'sentinel-metrics', key: 'token', optional: true } } });
+    const svc = one('Service', 'sentinel-metrics');
+    expect(svc.metadata.annotations?.['sentinel.io/metrics-auth']).toMatch(/Authorization: Bearer .*sentinel-metrics.*loopback/);
+  });
+
   it('exposes the metrics port through a Service that selects the bot', () => {
     const svc = one('Service', 'sentinel-metrics') as K8sObject & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] } };
     const d = deployment();
@@ -198,6 +346,64 @@ describe('Kubernetes manifests', () => {
     const c = d.spec.template.spec.containers[0]!;
     const target = svc.spec.ports[0]!.targetPort;
     expect(typeof target === 'number' ? target : c.ports.find((p) => p.name === target)?.containerPort).toBe(8080);
+  });
+
+  it('fences the bot: ingress only to its HTTP port from labelled namespaces; egress only DNS to kube-dns and HTTPS', () => {
+    const policy = one('NetworkPolicy', 'sentinel-bot') as NetworkPolicy;
+    const d = deployment();
+    const c = d.spec.template.spec.containers[0]!;
+    const httpPort = Number(c.env.find((e) => e.name === 'SENTINEL_HTTP_PORT')!.value);
+    expect(policy.metadata.namespace).toBe(d.metadata.namespace);
+    expect(selects(policy.spec.podSelector, d.spec.template.metadata.labels)).toBe(true);
+    expect(Object.keys(policy.spec.podSelector.matchLabels ?? {}).length, 'not an empty selector').toBeGreaterThan(0);
+    // Both directions are isolated: what is not listed is refused.
+    expect([...policy.spec.policyTypes].sort()).toEqual(['Egress', 'Ingress']);
+
+    // Ingress: one rule, from namespaces that carry the scrape label, to the HTTP port only.
+    expect(policy.spec.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'sentinel.io/scrape-metrics': 'true' } } }], ports: [{ protocol: 'TCP', port: httpPort }] },
+    ]);
+    expect(c.ports.map((p) => p.containerPort)).toEqual([httpPort]);
+
+    // Egress: DNS to kube-dns pods in kube-system (one peer: both selectors must hold), UDP and TCP 53.
+    const egress = policy.spec.egress ?? [];
+    expect(egress).toHaveLength(2);
+    const dns = egress.find((r) => r.ports?.some((p) => p.port === 53));
+    expect(dns?.to).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+    ]);
+    expect(dns?.ports).toEqual(expect.arrayContaining([{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]));
+    expect(dns?.ports).toHaveLength(2);
+    // HTTPS to any address (Discord, AWS, the API server): the port is the only thing to narrow.
+    const https = egress.find((r) => r !== dns);
+    expect(https?.ports).toEqual([{ protocol: 'TCP', port: 443 }]);
+    expect(https?.to).toEqual([{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }]);
+    // No rule is open on every port or to every peer.
+    for (const rule of egress) expect(rule.ports?.length, 'each egress rule names its ports').toBeGreaterThan(0);
+    for (const rule of policy.spec.ingress ?? []) expect(rule.from?.length, 'each ingress rule names its peers').toBeGreaterThan(0);
+    expect(JSON.stringify(policy)).not.toMatch(/endPort/);
+  });
+
+  it('lets only Falco\'s pods reach Falcosidekick, on 2801 (falcosidekick.json)', () => {
+    expect(sidekickList.items).toHaveLength(1);
+    const policy = sidekickList.items[0] as NetworkPolicy;
+    expect(policy).toMatchObject({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'falco' } });
+    // It selects Falcosidekick's core pods, not Falco's, not the UI's.
+    expect(selects(policy.spec.podSelector, CHART_PODS.falcosidekick)).toBe(true);
+    expect(selects(policy.spec.podSelector, CHART_PODS.falco)).toBe(false);
+    expect(selects(policy.spec.podSelector, CHART_PODS.falcosidekickUi)).toBe(false);
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    // One rule: from pods of its own namespace (no namespaceSelector, no ipBlock) that are Falco's, to 2801.
+    expect(policy.spec.ingress).toHaveLength(1);
+    const rule = policy.spec.ingress![0]!;
+    expect(rule.ports).toEqual([{ protocol: 'TCP', port: 2801 }]);
+    expect(rule.from).toHaveLength(1);
+    const peer = rule.from![0]!;
+    expect(Object.keys(peer)).toEqual(['podSelector']);
+    expect(selects(peer.podSelector!, CHART_PODS.falco)).toBe(true);
+    for (const other of [CHART_PODS.falcosidekick, CHART_PODS.falcosidekickUi, CHART_PODS.other, {}]) {
+      expect(selects(peer.podSelector!, other), JSON.stringify(other)).toBe(false);
+    }
   });
 
   it('is what docs/deploy.md tells people to apply and fill in', () => {
@@ -213,5 +419,9 @@ describe('Kubernetes manifests', () => {
     expect(guide).toMatch(/kubectl -n sentinel create secret generic sentinel-discord/);
     expect(guide).toMatch(/kubectl -n sentinel create configmap sentinel-config/);
     expect(guide).toContain('eks.amazonaws.com/role-arn');
+    // The Falcosidekick policy goes in once Falco's namespace exists; the scrape label and the metrics Secret are explained.
+    expect(guide).toMatch(/helm upgrade --install falco[\s\S]*kubectl apply -f deploy\/kubernetes\/falcosidekick\.json/);
+    expect(guide).toMatch(/kubectl label namespace \S+ sentinel\.io\/scrape-metrics=true/);
+    expect(guide).toMatch(/kubectl -n sentinel create secret generic sentinel-metrics --from-literal=token=/);
   });
 });
