@@ -1,4 +1,5 @@
-import { awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { awsClientOptions, awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
 import { provisionPrefix, requireSettings } from '../config.js';
 import { UserError } from '../errors.js';
 import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
@@ -17,9 +18,10 @@ export interface ProvisionCommandOptions {
 
 /**
  * `sentinel provision [--dry-run] [--prefix NAME]`: creates or updates the intake queue and
- * its DLQ, the queue policy, the GuardDuty EventBridge rule, the state machines and the
- * evidence bucket; prints one line per resource (create / update / unchanged, and why),
- * then the settings for the bot's .env. A dry run only reads.
+ * the control queue (each with its DLQ and policy), the GuardDuty EventBridge rule, sentinel's
+ * SSM documents, the state machines and the evidence bucket; prints one line per resource
+ * (create / update / unchanged, and why), then the settings for the bot's .env, with the state
+ * machines' role id when iam:GetRole allows. A dry run only reads.
  */
 export async function runProvision(options: ProvisionCommandOptions, ctx: CliContext): Promise<number> {
   requireSettings(ctx.config, ['AWS_REGION', 'SENTINEL_SFN_ROLE_ARN'], 'sentinel provision');
@@ -42,10 +44,13 @@ export async function runProvision(options: ProvisionCommandOptions, ctx: CliCon
   });
 
   const out = (line = '') => ctx.stdout.write(`${line}\n`);
-  const aws = createAwsClients(awsSettingsFromConfig(ctx.config));
+  const settings = awsSettingsFromConfig(ctx.config);
+  const aws = createAwsClients(settings);
+  // IAM only reads the state machines' role id (SENTINEL_SFN_ROLE_ID).
+  const iam = new IAMClient(awsClientOptions(settings));
   try {
     out(`sentinel provision${options.dryRun ? ' --dry-run' : ''}: account ${desired.accountId}, region ${desired.region}, prefix ${prefix}`);
-    const result = await provision(aws, desired, {
+    const result = await provision({ ...aws, iam }, desired, {
       dryRun: options.dryRun,
       onPlan: (changes) => {
         for (const line of formatPlan(changes)) out(line);
@@ -66,5 +71,6 @@ export async function runProvision(options: ProvisionCommandOptions, ctx: CliCon
     return 0;
   } finally {
     destroyAwsClients(aws);
+    iam.destroy();
   }
 }

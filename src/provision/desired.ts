@@ -2,8 +2,9 @@ import { ConfigError } from '../errors.js';
 import type { SettingName } from '../config.js';
 
 /**
- * What `sentinel provision` wants to exist, computed from settings and the ASL files
- * without any call: names, ARNs, queue attributes, the queue policy, the EventBridge rule,
+ * What `sentinel provision` wants to exist, computed from settings, the ASL files and the SSM
+ * document files without any call: names, ARNs, the two queues (intake: events; control:
+ * playbook steps) with their DLQs and policies, the EventBridge rule, sentinel's SSM documents,
  * the state machines (definitions still holding `${ControlQueueUrl}`) and the evidence bucket.
  *
  * Every ARN is derived from the partition, region and account; the account comes from the
@@ -36,6 +37,13 @@ export interface StateMachineTemplate {
   definition: unknown;
 }
 
+export interface SsmDocumentTemplate {
+  /** File name without `.json`, e.g. `incident-collect-volatile`: the document is `<prefix>-<basename>`. */
+  basename: string;
+  /** The file's text: an SSM Command document (schemaVersion 2.2), sent as it is. */
+  content: string;
+}
+
 export interface DesiredInput {
   prefix: string;
   region: string;
@@ -50,6 +58,8 @@ export interface DesiredInput {
   /** `default` unless findings are forwarded to a custom bus. */
   eventBusName?: string | undefined;
   stateMachines: readonly StateMachineTemplate[];
+  /** deploy/ssm/*.json; none when omitted. */
+  ssmDocuments?: readonly SsmDocumentTemplate[] | undefined;
 }
 
 export interface DesiredQueue {
@@ -69,14 +79,30 @@ export interface DesiredStateMachine {
   setting: SettingName | undefined;
 }
 
+export interface DesiredSsmDocument {
+  /** `<prefix>-<basename>`. */
+  name: string;
+  basename: string;
+  arn: string;
+  content: string;
+}
+
 export interface DesiredState {
   partition: string;
   region: string;
   accountId: string;
   prefix: string;
+  /** The state machines' role: the only principal that may send to the control queue. */
+  sfnRoleArn: string;
+  /** The intake queue's DLQ and the intake queue (events: Falcosidekick, EventBridge). */
   dlq: DesiredQueue;
   queue: DesiredQueue;
   queuePolicy: PolicyDocument;
+  /** The control queue's DLQ and the control queue (playbook steps, from the state machines only). */
+  controlDlq: DesiredQueue;
+  controlQueue: DesiredQueue;
+  controlQueuePolicy: PolicyDocument;
+  ssmDocuments: readonly DesiredSsmDocument[];
   rule: { name: string; arn: string; eventBusName: string; eventPattern: EventPattern; description: string; state: 'ENABLED' };
   target: { id: string; arn: string };
   stateMachines: readonly DesiredStateMachine[];
@@ -124,10 +150,11 @@ export function ruleArn(partition: string, region: string, accountId: string, ev
 }
 
 /**
- * The queue policy: EventBridge may send only from sentinel's rule (aws:SourceArn), and the
- * state machines' role may send (its own IAM policy must allow it too). Nothing else.
+ * The intake queue's policy: EventBridge may send only from sentinel's rule (aws:SourceArn).
+ * Falcosidekick sends with its own role's IAM grant (same account); the state machines do not
+ * send here at all (their steps go to the control queue).
  */
-export function queuePolicy(queueArn: string, ruleArnValue: string, sfnRoleArn: string): PolicyDocument {
+export function intakeQueuePolicy(queueArn: string, ruleArnValue: string): PolicyDocument {
   return {
     Version: '2012-10-17',
     Id: 'sentinel-intake',
@@ -140,12 +167,49 @@ export function queuePolicy(queueArn: string, ruleArnValue: string, sfnRoleArn: 
         Resource: queueArn,
         Condition: { ArnEquals: { 'aws:SourceArn': ruleArnValue } },
       },
+    ],
+  };
+}
+
+/**
+ * The control queue's policy: only the state machines' role may send.
+ * - StateMachineStepsOnly allows the role (its own IAM policy must allow it too).
+ * - DenySendersOtherThanStateMachineRole refuses every other principal, whatever its own IAM
+ *   policy says: `aws:PrincipalArn` is the role ARN for any session of that role, so ArnNotEquals
+ *   matches every other user, role and session. A service principal (EventBridge, SNS…) has no
+ *   `aws:PrincipalArn`, and a negated operator on a missing key is true: it is refused too.
+ * - DenyDeliveriesForOtherResources: a request a service makes on behalf of a resource carries
+ *   `aws:SourceArn`; when it is there and is not one of sentinel's state machines
+ *   (`<prefix>-*`), the request is refused (confused deputy). Requests without it are not
+ *   affected by this statement.
+ */
+export function controlQueuePolicy(queueArn: string, sfnRoleArn: string, stateMachineArnPattern: string): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Id: 'sentinel-control',
+    Statement: [
       {
-        Sid: 'StateMachineTasks',
+        Sid: 'StateMachineStepsOnly',
         Effect: 'Allow',
         Principal: { AWS: sfnRoleArn },
         Action: 'sqs:SendMessage',
         Resource: queueArn,
+      },
+      {
+        Sid: 'DenySendersOtherThanStateMachineRole',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:SendMessage',
+        Resource: queueArn,
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': sfnRoleArn } },
+      },
+      {
+        Sid: 'DenyDeliveriesForOtherResources',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:SendMessage',
+        Resource: queueArn,
+        Condition: { Null: { 'aws:SourceArn': 'false' }, ArnNotLike: { 'aws:SourceArn': stateMachineArnPattern } },
       },
     ],
   };
@@ -189,25 +253,29 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
   const eventBusName = input.eventBusName ?? 'default';
   const problems: string[] = [];
 
-  const dlqName = `${prefix}-intake-dlq`;
-  const queueName = `${prefix}-intake`;
   const sqsArn = (name: string) => `arn:${partition}:sqs:${region}:${accountId}:${name}`;
-  const dlq: DesiredQueue = {
-    name: dlqName,
-    arn: sqsArn(dlqName),
+  const deadLetterQueue = (name: string): DesiredQueue => ({
+    name,
+    arn: sqsArn(name),
     attributes: { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS), SqsManagedSseEnabled: 'true' },
-  };
-  const queue: DesiredQueue = {
-    name: queueName,
-    arn: sqsArn(queueName),
+  });
+  const mainQueue = (name: string, dlqArn: string): DesiredQueue => ({
+    name,
+    arn: sqsArn(name),
     attributes: {
       VisibilityTimeout: String(input.visibilitySeconds),
       MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
       ReceiveMessageWaitTimeSeconds: String(QUEUE_RECEIVE_WAIT_SECONDS),
       SqsManagedSseEnabled: 'true',
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: MAX_RECEIVE_COUNT }),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
     },
-  };
+  });
+  const dlq = deadLetterQueue(`${prefix}-intake-dlq`);
+  const queue = mainQueue(`${prefix}-intake`, dlq.arn);
+  const queueName = queue.name;
+  const controlDlq = deadLetterQueue(`${prefix}-control-dlq`);
+  const controlQueue = mainQueue(`${prefix}-control`, controlDlq.arn);
+  const stateMachineArn = (name: string) => `arn:${partition}:states:${region}:${accountId}:stateMachine:${name}`;
 
   const ruleName = `${prefix}-guardduty`;
   if (ruleName.length > 64) problems.push(`rule name ${ruleName} is longer than 64 characters`);
@@ -228,7 +296,7 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     return {
       name,
       basename: t.basename,
-      arn: `arn:${partition}:states:${region}:${accountId}:stateMachine:${name}`,
+      arn: stateMachineArn(name),
       roleArn: input.sfnRoleArn,
       definition: t.definition,
       setting: STATE_MACHINE_SETTINGS[t.basename],
@@ -238,6 +306,18 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
   for (const m of stateMachines) {
     if (names.has(m.name)) problems.push(`two state machine files are both named ${m.name}`);
     names.add(m.name);
+  }
+
+  const ssmDocuments = (input.ssmDocuments ?? []).map((d): DesiredSsmDocument => {
+    const name = `${prefix}-${d.basename}`;
+    // SSM refuses names outside [A-Za-z0-9_.-]{3,128} and names starting aws, amazon or amzn.
+    if (!/^[A-Za-z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon|amzn)/i.test(name)) problems.push(`SSM document name ${name} is not one SSM accepts`);
+    return { name, basename: d.basename, arn: `arn:${partition}:ssm:${region}:${accountId}:document/${name}`, content: d.content };
+  });
+  const documentNames = new Set<string>();
+  for (const d of ssmDocuments) {
+    if (documentNames.has(d.name)) problems.push(`two SSM document files are both named ${d.name}`);
+    documentNames.add(d.name);
   }
 
   const bucketName = input.bucketName ?? `${prefix}-evidence-${accountId}-${region}`;
@@ -251,9 +331,14 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
     region,
     accountId,
     prefix,
+    sfnRoleArn: input.sfnRoleArn,
     dlq,
     queue,
-    queuePolicy: queuePolicy(queue.arn, rule.arn, input.sfnRoleArn),
+    queuePolicy: intakeQueuePolicy(queue.arn, rule.arn),
+    controlDlq,
+    controlQueue,
+    controlQueuePolicy: controlQueuePolicy(controlQueue.arn, input.sfnRoleArn, stateMachineArn(`${prefix}-*`)),
+    ssmDocuments,
     rule,
     target: { id: RULE_TARGET_ID, arn: queue.arn },
     stateMachines,

@@ -9,17 +9,20 @@ import {
 } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, UpdateStateMachineCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { CreateDocumentCommand, DocumentFormat, DocumentType, UpdateDocumentCommand, UpdateDocumentDefaultVersionCommand } from '@aws-sdk/client-ssm';
 import { AwsError } from '../errors.js';
 import { renderDefinition } from './desired.js';
-import type { Change, CurrentState } from './plan.js';
+import type { Change, CurrentState, QueueRole } from './plan.js';
 import type { ProvisionClients } from './readCurrent.js';
 
 /** Tags put on what sentinel creates (never compared, never rewritten). */
 export const PROVISION_TAGS: Readonly<Record<string, string>> = { 'managed-by': 'sentinel' };
 
 export interface ExecuteResult {
-  /** The queue's URL (known once it exists). */
+  /** The intake queue's URL (known once it exists). */
   queueUrl: string | undefined;
+  /** The control queue's URL (known once it exists). */
+  controlQueueUrl: string | undefined;
   /** Changes applied, in order (the `unchanged` ones are not). */
   applied: Change[];
 }
@@ -40,32 +43,41 @@ function wrap(change: Change, err: unknown): AwsError {
  * (what was applied before stays; a rerun plans only what is left).
  */
 export async function executePlan(clients: ProvisionClients, changes: readonly Change[], current: CurrentState, options: ExecuteOptions = {}): Promise<ExecuteResult> {
-  const urls: Record<'dlq' | 'queue', string | undefined> = { dlq: current.dlq?.url, queue: current.queue?.url };
-  // The desired queue policy rides along with every attribute update of the queue: SQS keeps
+  const urls: Urls = {
+    'intake-dlq': current.dlq?.url,
+    intake: current.queue?.url,
+    'control-dlq': current.controlDlq?.url,
+    control: current.controlQueue?.url,
+  };
+  // The desired queue policy rides along with every attribute update of its queue: SQS keeps
   // attributes a SetQueueAttributes call does not name, but moto drops the policy then.
-  const policy = changes.find((c) => c.kind === 'queue-policy')?.policy;
+  const policies: Partial<Record<QueueRole, string>> = {};
+  for (const c of changes) if (c.kind === 'queue-policy') policies[c.which] = c.policy;
   const applied: Change[] = [];
   for (const change of changes) {
     if (change.action === 'unchanged') continue;
     try {
-      await apply(clients, change, urls, policy);
+      await apply(clients, change, urls, policies);
     } catch (err) {
       throw wrap(change, err);
     }
     applied.push(change);
     options.onApplied?.(change);
   }
-  return { queueUrl: urls.queue, applied };
+  return { queueUrl: urls.intake, controlQueueUrl: urls.control, applied };
 }
 
-async function apply(clients: ProvisionClients, change: Change, urls: Record<'dlq' | 'queue', string | undefined>, policy: string | undefined): Promise<void> {
+type Urls = Record<QueueRole, string | undefined>;
+
+async function apply(clients: ProvisionClients, change: Change, urls: Urls, policies: Partial<Record<QueueRole, string>>): Promise<void> {
   switch (change.kind) {
     case 'queue': {
       if (change.action === 'create') {
         const out = await clients.sqs.send(new CreateQueueCommand({ QueueName: change.name, Attributes: { ...change.attributes }, tags: { ...PROVISION_TAGS } }));
         urls[change.which] = out.QueueUrl;
       } else {
-        const withPolicy = change.which === 'queue' && policy !== undefined ? { Policy: policy } : {};
+        const policy = policies[change.which];
+        const withPolicy = policy !== undefined ? { Policy: policy } : {};
         await clients.sqs.send(
           new SetQueueAttributesCommand({ QueueUrl: requireUrl(urls[change.which], change.name), Attributes: { ...change.attributes, ...withPolicy } }),
         );
@@ -73,7 +85,7 @@ async function apply(clients: ProvisionClients, change: Change, urls: Record<'dl
       return;
     }
     case 'queue-policy':
-      await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: requireUrl(urls.queue, change.queueName), Attributes: { Policy: change.policy } }));
+      await clients.sqs.send(new SetQueueAttributesCommand({ QueueUrl: requireUrl(urls[change.which], change.queueName), Attributes: { Policy: change.policy } }));
       return;
     case 'rule':
       await clients.eventBridge.send(
@@ -125,8 +137,33 @@ async function apply(clients: ProvisionClients, change: Change, urls: Record<'dl
     case 'bucket-versioning':
       await clients.s3.send(new PutBucketVersioningCommand({ Bucket: change.bucket, VersioningConfiguration: { Status: BucketVersioningStatus.Enabled } }));
       return;
+    case 'ssm-document': {
+      if (change.action === 'create') {
+        await clients.ssm.send(
+          new CreateDocumentCommand({
+            Name: change.name,
+            Content: change.content,
+            DocumentType: DocumentType.Command,
+            DocumentFormat: DocumentFormat.JSON,
+            Tags: Object.entries(PROVISION_TAGS).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
+        return;
+      }
+      let version = change.setDefaultVersion;
+      if (change.content !== undefined) {
+        const out = await clients.ssm.send(
+          new UpdateDocumentCommand({ Name: change.name, Content: change.content, DocumentVersion: '$LATEST', DocumentFormat: DocumentFormat.JSON }),
+        );
+        version = out.DocumentDescription?.DocumentVersion;
+        if (!version) throw new Error('UpdateDocument returned no document version');
+      }
+      // Runs name no version, so they run the default: the new content must become it.
+      await clients.ssm.send(new UpdateDocumentDefaultVersionCommand({ Name: change.name, DocumentVersion: version }));
+      return;
+    }
     case 'state-machine': {
-      const definition = JSON.stringify(renderDefinition(change.definitionTemplate, requireUrl(urls.queue, 'the intake queue')), null, 2);
+      const definition = JSON.stringify(renderDefinition(change.definitionTemplate, requireUrl(urls.control, 'the control queue')), null, 2);
       if (change.action === 'create') {
         await clients.sfn.send(
           new CreateStateMachineCommand({

@@ -1,4 +1,4 @@
-import { renderDefinition, type DesiredQueue, type DesiredState } from './desired.js';
+import { renderDefinition, type DesiredQueue, type DesiredSsmDocument, type DesiredState, type PolicyDocument } from './desired.js';
 
 /**
  * Pure planning: what exists (CurrentState, read by readCurrentState) against what should
@@ -7,6 +7,9 @@ import { renderDefinition, type DesiredQueue, type DesiredState } from './desire
  */
 
 export type ChangeAction = 'create' | 'update' | 'unchanged';
+
+/** The four queues: intake (events) and control (playbook steps), each with its DLQ. */
+export type QueueRole = 'intake-dlq' | 'intake' | 'control-dlq' | 'control';
 
 interface ChangeBase {
   action: ChangeAction;
@@ -17,12 +20,20 @@ interface ChangeBase {
 }
 
 export type Change =
-  | (ChangeBase & { kind: 'queue'; which: 'dlq' | 'queue'; name: string; attributes: Readonly<Record<string, string>> })
-  | (ChangeBase & { kind: 'queue-policy'; queueName: string; policy: string })
+  | (ChangeBase & { kind: 'queue'; which: QueueRole; name: string; attributes: Readonly<Record<string, string>> })
+  | (ChangeBase & { kind: 'queue-policy'; which: 'intake' | 'control'; queueName: string; policy: string })
   | (ChangeBase & { kind: 'rule'; name: string; eventBusName: string; eventPattern: string; description: string; state: 'ENABLED' })
   | (ChangeBase & { kind: 'rule-target'; rule: string; eventBusName: string; id: string; arn: string })
   | (ChangeBase & { kind: 'bucket'; name: string; region: string })
   | (ChangeBase & { kind: 'bucket-encryption' | 'bucket-public-access-block' | 'bucket-versioning'; bucket: string })
+  | (ChangeBase & {
+      kind: 'ssm-document';
+      name: string;
+      /** create / update: the content to send; undefined when only the default version moves. */
+      content: string | undefined;
+      /** Set this version as the default (the latest already holds the content). */
+      setDefaultVersion: string | undefined;
+    })
   | (ChangeBase & { kind: 'state-machine'; name: string; arn: string; roleArn: string; definitionTemplate: unknown });
 
 export type ChangeKind = Change['kind'];
@@ -57,6 +68,21 @@ export interface CurrentBucket {
   versioning: string | undefined;
 }
 
+export interface CurrentSsmDocument {
+  documentType: string | undefined;
+  defaultVersion: string | undefined;
+  /** The default version's content (what a run that names no version runs). */
+  defaultContent: string | undefined;
+  /**
+   * When the default differs from the file: an existing version whose content is the file's
+   * (SSM refuses UpdateDocument with content an existing version already has).
+   */
+  matchingVersion: string | undefined;
+}
+
+/** The state machines' role as IAM reports it: its unique id, or why it could not be read. */
+export type CurrentRole = { roleId: string } | { unreadable: string };
+
 export interface CurrentStateMachine {
   arn: string;
   definition: string;
@@ -66,16 +92,33 @@ export interface CurrentStateMachine {
 export interface CurrentState {
   dlq: CurrentQueue | undefined;
   queue: CurrentQueue | undefined;
+  controlDlq: CurrentQueue | undefined;
+  controlQueue: CurrentQueue | undefined;
   rule: CurrentRule | undefined;
   /** The targets of sentinel's rule (empty when the rule does not exist). */
   targets: readonly CurrentTarget[];
   bucket: CurrentBucket | undefined;
+  /** By document name; absent names do not exist. */
+  ssmDocuments: Readonly<Record<string, CurrentSsmDocument>>;
   /** By state machine name; absent names do not exist. */
   stateMachines: Readonly<Record<string, CurrentStateMachine>>;
+  /** Read for the bot's SENTINEL_SFN_ROLE_ID; never changed by provision. */
+  stateMachineRole: CurrentRole;
 }
 
 /** An empty account: nothing exists. */
-export const NOTHING: CurrentState = Object.freeze({ dlq: undefined, queue: undefined, rule: undefined, targets: [], bucket: undefined, stateMachines: {} });
+export const NOTHING: CurrentState = Object.freeze({
+  dlq: undefined,
+  queue: undefined,
+  controlDlq: undefined,
+  controlQueue: undefined,
+  rule: undefined,
+  targets: [],
+  bucket: undefined,
+  ssmDocuments: {},
+  stateMachines: {},
+  stateMachineRole: { unreadable: 'the role was not read' },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Comparisons that ignore formatting: AWS hands documents back re-serialized.
@@ -115,7 +158,8 @@ function canonPolicyObject(o: Record<string, unknown>): Record<string, unknown> 
     Object.keys(o)
       .filter((k) => o[k] !== undefined)
       .sort()
-      .map((k) => [k, canonPolicy(o[k])]),
+      // `"Principal": "*"` and `"Principal": {"AWS": "*"}` mean the same.
+      .map((k) => [k, canonPolicy(k === 'Principal' && o[k] === '*' ? { AWS: '*' } : o[k])]),
   );
 }
 
@@ -160,7 +204,7 @@ function attributeDifference(name: string, want: string, current: Readonly<Recor
   return undefined;
 }
 
-function planQueue(which: 'dlq' | 'queue', want: DesiredQueue, have: CurrentQueue | undefined): Change {
+function planQueue(which: QueueRole, want: DesiredQueue, have: CurrentQueue | undefined): Change {
   const resource = `sqs queue ${want.name}`;
   if (!have) return { kind: 'queue', which, name: want.name, attributes: want.attributes, action: 'create', resource, why: 'does not exist' };
   const reasons: string[] = [];
@@ -176,6 +220,40 @@ function planQueue(which: 'dlq' | 'queue', want: DesiredQueue, have: CurrentQueu
   return { kind: 'queue', which, name: want.name, attributes: changed, action: 'update', resource, why: reasons.join('; ') };
 }
 
+function planQueuePolicy(which: 'intake' | 'control', queueName: string, want: PolicyDocument, have: CurrentQueue | undefined, senders: string): Change {
+  const base = { kind: 'queue-policy' as const, which, queueName, policy: JSON.stringify(want), resource: `sqs queue policy ${queueName}` };
+  const havePolicy = have?.attributes.Policy;
+  if (!have) return { ...base, action: 'create', why: 'new queue' };
+  if (!havePolicy) return { ...base, action: 'create', why: `the queue has no policy (senders: ${senders})` };
+  if (!samePolicy(parseJson(havePolicy), want)) return { ...base, action: 'update', why: `policy differs (senders: ${senders})` };
+  return { ...base, action: 'unchanged', why: senders };
+}
+
+/** Same document content: as JSON when both parse, else as text. */
+export function sameContent(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const pa = parseJson(a);
+  const pb = parseJson(b);
+  return pa !== undefined && pb !== undefined ? sameJson(pa, pb) : a === b;
+}
+
+function planSsmDocument(want: DesiredSsmDocument, have: CurrentSsmDocument | undefined): Change {
+  const base = { kind: 'ssm-document' as const, name: want.name, resource: `ssm document ${want.name}` };
+  const file = `deploy/ssm/${want.basename}.json`;
+  if (!have) return { ...base, action: 'create', content: want.content, setDefaultVersion: undefined, why: `does not exist (${file})` };
+  if (sameContent(have.defaultContent, want.content)) return { ...base, action: 'unchanged', content: undefined, setDefaultVersion: undefined, why: `default version ${have.defaultVersion ?? '?'} matches ${file}` };
+  if (have.matchingVersion) {
+    return {
+      ...base,
+      action: 'update',
+      content: undefined,
+      setDefaultVersion: have.matchingVersion,
+      why: `default version ${have.defaultVersion ?? '?'} → ${have.matchingVersion} (that version already matches ${file})`,
+    };
+  }
+  return { ...base, action: 'update', content: want.content, setDefaultVersion: undefined, why: `content differs from ${file}: new version, made the default` };
+}
+
 const PUBLIC_ACCESS_FLAGS = ['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const;
 
 /**
@@ -185,20 +263,13 @@ const PUBLIC_ACCESS_FLAGS = ['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublic
 export function planProvision(desired: DesiredState, current: CurrentState): Change[] {
   const changes: Change[] = [];
 
-  // Queues: the DLQ first (the queue's redrive policy names it).
-  changes.push(planQueue('dlq', desired.dlq, current.dlq));
-  changes.push(planQueue('queue', desired.queue, current.queue));
-
-  // The queue policy (EventBridge from sentinel's rule only; the state machines' role).
-  {
-    const policy = JSON.stringify(desired.queuePolicy);
-    const base = { kind: 'queue-policy' as const, queueName: desired.queue.name, policy, resource: `sqs queue policy ${desired.queue.name}` };
-    const havePolicy = current.queue?.attributes.Policy;
-    if (!current.queue) changes.push({ ...base, action: 'create', why: 'new queue' });
-    else if (!havePolicy) changes.push({ ...base, action: 'create', why: 'the queue has no policy (EventBridge could not deliver)' });
-    else if (!samePolicy(parseJson(havePolicy), desired.queuePolicy)) changes.push({ ...base, action: 'update', why: 'policy differs (sources allowed to send)' });
-    else changes.push({ ...base, action: 'unchanged', why: 'EventBridge from the rule, the state machines\' role' });
-  }
+  // Queues: each DLQ before the queue whose redrive policy names it, each policy after its queue.
+  changes.push(planQueue('intake-dlq', desired.dlq, current.dlq));
+  changes.push(planQueue('intake', desired.queue, current.queue));
+  changes.push(planQueuePolicy('intake', desired.queue.name, desired.queuePolicy, current.queue, 'EventBridge from the rule only'));
+  changes.push(planQueue('control-dlq', desired.controlDlq, current.controlDlq));
+  changes.push(planQueue('control', desired.controlQueue, current.controlQueue));
+  changes.push(planQueuePolicy('control', desired.controlQueue.name, desired.controlQueuePolicy, current.controlQueue, "the state machines' role only"));
 
   // The EventBridge rule and its target.
   {
@@ -262,8 +333,11 @@ export function planProvision(desired: DesiredState, current: CurrentState): Cha
     else changes.push({ ...ver, action: 'unchanged', why: 'versioning enabled' });
   }
 
-  // State machines, last: their definitions carry the queue's URL.
-  const queueUrl = current.queue?.url;
+  // sentinel's SSM documents (the only ones the bot may send).
+  for (const d of desired.ssmDocuments) changes.push(planSsmDocument(d, current.ssmDocuments[d.name]));
+
+  // State machines, last: their definitions carry the control queue's URL.
+  const queueUrl = current.controlQueue?.url;
   for (const m of desired.stateMachines) {
     const base = { kind: 'state-machine' as const, name: m.name, arn: m.arn, roleArn: m.roleArn, definitionTemplate: m.definition, resource: `state machine ${m.name}` };
     const have = current.stateMachines[m.name];
@@ -272,7 +346,7 @@ export function planProvision(desired: DesiredState, current: CurrentState): Cha
       continue;
     }
     const reasons: string[] = [];
-    if (queueUrl === undefined) reasons.push('the queue is new: its URL goes into the definition');
+    if (queueUrl === undefined) reasons.push('the control queue is new: its URL goes into the definition');
     else if (!sameJson(parseJson(have.definition), renderDefinition(m.definition, queueUrl))) reasons.push(`definition differs from ${m.basename}.asl.json`);
     if (have.roleArn !== m.roleArn) reasons.push(`role ${have.roleArn} → ${m.roleArn}`);
     changes.push(reasons.length ? { ...base, action: 'update', why: reasons.join('; ') } : { ...base, action: 'unchanged', why: `matches ${m.basename}.asl.json` });

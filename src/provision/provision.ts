@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import { packageRoot } from '../util/packageRoot.js';
 import type { DesiredState, StateMachineTemplate } from './desired.js';
 import { executePlan } from './execute.js';
-import { planProvision, summarizePlan, type Change, type CurrentState, type PlanSummary } from './plan.js';
+import { planProvision, summarizePlan, type Change, type CurrentRole, type CurrentState, type PlanSummary } from './plan.js';
 import { readCurrentState, type ProvisionClients } from './readCurrent.js';
 
 const ASL_SUFFIX = '.asl.json';
@@ -47,8 +47,10 @@ export interface ProvisionOptions {
 
 export interface BotSetting {
   name: string;
-  /** Undefined when not known yet (a dry run before the queue exists). */
+  /** Undefined when not known yet (a dry run before the queue exists, a role id IAM would not give). */
   value: string | undefined;
+  /** Why the value is not known, and how to get it. */
+  unknown?: string;
 }
 
 export interface ProvisionResult {
@@ -61,11 +63,29 @@ export interface ProvisionResult {
   settings: BotSetting[];
 }
 
+export interface KnownValues {
+  queueUrl: string | undefined;
+  controlQueueUrl: string | undefined;
+  stateMachineRole: CurrentRole;
+}
+
+const NOT_CREATED = 'known once the queue is created';
+
 /** The bot's settings for the provisioned resources. */
-export function botSettings(desired: DesiredState, queueUrl: string | undefined): BotSetting[] {
+export function botSettings(desired: DesiredState, known: KnownValues): BotSetting[] {
+  const role = known.stateMachineRole;
+  const roleName = desired.sfnRoleArn.slice(desired.sfnRoleArn.lastIndexOf('/') + 1);
   const settings: BotSetting[] = [
     { name: 'AWS_REGION', value: desired.region },
-    { name: 'SENTINEL_QUEUE_URL', value: queueUrl },
+    { name: 'SENTINEL_QUEUE_URL', value: known.queueUrl, ...(known.queueUrl ? {} : { unknown: NOT_CREATED }) },
+    { name: 'SENTINEL_CONTROL_QUEUE_URL', value: known.controlQueueUrl, ...(known.controlQueueUrl ? {} : { unknown: NOT_CREATED }) },
+    'roleId' in role
+      ? { name: 'SENTINEL_SFN_ROLE_ID', value: role.roleId }
+      : {
+          name: 'SENTINEL_SFN_ROLE_ID',
+          value: undefined,
+          unknown: `${role.unreadable}; get it with: aws iam get-role --role-name ${roleName} --query Role.RoleId --output text`,
+        },
     { name: 'SENTINEL_EVIDENCE_BUCKET', value: desired.bucket.name },
   ];
   for (const m of desired.stateMachines) settings.push({ name: m.setting ?? `# ${m.name}`, value: m.arn });
@@ -75,7 +95,7 @@ export function botSettings(desired: DesiredState, queueUrl: string | undefined)
 /** `NAME=value` lines for the bot's .env; an unknown value is a comment saying why. */
 export function formatSettings(settings: readonly BotSetting[]): string[] {
   return settings.map((s) =>
-    s.value === undefined ? `# ${s.name}=  (known once the queue is created)` : s.name.startsWith('#') ? `${s.name}: ${s.value}` : `${s.name}=${s.value}`,
+    s.value === undefined ? `# ${s.name}=  (${s.unknown ?? 'not known'})` : s.name.startsWith('#') ? `${s.name}: ${s.value}` : `${s.name}=${s.value}`,
   );
 }
 
@@ -85,7 +105,8 @@ export async function provision(clients: ProvisionClients, desired: DesiredState
   const changes = planProvision(desired, current);
   const summary = summarizePlan(changes);
   options.onPlan?.(changes);
-  if (options.dryRun) return { changes, summary, applied: [], current, settings: botSettings(desired, current.queue?.url) };
+  const known = (queueUrl: string | undefined, controlQueueUrl: string | undefined): KnownValues => ({ queueUrl, controlQueueUrl, stateMachineRole: current.stateMachineRole });
+  if (options.dryRun) return { changes, summary, applied: [], current, settings: botSettings(desired, known(current.queue?.url, current.controlQueue?.url)) };
   const result = await executePlan(clients, changes, current, options.onApplied ? { onApplied: options.onApplied } : {});
-  return { changes, summary, applied: result.applied, current, settings: botSettings(desired, result.queueUrl) };
+  return { changes, summary, applied: result.applied, current, settings: botSettings(desired, known(result.queueUrl, result.controlQueueUrl)) };
 }

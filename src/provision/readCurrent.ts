@@ -7,10 +7,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DescribeStateMachineCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetRoleCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { DescribeDocumentCommand, GetDocumentCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { AwsError, ConfigError } from '../errors.js';
-import type { DesiredQueue, DesiredState } from './desired.js';
-import type { CurrentBucket, CurrentQueue, CurrentRule, CurrentState, CurrentStateMachine, CurrentTarget } from './plan.js';
+import type { DesiredQueue, DesiredSsmDocument, DesiredState } from './desired.js';
+import { sameContent, type CurrentBucket, type CurrentQueue, type CurrentRole, type CurrentRule, type CurrentSsmDocument, type CurrentState, type CurrentStateMachine, type CurrentTarget } from './plan.js';
 
 /** The clients provisioning uses. */
 export interface ProvisionClients {
@@ -18,6 +20,9 @@ export interface ProvisionClients {
   eventBridge: EventBridgeClient;
   sfn: SFNClient;
   s3: S3Client;
+  ssm: SSMClient;
+  /** Only to read the state machines' role id (iam:GetRole); without it the id is reported as unknown. */
+  iam?: IAMClient | undefined;
 }
 
 interface AwsErrorShape {
@@ -144,16 +149,88 @@ async function readStateMachine(sfn: SFNClient, arn: string): Promise<CurrentSta
   }
 }
 
-/** What exists now, for the resources in `desired`. Read-only: Get/Describe/List/Head calls only. */
+async function readSsmDocument(ssm: SSMClient, want: DesiredSsmDocument): Promise<CurrentSsmDocument | undefined> {
+  const name = want.name;
+  let described;
+  try {
+    described = (await ssm.send(new DescribeDocumentCommand({ Name: name }))).Document;
+  } catch (err) {
+    if (errorName(err) === 'InvalidDocument') return undefined;
+    fail(`SSM document ${name}`, err);
+  }
+  if (!described) return undefined;
+  if (described.DocumentType && described.DocumentType !== 'Command') {
+    throw new ConfigError(`SSM document ${name} exists as a ${described.DocumentType} document, not Command: remove it or use another prefix`);
+  }
+  const defaultVersion = described.DefaultVersion;
+  let defaultContent: string | undefined;
+  try {
+    defaultContent = (await ssm.send(new GetDocumentCommand({ Name: name, ...(defaultVersion ? { DocumentVersion: defaultVersion } : {}) }))).Content;
+  } catch (err) {
+    fail(`SSM document ${name} version ${defaultVersion ?? 'default'}`, err);
+  }
+  let matchingVersion: string | undefined;
+  if (!sameContent(defaultContent, want.content)) {
+    // Another version may hold the file's content already (SSM refuses to repeat it): versions
+    // are numbered 1…LatestVersion, newest first; a deleted version is skipped.
+    const latest = Number(described.LatestVersion ?? defaultVersion ?? 0);
+    for (let v = latest; v >= 1 && !matchingVersion; v -= 1) {
+      const version = String(v);
+      if (version === defaultVersion) continue;
+      let text: string | undefined;
+      try {
+        text = (await ssm.send(new GetDocumentCommand({ Name: name, DocumentVersion: version }))).Content;
+      } catch (err) {
+        if (errorName(err) === 'InvalidDocumentVersion') continue;
+        fail(`SSM document ${name} version ${version}`, err);
+      }
+      if (sameContent(text, want.content)) matchingVersion = version;
+    }
+  }
+  return { documentType: described.DocumentType, defaultVersion, defaultContent, matchingVersion };
+}
+
+/** The role's unique id (AROA…), or why it cannot be read; never fails provisioning. */
+async function readRole(iam: IAMClient | undefined, roleArn: string): Promise<CurrentRole> {
+  const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+  if (!iam) return { unreadable: 'no IAM client' };
+  try {
+    const roleId = (await iam.send(new GetRoleCommand({ RoleName: roleName }))).Role?.RoleId;
+    return roleId ? { roleId } : { unreadable: 'GetRole returned no RoleId' };
+  } catch (err) {
+    const name = errorName(err);
+    if (name === 'NoSuchEntity' || name === 'NoSuchEntityException') return { unreadable: `role ${roleName} does not exist` };
+    return { unreadable: `iam:GetRole on ${roleName} failed: ${name || (err as Error)?.message || String(err)}` };
+  }
+}
+
+/** What exists now, for the resources in `desired`, and the state machines' role id. Read-only: Get/Describe/List/Head calls only. */
 export async function readCurrentState(clients: ProvisionClients, desired: DesiredState): Promise<CurrentState> {
-  const [dlq, queue, ruleAndTargets, bucket, machines] = await Promise.all([
+  const [dlq, queue, controlDlq, controlQueue, ruleAndTargets, bucket, documents, machines, stateMachineRole] = await Promise.all([
     readQueue(clients.sqs, desired.dlq),
     readQueue(clients.sqs, desired.queue),
+    readQueue(clients.sqs, desired.controlDlq),
+    readQueue(clients.sqs, desired.controlQueue),
     readRule(clients.eventBridge, desired),
     readBucket(clients.s3, desired.bucket.name, desired.bucket.region),
+    Promise.all(desired.ssmDocuments.map(async (d) => [d.name, await readSsmDocument(clients.ssm, d)] as const)),
     Promise.all(desired.stateMachines.map(async (m) => [m.name, await readStateMachine(clients.sfn, m.arn)] as const)),
+    readRole(clients.iam, desired.sfnRoleArn),
   ]);
+  const ssmDocuments: Record<string, CurrentSsmDocument> = {};
+  for (const [name, d] of documents) if (d) ssmDocuments[name] = d;
   const stateMachines: Record<string, CurrentStateMachine> = {};
   for (const [name, m] of machines) if (m) stateMachines[name] = m;
-  return { dlq, queue, rule: ruleAndTargets.rule, targets: ruleAndTargets.targets, bucket, stateMachines };
+  return {
+    dlq,
+    queue,
+    controlDlq,
+    controlQueue,
+    rule: ruleAndTargets.rule,
+    targets: ruleAndTargets.targets,
+    bucket,
+    ssmDocuments,
+    stateMachines,
+    stateMachineRole,
+  };
 }

@@ -12,6 +12,12 @@ import {
 import { formatPlan, NOTHING, planProvision, samePolicy, summarizePlan, type Change, type CurrentState } from '../../src/provision/plan.js';
 import { botSettings, formatSettings, loadStateMachineTemplates } from '../../src/provision/provision.js';
 
+const DOC_CONTENT = JSON.stringify(
+  { schemaVersion: '2.2', description: 'test', parameters: { incident: { type: 'String', allowedPattern: '^[A-Za-z0-9-]{1,64}$' } }, mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['uname -r'] } }] },
+  null,
+  2,
+);
+
 const validateAsl = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => { isValid: boolean; errorsText(sep?: string): string };
 
 const ROLE = 'arn:aws:iam::210987654321:role/sentinel-state-machines';
@@ -38,12 +44,16 @@ function input(overrides: Partial<DesiredInput> = {}): DesiredInput {
       { basename: 'falco-incident', definition: TEMPLATE },
       { basename: 'custom-flow', definition: { ...TEMPLATE, Comment: 'another' } },
     ],
+    ssmDocuments: [{ basename: 'incident-collect', content: DOC_CONTENT }],
     ...overrides,
   };
 }
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-intake';
 const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-intake-dlq';
+const CONTROL_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-control';
+const CONTROL_DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-control-dlq';
+const ROLE_ID = 'AROAEXAMPLEROLEID0001';
 
 /**
  * An account exactly as the desired state asks, written back the way AWS hands documents
@@ -52,32 +62,39 @@ const DLQ_URL = 'https://sqs.eu-west-1.amazonaws.com/210987654321/acme-intake-dl
  */
 function provisioned(desired: DesiredState): CurrentState {
   const reserialize = (doc: unknown) => JSON.stringify(doc, null, 1).replace(/\n\s*/g, ' ');
-  const policy = desired.queuePolicy;
-  const awsPolicy = {
-    Statement: policy.Statement.map((s) => ({ ...s, Action: [s.Action], Effect: s.Effect, Sid: s.Sid })),
+  const awsPolicy = (policy: DesiredState['queuePolicy']) => ({
+    Statement: policy.Statement.map((s) => ({ ...s, Action: [s.Action], Effect: s.Effect, Sid: s.Sid, ...(s.Principal === '*' ? { Principal: { AWS: '*' } } : {}) })),
     Id: policy.Id,
     Version: policy.Version,
-  };
-  return {
-    dlq: { url: DLQ_URL, attributes: { ...desired.dlq.attributes, QueueArn: desired.dlq.arn, VisibilityTimeout: '30', DelaySeconds: '0' } },
-    queue: {
-      url: QUEUE_URL,
-      attributes: {
-        ...desired.queue.attributes,
-        QueueArn: desired.queue.arn,
-        RedrivePolicy: `{"maxReceiveCount": "5", "deadLetterTargetArn": "${desired.dlq.arn}"}`,
-        Policy: reserialize(awsPolicy),
-      },
+  });
+  const queue = (url: string, q: DesiredState['queue'], dlq: DesiredState['dlq'], policy: DesiredState['queuePolicy']) => ({
+    url,
+    attributes: {
+      ...q.attributes,
+      QueueArn: q.arn,
+      RedrivePolicy: `{"maxReceiveCount": "5", "deadLetterTargetArn": "${dlq.arn}"}`,
+      Policy: reserialize(awsPolicy(policy)),
     },
+  });
+  const deadLetters = (url: string, dlq: DesiredState['dlq']) => ({ url, attributes: { ...dlq.attributes, QueueArn: dlq.arn, VisibilityTimeout: '30', DelaySeconds: '0' } });
+  return {
+    dlq: deadLetters(DLQ_URL, desired.dlq),
+    queue: queue(QUEUE_URL, desired.queue, desired.dlq, desired.queuePolicy),
+    controlDlq: deadLetters(CONTROL_DLQ_URL, desired.controlDlq),
+    controlQueue: queue(CONTROL_URL, desired.controlQueue, desired.controlDlq, desired.controlQueuePolicy),
     rule: { arn: desired.rule.arn, eventPattern: reserialize(desired.rule.eventPattern), state: 'ENABLED', description: desired.rule.description },
     targets: [
       { id: 'someone-else', arn: 'arn:aws:lambda:eu-west-1:210987654321:function:other', transformed: true },
       { id: desired.target.id, arn: desired.target.arn, transformed: false },
     ],
     bucket: { encrypted: true, publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true }, versioning: 'Enabled' },
-    stateMachines: Object.fromEntries(
-      desired.stateMachines.map((m) => [m.name, { arn: m.arn, roleArn: m.roleArn, definition: reserialize(renderDefinition(m.definition, QUEUE_URL)) }]),
+    ssmDocuments: Object.fromEntries(
+      desired.ssmDocuments.map((d) => [d.name, { documentType: 'Command', defaultVersion: '3', defaultContent: reserialize(JSON.parse(d.content)), matchingVersion: undefined }]),
     ),
+    stateMachines: Object.fromEntries(
+      desired.stateMachines.map((m) => [m.name, { arn: m.arn, roleArn: m.roleArn, definition: reserialize(renderDefinition(m.definition, CONTROL_URL)) }]),
+    ),
+    stateMachineRole: { roleId: ROLE_ID },
   };
 }
 
@@ -127,8 +144,8 @@ describe('buildDesiredState', () => {
     expect(guardDutyEventPattern(7.5).detail.severity).toEqual([{ numeric: ['>=', 7.5] }]);
   });
 
-  it('lets EventBridge send only from the rule, and the state machines\' role', () => {
-    const [events, sfn, ...rest] = d.queuePolicy.Statement;
+  it('lets only EventBridge (from the rule) send to the intake queue', () => {
+    const [events, ...rest] = d.queuePolicy.Statement;
     expect(rest).toEqual([]);
     expect(events).toMatchObject({
       Effect: 'Allow',
@@ -137,7 +154,44 @@ describe('buildDesiredState', () => {
       Resource: d.queue.arn,
       Condition: { ArnEquals: { 'aws:SourceArn': d.rule.arn } },
     });
-    expect(sfn).toMatchObject({ Effect: 'Allow', Principal: { AWS: ROLE }, Action: 'sqs:SendMessage', Resource: d.queue.arn });
+    expect(JSON.stringify(d.queuePolicy)).not.toContain(ROLE);
+  });
+
+  it('gives the control queue its own DLQ, the same attributes as the intake queue, and a policy only the state machines\' role passes', () => {
+    expect(d.controlQueue).toMatchObject({ name: 'acme-control', arn: 'arn:aws:sqs:eu-west-1:210987654321:acme-control' });
+    expect(d.controlDlq).toMatchObject({ name: 'acme-control-dlq', arn: 'arn:aws:sqs:eu-west-1:210987654321:acme-control-dlq' });
+    expect(d.controlDlq.attributes).toEqual(d.dlq.attributes);
+    expect(JSON.parse(d.controlQueue.attributes.RedrivePolicy!)).toEqual({ deadLetterTargetArn: d.controlDlq.arn, maxReceiveCount: 5 });
+    const { RedrivePolicy: _a, ...control } = d.controlQueue.attributes;
+    const { RedrivePolicy: _b, ...intake } = d.queue.attributes;
+    expect(control).toEqual(intake);
+    expect(d.controlQueuePolicy.Statement).toEqual([
+      { Sid: 'StateMachineStepsOnly', Effect: 'Allow', Principal: { AWS: ROLE }, Action: 'sqs:SendMessage', Resource: d.controlQueue.arn },
+      {
+        Sid: 'DenySendersOtherThanStateMachineRole',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:SendMessage',
+        Resource: d.controlQueue.arn,
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': ROLE } },
+      },
+      {
+        Sid: 'DenyDeliveriesForOtherResources',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:SendMessage',
+        Resource: d.controlQueue.arn,
+        Condition: { Null: { 'aws:SourceArn': 'false' }, ArnNotLike: { 'aws:SourceArn': 'arn:aws:states:eu-west-1:210987654321:stateMachine:acme-*' } },
+      },
+    ]);
+  });
+
+  it('names sentinel\'s SSM documents after the prefix and keeps their content as it is', () => {
+    expect(d.ssmDocuments).toEqual([
+      { name: 'acme-incident-collect', basename: 'incident-collect', arn: 'arn:aws:ssm:eu-west-1:210987654321:document/acme-incident-collect', content: DOC_CONTENT },
+    ]);
+    expect(() => buildDesiredState(input({ prefix: 'awsy' }))).toThrow(/SSM document name awsy-incident-collect/);
+    expect(() => buildDesiredState(input({ ssmDocuments: [{ basename: 'x', content: '{}' }, { basename: 'x', content: '{}' }] }))).toThrow(/two SSM document files/);
   });
 
   it('refuses names AWS would refuse and placeholders it cannot fill', () => {
@@ -166,6 +220,10 @@ describe('renderDefinition', () => {
       const text = JSON.stringify(rendered);
       expect(text, t.basename).not.toContain('${');
       expect(text, t.basename).toContain(QUEUE_URL);
+      // Every message a playbook sends goes to the control queue.
+      const sends = JSON.stringify(t.definition).match(/"QueueUrl":"[^"]*"/g) ?? [];
+      expect(sends.length, t.basename).toBeGreaterThan(0);
+      for (const q of sends) expect(q, t.basename).toBe('"QueueUrl":"${ControlQueueUrl}"');
       const result = validateAsl(rendered);
       expect(result.isValid, `${t.basename}: ${result.errorsText()}`).toBe(true);
     }
@@ -184,12 +242,16 @@ describe('planProvision', () => {
       'sqs queue acme-intake-dlq',
       'sqs queue acme-intake',
       'sqs queue policy acme-intake',
+      'sqs queue acme-control-dlq',
+      'sqs queue acme-control',
+      'sqs queue policy acme-control',
       'eventbridge rule acme-guardduty',
       'eventbridge target acme-guardduty/sentinel-queue',
       's3 bucket acme-evidence-210987654321-eu-west-1',
       's3 bucket acme-evidence-210987654321-eu-west-1 default encryption',
       's3 bucket acme-evidence-210987654321-eu-west-1 public access block',
       's3 bucket acme-evidence-210987654321-eu-west-1 versioning',
+      'ssm document acme-incident-collect',
       'state machine acme-falco-incident',
       'state machine acme-custom-flow',
     ]);
@@ -197,13 +259,15 @@ describe('planProvision', () => {
     expect(queue.kind === 'queue' && queue.attributes).toEqual(desired.queue.attributes);
     const rule = find(changes, 'eventbridge rule acme-guardduty');
     expect(rule.kind === 'rule' && JSON.parse(rule.eventPattern)).toEqual(desired.rule.eventPattern);
-    expect(summarizePlan(changes)).toEqual({ create: 11, update: 0, unchanged: 0 });
+    expect(summarizePlan(changes)).toEqual({ create: 15, update: 0, unchanged: 0 });
+    const doc = find(changes, 'ssm document acme-incident-collect');
+    expect(doc.kind === 'ssm-document' && doc.content).toBe(DOC_CONTENT);
   });
 
   it('changes nothing when the account already matches (documents re-serialized by AWS)', () => {
     const changes = planProvision(desired, provisioned(desired));
     expect(changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.resource}: ${c.why}`)).toEqual([]);
-    expect(changes).toHaveLength(11);
+    expect(changes).toHaveLength(15);
   });
 
   it('updates only the queue attributes that differ', () => {
@@ -288,11 +352,62 @@ describe('planProvision', () => {
     expect(find(planProvision(desired, role), 'state machine acme-custom-flow').action).toBe('unchanged');
   });
 
-  it('updates existing state machines when the queue they point at is new', () => {
-    const current = { ...provisioned(desired), queue: undefined };
+  it('updates existing state machines when the control queue they point at is new', () => {
+    const current = { ...provisioned(desired), controlQueue: undefined };
     const changes = planProvision(desired, current);
-    expect(find(changes, 'sqs queue acme-intake').action).toBe('create');
-    expect(find(changes, 'state machine acme-falco-incident')).toMatchObject({ action: 'update', why: expect.stringMatching(/queue is new/) });
+    expect(find(changes, 'sqs queue acme-control').action).toBe('create');
+    expect(find(changes, 'sqs queue policy acme-control').action).toBe('create');
+    expect(find(changes, 'state machine acme-falco-incident')).toMatchObject({ action: 'update', why: expect.stringMatching(/control queue is new/) });
+  });
+
+  it('moves state machines that still send to the intake queue onto the control queue', () => {
+    const current = provisioned(desired);
+    const name = 'acme-falco-incident';
+    const old = { ...current, stateMachines: { ...current.stateMachines, [name]: { ...current.stateMachines[name]!, definition: JSON.stringify(renderDefinition(TEMPLATE, QUEUE_URL)) } } };
+    expect(find(planProvision(desired, old), `state machine ${name}`)).toMatchObject({ action: 'update', why: 'definition differs from falco-incident.asl.json' });
+  });
+
+  it('takes the state machines\' role out of an intake queue policy that still lets it send', () => {
+    const current = provisioned(desired);
+    const older = {
+      ...desired.queuePolicy,
+      Statement: [...desired.queuePolicy.Statement, { Sid: 'StateMachineTasks', Effect: 'Allow', Principal: { AWS: ROLE }, Action: 'sqs:SendMessage', Resource: desired.queue.arn }],
+    };
+    const change = find(planProvision(desired, { ...current, queue: { ...current.queue!, attributes: { ...current.queue!.attributes, Policy: JSON.stringify(older) } } }), 'sqs queue policy acme-intake');
+    expect(change).toMatchObject({ action: 'update', why: 'policy differs (senders: EventBridge from the rule only)' });
+    expect(change.kind === 'queue-policy' && change.which).toBe('intake');
+  });
+
+  it('restores a control queue policy that lost its Deny', () => {
+    const current = provisioned(desired);
+    const allowOnly = { ...desired.controlQueuePolicy, Statement: desired.controlQueuePolicy.Statement.filter((s) => s.Effect === 'Allow') };
+    const change = find(
+      planProvision(desired, { ...current, controlQueue: { ...current.controlQueue!, attributes: { ...current.controlQueue!.attributes, Policy: JSON.stringify(allowOnly) } } }),
+      'sqs queue policy acme-control',
+    );
+    expect(change).toMatchObject({ action: 'update', which: 'control' });
+    expect(change.kind === 'queue-policy' && samePolicy(JSON.parse(change.policy), desired.controlQueuePolicy)).toBe(true);
+  });
+
+  it('makes a new default version of an SSM document whose content changed, and only moves the default when a version already matches', () => {
+    const current = provisioned(desired);
+    const name = 'acme-incident-collect';
+    const edited = { ...current.ssmDocuments[name]!, defaultContent: '{"schemaVersion":"2.2","mainSteps":[]}' };
+    expect(find(planProvision(desired, { ...current, ssmDocuments: { [name]: edited } }), `ssm document ${name}`)).toMatchObject({
+      action: 'update',
+      content: DOC_CONTENT,
+      setDefaultVersion: undefined,
+      why: 'content differs from deploy/ssm/incident-collect.json: new version, made the default',
+    });
+    // An earlier run made version 4 but stopped before making it the default (or the file went back to an older version's content).
+    const halfway = { ...edited, matchingVersion: '4' };
+    expect(find(planProvision(desired, { ...current, ssmDocuments: { [name]: halfway } }), `ssm document ${name}`)).toMatchObject({
+      action: 'update',
+      content: undefined,
+      setDefaultVersion: '4',
+    });
+    // Content SSM hands back re-serialized is the same content.
+    expect(find(planProvision(desired, current), `ssm document ${name}`).action).toBe('unchanged');
   });
 
   it('formats one line per change with its action, resource and reason', () => {
@@ -300,18 +415,25 @@ describe('planProvision', () => {
     const lines = formatPlan(changes);
     expect(lines).toHaveLength(changes.length);
     expect(lines[0]).toMatch(/^unchanged\s+sqs queue acme-intake-dlq\s+attributes match$/);
-    expect(lines[5]).toMatch(/^create\s+s3 bucket acme-evidence-210987654321-eu-west-1\s+does not exist$/);
+    expect(lines[8]).toMatch(/^create\s+s3 bucket acme-evidence-210987654321-eu-west-1\s+does not exist$/);
   });
 
-  it('lists the bot settings, with the queue URL only once it is known', () => {
-    expect(formatSettings(botSettings(desired, QUEUE_URL))).toEqual([
+  it('lists the bot settings: both queue URLs once known, the role id or how to get it', () => {
+    expect(formatSettings(botSettings(desired, { queueUrl: QUEUE_URL, controlQueueUrl: CONTROL_URL, stateMachineRole: { roleId: ROLE_ID } }))).toEqual([
       'AWS_REGION=eu-west-1',
       `SENTINEL_QUEUE_URL=${QUEUE_URL}`,
+      `SENTINEL_CONTROL_QUEUE_URL=${CONTROL_URL}`,
+      `SENTINEL_SFN_ROLE_ID=${ROLE_ID}`,
       'SENTINEL_EVIDENCE_BUCKET=acme-evidence-210987654321-eu-west-1',
       'SENTINEL_STATE_MACHINE_FALCO=arn:aws:states:eu-west-1:210987654321:stateMachine:acme-falco-incident',
       '# acme-custom-flow: arn:aws:states:eu-west-1:210987654321:stateMachine:acme-custom-flow',
     ]);
-    expect(formatSettings(botSettings(desired, undefined))[1]).toMatch(/^# SENTINEL_QUEUE_URL=/);
+    const unknown = formatSettings(botSettings(desired, { queueUrl: undefined, controlQueueUrl: undefined, stateMachineRole: { unreadable: 'iam:GetRole on sentinel-state-machines failed: AccessDenied' } }));
+    expect(unknown[1]).toBe('# SENTINEL_QUEUE_URL=  (known once the queue is created)');
+    expect(unknown[2]).toBe('# SENTINEL_CONTROL_QUEUE_URL=  (known once the queue is created)');
+    expect(unknown[3]).toBe(
+      '# SENTINEL_SFN_ROLE_ID=  (iam:GetRole on sentinel-state-machines failed: AccessDenied; get it with: aws iam get-role --role-name sentinel-state-machines --query Role.RoleId --output text)',
+    );
   });
 });
 
@@ -322,5 +444,7 @@ describe('samePolicy', () => {
     expect(samePolicy(a, b)).toBe(true);
     expect(samePolicy(a, { ...b, Statement: { ...b.Statement, Resource: '*' } })).toBe(false);
     expect(samePolicy(a, { ...a, Statement: [...a.Statement, { Effect: 'Allow', Action: 'sqs:*', Resource: 'x', Principal: '*' }] })).toBe(false);
+    // `"Principal": "*"` is how SQS may hand back `{"AWS": "*"}`, and the reverse.
+    expect(samePolicy({ Statement: [{ Effect: 'Deny', Principal: '*' }] }, { Statement: [{ Effect: 'Deny', Principal: { AWS: ['*'] } }] })).toBe(true);
   });
 });
