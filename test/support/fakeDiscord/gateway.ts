@@ -385,11 +385,12 @@ export class FakeGateway {
     this.options.log(`gateway: IDENTIFY ok, session ${session.id}, intents ${intents}`);
 
     const onShard = Number((BigInt(state.guildId) >> 22n) % BigInt(shard[1])) === shard[0];
+    const others = [...state.otherGuilds.values()].filter((g) => Number((BigInt(g.id) >> 22n) % BigInt(shard[1])) === shard[0]);
     session.push('READY', {
       v: 10,
       user_settings: {},
       user: state.botUser,
-      guilds: onShard ? [{ id: state.guildId, unavailable: true }] : [],
+      guilds: [...(onShard ? [state.guildId] : []), ...others.map((g) => g.id)].map((id) => ({ id, unavailable: true })),
       guild_join_requests: [],
       relationships: [],
       private_channels: [],
@@ -403,9 +404,11 @@ export class FakeGateway {
       _trace: trace(),
     });
     // Guilds arrive lazily after READY, only with the GUILDS intent.
-    if (onShard && intents & Intent.Guilds) {
+    if (intents & Intent.Guilds) {
       setImmediate(() => {
-        if (this.sessions.get(session.id) === session) session.push('GUILD_CREATE', state.guildCreatePayload(intents));
+        if (this.sessions.get(session.id) !== session) return;
+        if (onShard) session.push('GUILD_CREATE', state.guildCreatePayload(intents));
+        for (const guild of others) session.push('GUILD_CREATE', guild.guildCreatePayload(intents));
       });
     }
   }

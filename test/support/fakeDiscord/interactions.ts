@@ -7,6 +7,7 @@ import { snowflake } from './snowflake.js';
 import { type FakeDiscordState, TEXT_CHANNEL_TYPES } from './state.js';
 import type {
   APIApplicationCommand,
+  APIGuildMember,
   APIMessage,
   APIUser,
   ClickButtonInput,
@@ -192,6 +193,17 @@ function findComponent(components: unknown, customId: string): Json | undefined 
   return undefined;
 }
 
+/** The guild an interaction comes from: the main one or another the bot is in. */
+interface GuildView {
+  id: string;
+  locale: string;
+  members: ReadonlyMap<string, { roles: string[] }>;
+  commands: ReadonlyMap<string, APIApplicationCommand>;
+  resolveRoleIds(idsOrNames: readonly string[]): string[];
+  memberPayload(userId: string, roles?: string[]): APIGuildMember;
+  permissionsOf(userId: string, roles?: string[]): bigint;
+}
+
 export interface RegistryOptions {
   responseTimeoutMs: number;
   tokenTtlMs: number;
@@ -212,15 +224,41 @@ export class InteractionRegistry {
     return [...this.handles.values()];
   }
 
-  private actorMember(actor: InteractionActor): { member: Json; roles: string[]; user: APIUser } {
+  /** The guild a channel belongs to (the main guild for anything not in another guild). */
+  private guildOf(channelId: string): GuildView {
     const state = this.state;
-    if (!state.members.has(actor.userId)) {
-      throw new Error(`fakeDiscord: ${actor.userId} is not a guild member; add it with addMember() first`);
+    const guildId = state.channels.get(channelId)?.guild_id;
+    const other = guildId === undefined ? undefined : state.otherGuilds.get(guildId);
+    if (other) {
+      return {
+        id: other.id,
+        locale: other.preferredLocale,
+        members: other.members,
+        commands: other.commands,
+        resolveRoleIds: (v) => other.resolveRoleIds(v),
+        memberPayload: (u, r) => other.memberPayload(u, r),
+        permissionsOf: (u, r) => other.permissionsOf(u, r),
+      };
     }
-    const roles = actor.roles ? state.resolveRoleIds(actor.roles) : [...(state.members.get(actor.userId)?.roles ?? [])];
-    const member = state.memberPayload(actor.userId, roles) as unknown as Json;
-    member.permissions = state.permissionsOf(actor.userId, roles).toString();
-    return { member, roles, user: state.requireUser(actor.userId) };
+    return {
+      id: state.guildId,
+      locale: state.guild.preferred_locale,
+      members: state.members,
+      commands: state.guildCommands,
+      resolveRoleIds: (v) => state.resolveRoleIds(v),
+      memberPayload: (u, r) => state.memberPayload(u, r),
+      permissionsOf: (u, r) => state.permissionsOf(u, r),
+    };
+  }
+
+  private actorMember(actor: InteractionActor, guild: GuildView): { member: Json; roles: string[]; user: APIUser } {
+    if (!guild.members.has(actor.userId)) {
+      throw new Error(`fakeDiscord: ${actor.userId} is not a member of guild ${guild.id}; add it with addMember() or addGuild({ members }) first`);
+    }
+    const roles = actor.roles ? guild.resolveRoleIds(actor.roles) : [...(guild.members.get(actor.userId)?.roles ?? [])];
+    const member = guild.memberPayload(actor.userId, roles) as unknown as Json;
+    member.permissions = guild.permissionsOf(actor.userId, roles).toString();
+    return { member, roles, user: this.state.requireUser(actor.userId) };
   }
 
   private channelPayload(channelId: string, permissions: bigint): Json {
@@ -240,25 +278,26 @@ export class InteractionRegistry {
     origin: InteractionRecord['origin'],
   ): InteractionHandle {
     const state = this.state;
-    const { member, roles, user } = this.actorMember(actor);
+    const guild = this.guildOf(channelId);
+    const { member, roles, user } = this.actorMember(actor, guild);
     const id = snowflake();
     const token = interactionToken(id);
     const now = Date.now();
     const locale = actor.locale ?? 'en-US';
     const payload: Json = {
-      app_permissions: state.permissionsOf(state.botUser.id).toString(),
+      app_permissions: guild.permissionsOf(state.botUser.id).toString(),
       application_id: state.applicationId,
       attachment_size_limit: 10_485_760,
-      authorizing_integration_owners: { '0': state.guildId },
-      channel: this.channelPayload(channelId, state.permissionsOf(actor.userId, roles)),
+      authorizing_integration_owners: { '0': guild.id },
+      channel: this.channelPayload(channelId, guild.permissionsOf(actor.userId, roles)),
       channel_id: channelId,
       context: 0,
       data,
       entitlement_sku_ids: [],
       entitlements: [],
-      guild: { features: [], id: state.guildId, locale: state.guild.preferred_locale },
-      guild_id: state.guildId,
-      guild_locale: state.guild.preferred_locale,
+      guild: { features: [], id: guild.id, locale: guild.locale },
+      guild_id: guild.id,
+      guild_locale: guild.locale,
       id,
       locale,
       member,
@@ -367,8 +406,10 @@ export class InteractionRegistry {
     return out;
   }
 
-  findCommand(name: string, type = 1): APIApplicationCommand | undefined {
-    for (const map of [this.state.guildCommands, this.state.globalCommands]) {
+  /** A command of `guildId` (the main guild by default) or a global one. */
+  findCommand(name: string, type = 1, guildId: string = this.state.guildId): APIApplicationCommand | undefined {
+    const guildCommands = guildId === this.state.guildId ? this.state.guildCommands : (this.state.otherGuilds.get(guildId)?.commands ?? new Map());
+    for (const map of [guildCommands, this.state.globalCommands]) {
       for (const command of map.values()) if (command.name === name && (command.type ?? 1) === type) return command;
     }
     return undefined;
@@ -376,12 +417,14 @@ export class InteractionRegistry {
 
   runSlashCommand(input: SlashCommandInput): InteractionHandle {
     const state = this.state;
-    const command = this.findCommand(input.name);
-    if (!command && !input.allowUnregistered) {
-      const known = [...state.guildCommands.values(), ...state.globalCommands.values()].map((c) => c.name);
-      throw new Error(`fakeDiscord: no registered command /${input.name} (registered: ${known.join(', ') || 'none'})`);
-    }
     const channelId = input.channelId ?? state.firstTextChannel().id;
+    // Guild commands exist only in the guild they were registered in; global ones everywhere.
+    const guild = this.guildOf(channelId);
+    const command = this.findCommand(input.name, 1, guild.id);
+    if (!command && !input.allowUnregistered) {
+      const known = [...guild.commands.values(), ...state.globalCommands.values()].map((c) => c.name);
+      throw new Error(`fakeDiscord: no registered command /${input.name} in guild ${guild.id} (registered: ${known.join(', ') || 'none'})`);
+    }
     const resolved: Record<string, Json> = {};
     let definitions = command?.options as Json[] | undefined;
     const wrap: Array<{ type: number; name: string }> = [];

@@ -5,13 +5,14 @@ import type { FakeContext } from './context.js';
 import { ApiError } from './errors.js';
 import { FakeEvents } from './events.js';
 import { FaultInjector } from './faults.js';
-import { FakeGateway } from './gateway.js';
+import { FakeGateway, type GatewaySession } from './gateway.js';
 import { Router, decodePath, parseBody, rateLimitHeaders, readBody, send } from './http.js';
 import { InteractionRegistry } from './interactions.js';
 import { createMessage } from './messages.js';
+import { OtherGuild } from './otherGuilds.js';
 import { CallRecorder } from './recorder.js';
 import { registerRoutes } from './rest/index.js';
-import { FakeDiscordState, isEphemeral } from './state.js';
+import { FakeDiscordState, Intent, isEphemeral } from './state.js';
 import type {
   APIApplicationCommand,
   APIGuildMember,
@@ -23,7 +24,9 @@ import type {
   ClickButtonInput,
   FakeChannel,
   FakeDiscordOptions,
+  FakeGuild,
   GatewayFrame,
+  GuildSpec,
   InjectedFault,
   InteractionHandle,
   MemberSpec,
@@ -87,6 +90,12 @@ export interface FakeDiscord {
 
   addRole(spec: RoleSpec): APIRole;
   addChannel(spec: ChannelSpec): FakeChannel;
+  /**
+   * The bot is added to another guild (someone else's server): its channels, roles and members
+   * exist from now on, and connected sessions with the GUILDS intent get its GUILD_CREATE, as from
+   * Discord when a bot joins a guild. Interactions from its channels carry its guild_id.
+   */
+  addGuild(spec?: GuildSpec): FakeGuild;
   addMember(spec: MemberSpec): APIGuildMember;
   setMemberRoles(userId: string, roles: string[]): APIGuildMember;
   removeMember(userId: string): void;
@@ -340,6 +349,23 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
       const channel = state.createChannel(spec);
       events.channelCreate(channel);
       return channel;
+    },
+    addGuild(spec = {}) {
+      const guild = new OtherGuild(state, spec);
+      state.otherGuilds.set(guild.id, guild);
+      state.application.approximate_guild_count = 1 + state.otherGuilds.size;
+      gateway.dispatch('GUILD_CREATE', (session: GatewaySession) => guild.guildCreatePayload(session.intents), Intent.Guilds);
+      return {
+        id: guild.id,
+        name: guild.name,
+        channel: (name) => guild.channel(name),
+        role(idOrName) {
+          const found = guild.roles.get(idOrName) ?? [...guild.roles.values()].find((r) => r.name === idOrName);
+          if (!found) throw new Error(`fakeDiscord: guild ${guild.name} has no role ${idOrName}`);
+          return found;
+        },
+        commands: () => [...guild.commands.values()],
+      };
     },
     addMember(spec) {
       const entry = state.createMember(spec);

@@ -1,9 +1,11 @@
 /**
  * The fake's world: application, bot user, one guild with roles, channels, members, messages and
- * registered commands. Objects are stored in the shape Discord returns them.
+ * registered commands, and any other guilds the bot was added to (otherGuilds.ts). Objects are
+ * stored in the shape Discord returns them.
  */
 import { randomBytes } from 'node:crypto';
 import { errors } from './errors.js';
+import type { OtherGuild } from './otherGuilds.js';
 import { discordTimestamp, snowflake } from './snowflake.js';
 import type {
   APIApplicationCommand,
@@ -178,6 +180,8 @@ export class FakeDiscordState {
   readonly guildCommands = new Map<string, APIApplicationCommand>();
   /** Reactions by message id → emoji key → user ids. */
   readonly reactions = new Map<string, Map<string, Set<string>>>();
+  /** Guilds besides the main one that the bot is in (key: guild id). */
+  readonly otherGuilds = new Map<string, OtherGuild>();
 
   constructor(options: FakeDiscordOptions = {}) {
     this.applicationId = options.applicationId ?? snowflake(Date.now() - 86_400_000 * 400);
@@ -316,22 +320,26 @@ export class FakeDiscordState {
     return Math.max(0, ...roles.map((id) => this.roles.get(id)?.position ?? 0));
   }
 
-  createChannel(spec: ChannelSpec): FakeChannel {
+  /** A channel of the main guild, or of another guild the bot is in (`guildId`). */
+  createChannel(spec: ChannelSpec, guildId: string = this.guildId): FakeChannel {
     const id = spec.id ?? snowflake();
     if (this.channels.has(id)) throw new Error(`fakeDiscord: channel ${id} already exists`);
     const type = spec.type ?? ChannelType.GuildText;
     let parentId: string | null = null;
     if (spec.parent !== undefined) {
-      const parent = this.channels.get(spec.parent) ?? this.findChannelByName(spec.parent, ChannelType.GuildCategory);
+      const inGuild = (c: FakeChannel | undefined) => (c?.guild_id === guildId ? c : undefined);
+      const parent =
+        inGuild(this.channels.get(spec.parent)) ??
+        [...this.channels.values()].find((c) => c.guild_id === guildId && c.name === spec.parent && c.type === ChannelType.GuildCategory);
       if (!parent) throw new Error(`fakeDiscord: no category ${spec.parent}`);
       parentId = parent.id;
     }
     const position =
-      spec.position ?? [...this.channels.values()].filter((c) => c.guild_id === this.guildId && c.type === type).length;
+      spec.position ?? [...this.channels.values()].filter((c) => c.guild_id === guildId && c.type === type).length;
     const channel: FakeChannel = {
       id,
       type,
-      guild_id: this.guildId,
+      guild_id: guildId,
       name: spec.name,
       position,
       permission_overwrites: [],

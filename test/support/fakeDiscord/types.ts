@@ -71,6 +71,33 @@ export interface MemberSpec {
   nick?: string | null;
 }
 
+/** Another guild the bot is added to (a server besides the main one). */
+export interface GuildSpec {
+  name?: string;
+  id?: string;
+  /** Its channels; default one text channel `general`. */
+  channels?: ChannelSpec[];
+  /** Its roles besides @everyone and the bot's managed role. */
+  roles?: RoleSpec[];
+  /**
+   * Its members besides the bot and the owner. Users are global: give the `id` of a main-guild
+   * member to put the same person in both guilds. Roles are this guild's (ids or names).
+   */
+  members?: MemberSpec[];
+}
+
+/** A guild added with addGuild(). */
+export interface FakeGuild {
+  readonly id: string;
+  readonly name: string;
+  /** One of its channels, by name. Throws if absent. */
+  channel(name: string): FakeChannel;
+  /** A role of this guild, by id or name. Throws if absent. */
+  role(idOrName: string): APIRole;
+  /** Guild commands registered in this guild. */
+  commands(): APIApplicationCommand[];
+}
+
 export interface FakeDiscordOptions {
   /** Bot token the client must present (REST `Authorization: Bot <token>` and gateway IDENTIFY). */
   token?: string;
@@ -256,7 +283,10 @@ export interface SlashCommandInput extends InteractionActor {
   options?: Record<string, SlashOptionValue>;
   subcommand?: string;
   subcommandGroup?: string;
-  /** Defaults to the first text channel. */
+  /**
+   * Defaults to the main guild's first text channel. A channel of another guild (addGuild) runs
+   * the command there: it must be registered in that guild or globally.
+   */
   channelId?: string;
   /** Dispatch even if no such command was registered (Discord would never do that). */
   allowUnregistered?: boolean;

@@ -45,6 +45,8 @@ export function registerCommandRoutes(ctx: FakeContext): void {
 
   const scope = (guildId: string | undefined): Map<string, APIApplicationCommand> => {
     if (guildId === undefined) return state.globalCommands;
+    const other = state.otherGuilds.get(guildId);
+    if (other) return other.commands;
     state.requireGuild(guildId);
     return state.guildCommands;
   };
@@ -137,7 +139,8 @@ export function registerCommandRoutes(ctx: FakeContext): void {
 
   router.add('GET', '/applications/:application_id/guilds/:guild_id/commands/permissions', ({ params }) => {
     app(params);
-    state.requireGuild(param(params, 'guild_id'));
+    const guildId = param(params, 'guild_id');
+    if (!state.otherGuilds.has(guildId)) state.requireGuild(guildId);
     return { status: 200, body: [] };
   });
 }
