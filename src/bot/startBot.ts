@@ -35,6 +35,7 @@ export interface RunningBot {
 /** Settings the bot cannot run without (embedded mode, without AWS, is not built yet). */
 export const BOT_REQUIRED_SETTINGS = [
   'DISCORD_TOKEN',
+  'DISCORD_GUILD_ID',
   'DISCORD_CHANNEL_ID',
   'DISCORD_RESPONDER_ROLE_IDS',
   'AWS_REGION',
@@ -95,6 +96,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date() },
     metrics,
     channelId: config.discord.channelId!,
+    guildId: config.discord.guildId!,
     responderRoleIds: config.discord.responderRoleIds,
     bot: config.bot,
     defaultDecision: config.bot.approvalDefaultDecision,

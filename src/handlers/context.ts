@@ -27,6 +27,8 @@ export interface HandlerContext {
   actionDeps: ActionDeps;
   metrics: BotMetrics;
   channelId: string;
+  /** DISCORD_GUILD_ID: interactions from any other guild, or from a DM, are refused. */
+  guildId: string;
   responderRoleIds: readonly string[];
   bot: BotSettings;
   /** What an approval becomes when nobody answers in time. */
