@@ -6,6 +6,7 @@ COPY src ./src
 COPY bench ./bench
 COPY config ./config
 COPY deploy/statemachines ./deploy/statemachines
+COPY deploy/ssm ./deploy/ssm
 RUN npm ci --ignore-scripts && npm run build
 
 FROM node:22-bookworm-slim
@@ -17,6 +18,7 @@ COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config
 COPY deploy/statemachines ./deploy/statemachines
+COPY deploy/ssm ./deploy/ssm
 USER node
 ENTRYPOINT ["node", "bin/sentinel"]
 CMD ["start"]

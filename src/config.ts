@@ -165,6 +165,8 @@ export interface PipelineSettings {
   readonly protectedTag: string;
   readonly protectedNamespaces: readonly string[];
   readonly cordonOnPodIsolate: boolean;
+  /** sentinel's SSM documents are sent as `<prefix>-<name>` (SENTINEL_PROVISION_PREFIX, as provision creates them). */
+  readonly ssmDocumentPrefix: string;
 }
 
 /** How the bot runs: engine, storms, approvals, intake, operations. */
@@ -286,6 +288,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       protectedTag: v.SENTINEL_PROTECTED_TAG ?? 'sentinel:protected',
       protectedNamespaces: v.SENTINEL_PROTECTED_NAMESPACES ?? [],
       cordonOnPodIsolate: v.SENTINEL_CORDON_ON_POD_ISOLATE ?? false,
+      ssmDocumentPrefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
     },
     bot: {
       stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY },

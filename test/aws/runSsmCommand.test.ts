@@ -1,0 +1,112 @@
+/**
+ * runSsmCommand: sends one of sentinel's documents by its deployed name with checked parameters,
+ * then polls. The send is checked against moto (which records the command: document name and
+ * parameters). Output, polling through InvocationDoesNotExist/InProgress and timeouts need
+ * aws-sdk-client-mock, because moto runs nothing and answers Success with empty output at once
+ * (test/support/moto/GAPS.md).
+ */
+import { GetCommandInvocationCommand, InvocationDoesNotExist, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/aws/clients.js';
+import { runSsmCommand } from '../../src/aws/runSsmCommand.js';
+import { SSM_DOCUMENTS, ssmDocument } from '../../src/aws/ssmDocuments.js';
+import { ValidationError } from '../../src/errors.js';
+import { createMotoClients, MOTO_REGION, uniqueName } from '../support/aws.js';
+
+const volatile = ssmDocument(SSM_DOCUMENTS.collectVolatile);
+const fakeClock = () => {
+  let t = 0;
+  return { sleep: async (ms: number) => void (t += ms), now: () => t };
+};
+
+describe('against moto', () => {
+  let aws: AwsClients;
+  beforeAll(() => {
+    aws = createMotoClients();
+  });
+  afterAll(() => destroyAwsClients(aws));
+
+  it('sends <prefix>-<document> with the parameters as lists, and nothing else', async () => {
+    const prefix = uniqueName('p');
+    const result = await runSsmCommand(
+      aws.ssm,
+      { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: prefix, parameters: { item: 'processes', executionTimeout: '60' }, comment: 'sentinel test' },
+      fakeClock(),
+    );
+    // moto runs nothing: Success with empty output (a known gap).
+    expect(result).toMatchObject({ status: 'Success', exitCode: 0, stdout: '', documentName: `${prefix}-incident-collect-volatile` });
+    const listed = await aws.ssm.send(new ListCommandsCommand({ CommandId: result.commandId }));
+    expect(listed.Commands?.[0]).toMatchObject({
+      DocumentName: `${prefix}-incident-collect-volatile`,
+      Parameters: { item: ['processes'], executionTimeout: ['60'] },
+      InstanceIds: ['i-0123456789abcdef0'],
+      Comment: 'sentinel test',
+    });
+    expect(Object.keys(listed.Commands![0]!.Parameters!)).not.toContain('commands');
+  });
+});
+
+describe('with mocked SSM (moto has no output, no pending states, no failures)', () => {
+  const unit = createAwsClients({ region: MOTO_REGION, credentials: { accessKeyId: 'unit', secretAccessKey: 'unit' } });
+  const ssm = mockClient(unit.ssm);
+  afterEach(() => ssm.reset());
+  afterAll(() => destroyAwsClients(unit));
+
+  it('refuses parameters the document would refuse before calling SSM at all', async () => {
+    const refused: Record<string, string>[] = [{ item: 'processes; reboot' }, { item: 'processes', commands: 'id' }, {}, { item: 'web-recent-files', webRoots: '/var/www/../../etc' }];
+    for (const parameters of refused) {
+      await expect(runSsmCommand(unit.ssm, { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'sentinel', parameters }, fakeClock())).rejects.toBeInstanceOf(ValidationError);
+    }
+    await expect(runSsmCommand(unit.ssm, { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'aws', parameters: { item: 'processes' } }, fakeClock())).rejects.toThrow(
+      /not a valid SSM document name/,
+    );
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+
+  it('polls through InvocationDoesNotExist and InProgress, and says where the step wrote its full output in S3', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    ssm
+      .on(GetCommandInvocationCommand)
+      .rejectsOnce(new InvocationDoesNotExist({ message: 'InvocationDoesNotExist', $metadata: { httpStatusCode: 400 } }))
+      .resolvesOnce({ Status: 'InProgress' })
+      .resolves({ Status: 'Failed', ResponseCode: 2, StandardOutputContent: '', StandardErrorContent: 'sentinel: unknown volatile item\n' });
+    const result = await runSsmCommand(
+      unit.ssm,
+      { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'sec', parameters: { item: 'crontabs' }, output: { bucket: 'evidence', keyPrefix: 'evidence/inc/volatile-ssm/x' } },
+      fakeClock(),
+    );
+    expect(result).toEqual({
+      commandId: 'cmd-1',
+      status: 'Failed',
+      exitCode: 2,
+      stdout: '',
+      stderr: 'sentinel: unknown volatile item\n',
+      documentName: 'sec-incident-collect-volatile',
+      outputStdoutKey: 'evidence/inc/volatile-ssm/x/cmd-1/i-0123456789abcdef0/awsrunShellScript/collectVolatile/stdout',
+    });
+    expect(ssm.commandCalls(SendCommandCommand)[0]!.args[0].input).toEqual({
+      InstanceIds: ['i-0123456789abcdef0'],
+      DocumentName: 'sec-incident-collect-volatile',
+      Comment: undefined,
+      Parameters: { item: ['crontabs'] },
+      OutputS3BucketName: 'evidence',
+      OutputS3KeyPrefix: 'evidence/inc/volatile-ssm/x',
+    });
+    expect(ssm.commandCalls(GetCommandInvocationCommand)).toHaveLength(3);
+  });
+
+  it('gives up at the deadline with WaitTimedOut, and reports a failed send as an AwsError', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-2' } });
+    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    const slow = await runSsmCommand(unit.ssm, { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'sentinel', parameters: { item: 'processes' }, deadlineMs: 10_000 }, fakeClock());
+    expect(slow).toMatchObject({ commandId: 'cmd-2', status: 'WaitTimedOut', documentName: 'sentinel-incident-collect-volatile' });
+
+    ssm.reset();
+    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('User is not authorized to perform: ssm:SendCommand'), { name: 'AccessDeniedException' }));
+    await expect(runSsmCommand(unit.ssm, { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'sentinel', parameters: { item: 'processes' } }, fakeClock())).rejects.toMatchObject({
+      name: 'AwsError',
+      code: 'AccessDeniedException',
+    });
+  });
+});
