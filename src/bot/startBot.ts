@@ -40,6 +40,8 @@ export const BOT_REQUIRED_SETTINGS = [
   'DISCORD_RESPONDER_ROLE_IDS',
   'AWS_REGION',
   'SENTINEL_QUEUE_URL',
+  'SENTINEL_CONTROL_QUEUE_URL',
+  'SENTINEL_SFN_ROLE_ID',
   'SENTINEL_EVIDENCE_BUCKET',
   'SENTINEL_STATE_MACHINE_FALCO',
 ] as const;
@@ -75,13 +77,13 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
   const discord = createDiscordPort(client);
   const engine = createStepFunctionsEngine(aws.sfn, config.bot.stateMachines);
-  const intake = createSqsIntake(aws.sqs, {
-    queueUrl: config.queueUrl!,
-    batchSize: config.bot.sqs.batchSize,
-    visibilitySeconds: config.bot.sqs.visibilitySeconds,
-    waitSeconds: config.bot.sqs.waitSeconds,
-    logger,
-  });
+  const sqsOptions = { batchSize: config.bot.sqs.batchSize, visibilitySeconds: config.bot.sqs.visibilitySeconds, waitSeconds: config.bot.sqs.waitSeconds, logger };
+  // Two queues, two trust levels: events from anything that may write to the intake queue, and
+  // the playbooks' own messages, which only the state machines' role may send (control queue).
+  const intakes = [
+    createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.queueUrl!, source: 'intake' }),
+    createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.controlQueueUrl!, source: 'control' }),
+  ];
   const context: HandlerContext = {
     logger,
     playbooks,
@@ -110,8 +112,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await ready;
   logger.info('connected to Discord', { user: client.user?.tag });
 
-  intake.start((message) => dispatchMessage(message, context));
-  logger.info('consuming the queue', { queueUrl: config.queueUrl });
+  for (const intake of intakes) intake.start((message) => dispatchMessage(message, context));
+  logger.info('consuming the queues', { intakeQueueUrl: config.queueUrl, controlQueueUrl: config.controlQueueUrl });
 
   const sweep = () => {
     void sweepExpiredApprovals(context).catch((err: unknown) => logger.warn('approval sweep failed', { reason: describeError(err) }));
@@ -129,7 +131,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     registry: metrics.registry,
     probe: {
       ready: () => {
-        const checks = { discord: discord.isReady(), sqs: intake.isRunning() };
+        const checks = { discord: discord.isReady(), sqs: intakes.every((intake) => intake.isRunning()) };
         return { ready: checks.discord && checks.sqs, checks };
       },
     },
@@ -144,7 +146,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
-        await intake.stop();
+        await Promise.all(intakes.map((intake) => intake.stop()));
         await context.editor.flush();
         await client.destroy();
         await ops.close();

@@ -7,34 +7,60 @@ import { handleNotify } from './handleNotify.js';
 import { handleReport } from './handleReport.js';
 import { handleTask } from './handleTask.js';
 import { parseMessage, type MessageKind, type ParsedMessage } from './messages.js';
+import { refuseKind, refuseSender } from './authenticateMessage.js';
+import { refuseMessage } from './refuseMessage.js';
 
 type Handlers = { [K in MessageKind]: (parsed: Extract<ParsedMessage, { kind: K }>, meta: IntakeMessage, ctx: HandlerContext) => Promise<HandlerOutcome> };
 
 /** One handler per message kind. */
 export const MESSAGE_HANDLERS = {
   event: (p, meta, ctx) => handleEvent(p.event, { messageId: meta.id }, ctx),
-  task: (p, _meta, ctx) => handleTask(p.message, ctx),
-  'approval-request': (p, _meta, ctx) => handleApprovalRequest(p.message, ctx),
-  report: (p, _meta, ctx) => handleReport(p.message, ctx),
-  notify: (p, _meta, ctx) => handleNotify(p.message, ctx),
+  task: (p, meta, ctx) => handleTask(p.message, meta, ctx),
+  'approval-request': (p, meta, ctx) => handleApprovalRequest(p.message, meta, ctx),
+  report: (p, meta, ctx) => handleReport(p.message, meta, ctx),
+  notify: (p, meta, ctx) => handleNotify(p.message, meta, ctx),
 } satisfies Handlers;
 
+function claimedIncident(parsed: ParsedMessage): string | undefined {
+  switch (parsed.kind) {
+    case 'event':
+      return undefined;
+    case 'task':
+      return parsed.message.incidentId;
+    default:
+      return parsed.message.incident.incidentId;
+  }
+}
+
 /**
- * The intake's one entry point: parse, route to the kind's handler. An
- * unreadable or unknown message is logged with the reason and deleted (it
- * would fail the same way forever); an unexpected error leaves the message
- * for a retry, and the queue's redrive policy takes it to the DLQ in the end.
+ * The intake's one entry point: authenticate, parse, route to the kind's handler.
+ * - A control-queue message whose SenderId is not the state machines' role, a playbook message
+ *   on the intake queue, and an event on the control queue are refused: logged, audited with
+ *   the sender and the reason, deleted, and nothing else happens.
+ * - An unreadable or unknown message is logged with the reason and deleted (it would fail the
+ *   same way forever).
+ * - An unexpected error leaves the message for a retry, and the queue's redrive policy takes it
+ *   to the DLQ in the end.
  */
 export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ messageId: message.id });
-  const parsed = parseMessage(message.body);
-  if (!parsed.ok) {
-    log.warn('unreadable message dropped', { reason: parsed.reason, receiveCount: message.receiveCount });
-    ctx.metrics.messagesHandled.inc({ kind: 'unknown', outcome: 'refused' });
-    return 'done';
-  }
-  const kind = parsed.parsed.kind;
+  let kind: MessageKind | 'unknown' = 'unknown';
   try {
+    // The sender first: a control message from anyone but the state machines is refused unread.
+    const badSender = refuseSender(message, ctx.bot.stateMachineRoleId);
+    if (badSender) return await refuseMessage(ctx, message, { kind, reason: badSender });
+    const parsed = parseMessage(message.body);
+    if (!parsed.ok) {
+      log.warn('unreadable message dropped', { reason: parsed.reason, receiveCount: message.receiveCount, queue: message.source });
+      ctx.metrics.messagesHandled.inc({ kind, outcome: 'refused' });
+      return 'done';
+    }
+    kind = parsed.parsed.kind;
+    const wrongQueue = refuseKind(kind, message);
+    if (wrongQueue) {
+      const incidentId = claimedIncident(parsed.parsed);
+      return await refuseMessage(ctx, message, { kind, reason: wrongQueue, ...(incidentId ? { incidentId } : {}) });
+    }
     const handler = MESSAGE_HANDLERS[kind] as (p: ParsedMessage, m: IntakeMessage, c: HandlerContext) => Promise<HandlerOutcome>;
     return await handler(parsed.parsed, message, ctx);
   } catch (err) {

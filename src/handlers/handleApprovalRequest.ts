@@ -7,6 +7,9 @@ import { newApprovalRecord, type ApprovalRecord } from '../bot/stores/approvalSt
 import type { ApprovalRequestMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { approvalIdFor } from './approvalIdFor.js';
+import type { IntakeMessage } from '../bot/intake/intake.js';
+import { refuseForeignIncident } from './ownIncident.js';
+import { refuseMessage } from './refuseMessage.js';
 
 /** The approval message input for a record (also used to re-render it once decided). */
 export function approvalView(record: ApprovalRecord, triage: TriageResult, preflight: ActionResult<object> | undefined) {
@@ -25,12 +28,16 @@ export function approvalView(record: ApprovalRecord, triage: TriageResult, prefl
 /**
  * Asks the team: stores the approval (the task token stays in the store), runs
  * the proposed action's preflight as a dry run so the message shows what Block
- * would change, and posts one embed with Allow and Block.
+ * would change, and posts one embed with Allow and Block. A playbook asks only about its own
+ * execution's incident.
  */
-export async function handleApprovalRequest(msg: ApprovalRequestMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const approvalId = approvalIdFor(msg.taskToken);
   const log = ctx.logger.child({ incidentId: msg.incident.incidentId, approvalId });
   try {
+    const incident = await ctx.incidents.get(msg.incident.incidentId);
+    const foreign = incident && refuseForeignIncident(incident, msg.incident.executionName);
+    if (foreign) return await refuseMessage(ctx, meta, { kind: 'approval-request', reason: foreign, incidentId: msg.incident.incidentId });
     let record = await ctx.approvals.get(approvalId);
     if (!record) {
       const now = ctx.now();
@@ -70,7 +77,6 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, ctx: Ha
     const posted = await ctx.discord.post(ctx.channelId, renderApprovalMessage(approvalView(record, triage, preflight)));
     await ctx.approvals.attachMessage(approvalId, posted.channelId, posted.messageId);
     await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'approval-requested', incidentId: record.incidentId, approvalId, outcome: 'posted', detail: { action: record.proposedAction.action } });
-    const incident = await ctx.incidents.get(record.incidentId);
     if (incident) await ctx.incidents.setStatus(incident.incidentId, 'awaiting-approval');
     ctx.metrics.approvalsPending.inc();
     ctx.metrics.messagesHandled.inc({ kind: 'approval-request', outcome: 'posted' });

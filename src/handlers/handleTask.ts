@@ -1,8 +1,12 @@
 import { describeError } from '../errors.js';
 import { invokeAction, type FailedDetails } from '../pipeline/invokeAction.js';
 import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
+import type { IntakeMessage } from '../bot/intake/intake.js';
 import type { TaskMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
+import { refuseMessage } from './refuseMessage.js';
+import { memoryWaiverFor } from './memoryWaiver.js';
+import { stepDeadline } from './stepDeadline.js';
 
 function destroysMemory(ctx: HandlerContext, msg: TaskMessage): boolean {
   const def = ctx.actions[msg.action];
@@ -13,27 +17,72 @@ function destroysMemory(ctx: HandlerContext, msg: TaskMessage): boolean {
 }
 
 /**
- * A playbook step: run the pipeline action, then resume the execution with
- * SendTaskSuccess (its result) or SendTaskFailure (an error code Step
- * Functions can retry or catch). A step whose execution has gone away is
- * dropped; a failure to reach Step Functions leaves the message for a retry.
+ * Heartbeats the task every third of its HeartbeatSeconds while `run` works, so Step Functions
+ * knows the step is alive (and fails it within HeartbeatSeconds once the bot is gone).
  */
-export async function handleTask(msg: TaskMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+async function withHeartbeats<T>(ctx: HandlerContext, msg: TaskMessage, run: () => Promise<T>): Promise<T> {
+  if (!msg.heartbeatSeconds) return run();
+  const log = ctx.logger.child({ incidentId: msg.incidentId, action: msg.action });
+  const timer = setInterval(
+    () => {
+      ctx.engine.heartbeat(msg.taskToken).catch((err: unknown) => log.warn('step heartbeat failed', { reason: describeError(err) }));
+    },
+    Math.max(1000, Math.floor((msg.heartbeatSeconds * 1000) / 3)),
+  );
+  try {
+    return await run();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * A playbook step: prove the step is live, run the pipeline action, then resume the execution
+ * with SendTaskSuccess (its result) or SendTaskFailure (an error code Step Functions can retry
+ * or catch).
+ * - A step past its deadline (entered time, or when it was sent, plus its timeout) is refused
+ *   unrun: after an outage, a step the playbook has already given up on must not act.
+ * - Before acting, SendTaskHeartbeat proves the token is live; a dead, expired or unknown token
+ *   is refused unrun, and audited.
+ * - A step that would destroy memory needs a capture, or a responder's waiver recorded in the
+ *   approval store for this incident; a waiver in the message body counts for nothing.
+ * A step whose execution has gone away is dropped; a failure to reach Step Functions leaves the
+ * message for a retry.
+ */
+export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ incidentId: msg.incidentId, action: msg.action, executionName: msg.executionName });
+  const refuse = (reason: string) => refuseMessage(ctx, meta, { kind: 'task', what: 'task-refused', reason, incidentId: msg.incidentId });
   const def = ctx.actions[msg.action];
   try {
+    const deadline = stepDeadline(msg, meta.sentAt);
+    if (deadline && ctx.now().getTime() > deadline.getTime()) {
+      return await refuse(`the step's deadline ${deadline.toISOString()} has passed: the playbook no longer waits for it`);
+    }
+    try {
+      await ctx.engine.heartbeat(msg.taskToken);
+    } catch (err) {
+      if (err instanceof TaskGoneError) return await refuse(`the task token is not live (${err.code ?? 'gone'})`);
+      throw err;
+    }
     if (!def) {
       log.warn('unknown action requested by a playbook');
       await ctx.engine.taskFailed(msg.taskToken, 'sentinel.UnknownAction', `no action "${msg.action}" in the registry`);
       return 'done';
     }
-    if (destroysMemory(ctx, msg) && !msg.memory?.captured && !msg.memory?.waivedBy) {
-      log.warn('refused: the step would destroy memory before capture or a waiver');
-      await ctx.engine.taskFailed(msg.taskToken, 'sentinel.MemoryNotPreserved', `${msg.action} would destroy memory; capture it first or have a responder waive it`);
-      return 'done';
+    if (destroysMemory(ctx, msg) && !msg.memory?.captured) {
+      const waiver = await memoryWaiverFor(ctx.approvals, msg.incidentId, msg.executionName);
+      if (!waiver) {
+        if (msg.memory?.waivedBy) log.warn('a memory waiver in the task body was ignored: no responder waived the capture in the approval store');
+        log.warn('refused: the step would destroy memory before capture or a waiver');
+        await ctx.engine.taskFailed(msg.taskToken, 'sentinel.MemoryNotPreserved', `${msg.action} would destroy memory; capture it first or have a responder waive it`);
+        return 'done';
+      }
+      log.info('memory capture waived by a responder', { waivedBy: waiver.by.join(','), approvalId: waiver.approvalId });
     }
     const started = Date.now();
-    const result = await invokeAction(def, msg.input, { actor: `stepfunctions:${msg.executionName ?? 'unknown'}`, incidentId: msg.incidentId, ...(msg.dryRun ? { dryRun: true } : {}) }, ctx.actionDeps);
+    const result = await withHeartbeats(ctx, msg, () =>
+      invokeAction(def, msg.input, { actor: `stepfunctions:${msg.executionName ?? 'unknown'}`, incidentId: msg.incidentId, ...(msg.dryRun ? { dryRun: true } : {}) }, ctx.actionDeps),
+    );
     ctx.metrics.actionLatency.observe({ action: msg.action, status: result.status }, (Date.now() - started) / 1000);
     if (result.status === 'failed') {
       const details = result.details as Partial<FailedDetails>;

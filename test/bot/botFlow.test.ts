@@ -354,7 +354,7 @@ describe('approvals whose task no longer waits', () => {
     const tag = 'bogus';
     const triage = triageOf(artifactExecEvent(h.node.name, { tag }));
     const incidentId = 'inc-bogus-token-test';
-    await h.send({
+    await h.sendControl({
       kind: 'approval-request',
       taskToken: `bogus-${Date.now()}-0000-4000-8000-000000000000`,
       incident: { incidentId, triage },

@@ -67,14 +67,14 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       const triaged = triageEvent(guardDutyEvent({ resourceType: 'S3Bucket', id: 'stop-test-finding' }), playbooks);
       if (!triaged.ok) throw new Error(triaged.error);
       // The bot is in a long poll (1 s); the message arrives during it, and the stop right after.
-      await h.send({ kind: 'notify', incident: { incidentId: 'inc-stop-test', triage: triaged.result } });
+      await h.sendControl({ kind: 'notify', incident: { incidentId: 'inc-stop-test', triage: triaged.result } });
       await h.stop();
 
       const failures = parseLogs(h.logs).filter((l) => l.level === 'error');
       expect(failures).toEqual([]);
       const posted = h.posted().length;
       const attrs = await h.aws.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: h.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+        new GetQueueAttributesCommand({ QueueUrl: h.controlQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
       );
       const visible = Number(attrs.Attributes?.ApproximateNumberOfMessages);
       const inFlight = Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible);
@@ -130,7 +130,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       const garbage = await h.send('{"this is": not json');
       const unknown = await h.send({ kind: 'mystery', taskToken: 'must-never-be-logged-1234' });
       const invalid = await h.send({ kind: 'task', action: 'isolate-node' });
-      await h.send({ kind: 'notify', incident: { incidentId: 'inc-dlq-test', triage: triaged.result } });
+      await h.sendControl({ kind: 'notify', incident: { incidentId: 'inc-dlq-test', triage: triaged.result } });
 
       const dropped = await waitFor(async () => {
         const lines = parseLogs(h.logs).filter((l) => l.message === 'unreadable message dropped');
@@ -149,7 +149,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       // The failing one is handled, fails, comes back after the visibility timeout, fails again,
       // then SQS moves it to the DLQ (maxReceiveCount 2).
       const dlq = await waitFor(async () => {
-        const bodies = await peekQueue(h.aws, h.dlqUrl);
+        const bodies = await peekQueue(h.aws, h.controlDlqUrl);
         return bodies.length ? bodies : undefined;
       }, { timeoutMs: 180_000, intervalMs: 500, what: 'the failing message in the DLQ' });
       expect(dlq.map((b) => (JSON.parse(b) as { incident: { incidentId: string } }).incident.incidentId)).toEqual(['inc-dlq-test']);
@@ -159,6 +159,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       expect(outage.hits).toBeGreaterThanOrEqual(2);
       // Nothing is left on the queue: unreadable ones were deleted, the failing one moved.
       expect(await h.queueDepth(h.queueUrl)).toBe(0);
+      expect(await h.queueDepth(h.controlQueueUrl)).toBe(0);
       expect(parseLogs(h.logs).filter((l) => l.message === 'unreadable message dropped')).toHaveLength(3);
       const metrics = await get(`${bot.ops.url}/metrics`);
       expect(metrics.text).toContain('sentinel_messages_failed_total{kind="notify"} 2');

@@ -602,5 +602,6 @@ describe.concurrent('playbooks run by moto through the bot', () => {
     const patches = h.discord.calls((c) => c.method === 'PATCH' && c.path === `/channels/${h.channelId}/messages/${report.id}`);
     expect(patches.map((c) => c.status)).toEqual([503, 503, 503, 503, 200]);
     expect(await h.queueDepth(h.dlqUrl)).toBe(0);
+    expect(await h.queueDepth(h.controlDlqUrl)).toBe(0);
   });
 });

@@ -1,8 +1,10 @@
 /**
  * End-to-end harness for the bot: everything `startBot` talks to, for real.
  *
- * - moto (shared, never reset): an SQS queue with a DLQ (redrive policy), an evidence bucket, the
- *   Falco incident state machine from deploy/statemachines (with `${ControlQueueUrl}` substituted), and
+ * - moto (shared, never reset): the intake queue and the control queue, each with a DLQ (redrive
+ *   policy), an evidence bucket, the Falco incident state machine from deploy/statemachines (with
+ *   `${ControlQueueUrl}` substituted: its messages reach the bot with the state-machine SenderId,
+ *   see test/support/moto/startMoto.ts), and
  *   one EC2 instance in a fresh VPC whose PrivateDnsName is the node the events name; with
  *   `allStateMachines` also the EC2 forensics and notify state machines, with `eventBus` a custom
  *   EventBridge bus whose GuardDuty rule (the product's pattern) targets the queue;
@@ -44,7 +46,17 @@ import { loadConfig, secretValues, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { guardDutyEventPattern } from '../../src/provision/desired.js';
 import { loadStateMachineDefinitions } from '../../src/provision/loadStateMachines.js';
-import { anyAmiId, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, queueArn, uniqueName, waitFor } from '../support/aws.js';
+import {
+  anyAmiId,
+  createMotoClients,
+  createStateMachineRoleClients,
+  MOTO_ACCOUNT_ID,
+  MOTO_REGION,
+  MOTO_STATE_MACHINE_ROLE_ID,
+  queueArn,
+  uniqueName,
+  waitFor,
+} from '../support/aws.js';
 import { startFakeDiscord, type FakeDiscord } from '../support/fakeDiscord/index.js';
 import type { APIMessage, RecordedCall } from '../support/fakeDiscord/types.js';
 import { startFakeKube, type FakeKube } from '../support/fakeKube/index.js';
@@ -100,8 +112,12 @@ export interface BotHarness {
   aws: AwsClients;
   discord: FakeDiscord;
   kube: FakeKube;
+  /** The intake queue (events) and its DLQ. */
   queueUrl: string;
   dlqUrl: string;
+  /** The control queue (the playbooks' messages) and its DLQ. */
+  controlQueueUrl: string;
+  controlDlqUrl: string;
   bucket: string;
   /** The Falco incident state machine. */
   stateMachineArn: string;
@@ -123,8 +139,13 @@ export interface BotHarness {
   start(env?: Record<string, string>): Promise<RunningBot>;
   /** Stops the running bot (if any). */
   stop(): Promise<void>;
-  /** Sends one SQS message (a string as is, anything else as JSON); returns its message id. */
+  /** Sends one SQS message to the intake queue (a string as is, anything else as JSON); returns its message id. */
   send(body: unknown): Promise<string>;
+  /**
+   * Sends one message to the control queue, by default as the state machines' role does (the
+   * state-machine SenderId); `as: 'intruder'` sends it with anyone else's credentials.
+   */
+  sendControl(body: unknown, options?: { as?: 'state-machine' | 'intruder' }): Promise<string>;
   /** Sends many (batches of 10). */
   sendMany(bodies: unknown[]): Promise<void>;
   /** Executions of a state machine (the Falco one by default). */
@@ -189,11 +210,16 @@ class LineSink extends Writable {
 }
 
 async function createQueues(aws: AwsClients, options: BotHarnessOptions) {
-  const { QueueUrl: dlqUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('sentinel-dlq') }));
+  const [intake, control] = await Promise.all([createQueue(aws, options, 'sentinel'), createQueue(aws, options, 'control')]);
+  return { queueUrl: intake.queueUrl, dlqUrl: intake.dlqUrl, controlQueueUrl: control.queueUrl, controlDlqUrl: control.dlqUrl };
+}
+
+async function createQueue(aws: AwsClients, options: BotHarnessOptions, name: string) {
+  const { QueueUrl: dlqUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName(`${name}-dlq`) }));
   const dlqArn = await queueArn(aws.sqs, dlqUrl!);
   const { QueueUrl: queueUrl } = await aws.sqs.send(
     new CreateQueueCommand({
-      QueueName: uniqueName('sentinel'),
+      QueueName: uniqueName(name),
       Attributes: {
         VisibilityTimeout: String(options.queueVisibilitySeconds ?? 10),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: options.maxReceiveCount ?? 5 }),
@@ -308,8 +334,8 @@ async function assemble(
     aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } })),
   ]);
   const [stateMachineArn, others, eventBusName] = await Promise.all([
-    createStateMachine(aws, queues.queueUrl),
-    options.allStateMachines ? createOtherStateMachines(aws, queues.queueUrl) : undefined,
+    createStateMachine(aws, queues.controlQueueUrl),
+    options.allStateMachines ? createOtherStateMachines(aws, queues.controlQueueUrl) : undefined,
     options.eventBus
       ? createEventBus(aws, queues.queueUrl, (typeof options.eventBus === 'object' ? options.eventBus.minSeverity : undefined) ?? 8)
       : undefined,
@@ -343,6 +369,8 @@ async function assemble(
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     SENTINEL_QUEUE_URL: queues.queueUrl,
+    SENTINEL_CONTROL_QUEUE_URL: queues.controlQueueUrl,
+    SENTINEL_SFN_ROLE_ID: MOTO_STATE_MACHINE_ROLE_ID,
     SENTINEL_EVIDENCE_BUCKET: bucket,
     SENTINEL_STATE_MACHINE_FALCO: stateMachineArn,
     ...(others ? { SENTINEL_STATE_MACHINE_FORENSICS: others.forensics, SENTINEL_STATE_MACHINE_NOTIFY: others.notify } : {}),
@@ -365,6 +393,7 @@ async function assemble(
   let bot: RunningBot | undefined;
   let config: Config | undefined;
   const sink = new LineSink(logs);
+  const stateMachineRole = createStateMachineRoleClients();
 
   const harness: BotHarness = {
     aws,
@@ -404,6 +433,13 @@ async function assemble(
     async send(body) {
       const out = await aws.sqs.send(
         new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
+      );
+      return out.MessageId!;
+    },
+    async sendControl(body, opts = {}) {
+      const client = opts.as === 'intruder' ? aws.sqs : stateMachineRole.sqs;
+      const out = await client.send(
+        new SendMessageCommand({ QueueUrl: queues.controlQueueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }),
       );
       return out.MessageId!;
     },
@@ -458,6 +494,7 @@ async function assemble(
     async close() {
       await bot?.stop().catch(() => undefined);
       destroyAwsClients(aws);
+      destroyAwsClients(stateMachineRole);
       await discord.close();
       await kube.close();
       await rm(dataDir, { recursive: true, force: true });

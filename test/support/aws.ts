@@ -12,6 +12,7 @@ import { CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, type EC2C
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
 import { createAwsClients, type AwsClients, type AwsClientSettings } from '../../src/aws/clients.js';
+import { MOTO_STATE_MACHINE_ACCESS_KEY } from './moto/startMoto.js';
 
 export const MOTO_REGION = 'ap-northeast-2';
 /** moto's default account (any access key that is not a 12-digit account id maps to it). */
@@ -28,6 +29,17 @@ export function motoSettings(): AwsClientSettings {
 /** The product's clients, configured for moto. Destroy them with destroyAwsClients in afterAll. */
 export function createMotoClients(): AwsClients {
   return createAwsClients(motoSettings());
+}
+
+export { MOTO_DEFAULT_SENDER_ID, MOTO_STATE_MACHINE_ROLE_ID, MOTO_STATE_MACHINE_SENDER_ID } from './moto/startMoto.js';
+
+/**
+ * Clients that call moto as the state machines' role does: their SQS messages carry the
+ * state-machine SenderId (see startMoto.ts). For tests that play a playbook's part; any other
+ * client sends as someone else, and the bot refuses its control messages.
+ */
+export function createStateMachineRoleClients(): AwsClients {
+  return createAwsClients({ ...motoSettings(), credentials: { accessKeyId: MOTO_STATE_MACHINE_ACCESS_KEY, secretAccessKey: 'sk' } });
 }
 
 let counter = 0;

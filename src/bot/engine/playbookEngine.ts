@@ -14,4 +14,9 @@ export interface PlaybookEngine {
   taskSucceeded(taskToken: string, output: object): Promise<void>;
   /** Fails a waiting task with an error code and cause. */
   taskFailed(taskToken: string, error: string, cause: string): Promise<void>;
+  /**
+   * Tells the engine the task is still being worked on; resolves only when the task still waits,
+   * so it also proves a token is live before a step acts. Throws TaskGoneError when it does not.
+   */
+  heartbeat(taskToken: string): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { AwsError, ConfigError, UserError } from '../../errors.js';
 import type { Route } from '../../pipeline/triage/types.js';
 import type { PlaybookEngine, StartResult } from './playbookEngine.js';
@@ -68,6 +68,13 @@ export function createStepFunctionsEngine(sfn: SFNClient, arns: StateMachineArns
         await sfn.send(new SendTaskFailureCommand({ taskToken, error: error.slice(0, 256), cause: cause.slice(0, 32_768) }));
       } catch (err) {
         throw wrap(err, 'cannot fail the playbook task');
+      }
+    },
+    async heartbeat(taskToken) {
+      try {
+        await sfn.send(new SendTaskHeartbeatCommand({ taskToken }));
+      } catch (err) {
+        throw wrap(err, 'cannot heartbeat the playbook task');
       }
     },
   };

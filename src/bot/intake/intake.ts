@@ -1,9 +1,21 @@
+/**
+ * Which queue a message came from. `intake` carries events only (Falcosidekick, EventBridge);
+ * `control` carries the playbooks' own messages (steps, approval requests, reports), and only
+ * the state machines may send to it.
+ */
+export type IntakeSource = 'intake' | 'control';
+
 /** One message from the intake, whatever carried it. */
 export interface IntakeMessage {
   id: string;
   body: string | undefined;
   /** How many times this message has been delivered (1 on first delivery). */
   receiveCount: number;
+  source: IntakeSource;
+  /** Who sent it, as the transport authenticated it (SQS `SenderId`: an IAM user or role id, `<role id>:<session>`). */
+  senderId?: string;
+  /** When the transport accepted it (SQS `SentTimestamp`). */
+  sentAt?: Date;
 }
 
 /** `done`: delete the message. `retry`: leave it for redelivery (and, after enough tries, the DLQ). */

@@ -1,10 +1,12 @@
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../../logger.js';
-import type { Intake, IntakeHandler } from './intake.js';
+import type { Intake, IntakeHandler, IntakeSource } from './intake.js';
 
 export interface SqsIntakeOptions {
   queueUrl: string;
+  /** What the queue carries: the handler checks each message's kind and sender against it. */
+  source: IntakeSource;
   batchSize: number;
   visibilitySeconds: number;
   waitSeconds: number;
@@ -33,15 +35,20 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
         waitTimeSeconds: options.waitSeconds,
         visibilityTimeout: options.visibilitySeconds,
         heartbeatInterval: Math.max(1, Math.floor(options.visibilitySeconds / 2)),
-        messageSystemAttributeNames: ['ApproximateReceiveCount'],
+        messageSystemAttributeNames: ['ApproximateReceiveCount', 'SenderId', 'SentTimestamp'],
         pollingCompleteWaitTimeMs: 60_000,
         handleMessage: async (message: Message) => {
           inFlight++;
           try {
+            const sent = Number(message.Attributes?.SentTimestamp);
+            const senderId = message.Attributes?.SenderId;
             const outcome = await handler({
               id: message.MessageId ?? '',
               body: message.Body,
               receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+              source: options.source,
+              ...(senderId ? { senderId } : {}),
+              ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
             });
             return outcome === 'done' ? message : undefined;
           } finally {

@@ -138,6 +138,8 @@ export interface ApprovalStore {
   listPending(): Promise<ApprovalRecord[]>;
   /** Every decided approval whose decision Step Functions has not yet accepted (see isUndelivered), oldest first. */
   listUndelivered(): Promise<ApprovalRecord[]>;
+  /** Every approval of an incident, whatever its status, oldest first. */
+  listForIncident(incidentId: string): Promise<ApprovalRecord[]>;
 }
 
 /** Decided, but the decision has not (yet) reached Step Functions: a crash or an outage came in between. */

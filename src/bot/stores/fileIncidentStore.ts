@@ -24,6 +24,7 @@ import {
   EXECUTION_NAME_PATTERN,
   INCIDENT_ID_PATTERN,
   INCIDENT_STATUSES,
+  nextStatus,
   type IncidentState,
   type IncidentStatus,
   type IncidentStore,
@@ -259,7 +260,7 @@ export class FileIncidentStore implements IncidentStore {
 
   async setStatus(incidentId: string, status: IncidentStatus): Promise<IncidentState> {
     const checked = validateInput(z.enum(INCIDENT_STATUSES), status, 'incident status');
-    return this.#update(incidentId, (s) => ({ ...s, status: checked }));
+    return this.#update(incidentId, (s) => ({ ...s, status: nextStatus(s.status, checked) }));
   }
 
   async setExecution(incidentId: string, executionName: string): Promise<IncidentState> {

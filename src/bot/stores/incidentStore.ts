@@ -31,6 +31,19 @@ import { z } from 'zod';
 export const INCIDENT_STATUSES = ['running', 'awaiting-approval', 'done', 'failed'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
+/** The report ends an incident: once done or failed, its status never changes again. */
+export function isTerminalStatus(status: IncidentStatus): boolean {
+  return status === 'done' || status === 'failed';
+}
+
+/**
+ * An incident's status only moves forward: running and awaiting-approval alternate while the
+ * playbook runs; done and failed are final (a late or replayed message cannot reopen a report).
+ */
+export function nextStatus(current: IncidentStatus, requested: IncidentStatus): IncidentStatus {
+  return isTerminalStatus(current) ? current : requested;
+}
+
 /** Safe as a file name and in Discord custom_ids. */
 export const INCIDENT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const EXECUTION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
@@ -106,6 +119,7 @@ export interface IncidentStore {
   findByExecution(executionName: string): Promise<IncidentState | undefined>;
   /** NotFoundError when there is no such incident (the same for the setters below). */
   attachMessage(incidentId: string, channelId: string, messageId: string): Promise<IncidentState>;
+  /** Forward only (see nextStatus): a done or failed incident keeps its status. */
   setStatus(incidentId: string, status: IncidentStatus): Promise<IncidentState>;
   setExecution(incidentId: string, executionName: string): Promise<IncidentState>;
   /** Every event kept for the incident, in the order observed ([] when none). */

@@ -74,4 +74,8 @@ export abstract class TransitionApprovalStore implements ApprovalStore {
   listUndelivered(): Promise<ApprovalRecord[]> {
     return this.listWhere(isUndelivered);
   }
+
+  listForIncident(incidentId: string): Promise<ApprovalRecord[]> {
+    return this.listWhere((r) => r.incidentId === incidentId);
+  }
 }

@@ -8,7 +8,16 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
-import { createMotoClients, queueArn, uniqueName, waitFor } from '../../support/aws.js';
+import {
+  createMotoClients,
+  createStateMachineRoleClients,
+  MOTO_DEFAULT_SENDER_ID,
+  MOTO_STATE_MACHINE_ROLE_ID,
+  MOTO_STATE_MACHINE_SENDER_ID,
+  queueArn,
+  uniqueName,
+  waitFor,
+} from '../../support/aws.js';
 
 let aws: AwsClients;
 
@@ -36,6 +45,22 @@ async function receiveOne(queueUrl: string, waitTimeSeconds = 0): Promise<Messag
 
 // Concurrent: every test has its own queues, and most of them wait out visibility timeouts.
 describe.concurrent('SQS on moto', () => {
+  it("names each message's sender by the caller's credentials: the state machines' role, or anyone else", async () => {
+    const queueUrl = await createQueue();
+    const role = createStateMachineRoleClients();
+    try {
+      await role.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'from the state machines' }));
+      await aws.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'from anyone else' }));
+      const out = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ['SenderId', 'SentTimestamp'] }));
+      const senders = Object.fromEntries((out.Messages ?? []).map((m) => [m.Body, m.Attributes?.SenderId]));
+      expect(senders).toEqual({ 'from the state machines': MOTO_STATE_MACHINE_SENDER_ID, 'from anyone else': MOTO_DEFAULT_SENDER_ID });
+      expect(MOTO_STATE_MACHINE_SENDER_ID.startsWith(`${MOTO_STATE_MACHINE_ROLE_ID}:`)).toBe(true);
+      for (const m of out.Messages ?? []) expect(Number(m.Attributes?.SentTimestamp)).toBeGreaterThan(Date.now() - 60_000);
+    } finally {
+      destroyAwsClients(role);
+    }
+  });
+
   it('hides a received message until its visibility timeout ends, then delivers it again', async () => {
     const queueUrl = await createQueue({ VisibilityTimeout: '2' });
     await aws.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'finding-1' }));

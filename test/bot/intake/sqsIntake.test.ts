@@ -24,7 +24,7 @@ describe('SQS intake', () => {
     await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'done' }));
     await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'retry' }));
     const { logger } = capturingLogger();
-    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, batchSize: 10, visibilitySeconds: 10, waitSeconds: 1, logger });
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 10, waitSeconds: 1, logger });
     const seen: string[] = [];
     intake.start(async (m) => {
       seen.push(m.body ?? '');
@@ -41,7 +41,7 @@ describe('SQS intake', () => {
   it('backs off instead of spinning when receiving keeps failing', async () => {
     const missing = `${motoSettings().endpoint}/${MOTO_ACCOUNT_ID}/${uniqueName('gone')}`;
     const { logger, lines } = capturingLogger();
-    const intake = createSqsIntake(aws.sqs, { queueUrl: missing, batchSize: 1, visibilitySeconds: 10, waitSeconds: 0, logger });
+    const intake = createSqsIntake(aws.sqs, { queueUrl: missing, source: 'intake', batchSize: 1, visibilitySeconds: 10, waitSeconds: 0, logger });
     intake.start(async () => 'done');
     await new Promise((r) => setTimeout(r, 3500));
     await intake.stop();

@@ -302,6 +302,21 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
     });
   });
 
+  describe('listForIncident', () => {
+    it('lists every approval of one incident, whatever its status, and none of another', async () => {
+      const h = await harness();
+      const store = h.open({ now: () => at(9) });
+      const pending = await store.create(pendingRecord());
+      const decided = await store.create({ ...pendingRecord(), createdAt: at(-1).toISOString() });
+      await store.decide(decided.approvalId, { by: 'alice', decision: 'allow', at: at(3) });
+      await store.create({ ...pendingRecord(), incidentId: 'inc-another0123456789ab' });
+      const listed = await h.open().listForIncident('inc-0123456789abcdef0123');
+      expect(listed.map((r) => r.approvalId)).toEqual([decided.approvalId, pending.approvalId]);
+      expect(listed.map((r) => r.status)).toEqual(['decided', 'pending']);
+      expect(await store.listForIncident('inc-nothing')).toEqual([]);
+    });
+  });
+
   describe('corrupt state', () => {
     it('a corrupt record is an error naming where it is; listPending skips it and says where', async () => {
       const h = await harness();

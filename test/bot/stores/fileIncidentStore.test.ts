@@ -175,6 +175,18 @@ describe('FileIncidentStore', () => {
     expect(await store.get('inc-00000000000000000000')).toBeUndefined();
   });
 
+  it('moves a status only forward: running and awaiting-approval alternate, done and failed are final', async () => {
+    const { store } = await newStore();
+    const { incident } = await store.observe(obs('m-1', 0));
+    expect((await store.setStatus(incident.incidentId, 'awaiting-approval')).status).toBe('awaiting-approval');
+    expect((await store.setStatus(incident.incidentId, 'running')).status).toBe('running');
+    expect((await store.setStatus(incident.incidentId, 'failed')).status).toBe('failed');
+    for (const later of ['running', 'awaiting-approval', 'done'] as const) {
+      expect((await store.setStatus(incident.incidentId, later)).status).toBe('failed');
+    }
+    expect((await store.get(incident.incidentId))?.status).toBe('failed');
+  });
+
   it('a corrupt state file is an error naming the file', async () => {
     const { store } = await newStore();
     const { incident } = await store.observe(obs('m-1', 0));

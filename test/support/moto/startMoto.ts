@@ -32,11 +32,54 @@ export const MOTO_CONFIG = { stepfunctions: { execute_state_machine: true } } as
 
 const OUTPUT_CAP = 64 * 1024;
 
+/**
+ * moto gives every SQS message the same SenderId, whoever sent it; AWS gives the sender's
+ * principal id (`<role id>:<session>` for a role). The bootstrap below makes moto's SenderId
+ * follow the caller's access key: moto's own Step Functions interpreter calls SQS with the access
+ * key `ak`, so its messages carry the sender id of a state-machine role, as on AWS; any other
+ * key keeps moto's default sender id. Tests configure the bot with MOTO_STATE_MACHINE_ROLE_ID.
+ */
+export const MOTO_STATE_MACHINE_ACCESS_KEY = 'ak';
+export const MOTO_STATE_MACHINE_ROLE_ID = 'AROAMOTOSTATEMACHINES1';
+export const MOTO_STATE_MACHINE_SENDER_ID = `${MOTO_STATE_MACHINE_ROLE_ID}:moto-execution`;
+/** What moto calls every other sender. */
+export const MOTO_DEFAULT_SENDER_ID = 'AIDAIT2UOQQY3AUEKVGXU';
+
 // Runs moto's own server entry point, plus a daemon thread that exits the process once stdin
 // reaches EOF (our pipe closes when the Node process that started us goes away). os.read on fd 0
 // (not sys.stdin) so the thread never holds the buffered reader's lock at interpreter shutdown.
 const BOOTSTRAP = [
   'import os, sys, threading',
+  // Two emulator gaps closed the way AWS behaves (see test/support/moto/GAPS.md):
+  // 1. SQS SenderId follows the caller's access key (SENTINEL_MOTO_SENDER_IDS maps keys to ids).
+  // 2. SendTaskHeartbeat on a waiting callback task without HeartbeatSeconds succeeds (AWS
+  //    accepts and discards it; moto answered InvalidToken).
+  'def _sentinel_patches():',
+  '    import contextvars, json, re',
+  '    from moto.sqs import models as sqs_models, responses as sqs_responses',
+  '    senders = json.loads(os.environ.get("SENTINEL_MOTO_SENDER_IDS", "{}"))',
+  '    current = contextvars.ContextVar("sentinel_sender", default=None)',
+  '    call_action = sqs_responses.SQSResponse.call_action',
+  '    credential = re.compile(r"Credential=([^/,\\s]+)/")',
+  '    def patched_call_action(self):',
+  '        found = credential.search(self.headers.get("Authorization", "") or "")',
+  '        token = current.set(senders.get(found.group(1)) if found else None)',
+  '        try:',
+  '            return call_action(self)',
+  '        finally:',
+  '            current.reset(token)',
+  '    sqs_responses.SQSResponse.call_action = patched_call_action',
+  '    message_init = sqs_models.Message.__init__',
+  '    def patched_message_init(self, *args, **kwargs):',
+  '        message_init(self, *args, **kwargs)',
+  '        sender = current.get()',
+  '        if sender:',
+  '            self.sender_id = sender',
+  '    sqs_models.Message.__init__ = patched_message_init',
+  '    from moto.stepfunctions.parser.asl.eval.callback import callback',
+  '    notify_heartbeat = callback.CallbackEndpoint.notify_heartbeat',
+  '    callback.CallbackEndpoint.notify_heartbeat = lambda self: notify_heartbeat(self) or True',
+  '_sentinel_patches()',
   'def _watch():',
   '    try:',
   '        while os.read(0, 4096):',
@@ -96,6 +139,7 @@ async function startOnce(python: string, port: number, startTimeoutMs: number): 
         ...process.env,
         // moto's Step Functions interpreter calls SQS & co. on http://localhost:$MOTO_PORT
         MOTO_PORT: String(port),
+        SENTINEL_MOTO_SENDER_IDS: JSON.stringify({ [MOTO_STATE_MACHINE_ACCESS_KEY]: MOTO_STATE_MACHINE_SENDER_ID }),
         PYTHONUNBUFFERED: '1',
         NO_PROXY: ['localhost', '127.0.0.1', process.env.NO_PROXY].filter(Boolean).join(','),
         no_proxy: ['localhost', '127.0.0.1', process.env.no_proxy].filter(Boolean).join(','),
