@@ -137,6 +137,8 @@ export interface BotHarness {
   readonly config: Config;
   /** Starts a bot on this harness's queue, Discord, Kubernetes and data directory. */
   start(env?: Record<string, string>): Promise<RunningBot>;
+  /** The settings a bot of this harness runs with (for a bot in a child process: test/support/botProcess.ts). */
+  env(extra?: Record<string, string>): Record<string, string>;
   /** Stops the running bot (if any). */
   stop(): Promise<void>;
   /** Sends one SQS message to the intake queue (a string as is, anything else as JSON); returns its message id. */
@@ -417,6 +419,9 @@ async function assemble(
     get config() {
       if (!config) throw new Error('no bot was started');
       return config;
+    },
+    env(extra = {}) {
+      return { ...baseEnv, ...extra };
     },
     async start(env = {}) {
       config = loadConfig({ env: { ...baseEnv, ...env }, envFile: false });
