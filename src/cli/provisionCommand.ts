@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
 import { buildDesiredState } from '../provision/desired.js';
 import { formatPlan } from '../provision/plan.js';
-import { formatSettings, loadStateMachineTemplates, provision } from '../provision/provision.js';
+import { formatSettings, loadSsmDocumentTemplates, loadStateMachineTemplates, provision } from '../provision/provision.js';
 import type { CliContext } from './types.js';
 
 export interface ProvisionCommandOptions {
@@ -41,6 +41,7 @@ export async function runProvision(options: ProvisionCommandOptions, ctx: CliCon
     bucketName: ctx.config.evidenceBucket,
     eventBusName: ctx.config.provision.eventBus,
     stateMachines: loadStateMachineTemplates(options.stateMachinesDir),
+    ssmDocuments: loadSsmDocumentTemplates(),
   });
 
   const out = (line = '') => ctx.stdout.write(`${line}\n`);

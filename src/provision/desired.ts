@@ -1,3 +1,4 @@
+import { ssmDocumentName } from '../aws/ssmDocuments.js';
 import { ConfigError } from '../errors.js';
 import type { SettingName } from '../config.js';
 
@@ -309,9 +310,12 @@ export function buildDesiredState(input: DesiredInput): DesiredState {
   }
 
   const ssmDocuments = (input.ssmDocuments ?? []).map((d): DesiredSsmDocument => {
-    const name = `${prefix}-${d.basename}`;
-    // SSM refuses names outside [A-Za-z0-9_.-]{3,128} and names starting aws, amazon or amzn.
-    if (!/^[A-Za-z0-9_.-]{3,128}$/.test(name) || /^(aws|amazon|amzn)/i.test(name)) problems.push(`SSM document name ${name} is not one SSM accepts`);
+    let name = `${prefix}-${d.basename}`;
+    try {
+      name = ssmDocumentName(prefix, d.basename);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
     return { name, basename: d.basename, arn: `arn:${partition}:ssm:${region}:${accountId}:document/${name}`, content: d.content };
   });
   const documentNames = new Set<string>();

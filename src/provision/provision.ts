@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { packageRoot } from '../util/packageRoot.js';
-import type { DesiredState, StateMachineTemplate } from './desired.js';
+import { loadSsmDocuments } from '../aws/ssmDocuments.js';
+import type { DesiredState, SsmDocumentTemplate, StateMachineTemplate } from './desired.js';
 import { executePlan } from './execute.js';
 import { planProvision, summarizePlan, type Change, type CurrentRole, type CurrentState, type PlanSummary } from './plan.js';
 import { readCurrentState, type ProvisionClients } from './readCurrent.js';
@@ -35,6 +36,14 @@ export function loadStateMachineTemplates(dir: string = defaultStateMachinesDir(
     }
     return { basename: file.slice(0, -ASL_SUFFIX.length), definition };
   });
+}
+
+/**
+ * deploy/ssm/*.json (or `dir`), validated by loadSsmDocuments, as provision sends them: the
+ * content is `JSON.stringify` of the parsed document (what ssmDocumentSha256 hashes).
+ */
+export function loadSsmDocumentTemplates(dir?: string): SsmDocumentTemplate[] {
+  return loadSsmDocuments(dir).map((d) => ({ basename: d.name, content: JSON.stringify(d.content) }));
 }
 
 export interface ProvisionOptions {

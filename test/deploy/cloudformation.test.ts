@@ -1,190 +1,42 @@
 /**
- * deploy/cloudformation/sentinel.json: valid structure, every reference resolves, least-privilege
- * IAM (checked against docs/permissions/*.md), and the resources it creates are exactly what
- * `sentinel provision` wants, so provision after the stack creates only the state machines.
+ * deploy/cloudformation/sentinel.json: valid structure, every reference resolves, cfn-lint finds
+ * nothing, least-privilege IAM whose statements carry their conditions (checked against
+ * docs/permissions/*.md), and the resources it creates are exactly what `sentinel provision`
+ * wants, so provision after the stack creates only the state machines.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSsmDocuments } from '../../src/aws/ssmDocuments.js';
 import { buildDesiredState } from '../../src/provision/desired.js';
 import { planProvision, type CurrentState } from '../../src/provision/plan.js';
-import { loadStateMachineTemplates } from '../../src/provision/provision.js';
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type Obj = { [k: string]: Json };
-
-const TEMPLATE_URL = new URL('../../deploy/cloudformation/sentinel.json', import.meta.url);
-const template = JSON.parse(readFileSync(TEMPLATE_URL, 'utf8')) as Obj;
-const resources = template.Resources as Record<string, Obj>;
-const parameters = template.Parameters as Record<string, Obj>;
-const conditions = template.Conditions as Record<string, Json>;
-const outputs = template.Outputs as Record<string, Obj>;
-
-const PSEUDO = new Set(['AWS::AccountId', 'AWS::Region', 'AWS::Partition', 'AWS::NoValue', 'AWS::StackName', 'AWS::StackId', 'AWS::URLSuffix']);
-const isObj = (v: Json | undefined): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `${Name}` / `${Resource.Attr}` references in a Fn::Sub string (`${!Literal}` is not one). */
-function subRefs(s: string): string[] {
-  return [...s.matchAll(/\$\{([^}!][^}]*)\}/g)].map((m) => m[1]!);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A small evaluator for the intrinsics this template uses, with made-up physical values.
-
-interface World {
-  params: Record<string, string>;
-  pseudo: Record<string, string>;
-  /** Ref of a resource (its physical id). */
-  refs: Record<string, string>;
-  /** `Resource.Attr` → value. */
-  attrs: Record<string, string>;
-}
-
-const NO_VALUE = Symbol('NoValue');
-
-function evalCondition(name: string, w: World): boolean {
-  const v = evaluate(conditions[name]!, w);
-  if (typeof v !== 'boolean') throw new Error(`condition ${name} is not a boolean`);
-  return v;
-}
-
-function evaluate(v: Json, w: World): Json | typeof NO_VALUE {
-  if (Array.isArray(v)) return v.map((x) => evaluate(x, w)).filter((x): x is Json => x !== NO_VALUE);
-  if (!isObj(v)) return v;
-  const keys = Object.keys(v);
-  if (keys.length === 1) {
-    const [k] = keys as [string];
-    const a = v[k]!;
-    const args = a as Json[];
-    switch (k) {
-      case 'Ref': {
-        const name = a as string;
-        if (name === 'AWS::NoValue') return NO_VALUE;
-        const out = w.pseudo[name] ?? w.params[name] ?? w.refs[name];
-        if (out === undefined) throw new Error(`Ref ${name}: no value`);
-        return out;
-      }
-      case 'Fn::GetAtt': {
-        const key = `${args[0] as string}.${args[1] as string}`;
-        if (w.attrs[key] === undefined) throw new Error(`GetAtt ${key}: no value`);
-        return w.attrs[key];
-      }
-      case 'Fn::Sub': {
-        const [text, vars] = typeof a === 'string' ? [a, {}] : [args[0] as string, (args[1] ?? {}) as Obj];
-        const local: Record<string, string> = {};
-        for (const [n, x] of Object.entries(vars)) local[n] = evaluate(x, w) as string;
-        return text.replace(/\$\{([^}!][^}]*)\}/g, (_m, name: string) => {
-          const out = local[name] ?? w.pseudo[name] ?? w.params[name] ?? w.refs[name] ?? w.attrs[name];
-          if (out === undefined) throw new Error(`Fn::Sub \${${name}}: no value`);
-          return out;
-        });
-      }
-      case 'Fn::If': {
-        const [cond, yes, no] = args as [string, Json, Json];
-        return evaluate(evalCondition(cond, w) ? yes : no, w);
-      }
-      case 'Fn::Equals':
-        return evaluate(args[0]!, w) === evaluate(args[1]!, w);
-      case 'Fn::Not':
-        return !(evaluate(args[0]!, w) as boolean);
-      case 'Fn::Select':
-        return (evaluate(args[1]!, w) as Json[])[Number(evaluate(args[0]!, w))]!;
-      case 'Fn::Split':
-        return (evaluate(args[1]!, w) as string).split(args[0] as string);
-      case 'Fn::Join':
-        return (evaluate(args[1]!, w) as Json[]).join(args[0] as string);
-      default:
-        if (k.startsWith('Fn::')) throw new Error(`unsupported intrinsic ${k}`);
-    }
-  }
-  const out: Obj = {};
-  for (const [k, x] of Object.entries(v)) {
-    const e = evaluate(x, w);
-    if (e !== NO_VALUE) out[k] = e;
-  }
-  return out;
-}
-
-interface WorldOptions {
-  region?: string;
-  account?: string;
-  params?: Record<string, string>;
-}
-
-/** Parameter defaults plus overrides, and physical values shaped like AWS's. */
-function world(options: WorldOptions = {}): World {
-  const region = options.region ?? 'eu-west-1';
-  const account = options.account ?? '210987654321';
-  const params: Record<string, string> = {};
-  for (const [name, p] of Object.entries(parameters)) params[name] = String(p.Default ?? '');
-  Object.assign(params, options.params);
-  const pseudo = { 'AWS::Region': region, 'AWS::AccountId': account, 'AWS::Partition': 'aws', 'AWS::StackName': 'sentinel', 'AWS::URLSuffix': 'amazonaws.com' };
-  const w: World = { params, pseudo, refs: {}, attrs: {} };
-  const prefix = params.Prefix!;
-  const bucket = params.EvidenceBucketName || `${prefix}-evidence-${account}-${region}`;
-  const bus = params.EventBusName === 'default' ? '' : `${params.EventBusName}/`;
-  Object.assign(w.refs, {
-    IntakeQueue: `https://sqs.${region}.amazonaws.com/${account}/${prefix}-intake`,
-    DeadLetterQueue: `https://sqs.${region}.amazonaws.com/${account}/${prefix}-intake-dlq`,
-    EvidenceBucket: bucket,
-    GuardDutyRule: `${params.EventBusName}|${prefix}-guardduty`,
-    StateMachineRole: 'sentinel-StateMachineRole-ABC',
-    BotRole: 'sentinel-BotRole-ABC',
-    FalcosidekickRole: 'sentinel-FalcosidekickRole-ABC',
-  });
-  for (const name of ['BotIntakePolicy', 'BotContainmentPolicy', 'BotForensicsPolicy', 'FalcosidekickPolicy']) {
-    w.refs[name] = `arn:aws:iam::${account}:policy/sentinel-${name}-ABC`;
-  }
-  Object.assign(w.attrs, {
-    'IntakeQueue.Arn': `arn:aws:sqs:${region}:${account}:${prefix}-intake`,
-    'DeadLetterQueue.Arn': `arn:aws:sqs:${region}:${account}:${prefix}-intake-dlq`,
-    'EvidenceBucket.Arn': `arn:aws:s3:::${bucket}`,
-    'GuardDutyRule.Arn': `arn:aws:events:${region}:${account}:rule/${bus}${prefix}-guardduty`,
-    'StateMachineRole.Arn': `arn:aws:iam::${account}:role/sentinel-StateMachineRole-ABC`,
-    'BotRole.Arn': `arn:aws:iam::${account}:role/sentinel-BotRole-ABC`,
-    'FalcosidekickRole.Arn': `arn:aws:iam::${account}:role/sentinel-FalcosidekickRole-ABC`,
-  });
-  return w;
-}
-
-function props(name: string, w: World): Obj {
-  return evaluate(resources[name]!.Properties!, w) as Obj;
-}
-
-// ---------------------------------------------------------------------------------------------
-// IAM statements, evaluated.
-
-interface Statement {
-  Sid?: string;
-  Effect: 'Allow' | 'Deny';
-  Action: string[];
-  Resource: string[];
-  Condition?: Record<string, Record<string, unknown>>;
-}
-
-const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? (v as string[]) : [v as string]);
-function normalize(s: Obj): Statement {
-  return {
-    ...(s.Sid ? { Sid: s.Sid as string } : {}),
-    Effect: s.Effect as 'Allow' | 'Deny',
-    Action: list(s.Action),
-    Resource: list(s.Resource),
-    ...(isObj(s.Condition) ? { Condition: s.Condition as Statement['Condition'] } : {}),
-  };
-}
-
-/** Identity policies in the template (roles' inline policies and managed policies), by resource. */
-function identityStatements(w: World): Record<string, Statement[]> {
-  const out: Record<string, Statement[]> = {};
-  for (const [name, r] of Object.entries(resources)) {
-    if (typeof r.Condition === 'string' && !evalCondition(r.Condition, w)) continue;
-    const p = evaluate(r.Properties ?? {}, w) as Obj;
-    const docs: Obj[] = [];
-    if (r.Type === 'AWS::IAM::ManagedPolicy') docs.push(p.PolicyDocument as Obj);
-    if (r.Type === 'AWS::IAM::Role') for (const ip of (p.Policies as Obj[] | undefined) ?? []) docs.push(ip.PolicyDocument as Obj);
-    if (docs.length) out[name] = docs.flatMap((d) => (d.Statement as Obj[]).map(normalize));
-  }
-  return out;
-}
+import { loadSsmDocumentTemplates, loadStateMachineTemplates } from '../../src/provision/provision.js';
+import { ssmDocumentLogicalId } from '../../src/provision/templateSsmDocuments.js';
+import { formatFindings, lintTemplate, type CfnLintResult } from '../support/cfnLint/runCfnLint.js';
+import {
+  conditionKeys,
+  globCovers,
+  identityStatements,
+  isObj,
+  list,
+  normalize,
+  props,
+  PSEUDO,
+  subRefs,
+  template,
+  TEMPLATE_URL,
+  world,
+  conditions,
+  outputs,
+  parameters,
+  resources,
+  type Json,
+  type Obj,
+  type Statement,
+  type World,
+} from '../support/cloudformation/template.js';
 
 const BOT_POLICIES = ['BotIntakePolicy', 'BotContainmentPolicy', 'BotForensicsPolicy'];
 const READ_ONLY = /^[a-z0-9-]+:(Describe|Get|List|Lookup)[A-Za-z]*$/;
@@ -207,30 +59,36 @@ const OTHER_IDENTITIES = new Set(['ReadLimeModules', 'StreamMemoryAndCommandOutp
 
 /** What the docs do not list because no action owns it: the bot's intake, playbooks and records. */
 const BOT_CORE: Statement[] = [
-  { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'], Resource: ['arn:aws:sqs:REGION:ACCOUNT:sentinel-intake'] },
-  { Effect: 'Allow', Action: ['states:StartExecution'], Resource: ['arn:aws:states:REGION:ACCOUNT:stateMachine:sentinel-*'] },
-  { Effect: 'Allow', Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: ['*'] },
+  // Both queues: intake (events) and control (playbook steps).
+  {
+    Effect: 'Allow',
+    Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+    Resource: ['arn:aws:sqs:REGION:ACCOUNT:PREFIX-intake', 'arn:aws:sqs:REGION:ACCOUNT:PREFIX-control'],
+  },
+  { Effect: 'Allow', Action: ['states:StartExecution'], Resource: ['arn:aws:states:REGION:ACCOUNT:stateMachine:PREFIX-*'] },
+  { Effect: 'Allow', Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], Resource: ['*'] },
   // record-incident (src/pipeline/actions/recordIncident.ts) and its index; /evidence reads them.
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/incidents/*', 'arn:aws:s3:::EVIDENCE_BUCKET/incident-index/*'] },
   // The S3 approval store (src/bot/stores/s3ApprovalStore.ts, prefix sentinel/approvals/).
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/sentinel/approvals/*'] },
 ];
 
-/** A world whose ARNs read like the docs' placeholders. */
+/** A world whose ARNs read like the docs' placeholders (PREFIX is SENTINEL_PROVISION_PREFIX). */
 function placeholderWorld(): World {
   const w = world({
     region: 'REGION',
     account: 'ACCOUNT',
-    params: { EvidenceBucketName: 'EVIDENCE_BUCKET', LimeModulesBucket: 'LIME_BUCKET', LimeModulesPrefix: 'LIME_PREFIX', ClusterVpcId: 'VPC_ID' },
+    params: {
+      Prefix: 'PREFIX',
+      EvidenceBucketName: 'EVIDENCE_BUCKET',
+      LimeModulesBucket: 'LIME_BUCKET',
+      LimeModulesPrefix: 'LIME_PREFIX',
+      ClusterVpcId: 'VPC_ID',
+      ClusterName: 'CLUSTER_NAME',
+    },
   });
   return w;
 }
-
-function globCovers(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return re.test(value);
-}
-const conditionKeys = (s: Statement) => Object.entries(s.Condition ?? {}).flatMap(([op, kv]) => Object.keys(kv).map((k) => `${op} ${k}`));
 
 // ---------------------------------------------------------------------------------------------
 
@@ -250,8 +108,10 @@ describe('CloudFormation template: structure', () => {
       if (o.Condition !== undefined) expect(Object.keys(conditions), name).toContain(o.Condition);
     }
     for (const [name, p] of Object.entries(parameters)) expect(['String', 'Number'], name).toContain(p.Type);
-    // `aws cloudformation deploy` sends a template of up to 51,200 bytes inline (no S3 bucket needed).
-    expect(readFileSync(TEMPLATE_URL).length).toBeLessThan(51_200);
+    // Inline, CloudFormation takes 51,200 bytes; from S3 (`aws cloudformation deploy --s3-bucket`), 1 MB.
+    const size = readFileSync(TEMPLATE_URL).length;
+    expect(size).toBeLessThan(1_000_000);
+    if (size >= 51_200) expect(readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8'), 'docs/deploy.md must say to deploy with --s3-bucket').toContain('--s3-bucket');
   });
 
   it('uses every parameter', () => {
@@ -317,7 +177,25 @@ describe('CloudFormation template: structure', () => {
 
     const bare = identityStatements(world()); // every optional parameter empty
     expect(bare.BotForensicsPolicy!.map((s) => s.Sid)).not.toContain('LimeModules');
-    expect(bare.BotContainmentPolicy!.find((s) => s.Sid === 'EgressNaclEntries')!.Condition).toBeUndefined();
+    // The VPC scope is not optional: the ACL statement keeps its condition.
+    expect(bare.BotContainmentPolicy!.find((s) => s.Sid === 'EgressNaclEntries')!.Condition).toEqual({
+      ArnEquals: { 'ec2:Vpc': 'arn:aws:ec2:eu-west-1:210987654321:vpc/vpc-0123456789abcdef0' },
+    });
+  });
+
+  it('requires the cluster VPC and name: no empty default, a pattern that refuses an empty value', () => {
+    for (const name of ['ClusterVpcId', 'ClusterName']) {
+      const p = parameters[name]!;
+      expect(p.Default, name).toBeUndefined();
+      expect(new RegExp(p.AllowedPattern as string).test(''), name).toBe(false);
+    }
+    expect(new RegExp(parameters.ClusterVpcId!.AllowedPattern as string).test('vpc-0123456789abcdef0')).toBe(true);
+  });
+
+  it('keeps dead letters when the stack is deleted or a DLQ replaced', () => {
+    for (const name of ['DeadLetterQueue', 'ControlDeadLetterQueue', 'EvidenceBucket']) {
+      expect(resources[name], name).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
   });
 });
 
@@ -343,19 +221,72 @@ describe('CloudFormation template: least-privilege IAM', () => {
     expect(Object.keys(wildcard).filter((a) => !used.has(a))).toEqual([]);
   });
 
-  it('lets the state machines only send to the intake queue, and only sentinel\'s state machines assume their role', () => {
+  it('lets the state machines only send to the control queue, and only sentinel\'s state machines assume their role', () => {
     const w = world();
     const role = props('StateMachineRole', w);
     expect(identityStatements(w).StateMachineRole).toEqual([
-      { Sid: 'TaskMessages', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:aws:sqs:eu-west-1:210987654321:sentinel-intake'] },
+      { Sid: 'PlaybookSteps', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:aws:sqs:eu-west-1:210987654321:sentinel-control'] },
     ]);
     expect((role.AssumeRolePolicyDocument as { Statement: Obj[] }).Statement[0]).toMatchObject({
       Principal: { Service: 'states.amazonaws.com' },
       Condition: { StringEquals: { 'aws:SourceAccount': '210987654321' }, ArnLike: { 'aws:SourceArn': 'arn:aws:states:eu-west-1:210987654321:stateMachine:sentinel-*' } },
     });
+    // Falcosidekick sends events to the intake queue and nothing else.
     expect(identityStatements(w).FalcosidekickPolicy).toEqual([
       { Sid: 'FalcoEvents', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:aws:sqs:eu-west-1:210987654321:sentinel-intake'] },
     ]);
+    // Nobody but the state machines' role is granted SendMessage on the control queue.
+    for (const [policy, statements] of Object.entries(identityStatements(w))) {
+      if (policy === 'StateMachineRole') continue;
+      for (const st of statements) {
+        if (st.Action.some((a) => a === 'sqs:SendMessage')) expect(st.Resource, `${policy} ${st.Sid ?? ''}`).not.toContain('arn:aws:sqs:eu-west-1:210987654321:sentinel-control');
+      }
+    }
+  });
+
+  it('lets only the state machines\' role send to the control queue: an explicit Deny for every other principal', () => {
+    const w = world();
+    const policy = props('ControlQueuePolicy', w);
+    expect(policy.Queues).toEqual([w.refs.ControlQueue]);
+    const role = w.attrs['StateMachineRole.Arn']!;
+    const queue = w.attrs['ControlQueue.Arn']!;
+    const statements = (policy.PolicyDocument as { Statement: Obj[] }).Statement;
+    expect(statements).toEqual([
+      { Sid: 'StateMachineStepsOnly', Effect: 'Allow', Principal: { AWS: role }, Action: 'sqs:SendMessage', Resource: queue },
+      { Sid: 'DenySendersOtherThanStateMachineRole', Effect: 'Deny', Principal: '*', Action: 'sqs:SendMessage', Resource: queue, Condition: { ArnNotEquals: { 'aws:PrincipalArn': role } } },
+      {
+        Sid: 'DenyDeliveriesForOtherResources',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:SendMessage',
+        Resource: queue,
+        Condition: { Null: { 'aws:SourceArn': 'false' }, ArnNotLike: { 'aws:SourceArn': 'arn:aws:states:eu-west-1:210987654321:stateMachine:sentinel-*' } },
+      },
+    ]);
+    // The intake queue: EventBridge from sentinel's rule, and no longer the state machines.
+    const intake = (props('IntakeQueuePolicy', w).PolicyDocument as { Statement: Obj[] }).Statement;
+    expect(intake).toEqual([
+      {
+        Sid: 'GuardDutyFindingsFromSentinelRule',
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: w.attrs['IntakeQueue.Arn'],
+        Condition: { ArnEquals: { 'aws:SourceArn': w.attrs['GuardDutyRule.Arn'] } },
+      },
+    ]);
+  });
+
+  it('lets the bot consume both queues and heartbeat its steps', () => {
+    const intake = identityStatements(world()).BotIntakePolicy!;
+    expect(intake.find((s) => s.Action.includes('sqs:ReceiveMessage'))).toEqual({
+      Sid: 'ConsumeQueues',
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+      Resource: ['arn:aws:sqs:eu-west-1:210987654321:sentinel-intake', 'arn:aws:sqs:eu-west-1:210987654321:sentinel-control'],
+    });
+    expect(intake.find((s) => s.Sid === 'AnswerPlaybookTasks')?.Action).toEqual(['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
+    expect(intake.flatMap((s) => s.Action)).not.toContain('sqs:GetQueueAttributes');
   });
 
   it('grants the bot every permission docs/permissions documents for it', () => {
@@ -406,9 +337,153 @@ describe('CloudFormation template: least-privilege IAM', () => {
 
   it('keeps each managed policy under the 6,144-character IAM limit', () => {
     for (const name of [...BOT_POLICIES, 'FalcosidekickPolicy']) {
-      const w = world({ params: { ClusterVpcId: 'vpc-0123456789abcdef0', LimeModulesBucket: 'a-rather-long-lime-module-bucket-name' } });
+      const w = world({ params: { ClusterVpcId: 'vpc-0123456789abcdef0', ClusterName: 'a-rather-long-cluster-name-for-the-limit', LimeModulesBucket: 'a-rather-long-lime-module-bucket-name' } });
       const doc = props(name, w).PolicyDocument;
       expect(JSON.stringify(doc).length, name).toBeLessThan(6144);
+    }
+  });
+});
+
+describe('CloudFormation template: the bot\'s statements carry their conditions', () => {
+  const w = world();
+  const bot = BOT_POLICIES.flatMap((p) => identityStatements(w)[p]!.map((st) => ({ ...st, policy: p })));
+  const ARN = {
+    instance: 'arn:aws:ec2:eu-west-1:210987654321:instance/*',
+    eni: 'arn:aws:ec2:eu-west-1:210987654321:network-interface/*',
+    sg: 'arn:aws:ec2:eu-west-1:210987654321:security-group/*',
+    acl: 'arn:aws:ec2:eu-west-1:210987654321:network-acl/*',
+    asg: 'arn:aws:autoscaling:eu-west-1:210987654321:autoScalingGroup:*:autoScalingGroupName/*',
+  };
+  const VPC = { ArnEquals: { 'ec2:Vpc': 'arn:aws:ec2:eu-west-1:210987654321:vpc/vpc-0123456789abcdef0' } };
+  const granting = (action: string, effect: 'Allow' | 'Deny' = 'Allow') => bot.filter((st) => st.Effect === effect && st.Action.includes(action));
+  const strip = ({ policy: _p, Sid: _s, ...st }: Statement & { policy: string }) => st;
+
+  it('puts every resource-tag condition in a statement whose resources are of one type (IAM checks each resource on its own)', () => {
+    const problems: string[] = [];
+    const resourceType = (arn: string) => arn.split(':').slice(5).join(':').split('/')[0]!.split(':')[0]!;
+    for (const st of bot) {
+      const tagKeys = conditionKeys(st).filter((k) => /\s(aws|ssm|autoscaling):[Rr]esource[Tt]ag\//.test(k));
+      if (!tagKeys.length) continue;
+      const types = new Set(st.Resource.map(resourceType));
+      if (types.size !== 1) problems.push(`${st.policy} ${st.Sid}: ${tagKeys.join(', ')} on ${[...types].join(' + ')}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('sends only sentinel\'s SSM documents, only to instances sentinel tagged for an incident or forensic workstations, never to protected ones', () => {
+    const send = granting('ssm:SendCommand');
+    expect(send.map(strip)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['ssm:SendCommand'],
+        Resource: ['arn:aws:ssm:eu-west-1:210987654321:document/sentinel-incident-*', 'arn:aws:ssm:eu-west-1:210987654321:document/sentinel-workstation-*'],
+      },
+      { Effect: 'Allow', Action: ['ssm:SendCommand'], Resource: [ARN.instance], Condition: { Null: { 'ssm:resourceTag/sentinel:incident': 'false' } } },
+      { Effect: 'Allow', Action: ['ssm:SendCommand'], Resource: [ARN.instance], Condition: { StringEquals: { 'ssm:resourceTag/sentinel:forensic': 'true' } } },
+    ]);
+    expect(granting('ssm:SendCommand', 'Deny').map(strip)).toEqual([
+      { Effect: 'Deny', Action: ['ssm:SendCommand'], Resource: [ARN.instance], Condition: { Null: { 'ssm:resourceTag/sentinel:protected': 'false' } } },
+    ]);
+    expect(JSON.stringify(template)).not.toContain('AWS-RunShellScript');
+  });
+
+  it('changes network interfaces only when sentinel tagged them, in the cluster VPC, onto the isolation group or back onto the VPC\'s groups', () => {
+    const modify = granting('ec2:ModifyNetworkInterfaceAttribute');
+    expect(modify.every((st) => st.Condition !== undefined)).toBe(true);
+    expect(modify.map(strip)).toEqual([
+      { Effect: 'Allow', Action: ['ec2:ModifyNetworkInterfaceAttribute'], Resource: [ARN.eni], Condition: { StringEquals: { 'aws:ResourceTag/sentinel:isolated': 'true' }, ...VPC } },
+      { Effect: 'Allow', Action: ['ec2:ModifyNetworkInterfaceAttribute'], Resource: [ARN.instance], Condition: { StringEquals: { 'aws:ResourceTag/sentinel:isolated': 'true' } } },
+      { Effect: 'Allow', Action: ['ec2:ModifyNetworkInterfaceAttribute'], Resource: [ARN.sg], Condition: { StringEquals: { 'aws:ResourceTag/sentinel:isolation': 'true' }, ...VPC } },
+      { Effect: 'Allow', Action: ['ec2:ModifyNetworkInterfaceAttribute'], Resource: [ARN.sg], Condition: VPC },
+    ]);
+    // The interfaces' tags: only sentinel's keys, only in the cluster VPC.
+    expect(granting('ec2:CreateTags').filter((st) => st.Resource.includes(ARN.eni)).map(strip)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        Resource: [ARN.eni],
+        Condition: { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['sentinel:isolated', 'sentinel:incident'] }, ...VPC },
+      },
+    ]);
+  });
+
+  it('changes network ACL entries only in the cluster VPC', () => {
+    for (const action of ['ec2:CreateNetworkAclEntry', 'ec2:DeleteNetworkAclEntry']) {
+      expect(granting(action).map(strip), action).toEqual([
+        { Effect: 'Allow', Action: ['ec2:CreateNetworkAclEntry', 'ec2:DeleteNetworkAclEntry'], Resource: [ARN.acl], Condition: VPC },
+      ]);
+    }
+  });
+
+  it('stops only instances sentinel tagged as isolated, moves to standby only the cluster\'s groups, and never touches protected ones', () => {
+    expect(granting('ec2:StopInstances').map(strip)).toEqual([
+      { Effect: 'Allow', Action: ['ec2:StopInstances'], Resource: [ARN.instance], Condition: { StringEquals: { 'aws:ResourceTag/sentinel:isolated': 'true' } } },
+    ]);
+    for (const action of ['autoscaling:EnterStandby', 'autoscaling:ExitStandby']) {
+      expect(granting(action).map(strip), action).toEqual([
+        { Effect: 'Allow', Action: ['autoscaling:EnterStandby', 'autoscaling:ExitStandby'], Resource: [ARN.asg], Condition: { StringEquals: { 'aws:ResourceTag/eks:cluster-name': 'prod' } } },
+      ]);
+      expect(granting(action, 'Deny').map(strip), action).toEqual([
+        { Effect: 'Deny', Action: ['autoscaling:EnterStandby', 'autoscaling:ExitStandby'], Resource: [ARN.asg], Condition: { Null: { 'aws:ResourceTag/sentinel:protected': 'false' } } },
+      ]);
+    }
+    const protectedInstances = granting('ec2:StopInstances', 'Deny');
+    expect(protectedInstances.map(strip)).toEqual([
+      {
+        Effect: 'Deny',
+        Action: ['ec2:StopInstances', 'ec2:StartInstances', 'ec2:CreateTags', 'ec2:DeleteTags', 'ec2:ModifyNetworkInterfaceAttribute'],
+        Resource: [ARN.instance],
+        Condition: { Null: { 'aws:ResourceTag/sentinel:protected': 'false' } },
+      },
+    ]);
+  });
+});
+
+describe('CloudFormation template: sentinel\'s SSM documents', () => {
+  const docs = loadSsmDocuments();
+  const resync = 'run `npm run sync:template-ssm` to rewrite the template\'s SSM documents from deploy/ssm';
+
+  it('has one Command document per deploy/ssm file, named ${Prefix}-<file>, with the file\'s content', () => {
+    const inTemplate = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SSM::Document');
+    expect(inTemplate.map(([id]) => id).sort(), resync).toEqual(docs.map((d) => ssmDocumentLogicalId(d.name)).sort());
+    for (const doc of docs) {
+      const file = JSON.parse(readFileSync(new URL(`../../deploy/ssm/${doc.name}.json`, import.meta.url), 'utf8')) as Json;
+      const r = resources[ssmDocumentLogicalId(doc.name)]!;
+      const p = r.Properties as Obj;
+      expect(p.Name, doc.name).toEqual({ 'Fn::Sub': `\${Prefix}-${doc.name}` });
+      expect(p.DocumentType, doc.name).toBe('Command');
+      expect(p.UpdateMethod, `${doc.name}: an edit must make a new version (a named document cannot be replaced)`).toBe('NewVersion');
+      expect(p.Content, `${doc.name}.json and the template differ: ${resync}`).toEqual(file);
+    }
+  });
+});
+
+describe('CloudFormation template: cfn-lint', () => {
+  let result: CfnLintResult;
+  // The first run builds cfn-lint's venv (pip install from PyPI, cached in .cache/cfn-lint-venv).
+  beforeAll(async () => {
+    result = await lintTemplate(fileURLToPath(TEMPLATE_URL));
+  }, 20 * 60_000);
+
+  it('finds nothing, errors, warnings or informational', () => {
+    expect(result.version).toBe('1.58.0');
+    expect(formatFindings(result.findings), `cfn-lint ${result.version}`).toEqual([]);
+  });
+
+  it('reports what it finds (a queue with a misspelt property, a DLQ without a deletion policy)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfn-lint-'));
+    try {
+      const file = join(dir, 'broken.json');
+      const broken = structuredClone(template);
+      const dlq = (broken.Resources as Record<string, Obj>).DeadLetterQueue!;
+      delete dlq.DeletionPolicy;
+      (dlq.Properties as Obj).MessageRetentionPeriodSeconds = 60;
+      writeFileSync(file, JSON.stringify(broken, null, 2));
+      const found = (await lintTemplate(file)).findings.map((f) => `${f.Rule.Id} ${(f.Location.Path ?? []).slice(0, 2).join('/')}`);
+      expect(found).toContain('E3002 Resources/DeadLetterQueue');
+      expect(found).toContain('I3011 Resources/DeadLetterQueue');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -418,10 +493,6 @@ describe('CloudFormation template and sentinel provision agree', () => {
 
   /** What the stack leaves in the account, as readCurrentState would see it. */
   function stackState(w: World): CurrentState {
-    const q = props('IntakeQueue', w);
-    const dlq = props('DeadLetterQueue', w);
-    const policy = props('IntakeQueuePolicy', w);
-    const rule = props('GuardDutyRule', w);
     const bucket = props('EvidenceBucket', w);
     const sqsAttributes = (p: Obj): Record<string, string> => {
       const out: Record<string, string> = {};
@@ -431,11 +502,26 @@ describe('CloudFormation template and sentinel provision agree', () => {
       }
       return out;
     };
-    expect(policy.Queues).toEqual([w.refs.IntakeQueue]);
+    const queue = (name: string, policyName: string | undefined) => {
+      const out = { url: w.refs[name]!, attributes: { ...sqsAttributes(props(name, w)), QueueArn: w.attrs[`${name}.Arn`]! } };
+      if (!policyName) return out;
+      const policy = props(policyName, w);
+      expect(policy.Queues).toEqual([w.refs[name]]);
+      return { ...out, attributes: { ...out.attributes, Policy: JSON.stringify(policy.PolicyDocument) } };
+    };
+    const rule = props('GuardDutyRule', w);
     const sse = (bucket.BucketEncryption as { ServerSideEncryptionConfiguration: { ServerSideEncryptionByDefault: { SSEAlgorithm: string } }[] }).ServerSideEncryptionConfiguration;
+    const ssmDocuments: Record<string, CurrentState['ssmDocuments'][string]> = {};
+    for (const [id, r] of Object.entries(resources)) {
+      if (r.Type !== 'AWS::SSM::Document') continue;
+      const p = props(id, w);
+      ssmDocuments[p.Name as string] = { documentType: p.DocumentType as string, defaultVersion: '1', defaultContent: JSON.stringify(p.Content), matchingVersion: undefined };
+    }
     return {
-      dlq: { url: w.refs.DeadLetterQueue!, attributes: { ...sqsAttributes(dlq), QueueArn: w.attrs['DeadLetterQueue.Arn']! } },
-      queue: { url: w.refs.IntakeQueue!, attributes: { ...sqsAttributes(q), QueueArn: w.attrs['IntakeQueue.Arn']!, Policy: JSON.stringify(policy.PolicyDocument) } },
+      dlq: queue('DeadLetterQueue', undefined),
+      queue: queue('IntakeQueue', 'IntakeQueuePolicy'),
+      controlDlq: queue('ControlDeadLetterQueue', undefined),
+      controlQueue: queue('ControlQueue', 'ControlQueuePolicy'),
       rule: { arn: w.attrs['GuardDutyRule.Arn'], eventPattern: rule.EventPattern as string, state: rule.State as string, description: rule.Description as string },
       targets: (rule.Targets as Obj[]).map((t) => ({ id: t.Id as string, arn: t.Arn as string, transformed: false })),
       bucket: {
@@ -443,7 +529,9 @@ describe('CloudFormation template and sentinel provision agree', () => {
         publicAccessBlock: bucket.PublicAccessBlockConfiguration as Record<string, boolean>,
         versioning: (bucket.VersioningConfiguration as { Status: string }).Status,
       },
+      ssmDocuments,
       stateMachines: {},
+      stateMachineRole: { roleId: w.attrs['StateMachineRole.RoleId']! },
     };
   }
 
@@ -464,9 +552,13 @@ describe('CloudFormation template and sentinel provision agree', () => {
         bucketName: w.params.EvidenceBucketName || undefined,
         eventBusName: w.params.EventBusName,
         stateMachines: templates,
+        ssmDocuments: loadSsmDocumentTemplates(),
       });
       expect(props('IntakeQueue', w).QueueName).toBe(desired.queue.name);
       expect(props('DeadLetterQueue', w).QueueName).toBe(desired.dlq.name);
+      expect(props('ControlQueue', w).QueueName).toBe(desired.controlQueue.name);
+      expect(props('ControlDeadLetterQueue', w).QueueName).toBe(desired.controlDlq.name);
+      expect(desired.ssmDocuments.map((d) => d.name).sort()).toEqual(Object.keys(state.ssmDocuments).sort());
       expect(props('EvidenceBucket', w).BucketName).toBe(desired.bucket.name);
       const changes = planProvision(desired, state);
       expect(changes.filter((c) => c.kind !== 'state-machine' && c.action !== 'unchanged').map((c) => `${c.action} ${c.resource}: ${c.why}`)).toEqual([]);

@@ -190,7 +190,7 @@ describe('buildDesiredState', () => {
     expect(d.ssmDocuments).toEqual([
       { name: 'acme-incident-collect', basename: 'incident-collect', arn: 'arn:aws:ssm:eu-west-1:210987654321:document/acme-incident-collect', content: DOC_CONTENT },
     ]);
-    expect(() => buildDesiredState(input({ prefix: 'awsy' }))).toThrow(/SSM document name awsy-incident-collect/);
+    expect(() => buildDesiredState(input({ prefix: 'aws' }))).toThrow(/"aws-incident-collect" is not a valid SSM document name/);
     expect(() => buildDesiredState(input({ ssmDocuments: [{ basename: 'x', content: '{}' }, { basename: 'x', content: '{}' }] }))).toThrow(/two SSM document files/);
   });
 

@@ -441,8 +441,9 @@ function groupPlan(p: Preflight, groupId: string | null, created: boolean, dryRu
 
 /**
  * Isolates the EC2 instance behind a node: snapshots its EBS volumes (evidence first), moves it
- * to Auto Scaling standby (without shrinking the group), saves its prior state to S3, swaps every
- * ENI onto an isolation security group with no rules, optionally stops it, and tags it.
+ * to Auto Scaling standby (without shrinking the group), saves its prior state to S3, tags it and
+ * its ENIs `sentinel:isolated=true` (IAM allows the next two steps only on what carries that
+ * tag), swaps every ENI onto an isolation security group with no rules, and optionally stops it.
  *
  * Instances carrying the protected tag (`SENTINEL_PROTECTED_TAG`, any value) are refused before
  * any change. Idempotent: reruns reuse the incident's snapshots and the saved prior state and
@@ -519,7 +520,21 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
     mergeRecord(stored ?? newRecord(p, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
   );
 
-  // (d) Every ENI onto the isolation group only.
+  // (d) Mark the instance and its ENIs before changing them: IAM lets sentinel swap the groups of
+  // an ENI, and stop an instance, only when they carry sentinel:isolated=true (docs/permissions/isolation.md).
+  await awsCall(`CreateTags on ${p.instanceId} and its network interfaces`, () =>
+    ec2.send(
+      new CreateTagsCommand({
+        Resources: [p.instanceId, ...p.enis.map((e) => e.networkInterfaceId)],
+        Tags: [
+          { Key: TAG_ISOLATED, Value: 'true' },
+          { Key: TAG_INCIDENT, Value: request.incidentId },
+        ],
+      }),
+    ),
+  );
+
+  // (e) Every ENI onto the isolation group only.
   const securityGroups: IsolateNodeDetails['securityGroups'] = [];
   for (const eni of p.enis) {
     if (!sameGroups(eni.groups, [groupId])) {
@@ -530,25 +545,12 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
     securityGroups.push({ networkInterfaceId: eni.networkInterfaceId, before: eni.groups, after: [groupId] });
   }
 
-  // (e) Optionally stop it (memory is lost).
+  // (f) Optionally stop it (memory is lost).
   if (p.willStop) {
     await awsCall(`StopInstances ${p.instanceId}`, () => ec2.send(new StopInstancesCommand({ InstanceIds: [p.instanceId] })));
   } else if (stopRequested && !STOPPED_STATES.has(p.state)) {
     notes.push(`not stopped: instance is ${p.state}`);
   }
-
-  // (f) Mark it.
-  await awsCall(`CreateTags on ${p.instanceId}`, () =>
-    ec2.send(
-      new CreateTagsCommand({
-        Resources: [p.instanceId],
-        Tags: [
-          { Key: TAG_ISOLATED, Value: 'true' },
-          { Key: TAG_INCIDENT, Value: request.incidentId },
-        ],
-      }),
-    ),
-  );
 
   const details: IsolateNodeDetails = {
     ...base,
@@ -583,7 +585,7 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
 export const isolateNodeAction = defineAction({
   id: 'isolate-node',
   description:
-    'Isolate the EC2 instance behind a node: snapshot its EBS volumes, move it to Auto Scaling standby, save its prior state, put every network interface on an isolation security group with no rules, optionally stop it (destroys memory), and tag it. Undo with release-node.',
+    'Isolate the EC2 instance behind a node: snapshot its EBS volumes, move it to Auto Scaling standby, save its prior state, tag it and its network interfaces, put every network interface on an isolation security group with no rules, and optionally stop it (destroys memory). Undo with release-node.',
   permissions: {
     iam: [
       'ec2:DescribeInstances',

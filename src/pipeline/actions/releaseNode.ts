@@ -43,6 +43,8 @@ export interface ReleaseNodeDetails {
   asg: { groupName: string; lifecycleStateBefore: string | null; action: StandbyAction; done: boolean } | null;
   start: { action: StartAction; done: boolean };
   tagsRemoved: string[];
+  /** The attached network interfaces whose sentinel tags were (or, in a dry run, would be) removed. */
+  interfaceTagsRemoved: string[];
   /** The isolation record: where it was, and the archived copy written on release. */
   record: { location: string; archivedTo: string | null; deleted: boolean };
   notes: string[];
@@ -61,7 +63,8 @@ async function waitFor(what: string, wait: () => Promise<{ state: string; reason
  * still on the isolation group sentinel set; others were changed by someone and are left alone),
  * starts the instance if sentinel stopped it and it was running before, moves it out of standby
  * if sentinel put it there (after the start, so the group never sees a stopped in-service
- * instance), removes the sentinel tags, and archives then deletes the record. `skipped` when there
+ * instance), removes the sentinel tags from the instance and its ENIs (last: IAM allows the
+ * group restore and the start only while they are tagged), and archives then deletes the record. `skipped` when there
  * is no record (not isolated by sentinel). A dry run changes nothing.
  */
 export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps: ActionDeps): Promise<ActionResult<ReleaseNodeDetails>> {
@@ -79,6 +82,9 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
   const state = instance.State?.Name ?? 'unknown';
   // A terminated instance cannot be re-tagged: only its record is archived.
   const tagsPresent = state === 'terminated' ? [] : [TAG_ISOLATED, TAG_INCIDENT].filter((k) => tagValue(instance, k) !== undefined);
+  // isolate-node tags the ENIs too; DescribeInstances does not show ENI tags, and removing a tag
+  // that is not there is a no-op, so every attached ENI is untagged.
+  const attachedEnis = state === 'terminated' ? [] : instanceEnis(instance).map((e) => e.networkInterfaceId);
   if (!stored) {
     if (tagValue(instance, TAG_ISOLATED) === 'true') {
       notes.push(`instance is tagged ${TAG_ISOLATED}=true but has no isolation record at ${location}: restore it by hand`);
@@ -90,6 +96,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
       asg: null,
       start: { action: 'not stopped by sentinel', done: false },
       tagsRemoved: [],
+      interfaceTagsRemoved: [],
       record: { location, archivedTo: null, deleted: false },
       notes,
     } satisfies ReleaseNodeDetails);
@@ -143,6 +150,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
       ...(startAction === 'start' ? ['start it'] : []),
       ...(standbyAction === 'exit' ? [`move it out of standby in ${record.prior.autoScaling!.groupName}`] : []),
       ...(tagsPresent.length ? [`remove tags ${tagsPresent.join(', ')}`] : []),
+      ...(attachedEnis.length ? [`remove sentinel's tags from ${attachedEnis.length} network interface(s)`] : []),
       `archive and delete ${location}`,
     ];
     return planned(`would release instance ${instanceId}: ${parts.join(', ')}`, {
@@ -157,6 +165,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
       asg: asgDetails(false),
       start: { action: startAction, done: false },
       tagsRemoved: tagsPresent,
+      interfaceTagsRemoved: attachedEnis,
       record: { location, archivedTo: null, deleted: false },
       notes,
     } satisfies ReleaseNodeDetails);
@@ -192,10 +201,15 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
     notes.push(`ExitStandby raises the desired capacity of ${groupName} by one; the group's scaling policies bring it back`);
   }
 
-  // 4. Unmark it.
+  // 4. Unmark it, last: until here the tags are what lets sentinel restore the groups and start it.
   if (tagsPresent.length > 0) {
     await awsCall(`DeleteTags on ${instanceId}`, () =>
       ec2.send(new DeleteTagsCommand({ Resources: [instanceId], Tags: tagsPresent.map((Key) => ({ Key })) })),
+    );
+  }
+  if (attachedEnis.length > 0) {
+    await awsCall(`DeleteTags on the network interfaces of ${instanceId}`, () =>
+      ec2.send(new DeleteTagsCommand({ Resources: attachedEnis, Tags: [{ Key: TAG_ISOLATED }, { Key: TAG_INCIDENT }] })),
     );
   }
 
@@ -213,6 +227,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
       standby: standbyAction ?? null,
       start: startAction,
       tagsRemoved: tagsPresent,
+      interfaceTagsRemoved: attachedEnis,
     },
   };
   await awsCall(`archiving isolation record to s3://${bucket}/${archiveKey}`, () =>
@@ -232,6 +247,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
     asg: asgDetails(standbyAction === 'exit'),
     start: { action: startAction, done: startAction === 'start' },
     tagsRemoved: tagsPresent,
+    interfaceTagsRemoved: attachedEnis,
     record: { location, archivedTo: `s3://${bucket}/${archiveKey}`, deleted: true },
     notes,
   };
@@ -254,7 +270,7 @@ export async function releaseNode(request: ActionRequest<ReleaseNodeInput>, deps
 export const releaseNodeAction = defineAction({
   id: 'release-node',
   description:
-    'Release a node isolated by isolate-node: restore each network interface\'s prior security groups, start the instance if sentinel stopped it, exit Auto Scaling standby if sentinel entered it, remove the sentinel tags, and archive the isolation record.',
+    'Release a node isolated by isolate-node: restore each network interface\'s prior security groups, start the instance if sentinel stopped it, exit Auto Scaling standby if sentinel entered it, remove the sentinel tags from the instance and its network interfaces, and archive the isolation record.',
   permissions: {
     iam: [
       'ec2:DescribeInstances',

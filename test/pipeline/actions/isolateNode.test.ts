@@ -25,6 +25,7 @@ import {
   DescribeSnapshotsCommand,
   ModifyNetworkInterfaceAttributeCommand,
   RunInstancesCommand,
+  StopInstancesCommand,
   type Instance,
   type SecurityGroup,
   type Snapshot,
@@ -38,7 +39,8 @@ import { createSilentLogger } from '../../../src/logger.js';
 import { isolateNode, isolateNodeAction, type IsolateNodeDetails } from '../../../src/pipeline/actions/isolateNode.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
-import { anyAmiId, createMotoClients, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { anyAmiId, captureError, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { checkWithTemplatePolicy } from '../../support/cloudformation/policySimulator.js';
 import { startFakeKube, type FakeKube } from '../../support/fakeKube/index.js';
 
 let aws: AwsClients;
@@ -96,7 +98,7 @@ async function eniGroups(instanceId: string): Promise<Record<string, string[]>> 
  * A fresh VPC with two app groups and one instance whose primary ENI is on both groups and whose
  * second ENI (device 1) is on appB. In a one-instance Auto Scaling group by default.
  */
-async function target(opts: { asg?: boolean; secondEni?: boolean; tags?: Record<string, string> } = {}): Promise<Target> {
+async function target(opts: { asg?: boolean; secondEni?: boolean; tags?: Record<string, string>; asgTags?: Record<string, string> } = {}): Promise<Target> {
   const a = randomInt(1, 255);
   const { Vpc } = await aws.ec2.send(new CreateVpcCommand({ CidrBlock: `10.${a}.0.0/16` }));
   const vpcId = Vpc!.VpcId!;
@@ -123,6 +125,7 @@ async function target(opts: { asg?: boolean; secondEni?: boolean; tags?: Record<
         MaxSize: 3,
         DesiredCapacity: 1,
         VPCZoneIdentifier: subnetId,
+        ...(opts.asgTags ? { Tags: Object.entries(opts.asgTags).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: false })) } : {}),
       }),
     );
     const group = (await aws.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] }))).AutoScalingGroups![0]!;
@@ -611,5 +614,61 @@ describe('isolate-node', () => {
     const declared = isolateNodeAction.permissions.iam.filter((a) => a !== 's3:ListBucket' && a !== 'ec2:RevokeSecurityGroupIngress');
     expect([...calls].sort()).toEqual([...declared].sort());
     expect(isolateNodeAction.permissions.rbac).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }]);
+  });
+});
+
+/*
+ * moto does not evaluate IAM; test/support/cloudformation/policySimulator.ts applies the template's
+ * policy for the bot to each tag-conditioned call at the moment it is made, with the tags moto has then.
+ */
+describe('isolate-node under the template\'s IAM conditions', () => {
+  const CLUSTER = 'sentinel-test';
+
+  it('tags the instance and its interfaces before it swaps their groups and stops it: every call is allowed', async () => {
+    const t = await target({ asgTags: { 'eks:cluster-name': CLUSTER } });
+    const clients = createMotoClients();
+    const decisions = checkWithTemplatePolicy(clients, { region: MOTO_REGION, account: MOTO_ACCOUNT_ID, vpcId: t.vpcId, clusterName: CLUSTER });
+    try {
+      const result = await isolateNode({ input: { node: t.instanceId, stopInstance: true }, actor: ACTOR, incidentId: uniqueName('inc') }, { ...deps(), aws: clients });
+      expect(result.status).toBe('succeeded');
+    } finally {
+      destroyAwsClients(clients);
+    }
+    expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+    // Each conditioned change was checked: tags, both ENIs' swaps, the stop and the standby.
+    expect([...new Set(decisions.map((d) => d.action))].sort()).toEqual(['autoscaling:EnterStandby', 'ec2:CreateTags', 'ec2:ModifyNetworkInterfaceAttribute', 'ec2:StopInstances']);
+    const swaps = decisions.filter((d) => d.action === 'ec2:ModifyNetworkInterfaceAttribute' && d.resource.includes(':network-interface/'));
+    expect(swaps.map((d) => d.resource.split('/').pop()).sort()).toEqual([t.primaryEni, t.secondEni!].sort());
+    expect(swaps.every((d) => d.why.includes('SwapGroupsOfTaggedInterfaces'))).toBe(true);
+    const onto = decisions.filter((d) => d.action === 'ec2:ModifyNetworkInterfaceAttribute' && d.resource.includes(':security-group/'));
+    expect(onto.every((d) => d.why.includes('OntoIsolationGroup'))).toBe(true);
+  });
+
+  it('would be refused by IAM for an untagged interface or instance, a group of another cluster, or another VPC', async () => {
+    const t = await target({ asgTags: { 'eks:cluster-name': 'another-cluster' } });
+    const clients = createMotoClients();
+    const decisions = checkWithTemplatePolicy(clients, { region: MOTO_REGION, account: MOTO_ACCOUNT_ID, vpcId: t.vpcId, clusterName: CLUSTER });
+    try {
+      const swap = await captureError(() => clients.ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: t.primaryEni, Groups: [t.appB] })));
+      expect(swap.name).toBe('UnauthorizedOperation');
+      const stop = await captureError(() => clients.ec2.send(new StopInstancesCommand({ InstanceIds: [t.instanceId] })));
+      expect(stop.name).toBe('UnauthorizedOperation');
+      // isolate-node itself: standby in a group of another cluster is refused, and it changed no group before.
+      await expect(isolateNode({ input: { node: t.instanceId }, actor: ACTOR, incidentId: uniqueName('inc') }, { ...deps(), aws: clients })).rejects.toThrow(/EnterStandby/);
+      expect(await eniGroups(t.instanceId)).toEqual({ [t.primaryEni]: [t.appA, t.appB].sort(), [t.secondEni!]: [t.appB] });
+      // The same calls, with the cluster VPC set to another VPC: even tagged interfaces are refused.
+      const elsewhere = createMotoClients();
+      checkWithTemplatePolicy(elsewhere, { region: MOTO_REGION, account: MOTO_ACCOUNT_ID, vpcId: 'vpc-00000000000000000', clusterName: CLUSTER });
+      try {
+        await aws.ec2.send(new CreateTagsCommand({ Resources: [t.primaryEni], Tags: [{ Key: 'sentinel:isolated', Value: 'true' }] }));
+        const other = await captureError(() => elsewhere.ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: t.primaryEni, Groups: [t.appA] })));
+        expect(other.name).toBe('UnauthorizedOperation');
+      } finally {
+        destroyAwsClients(elsewhere);
+      }
+    } finally {
+      destroyAwsClients(clients);
+    }
+    expect(decisions.some((d) => !d.allowed && d.action === 'autoscaling:EnterStandby')).toBe(true);
   });
 });

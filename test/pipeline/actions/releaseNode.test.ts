@@ -16,6 +16,7 @@ import {
   CreateSubnetCommand,
   CreateVpcCommand,
   DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeSecurityGroupsCommand,
   ModifyNetworkInterfaceAttributeCommand,
   RunInstancesCommand,
@@ -33,7 +34,8 @@ import { isolateNode } from '../../../src/pipeline/actions/isolateNode.js';
 import { releaseNode, releaseNodeAction, type ReleaseNodeDetails } from '../../../src/pipeline/actions/releaseNode.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
-import { anyAmiId, createMotoClients, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { anyAmiId, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { checkWithTemplatePolicy } from '../../support/cloudformation/policySimulator.js';
 import { startFakeKube, type FakeKube } from '../../support/fakeKube/index.js';
 
 let aws: AwsClients;
@@ -117,7 +119,7 @@ async function readJson(key: string): Promise<Record<string, unknown>> {
 }
 
 /** A fresh VPC; the instance's primary ENI on appA+appB, a second ENI (device 1) on appB. */
-async function target(opts: { asg?: boolean; secondEni?: boolean } = {}): Promise<Target> {
+async function target(opts: { asg?: boolean; secondEni?: boolean; asgTags?: Record<string, string> } = {}): Promise<Target> {
   const a = randomInt(1, 255);
   const { Vpc } = await aws.ec2.send(new CreateVpcCommand({ CidrBlock: `10.${a}.0.0/16` }));
   const vpcId = Vpc!.VpcId!;
@@ -143,6 +145,7 @@ async function target(opts: { asg?: boolean; secondEni?: boolean } = {}): Promis
         MaxSize: 3,
         DesiredCapacity: 1,
         VPCZoneIdentifier: subnetId,
+        ...(opts.asgTags ? { Tags: Object.entries(opts.asgTags).map(([Key, Value]) => ({ Key, Value, PropagateAtLaunch: false })) } : {}),
       }),
     );
     const group = (await aws.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [groupName] }))).AutoScalingGroups![0]!;
@@ -160,6 +163,14 @@ async function target(opts: { asg?: boolean; secondEni?: boolean } = {}): Promis
     await aws.ec2.send(new AttachNetworkInterfaceCommand({ NetworkInterfaceId: secondEni, InstanceId: instanceId, DeviceIndex: 1 }));
   }
   return { vpcId, appA, appB, instanceId, groupName, primaryEni, secondEni };
+}
+
+/** The sentinel tags of each ENI. */
+async function eniTags(ids: string[]): Promise<Record<string, Record<string, string>>> {
+  const out = await aws.ec2.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: ids }));
+  return Object.fromEntries(
+    (out.NetworkInterfaces ?? []).map((n) => [n.NetworkInterfaceId!, Object.fromEntries((n.TagSet ?? []).filter((t) => t.Key!.startsWith('sentinel:')).map((t) => [t.Key!, t.Value!]))]),
+  );
 }
 
 /** Isolates the target for real and checks it took. */
@@ -196,6 +207,8 @@ describe('release-node', () => {
     expect(tagsOf(instance)['sentinel:isolated']).toBeUndefined();
     expect(tagsOf(instance)['sentinel:incident']).toBeUndefined();
     expect(tagsOf(instance)['aws:autoscaling:groupName']).toBe(t.groupName);
+    // isolate-node tagged the ENIs too (IAM lets sentinel swap only tagged ENIs); release untags them.
+    expect(await eniTags([t.primaryEni, t.secondEni!])).toEqual({ [t.primaryEni]: {}, [t.secondEni!]: {} });
 
     const archiveKey = `isolations/released/${t.instanceId}/2026-03-01T12-34-56-789Z.json`;
     expect(await recordKeys(t.instanceId)).toEqual([archiveKey]);
@@ -213,6 +226,7 @@ describe('release-node', () => {
         standby: 'exit',
         start: 'not stopped by sentinel',
         tagsRemoved: ['sentinel:isolated', 'sentinel:incident'],
+        interfaceTagsRemoved: [t.primaryEni, t.secondEni],
       },
     });
     const details = result.details as ReleaseNodeDetails;
@@ -226,6 +240,7 @@ describe('release-node', () => {
       asg: { groupName: t.groupName, lifecycleStateBefore: 'Standby', action: 'exit', done: true },
       start: { action: 'not stopped by sentinel', done: false },
       tagsRemoved: ['sentinel:isolated', 'sentinel:incident'],
+      interfaceTagsRemoved: [t.primaryEni, t.secondEni],
       record: { location: `s3://${bucket}/isolations/${t.instanceId}.json`, archivedTo: `s3://${bucket}/${archiveKey}`, deleted: true },
       notes: [`ExitStandby raises the desired capacity of ${t.groupName} by one; the group's scaling policies bring it back`],
     });
@@ -298,7 +313,7 @@ describe('release-node', () => {
 
     expect(result.status).toBe('skipped');
     expect(result.summary).toBe(
-      `dry run: would release instance ${t.instanceId}: put 2 network interface(s) back on their prior groups, move it out of standby in ${t.groupName}, remove tags sentinel:isolated, sentinel:incident, archive and delete s3://${bucket}/isolations/${t.instanceId}.json`,
+      `dry run: would release instance ${t.instanceId}: put 2 network interface(s) back on their prior groups, move it out of standby in ${t.groupName}, remove tags sentinel:isolated, sentinel:incident, remove sentinel's tags from 2 network interface(s), archive and delete s3://${bucket}/isolations/${t.instanceId}.json`,
     );
     expect(result.details).toMatchObject({
       dryRun: true,
@@ -331,6 +346,7 @@ describe('release-node', () => {
         asg: null,
         start: { action: 'not stopped by sentinel', done: false },
         tagsRemoved: [],
+        interfaceTagsRemoved: [],
         record: { location: `s3://${bucket}/isolations/${t.instanceId}.json`, archivedTo: null, deleted: false },
         notes: [],
       },
@@ -388,5 +404,53 @@ describe('release-node', () => {
     const declared = releaseNodeAction.permissions.iam.filter((a) => a !== 's3:ListBucket');
     expect([...calls].sort()).toEqual([...declared].sort());
     expect(releaseNodeAction.permissions.rbac).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }]);
+  });
+});
+
+/*
+ * moto does not evaluate IAM; test/support/cloudformation/policySimulator.ts applies the template's
+ * policy for the bot to each tag-conditioned call at the moment it is made, with the tags moto has then.
+ */
+describe('release-node under the template\'s IAM conditions', () => {
+  const CLUSTER = 'sentinel-test';
+
+  it('restores the groups and starts the instance while they are still tagged, then untags them: every call is allowed', async () => {
+    const t = await target({ asgTags: { 'eks:cluster-name': CLUSTER } });
+    const priorGroups = await eniGroups(t.instanceId);
+    const clients = createMotoClients();
+    const decisions = checkWithTemplatePolicy(clients, { region: MOTO_REGION, account: MOTO_ACCOUNT_ID, vpcId: t.vpcId, clusterName: CLUSTER });
+    try {
+      const incidentId = uniqueName('inc');
+      const isolated = await isolateNode({ input: { node: t.instanceId, stopInstance: true }, actor: ACTOR, incidentId }, { ...deps(), aws: clients });
+      expect(isolated.status).toBe('succeeded');
+      const mark = decisions.length;
+      const released = await releaseNode({ input: { node: t.instanceId }, actor: 'cli', incidentId }, { ...deps(), aws: clients });
+      expect(released.status).toBe('succeeded');
+      const releaseDecisions = decisions.slice(mark);
+      expect(releaseDecisions.filter((d) => !d.allowed)).toEqual([]);
+      expect([...new Set(releaseDecisions.map((d) => d.action))].sort()).toEqual([
+        'autoscaling:ExitStandby',
+        'ec2:DeleteTags',
+        'ec2:ModifyNetworkInterfaceAttribute',
+        'ec2:StartInstances',
+      ]);
+      // Back onto the prior groups: allowed because they are the cluster VPC's groups.
+      const onto = releaseDecisions.filter((d) => d.action === 'ec2:ModifyNetworkInterfaceAttribute' && d.resource.includes(':security-group/'));
+      expect(onto.length).toBeGreaterThan(0);
+      expect(onto.every((d) => d.why.includes('BackOntoPriorGroups'))).toBe(true);
+    } finally {
+      destroyAwsClients(clients);
+    }
+    expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+    expect(await eniGroups(t.instanceId)).toEqual(priorGroups);
+    expect(await eniTags([t.primaryEni, t.secondEni!])).toEqual({ [t.primaryEni]: {}, [t.secondEni!]: {} });
+    // Once released, IAM would no longer let sentinel touch the ENIs' groups.
+    const after = createMotoClients();
+    checkWithTemplatePolicy(after, { region: MOTO_REGION, account: MOTO_ACCOUNT_ID, vpcId: t.vpcId, clusterName: CLUSTER });
+    try {
+      await expect(after.ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: t.primaryEni, Groups: [t.appB] }))).rejects.toMatchObject({ name: 'UnauthorizedOperation' });
+    } finally {
+      destroyAwsClients(after);
+    }
   });
 });
