@@ -5,6 +5,7 @@
  * aws-sdk-client-mock, because moto runs nothing and answers Success with empty output at once
  * (test/support/moto/GAPS.md).
  */
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { GetCommandInvocationCommand, InvocationDoesNotExist, ListCommandsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { createAwsClients, destroyAwsClients, type AwsClients } from '../../src/
 import { runSsmCommand } from '../../src/aws/runSsmCommand.js';
 import { SSM_DOCUMENTS, ssmDocument } from '../../src/aws/ssmDocuments.js';
 import { ValidationError } from '../../src/errors.js';
-import { createMotoClients, MOTO_REGION, uniqueName } from '../support/aws.js';
+import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../support/aws.js';
 
 const volatile = ssmDocument(SSM_DOCUMENTS.collectVolatile);
 const fakeClock = () => {
@@ -40,10 +41,22 @@ describe('against moto', () => {
     expect(listed.Commands?.[0]).toMatchObject({
       DocumentName: `${prefix}-incident-collect-volatile`,
       Parameters: { item: ['processes'], executionTimeout: ['60'] },
-      InstanceIds: ['i-0123456789abcdef0'],
       Comment: 'sentinel test',
     });
+    expect(listed.Commands![0]!.InstanceIds).toContain('i-0123456789abcdef0');
     expect(Object.keys(listed.Commands![0]!.Parameters!)).not.toContain('commands');
+  });
+
+  it('GAP: moto adds every instance of the region to a command sent without Targets (AWS: only the InstanceIds given)', async () => {
+    const { subnetId } = await createVpcWithSubnet(aws.ec2);
+    const run = await aws.ec2.send(new RunInstancesCommand({ ImageId: await anyAmiId(aws.ec2), InstanceType: 't3.micro', MinCount: 1, MaxCount: 1, SubnetId: subnetId }));
+    const bystander = run.Instances![0]!.InstanceId!;
+    const result = await runSsmCommand(aws.ssm, { instanceId: 'i-0123456789abcdef0', document: volatile, documentPrefix: 'sentinel', parameters: { item: 'processes' } }, fakeClock());
+    const listed = await aws.ssm.send(new ListCommandsCommand({ CommandId: result.commandId }));
+    expect(listed.Commands![0]!.InstanceIds).toEqual(expect.arrayContaining(['i-0123456789abcdef0', bystander]));
+    // So a test reads back its own commands by command id, never by instance.
+    const invocation = await aws.ssm.send(new GetCommandInvocationCommand({ CommandId: result.commandId, InstanceId: bystander }));
+    expect(invocation.Status).toBe('Success');
   });
 });
 

@@ -169,7 +169,9 @@ describe('against moto', () => {
     const result = await invokeAction(captureMemoryAction, input(instanceId), { actor: 'cli', incidentId }, depsWith('moto'));
     expect(result).toMatchObject({ status: 'failed', details: { error: 'KernelReleaseUnavailable', final: false, memoryCaptured: false, incidentTag: 'tagged' } });
     expect(await instanceTags(instanceId)).toEqual({ 'sentinel:incident': incidentId });
-    const recorded = await aws.ssm.send(new ListCommandsCommand({ InstanceId: instanceId }));
+    // The one command sent: sentinel's kernel-release document, no parameters (by command id: moto
+    // adds every instance of the region to a command sent without Targets).
+    const recorded = await aws.ssm.send(new ListCommandsCommand({ CommandId: (result.details as CaptureMemoryDetails).ssmCommandId! }));
     expect(recorded.Commands?.map((c) => [c.DocumentName, c.Parameters])).toEqual([[UNAME_DOCUMENT, {}]]);
   });
 

@@ -194,11 +194,16 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
     expect(details.partial).toBe(false);
     expect(details.incidentTag).toBe('tagged');
     expect(await instanceTags(instanceId)).toMatchObject({ 'sentinel:incident': incidentId });
-    // What moto recorded: sentinel's document, one command per item, the item as a parameter.
-    const recorded = await aws.ssm.send(new ListCommandsCommand({ InstanceId: instanceId }));
-    expect(recorded.Commands?.map((c) => c.DocumentName)).toEqual(ALL.map(() => DOCUMENT_NAME));
-    expect(recorded.Commands?.map((c) => c.Parameters?.item?.[0]).sort()).toEqual(ALL.map((i) => i.id).sort());
-    for (const c of recorded.Commands ?? []) expect(Object.keys(c.Parameters ?? {}).sort()).toEqual(c.Parameters?.item?.[0] === 'web-recent-files' ? ['executionTimeout', 'item', 'modifiedWithinMinutes', 'webRoots'] : ['executionTimeout', 'item']);
+    // What moto recorded: sentinel's document, one command per item, the item as a parameter. (By
+    // command id: moto adds every instance of the region to a command sent without Targets, so
+    // ListCommands by instance would also list other tests' commands.)
+    const recorded = await Promise.all(details.items.map(async (i) => (await aws.ssm.send(new ListCommandsCommand({ CommandId: i.ssmCommandId! }))).Commands![0]!));
+    expect(recorded.map((c) => c.DocumentName)).toEqual(ALL.map(() => DOCUMENT_NAME));
+    expect(recorded.map((c) => c.Parameters?.item?.[0])).toEqual(ALL.map((i) => i.id));
+    for (const c of recorded) {
+      expect(c.InstanceIds).toContain(instanceId);
+      expect(Object.keys(c.Parameters ?? {}).sort()).toEqual(c.Parameters?.item?.[0] === 'web-recent-files' ? ['executionTimeout', 'item', 'modifiedWithinMinutes', 'webRoots'] : ['executionTimeout', 'item']);
+    }
     expect(details.items.map((i) => i.id)).toEqual(ALL.map((i) => i.id));
     // moto does not implement DescribeInstanceInformation (HTTP 500): tolerated, and said so.
     expect(details.ssm).toBe('not-checked');
