@@ -3,28 +3,40 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { CreateEventBusCommand } from '@aws-sdk/client-eventbridge';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { destroyAwsClients, type AwsClients } from '../../src/aws/clients.js';
+import { awsClientOptions, destroyAwsClients, type AwsClients } from '../../src/aws/clients.js';
 import { main } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config.js';
-import { captureError, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, uniqueName } from '../support/aws.js';
+import { captureError, createMotoClients, MOTO_ACCOUNT_ID, MOTO_REGION, motoSettings, uniqueName } from '../support/aws.js';
 
 let aws: AwsClients;
 let env: Record<string, string>;
+/** The state machines' role, created in moto so that provision can read its id. */
+let roleId: string;
 
 beforeAll(async () => {
   aws = createMotoClients();
   const bus = uniqueName('cli-bus');
   await aws.eventBridge.send(new CreateEventBusCommand({ Name: bus }));
+  const iam = new IAMClient(awsClientOptions(motoSettings()));
+  const role = await iam.send(
+    new CreateRoleCommand({
+      RoleName: uniqueName('sfn'),
+      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'states.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
+    }),
+  );
+  iam.destroy();
+  roleId = role.Role!.RoleId!;
   env = {
     SENTINEL_LOG_LEVEL: 'error',
     AWS_REGION: MOTO_REGION,
     AWS_ENDPOINT_URL: inject('motoEndpoint'),
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
-    SENTINEL_SFN_ROLE_ARN: `arn:aws:iam::${MOTO_ACCOUNT_ID}:role/sentinel-state-machines`,
+    SENTINEL_SFN_ROLE_ARN: role.Role!.Arn!,
     SENTINEL_GUARDDUTY_EVENT_BUS: bus,
   };
 });
@@ -80,6 +92,7 @@ describe('sentinel provision', () => {
     expect(run.code).toBe(0);
     expect(planLines(run.lines)).toEqual(dryPlan);
     const queueUrl = (await aws.sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-intake` }))).QueueUrl!;
+    const controlQueueUrl = (await aws.sqs.send(new GetQueueUrlCommand({ QueueName: `${prefix}-control` }))).QueueUrl!;
 
     // The output ends with settings the bot accepts as they are.
     const tail = run.out.trimEnd().split('\n');
@@ -94,6 +107,8 @@ describe('sentinel provision', () => {
     expect(settings).toEqual({
       AWS_REGION: MOTO_REGION,
       SENTINEL_QUEUE_URL: queueUrl,
+      SENTINEL_CONTROL_QUEUE_URL: controlQueueUrl,
+      SENTINEL_SFN_ROLE_ID: roleId,
       SENTINEL_EVIDENCE_BUCKET: `${prefix}-evidence-${MOTO_ACCOUNT_ID}-${MOTO_REGION}`,
       SENTINEL_STATE_MACHINE_FALCO: `arn:aws:states:${MOTO_REGION}:${MOTO_ACCOUNT_ID}:stateMachine:${prefix}-falco-incident`,
       ...(planLines(run.lines).some((l) => l.includes(`${prefix}-ec2-forensics`))
@@ -105,6 +120,7 @@ describe('sentinel provision', () => {
     });
     const config = loadConfig({ env: settings, envFile: false });
     expect(config.queueUrl).toBe(queueUrl);
+    expect(config.controlQueueUrl).toBe(controlQueueUrl);
     expect(config.bot.stateMachines.falco).toBe(settings.SENTINEL_STATE_MACHINE_FALCO);
 
     const again = await sentinel(['provision', '--prefix', prefix]);
