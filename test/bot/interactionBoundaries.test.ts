@@ -102,6 +102,16 @@ describe('a slash command from another guild', () => {
     await handle.waitForEdit(undefined, 15_000);
     expect(handle.original()?.embeds[0]?.title).toBe('Confirm this action?');
   });
+
+  it('a thread under the incident channel counts as the incident channel', async () => {
+    const starter = await h.bot.context.discord.post(h.channelId, { content: 'discussion' });
+    const threadId = await h.bot.context.discord.thread(h.channelId, starter.messageId, 'discussion');
+    const handle = h.discord.runSlashCommand({ userId: h.users.alice, name: 'isolate', options: { pod, reason: 'from a thread' }, channelId: threadId });
+    expect((await handle.waitForResponse()).type).toBe(5);
+    await handle.waitForEdit(undefined, 15_000);
+    expect(handle.original()?.embeds[0]?.title).toBe('Confirm this action?');
+    expect(refusalLog(handle.id)).toBeUndefined();
+  });
 });
 
 describe('a click on a real approval button from another channel', () => {
