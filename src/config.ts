@@ -89,6 +89,11 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted', default: '600' },
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
+  SENTINEL_MODE: {
+    schema: z.enum(['enforce', 'observe']),
+    expects: 'enforce (actions change things) or observe (every action, in playbooks and commands, is a dry run that shows its plan: the first step of a roll-out)',
+    default: 'enforce',
+  },
   SENTINEL_STEP_HEARTBEAT_SECONDS: { schema: z.coerce.number().int().min(3).max(3600), expects: 'HeartbeatSeconds of long playbook steps: a bot that stops heartbeating fails the step within this many seconds', default: '120' },
   SENTINEL_APPROVAL_STORE: { schema: z.enum(['file', 's3']), expects: 'file (default, under SENTINEL_DATA_DIR) or s3 (shared by replicas, in the evidence bucket)', default: 'file' },
   SENTINEL_APPROVAL_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(604_800), expects: 'seconds an approval waits for a decision', default: '3600' },
@@ -186,6 +191,8 @@ export interface BotSettings {
   /** Unique id of the state machines' role: the only SenderId (`<id>` or `<id>:<session>`) a control message may have. */
   readonly stateMachineRoleId: string | undefined;
   readonly stepHeartbeatSeconds: number;
+  /** `observe`: every action runs as a dry run, everywhere. */
+  readonly mode: 'enforce' | 'observe';
   readonly stormWindowMs: number;
   readonly editIntervalMs: number;
   readonly approvalStore: 'file' | 's3';
@@ -294,6 +301,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY },
       stateMachineRoleId: v.SENTINEL_SFN_ROLE_ID,
       stepHeartbeatSeconds: v.SENTINEL_STEP_HEARTBEAT_SECONDS ?? 120,
+      mode: v.SENTINEL_MODE ?? 'enforce',
       stormWindowMs: (v.SENTINEL_STORM_WINDOW_SECONDS ?? 600) * 1000,
       editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
       approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',

@@ -17,11 +17,12 @@ function eventTime(triage: TriageResult, fallback: Date): Date {
   return Number.isFinite(t) && t <= fallback.getTime() + 60_000 ? new Date(t) : fallback;
 }
 
-function incidentPayload(incident: IncidentState, triage: TriageResult, status: 'running' | 'awaiting-approval' | 'done' | 'failed') {
+function incidentPayload(incident: IncidentState, triage: TriageResult, status: 'running' | 'awaiting-approval' | 'done' | 'failed', observe: boolean) {
   return renderIncidentMessage({
     incidentId: incident.incidentId,
     triage,
     status,
+    observe: observe || triage.observe === true,
     repeats: { count: incident.count, firstSeen: incident.firstSeen, lastSeen: incident.lastSeen },
     ...(incident.executionName ? { executionName: incident.executionName } : {}),
   });
@@ -77,7 +78,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     // Once the report replaced the incident message (done/failed), repeats are only counted.
     if (incident.channelId && incident.messageId && incident.status !== 'done' && incident.status !== 'failed') {
       const status = incident.status;
-      ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status));
+      ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status, ctx.bot.mode === 'observe'));
     }
     ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey: triage.dedupeKey });
     return 'done';
@@ -93,19 +94,19 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       startTime: incident.firstSeen,
       triage,
       event,
-      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, heartbeatSeconds: ctx.bot.stepHeartbeatSeconds, forensics: forensicsSettings(ctx) },
+      settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, heartbeatSeconds: ctx.bot.stepHeartbeatSeconds, observe: ctx.bot.mode === 'observe', forensics: forensicsSettings(ctx) },
     });
     const started = await ctx.engine.start(triage.route, executionName, input);
     await ctx.incidents.setExecution(incident.incidentId, executionName);
     ilog.info(started.started ? 'playbook started' : 'playbook already running', { route: triage.route, executionName });
   }
   if (!incident.messageId) {
-    const payload = startNotifyDirectly ? renderNotifyAlert(triage) : incidentPayload({ ...incident, executionName }, triage, 'running');
+    const payload = startNotifyDirectly ? renderNotifyAlert(triage) : incidentPayload({ ...incident, executionName }, triage, 'running', ctx.bot.mode === 'observe');
     const posted = await ctx.discord.post(ctx.channelId, payload);
     const attached = await ctx.incidents.attachMessage(incident.incidentId, posted.channelId, posted.messageId);
     // Repeats counted while the message was being posted had nothing to edit: show their count now.
     if (!startNotifyDirectly && attached.count > 1) {
-      ctx.editor.schedule(posted.channelId, posted.messageId, () => incidentPayload({ ...attached, executionName }, triage, attached.status));
+      ctx.editor.schedule(posted.channelId, posted.messageId, () => incidentPayload({ ...attached, executionName }, triage, attached.status, ctx.bot.mode === 'observe'));
     }
   }
   if (startNotifyDirectly) await ctx.incidents.setStatus(incident.incidentId, 'done');

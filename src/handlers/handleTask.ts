@@ -53,6 +53,8 @@ export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: Han
   const log = ctx.logger.child({ incidentId: msg.incidentId, action: msg.action, executionName: msg.executionName });
   const refuse = (reason: string) => refuseMessage(ctx, meta, { kind: 'task', what: 'task-refused', reason, incidentId: msg.incidentId });
   const def = ctx.actions[msg.action];
+  // Observe mode holds for every step, whatever the execution was started with.
+  const dryRun = msg.dryRun === true || ctx.bot.mode === 'observe';
   try {
     const deadline = stepDeadline(msg, meta.sentAt);
     if (deadline && ctx.now().getTime() > deadline.getTime()) {
@@ -69,7 +71,7 @@ export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: Han
       await ctx.engine.taskFailed(msg.taskToken, 'sentinel.UnknownAction', `no action "${msg.action}" in the registry`);
       return 'done';
     }
-    if (destroysMemory(ctx, msg) && !msg.memory?.captured) {
+    if (!dryRun && destroysMemory(ctx, msg) && !msg.memory?.captured) {
       const waiver = await memoryWaiverFor(ctx.approvals, msg.incidentId, msg.executionName);
       if (!waiver) {
         if (msg.memory?.waivedBy) log.warn('a memory waiver in the task body was ignored: no responder waived the capture in the approval store');
@@ -81,7 +83,7 @@ export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: Han
     }
     const started = Date.now();
     const result = await withHeartbeats(ctx, msg, () =>
-      invokeAction(def, msg.input, { actor: `stepfunctions:${msg.executionName ?? 'unknown'}`, incidentId: msg.incidentId, ...(msg.dryRun ? { dryRun: true } : {}) }, ctx.actionDeps),
+      invokeAction(def, msg.input, { actor: `stepfunctions:${msg.executionName ?? 'unknown'}`, incidentId: msg.incidentId, ...(dryRun ? { dryRun: true } : {}) }, ctx.actionDeps),
     );
     ctx.metrics.actionLatency.observe({ action: msg.action, status: result.status }, (Date.now() - started) / 1000);
     if (result.status === 'failed') {

@@ -22,6 +22,8 @@ export interface IncidentMessageInput {
   executionName?: string;
   /** A link to the execution (Step Functions console); only http(s) URLs are used. */
   consoleUrl?: string;
+  /** Observe mode, or an observe-only rule: every action is a dry run. */
+  observe?: boolean;
 }
 
 const STATUS_TEXT: Readonly<Record<IncidentStatus, string>> = {
@@ -54,6 +56,7 @@ export function renderIncidentMessage(input: IncidentMessageInput): RenderedMess
   ];
   if (input.repeats && input.repeats.count > 1) fields.push({ name: 'Repeats', value: repeatsText(input.repeats), rank: 65 });
   fields.push({ name: 'Plan', value: planText(triage.steps ?? []), rank: 40 });
+  if (input.observe) fields.push({ name: 'Observe mode', value: '👁 Every action runs as a dry run: the report shows what each would change; nothing is changed.', rank: 90 });
   const time = eventTime(triage);
   if (time) fields.push({ name: 'Event time', value: whenText(time), inline: true, rank: 30 });
   const url = linkUrl(input.consoleUrl);

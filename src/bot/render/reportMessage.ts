@@ -12,7 +12,7 @@ import { type RenderedMessage, actorText, discordTime, message, toDate, whenText
 import { severityColor } from './severityColor.js';
 import { iocText, triageTitle } from './triageFields.js';
 
-type ActionOutcome = Pick<IncidentInput['actions'][number], 'action' | 'status' | 'summary'> & { at?: string | undefined };
+type ActionOutcome = Pick<IncidentInput['actions'][number], 'action' | 'status' | 'summary'> & { at?: string | undefined; details?: Record<string, unknown> | undefined };
 type EvidenceItem = Pick<IncidentInput['evidence'][number], 'kind' | 'location'> & Partial<Pick<IncidentInput['evidence'][number], 'sha256' | 'size' | 'collector'>>;
 type Decision = Pick<IncidentInput['decisions'][number], 'decision' | 'by' | 'at'> & Partial<Pick<IncidentInput['decisions'][number], 'action' | 'note'>>;
 
@@ -84,8 +84,13 @@ export function formatBytes(size: number): string {
 }
 
 function actionLine(a: ActionOutcome): string {
+  const name = escapeInlineCode(a.action || 'action', 80);
+  // A dry run (observe mode, an observe-only rule) shows what the action would have changed.
+  if ((a.details as { dryRun?: unknown } | undefined)?.dryRun === true && a.status !== 'failed') {
+    return `📝 ${name} planned (dry run): ${escapeText((a.summary || '').replace(/^dry run:\s*/, '') || 'no change', 260, { singleLine: true })}`;
+  }
   const icon = STATUS_ICON[a.status] ?? '❔';
-  return `${icon} ${escapeInlineCode(a.action || 'action', 80)} ${escapeText(a.summary || a.status, 280, { singleLine: true })}`;
+  return `${icon} ${name} ${escapeText(a.summary || a.status, 280, { singleLine: true })}`;
 }
 
 function decisionLine(d: Decision): string {

@@ -36,6 +36,8 @@ export interface PlaybookSettings {
    * heartbeats at a third of it while they run, so a dead bot fails the step within it.
    */
   heartbeatSeconds?: number;
+  /** Observe mode (SENTINEL_MODE=observe): every action of the playbook is a dry run. */
+  observe?: boolean;
   /** The EC2 forensics playbook; its defaults when absent. */
   forensics?: ForensicsPlaybookSettings;
 }
@@ -134,6 +136,8 @@ export function buildPlaybookInput(args: {
       defaultDecision: args.settings.defaultDecision,
       captureMemoryTimeoutSeconds: captureSeconds + CAPTURE_MEMORY_TASK_MARGIN_SECONDS,
       heartbeatSeconds: clampInt(args.settings.heartbeatSeconds, DEFAULT_STEP_HEARTBEAT_SECONDS, 3, 3600),
+      /** Every step a dry run: observe mode, or an observe-only rule. Each task message carries it. */
+      dryRun: Boolean(args.settings.observe || triage.observe),
     },
     steps: {
       extractFile: triage.artifact ? { ...pod, path: triage.artifact.path } : {},

@@ -34,6 +34,8 @@ const falcoRuleSchema = z
       }),
     route: falcoRoute,
     artifact: z.object({ path: names, src: names.optional() }).strict().optional(),
+    /** Observe-only: the playbook runs, every action as a dry run that shows its plan. */
+    observe: z.boolean().optional(),
   })
   .strict();
 
@@ -52,6 +54,8 @@ const guardDutyRuleSchema = z
         message: 'a match needs at least one of type, typePrefix, resourceType or minSeverity',
       }),
     route: guardDutyRoute,
+    /** Observe-only: the playbook runs, every action as a dry run that shows its plan. */
+    observe: z.boolean().optional(),
   })
   .strict();
 

@@ -179,6 +179,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
     ...(alert.time ? { time: alert.time } : {}),
     context,
     warnings,
+    ...(matched?.observe && route !== 'ignore' ? { observe: true as const } : {}),
   };
 }
 

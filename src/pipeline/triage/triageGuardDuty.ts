@@ -106,7 +106,8 @@ export function triageGuardDuty(v: Record<string, unknown>, config: PlaybookConf
   const f: GuardDutyFinding = isEvent ? (parsed.data as z.output<typeof eventSchema>).detail : (parsed.data as GuardDutyFinding);
   const warnings: string[] = [];
   const gd = config.guardduty;
-  const route: Route = f.severity < gd.severityThreshold ? 'ignore' : (gd.rules.find((r) => matches(r, f))?.route ?? gd.defaultRoute);
+  const matched = f.severity < gd.severityThreshold ? undefined : gd.rules.find((r) => matches(r, f));
+  const route: Route = f.severity < gd.severityThreshold ? 'ignore' : (matched?.route ?? gd.defaultRoute);
 
   const target: Target = {};
   const instanceId = f.resource.instanceDetails?.instanceId;
@@ -143,6 +144,7 @@ export function triageGuardDuty(v: Record<string, unknown>, config: PlaybookConf
       ...(time ? { time } : {}),
       context,
       warnings,
+      ...(matched?.observe && route !== 'ignore' ? { observe: true as const } : {}),
     },
   };
 }

@@ -41,6 +41,8 @@ export interface TriageResult {
   context: Record<string, string>;
   /** Things triage noticed but could not use (ambiguous or invalid fields). */
   warnings: string[];
+  /** The matching playbook rule is observe-only: its playbook runs every action as a dry run. */
+  observe?: true;
 }
 
 export interface TriageFailure {
