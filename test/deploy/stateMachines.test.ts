@@ -460,7 +460,7 @@ describe('buildPlaybookInput for the forensics playbook', () => {
     const window = { since: '2026-11-19T03:19:00.000Z', until: '2026-11-20T04:20:00.000Z' };
     expect(input.forensics).toEqual({ hasInstance: true, hasRemoteIp: true, hasForensicInstance: true });
     expect(input.memory).toEqual({});
-    expect(input.config).toEqual({ approvalTimeoutSeconds: 3600, defaultDecision: 'block', captureMemoryTimeoutSeconds: 1800 + 900, heartbeatSeconds: 120 });
+    expect(input.config).toEqual({ approvalTimeoutSeconds: 3600, defaultDecision: 'block', captureMemoryTimeoutSeconds: 1800 + 900, heartbeatSeconds: 120, dryRun: false });
     expect(input.steps).toMatchObject({
       addMaliciousIp: { ip: '198.51.100.23', source: 'guardduty', findingId: 'b6c9f1a2d3e4f5a6b7c8d9e0f1a2b3c4', firstSeen: '2026-11-20T03:19:00.000Z', lastSeen: '2026-11-20T03:19:00.000Z' },
       collectVolatile: { instanceId: 'i-0a1b2c3d4e5f60718', webRoots: ['/var/www', '/srv/www'] },

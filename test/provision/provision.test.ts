@@ -244,7 +244,7 @@ describe('provision on moto', () => {
           route: 'record',
           triage: { route: 'record' },
           event: {},
-          config: { approvalTimeoutSeconds: 60, defaultDecision: 'allow' },
+          config: { approvalTimeoutSeconds: 60, defaultDecision: 'allow', heartbeatSeconds: 120, dryRun: false },
           steps: {},
           results: {},
         }),
