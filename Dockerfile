@@ -3,6 +3,7 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY commands ./commands
 COPY bench ./bench
 COPY config ./config
 COPY deploy/statemachines ./deploy/statemachines
