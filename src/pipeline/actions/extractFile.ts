@@ -8,9 +8,11 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
   ConfigError,
+  describeError,
   KubernetesError,
   LimitExceededError,
   ProtectedTargetError,
+  UserError,
   ValidationError,
 } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
@@ -20,10 +22,12 @@ import { resolvePodTarget } from '../../kube/resolvePodTarget.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence, s3MetadataValue } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
-import { podFileInputShape } from './podFileInput.js';
+import { resolveInPod } from '../../kube/resolveInPod.js';
+import { checkPodPath, checkResolvedPodPath } from '../planning/checkPodPath.js';
+import { podFileInputShape, requireOnePath } from './podFileInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
-const inputSchema = z.strictObject(podFileInputShape);
+const inputSchema = z.strictObject(podFileInputShape).superRefine(requireOnePath);
 
 export type ExtractFileInput = z.output<typeof inputSchema>;
 
@@ -32,6 +36,8 @@ export interface ExtractFileDetails {
   pod: string;
   container: string;
   path: string;
+  /** Where the path really led (`realpath -e`), when a symlink made it differ: what was read. */
+  resolvedPath?: string;
   bucket: string;
   key: string;
   location: string;
@@ -41,6 +47,25 @@ export interface ExtractFileDetails {
   alreadyStored: boolean;
   evidence: EvidenceItem;
   notes: string[];
+}
+
+/** One candidate path of an ambiguous event, and what became of it. */
+export interface ExtractCandidateOutcome {
+  path: string;
+  /** `refused`: outside the roots, a symlink out of them, not a regular file, too large… (never read). */
+  status: 'succeeded' | 'skipped' | 'refused';
+  summary: string;
+  sha256?: string;
+  location?: string;
+}
+
+export interface ExtractCandidatesDetails {
+  namespace: string;
+  pod: string;
+  container: string;
+  candidates: ExtractCandidateOutcome[];
+  /** The stored files (the incident's evidence manifest reads them). */
+  evidence: EvidenceItem[];
 }
 
 /** Bodies up to this size are uploaded from memory (the SDK can retry them); larger ones are streamed from the temp file. */
@@ -178,32 +203,30 @@ function pathMetadata(path: string): Record<string, string> {
   return { path: chars.slice(0, lo).join(''), 'path-truncated': 'true' };
 }
 
-/**
- * Copies one file out of a pod into the evidence bucket, write-once, keyed by
- * its sha256: `stat` first (missing → skipped; not a regular file, or larger
- * than SENTINEL_EXTRACT_MAX_BYTES → refused), then `cat` streamed through a
- * hashing, size-limited sink into a private temp file (always removed), then
- * PutObject with `If-None-Match: *` and the source as metadata. A rerun that
- * finds the same content already stored succeeds with `alreadyStored: true`
- * (the evidence exists, which is what the caller wants) and writes nothing.
- * Commands run as argv, never through a shell.
- */
-export async function extractFile(
-  request: ActionRequest<ExtractFileInput>,
-  deps: ActionDeps,
-): Promise<ActionResult<ExtractFileDetails | Record<string, unknown>>> {
-  const { input, incidentId } = request;
-  const path = checkExtractPath(input.path);
-  const bucket = requireBucket(deps);
-  const kube = requireKube(deps);
-  const s3 = requireS3(deps);
+interface Scope {
+  kube: KubeClients;
+  s3: S3Client;
+  bucket: string;
+  target: ExecTarget & { container: string };
+  request: ActionRequest<ExtractFileInput>;
+  deps: ActionDeps;
+}
+
+/** One path: resolved in the pod first (a symlink may lead only into the roots), then read and stored. */
+async function extractOne(sc: Scope, requested: string): Promise<ActionResult<ExtractFileDetails | Record<string, unknown>>> {
+  const { kube, s3, bucket, target, request, deps } = sc;
+  const { incidentId } = request;
   const limit = deps.settings.extractMaxBytes;
-
-  const target = await resolvePodTarget(kube, input);
   const where = `${target.namespace}/${target.pod} (container ${target.container})`;
-  const what = `${JSON.stringify(path)} in ${where}`;
-  const base = { namespace: target.namespace, pod: target.pod, container: target.container, path };
+  const what = `${JSON.stringify(requested)} in ${where}`;
+  const base = { namespace: target.namespace, pod: target.pod, container: target.container, path: requested };
 
+  // Where the path really leads: following a symlink (the file or a directory on the way) is
+  // allowed only into the quarantine roots, so a planted link cannot aim the copy elsewhere.
+  const resolved = await resolveInPod(kube, target, requested);
+  if (resolved === undefined) return skipped(`file not found in pod: ${what}`, { ...base, found: false });
+  const path = resolved === requested ? requested : checkResolvedPodPath(requested, resolved, deps.settings.quarantineRoots);
+  const via = path === requested ? {} : { resolvedPath: path };
   const facts = await statFile(kube, target, path);
   if (!facts) return skipped(`file not found in pod: ${what}`, { ...base, found: false });
   if (facts.type !== 'regular file' && facts.type !== 'regular empty file') {
@@ -216,12 +239,13 @@ export async function extractFile(
     });
   }
 
-  const sampleKey = evidenceKey(incidentId, ZERO_SHA, path);
+  const sampleKey = evidenceKey(incidentId, ZERO_SHA, requested);
   const [prefix, fileName] = sampleKey.split(`/${ZERO_SHA}/`) as [string, string];
   const readArgv = ['cat', '--', path];
   if (request.dryRun) {
     return planned(`would read ${facts.size} bytes of ${what} and store them at s3://${bucket}/${prefix}/<sha256>/${fileName}`, {
       ...base,
+      ...via,
       size: facts.size,
       maxBytes: limit,
       bucket,
@@ -240,7 +264,7 @@ export async function extractFile(
     const collectedAt = deps.now().toISOString();
     // At least 1 MiB/s, never less than the default two minutes.
     const timeoutMs = 120_000 + Math.ceil(facts.size / (1024 * 1024)) * 1000;
-    deps.logger.debug('extracting file', { ...base, size: facts.size });
+    deps.logger.debug('extracting file', { ...base, ...via, size: facts.size });
     const read = await execInPod(kube, target, readArgv, { sink, timeoutMs });
     if (read.exitCode !== 0) {
       if (isMissingPath(read)) return skipped(`file not found in pod (it disappeared before it could be read): ${what}`, { ...base, found: false });
@@ -248,13 +272,15 @@ export async function extractFile(
     }
     const { sha256, size } = sink.result();
     const notes = size === facts.size ? [] : [`the file changed size between stat and read (${facts.size} → ${size} bytes); the stored copy is what was read`];
+    if (via.resolvedPath) notes.push(`${requested} resolves to ${via.resolvedPath} (a symlink inside the roots); read ${via.resolvedPath}`);
 
-    const key = evidenceKey(incidentId, sha256, path);
+    const key = evidenceKey(incidentId, sha256, requested);
     const metadata: Record<string, string> = {
       namespace: target.namespace,
       pod: target.pod,
       container: target.container,
-      ...pathMetadata(path),
+      ...pathMetadata(requested),
+      ...(via.resolvedPath ? { 'resolved-path': pathMetadata(via.resolvedPath).path! } : {}),
       size: String(size),
       'collected-at': collectedAt,
       collector: deps.settings.collector,
@@ -273,10 +299,11 @@ export async function extractFile(
       size,
       collector: deps.settings.collector,
       collectedAt,
-      source: { namespace: target.namespace, pod: target.pod, container: target.container, path },
+      source: { namespace: target.namespace, pod: target.pod, container: target.container, path: requested },
     };
     const details: ExtractFileDetails = {
       ...base,
+      ...via,
       bucket,
       key,
       location: put.location,
@@ -295,6 +322,62 @@ export async function extractFile(
     sink?.destroy();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Every candidate reading of an ambiguous path that is inside the quarantine roots (also once
+ * resolved), each on its own: missing ones are skipped, the others are stored. Candidates
+ * outside the roots are refused and never read. Succeeds when any was extracted.
+ */
+async function extractCandidates(sc: Scope, candidates: readonly string[]): Promise<ActionResult<ExtractCandidatesDetails>> {
+  const outcomes: ExtractCandidateOutcome[] = [];
+  const evidence: EvidenceItem[] = [];
+  for (const candidate of [...new Set(candidates)]) {
+    try {
+      const path = checkPodPath(candidate, sc.deps.settings.quarantineRoots);
+      const r = await extractOne(sc, path);
+      const d = r.details as Partial<ExtractFileDetails> & { dryRun?: boolean; found?: boolean };
+      if (d.evidence) evidence.push(d.evidence);
+      const done = r.status === 'succeeded' || (d.dryRun === true && d.found !== false);
+      outcomes.push({ path: candidate, status: done ? 'succeeded' : 'skipped', summary: r.summary, ...(d.sha256 ? { sha256: d.sha256 } : {}), ...(d.location ? { location: d.location } : {}) });
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      outcomes.push({ path: candidate, status: 'refused', summary: describeError(err) });
+    }
+  }
+  const { target } = sc;
+  const stored = outcomes.filter((o) => o.status === 'succeeded');
+  const details: ExtractCandidatesDetails = { namespace: target.namespace, pod: target.pod, container: target.container, candidates: outcomes, evidence };
+  const tally = `${stored.length} of ${outcomes.length} candidate paths in ${target.namespace}/${target.pod}`;
+  const list = outcomes.map((o) => `${JSON.stringify(o.path)}: ${o.status}`).join('; ');
+  if (sc.request.dryRun) return planned(`would extract ${tally} (${list})`, details) as ActionResult<ExtractCandidatesDetails>;
+  return stored.length > 0 ? succeeded(`extracted ${tally} (${list})`, details) : skipped(`extracted none of ${outcomes.length} candidate paths (${list})`, details);
+}
+
+/**
+ * Copies one file out of a pod into the evidence bucket, write-once, keyed by
+ * its sha256: `realpath -e` first (missing → skipped; a path that leads through a symlink must
+ * end inside SENTINEL_QUARANTINE_ROOTS), `stat` of where it really is (not a regular file, or
+ * larger than SENTINEL_EXTRACT_MAX_BYTES → refused), then `cat` of that path streamed through a
+ * hashing, size-limited sink into a private temp file (always removed), then PutObject with
+ * `If-None-Match: *` and the source as metadata. A rerun that finds the same content already
+ * stored succeeds with `alreadyStored: true` (the evidence exists, which is what the caller
+ * wants) and writes nothing. With `candidates` (every reading of an ambiguous path), each one
+ * inside the roots is handled on its own. Commands run as argv, never through a shell.
+ */
+export async function extractFile(
+  request: ActionRequest<ExtractFileInput>,
+  deps: ActionDeps,
+): Promise<ActionResult<ExtractFileDetails | ExtractCandidatesDetails | Record<string, unknown>>> {
+  const { input } = request;
+  const path = input.path !== undefined ? checkExtractPath(input.path) : undefined;
+  const bucket = requireBucket(deps);
+  const kube = requireKube(deps);
+  const s3 = requireS3(deps);
+  const target = await resolvePodTarget(kube, input);
+  const scope: Scope = { kube, s3, bucket, target, request, deps };
+  if (path !== undefined) return extractOne(scope, path);
+  return extractCandidates(scope, input.candidates ?? []);
 }
 
 export const extractFileAction = defineAction({

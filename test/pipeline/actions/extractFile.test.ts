@@ -143,6 +143,7 @@ describe('extract-file', () => {
       actor: 'discord:123456789012345678',
     });
     expect(argvs()).toEqual([
+      ['realpath', '-e', '-z', '--', path],
       ['stat', '-L', '-c', '%s %F', '--', path],
       ['cat', '--', path],
     ]);
@@ -208,8 +209,11 @@ describe('extract-file', () => {
       destinationPrefix: `s3://${bucket}/evidence/${incidentId}/`,
       keyPattern: `evidence/${incidentId}/<sha256>/config.yaml`,
     });
-    expect(argvs()).toEqual([['stat', '-L', '-c', '%s %F', '--', path]]);
-    expect(fake.execs[0]!.stdoutBytes).toBeLessThan(40);
+    expect(argvs()).toEqual([
+      ['realpath', '-e', '-z', '--', path],
+      ['stat', '-L', '-c', '%s %F', '--', path],
+    ]);
+    expect(fake.execs[1]!.stdoutBytes).toBeLessThan(40);
     expect(await keysUnder(`evidence/${incidentId}/`)).toEqual([]);
     expect(pod.readText(path)).toBe(content);
   });
@@ -223,7 +227,7 @@ describe('extract-file', () => {
     expect(result.status).toBe('skipped');
     expect(result.summary).toMatch(/file not found in pod/);
     expect(result.summary).toContain('/tmp/gone.php');
-    expect(argvs().map((a) => a[0])).toEqual(['stat']);
+    expect(argvs().map((a) => a[0])).toEqual(['realpath']);
     expect(await keysUnder(`evidence/${incidentId}/`)).toEqual([]);
   });
 
@@ -237,7 +241,7 @@ describe('extract-file', () => {
     expect(result.status).toBe('failed');
     expect(result.summary).toMatch(/is 2048 bytes, over the extraction limit of 1000 bytes/);
     expect(result.details).toEqual({ error: 'FileTooLarge', final: true });
-    expect(argvs().map((a) => a[0])).toEqual(['stat']);
+    expect(argvs().map((a) => a[0])).toEqual(['realpath', 'stat']);
     await expect(extractFile({ input: { namespace: NS, pod: pod.name, path }, actor: 'cli', incidentId }, deps({ extractMaxBytes: 1000 }))).rejects.toBeInstanceOf(
       LimitExceededError,
     );
@@ -342,7 +346,64 @@ describe('extract-file', () => {
     expect(result.status).toBe('failed');
     expect(result.summary).toMatch(/is a directory, not a regular file/);
     expect(result.details).toEqual({ error: 'NotRegularFile', final: true });
-    expect(argvs().map((a) => a[0])).toEqual(['stat']);
+    expect(argvs().map((a) => a[0])).toEqual(['realpath', 'stat']);
+  });
+
+  describe('a path through a symlink', () => {
+    it('that leads out of the quarantine roots (a symlinked parent /tmp/a -> /etc) is refused, and nothing is read', async () => {
+      const pod = newPod({ '/etc/shadow': 'root:$6$secret' });
+      pod.symlink('../etc', '/tmp/a');
+      const incidentId = uniqueName('inc');
+      const result = await invokeAction(extractFileAction, { namespace: NS, pod: pod.name, path: '/tmp/a/shadow' }, { actor: 'cli', incidentId }, deps());
+      expect(result.status).toBe('failed');
+      expect(result.details).toEqual({ error: 'SymlinkEscape', final: true });
+      expect(result.summary).toMatch(/^refusing "\/tmp\/a\/shadow": it resolves through a symlink to "\/etc\/shadow", outside the allowed roots/);
+      expect(argvs().map((a) => a[0])).toEqual(['realpath']);
+      expect(await keysUnder(`evidence/${incidentId}/`)).toEqual([]);
+    });
+
+    it('that stays inside the roots is followed: the real file is read and stored, named as asked', async () => {
+      const pod = newPod({ '/srv/data/real.php': 'real' });
+      pod.symlink('../srv/data/real.php', '/tmp/link.php');
+      const incidentId = uniqueName('inc');
+      const result = await extractFile({ input: { namespace: NS, pod: pod.name, path: '/tmp/link.php' }, actor: 'cli', incidentId }, deps());
+      expect(result.status).toBe('succeeded');
+      expect(result.details).toMatchObject({ path: '/tmp/link.php', resolvedPath: '/srv/data/real.php', sha256: sha256('real'), key: `evidence/${incidentId}/${sha256('real')}/link.php` });
+      expect(argvs()).toContainEqual(['cat', '--', '/srv/data/real.php']);
+      const stored = await getObject(`evidence/${incidentId}/${sha256('real')}/link.php`);
+      expect(stored.metadata).toMatchObject({ path: '/tmp/link.php', 'resolved-path': '/srv/data/real.php' });
+    });
+
+    it('a path without any symlink may be outside the roots, as before (evidence from anywhere, read-only)', async () => {
+      const pod = newPod({ '/usr/local/bin/miner': 'elf' });
+      const result = await invokeAction(extractFileAction, { namespace: NS, pod: pod.name, path: '/usr/local/bin/miner' }, { actor: 'cli', incidentId: uniqueName('inc') }, deps());
+      expect(result.status).toBe('succeeded');
+      expect(result.details).not.toHaveProperty('resolvedPath');
+    });
+  });
+
+  describe('candidates (every reading of an ambiguous path)', () => {
+    it('stores each one that exists inside the roots, never reads the others, and lists the evidence', async () => {
+      const real = '/var/www/html/uploads/a proc=x cmdline=.php';
+      const pod = newPod({ [real]: '<?php evil();', '/etc/hostname': 'h' });
+      const incidentId = uniqueName('inc');
+      const candidates = ['/var/www/html/uploads/a', real, '/etc/hostname'];
+
+      const result = await invokeAction(extractFileAction, { namespace: NS, pod: pod.name, candidates }, { actor: 'cli', incidentId }, deps());
+
+      expect(result.status).toBe('succeeded');
+      expect(result.summary).toMatch(/^extracted 1 of 3 candidate paths/);
+      const details = result.details as { candidates: { path: string; status: string; sha256?: string }[]; evidence: { location: string; sha256: string }[] };
+      expect(details.candidates.map((c) => [c.path, c.status])).toEqual([
+        ['/var/www/html/uploads/a', 'skipped'],
+        [real, 'succeeded'],
+        ['/etc/hostname', 'refused'],
+      ]);
+      const key = `evidence/${incidentId}/${sha256('<?php evil();')}/a_proc_x_cmdline_.php`;
+      expect(details.evidence).toEqual([expect.objectContaining({ location: `s3://${bucket}/${key}`, sha256: sha256('<?php evil();') })]);
+      expect(await keysUnder(`evidence/${incidentId}/`)).toEqual([key]);
+      expect(argvs().flat()).not.toContain('/etc/hostname');
+    });
   });
 
   it('a missing pod fails with NotFound', async () => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -84,6 +85,14 @@ export class FakePod {
 
   chmod(podPath: string, mode: number): void {
     chmodSync(this.hostPath(podPath), mode);
+  }
+
+  /**
+   * Give the entry (not a symlink's target) another owner, as a workload user who created it
+   * would have. A real chown: it needs the suite to run as root (EPERM otherwise).
+   */
+  chown(podPath: string, uid: number, gid: number = uid): void {
+    lchownSync(toHostPath(this.root, absolute(podPath)), uid, gid);
   }
 
   /**

@@ -12,7 +12,7 @@
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
-export const ALLOWED_COMMANDS = ['cat', 'sha256sum', 'mv', 'mkdir', 'ls', 'stat', 'chmod', 'test', 'cp', 'rm', 'head', 'wc', 'find'] as const;
+export const ALLOWED_COMMANDS = ['cat', 'sha256sum', 'mv', 'mkdir', 'ls', 'stat', 'chmod', 'test', 'cp', 'rm', 'head', 'wc', 'find', 'realpath', 'id'] as const;
 export type AllowedCommand = (typeof ALLOWED_COMMANDS)[number];
 
 /** Exit code of a command the sandbox refused to run (path escape, forbidden option). */
@@ -139,6 +139,11 @@ export function hostBinary(cmd: AllowedCommand): string {
  * arguments confined to `root`. Throws SandboxRefusal with a message naming the in-pod argument.
  */
 export function translateArgs(cmd: AllowedCommand, args: readonly string[], root: string): string[] {
+  // `id` runs as the host user the fake execs as; a user name operand would be looked up on the host.
+  if (cmd === 'id') {
+    const operand = args.find((a) => a === '--' || !a.startsWith('-') || a === '-');
+    if (operand !== undefined) throw new SandboxRefusal(`id ${operand}: naming a user is not supported by the fake`);
+  }
   const out: string[] = [];
   let endOfOptions = false;
   for (const arg of args) {
