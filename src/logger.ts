@@ -20,12 +20,28 @@ export const REDACTED = '[REDACTED]';
 
 /** Keys whose values are never logged, whatever they hold. */
 const SECRET_KEY = /(token|secret|password|passwd|credential|authorization|cookie|private[-_]?key|session[-_]?key)/i;
-/** Discord bot tokens, AWS access key ids, and long opaque blobs such as Step Functions task tokens. */
+/** Discord bot tokens and AWS access key ids. */
 const SECRET_VALUE_PATTERNS: readonly RegExp[] = [
   /[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}/g,
   /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{16}\b/g,
-  /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{120,}(?![A-Za-z0-9+/=_-])/g,
 ];
+
+/** Long opaque blobs such as Step Functions task tokens (base64: letters, digits, + / = _ -). */
+const OPAQUE_RUN = /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/=_-]{120,}(?![A-Za-z0-9+/=_-])/g;
+/** Where sentinel's own S3 keys start: evidence, records, block and isolation records, intel, approvals. */
+const KEY_PREFIX = /^(?:evidence|incidents|incident-index|blocks|isolations|intel|sentinel)\//;
+/** A path segment that looks like a blob rather than a name: long, with upper- and lower-case letters and digits. */
+const BLOB_SEGMENT = /^(?=[^/]*[A-Z])(?=[^/]*[a-z])(?=[^/]*\d)[^/]{64,}$/;
+
+/**
+ * Whether a long run is a location (an absolute path, the `//bucket/key` of an `s3://` URL, or one of
+ * sentinel's own S3 keys), which stays readable, rather than an opaque blob. A location with a
+ * blob-like segment is still masked: a token that happens to start with `/` does not get through.
+ */
+function isLocation(run: string): boolean {
+  if (!run.startsWith('/') && !KEY_PREFIX.test(run)) return false;
+  return !run.split('/').some((segment) => BLOB_SEGMENT.test(segment));
+}
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -38,7 +54,7 @@ export function createStringRedactor(secrets: readonly string[] = []): (s: strin
   return (s: string) => {
     let out = s;
     for (const p of patterns) out = out.replace(p, REDACTED);
-    return out;
+    return out.replace(OPAQUE_RUN, (run) => (isLocation(run) ? run : REDACTED));
   };
 }
 

@@ -45,6 +45,21 @@ describe('logger', () => {
     expect(text()).toMatch(/WARN/);
   });
 
+  it('keeps S3 locations, ARNs and paths readable, however long, and still masks a token that looks like a path', () => {
+    const { logger, text } = capture();
+    const sha = 'a3f1'.repeat(16);
+    const location = `s3://sentinel-evidence-123456789012-ap-northeast-2/evidence/inc-0123456789abcdef0123/${sha}/uploads_${'very-long-name-'.repeat(6)}shell.php`;
+    const key = `evidence/inc-0123456789abcdef0123/${sha}/${'x'.repeat(80)}`;
+    const arn = `arn:aws:states:ap-northeast-2:123456789012:execution:sentinel-falco-incident:falco-${sha}-mabc12`;
+    const path = `/var/www/html/hackable/uploads/${'nested-directory/'.repeat(8)}shell.php`;
+    const slashToken = `/${'Ab3dEf9hIjK1mNoPqRsTuVwXyZ0123456789'.repeat(4)}+/=`;
+    logger.info('stored', { location, key, arn, path, note: `resume ${slashToken}` });
+    const out = text();
+    for (const readable of [location, key, arn, path]) expect(out).toContain(readable);
+    expect(out).not.toContain(slashToken);
+    expect(out).toContain(REDACTED);
+  });
+
   it('keeps ordinary text', () => {
     const { logger, text } = capture();
     logger.info('blocked 203.0.113.45:4444', { rule: 'ARTIFACT_Reverse_Shell_Suspected!' });
