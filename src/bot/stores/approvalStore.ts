@@ -8,7 +8,10 @@
  * - A decision is reached when `requiredApprovals` DISTINCT people have chosen the SAME decision.
  *   decision.by lists them in the order they voted.
  * - Each person has one vote: their first click. A later click by the same person (same or other
- *   choice) is not counted and changes nothing (`pending-second` with `counted: false`).
+ *   choice) is refused (`refused`, reason `already-voted`): not counted, only audited on the record.
+ * - Whoever started the action (`initiatedBy`, e.g. the responder who ran a command; absent for a
+ *   playbook's approval) cannot vote on it at all (`refused`, reason `initiator`). The check is
+ *   the shared one of src/policy/checkVote.ts, also used by the confirmation store.
  * - A second person who chooses differently from the first does NOT decide anything: the
  *   approval stays pending (`pending-second`) until a further person agrees with one of the two,
  *   or the deadline passes (then it expires and the state machine takes its timeout path).
@@ -17,6 +20,7 @@
  *   caller's), never lowered.
  */
 import { z } from 'zod';
+import { checkVote, type VoteRefusal } from '../../policy/checkVote.js';
 import { randomId, validateInput } from './storeIo.js';
 
 export const APPROVAL_STATUSES = ['pending', 'decided', 'expired', 'failed'] as const;
@@ -54,6 +58,8 @@ export const approvalRecordSchema = z.object({
     input: z.unknown().optional(),
     summary: z.string().max(500).default(''),
   }),
+  /** Who started the action, when a person did (they cannot approve it); absent for a playbook's own approval. */
+  initiatedBy: z.string().min(1).max(200).optional(),
   requiredApprovals: required,
   approvals: z.array(approvalVoteSchema).default([]),
   status: z.enum(APPROVAL_STATUSES).default('pending'),
@@ -109,6 +115,8 @@ export type DecideResult =
   | { outcome: 'decided'; record: ApprovalRecord }
   /** Waiting for more agreeing approvers. `counted` is false when this person had already voted. */
   | { outcome: 'pending-second'; record: ApprovalRecord; counted: boolean }
+  /** The vote does not count (the two-person rule): this person voted already, or started the action. Audited on the record. */
+  | { outcome: 'refused'; record: ApprovalRecord; reason: VoteRefusal }
   /** Someone else decided first: record.decision names who and what. */
   | { outcome: 'already-decided'; record: ApprovalRecord }
   /** Past its deadline (this call may be the one that marked it expired). */
@@ -163,6 +171,8 @@ export interface NewApprovalOptions {
   timeoutMs: number;
   /** Who asked (recorded in the audit); default 'sentinel'. */
   requestedBy?: string;
+  /** The person who started the action, if one did: they cannot approve it. */
+  initiatedBy?: string;
 }
 
 /** A fresh pending record with a new random id. */
@@ -174,6 +184,7 @@ export function newApprovalRecord(options: NewApprovalOptions): ApprovalRecordIn
     incidentId: options.incidentId,
     ...(options.executionName ? { executionName: options.executionName } : {}),
     proposedAction: { action: options.proposedAction.action, input: options.proposedAction.input, summary: options.proposedAction.summary ?? '' },
+    ...(options.initiatedBy ? { initiatedBy: options.initiatedBy } : {}),
     requiredApprovals: options.requiredApprovals,
     createdAt,
     deadline: new Date(options.now.getTime() + options.timeoutMs).toISOString(),
@@ -234,8 +245,13 @@ export function decideTransition(record: ApprovalRecord, input: DecideInput, dec
     };
     return { next, result: { outcome: 'expired', record: next } };
   }
-  if (record.approvals.some((v) => v.by === input.by)) {
-    return { next: undefined, result: { outcome: 'pending-second', record, counted: false } };
+  const vote = checkVote({ by: input.by, voters: record.approvals.map((v) => v.by), initiatedBy: record.initiatedBy });
+  if (!vote.ok) {
+    const next: ApprovalRecord = {
+      ...record,
+      audit: withAudit(record, { at, who: input.by, what: 'vote-refused', detail: `${input.decision} not counted: ${vote.reason === 'initiator' ? 'they started this action' : 'they already voted'}` }),
+    };
+    return { next, result: { outcome: 'refused', record: next, reason: vote.reason } };
   }
   const requiredApprovals: 1 | 2 = Math.max(record.requiredApprovals, input.requiredApprovals ?? 1) === 2 ? 2 : 1;
   const approvals = [...record.approvals, { by: input.by, at, decision: input.decision }];

@@ -143,7 +143,7 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
   });
 
   describe('two-person rule', () => {
-    it('a second click by the same person is not counted, whatever it chooses', async () => {
+    it('a second click by the same person is refused, whatever it chooses, and audited on the record', async () => {
       const store = (await harness()).open();
       const { approvalId } = await store.create(pendingRecord({ requiredApprovals: 2 }));
       const first = await store.decide(approvalId, { by: 'alice', decision: 'block', at: at(1) });
@@ -151,10 +151,38 @@ export function approvalStoreContract(harness: () => Promise<ApprovalStoreHarnes
 
       for (const decision of ['block', 'allow'] as const) {
         const again = await store.decide(approvalId, { by: 'alice', decision, at: at(2) });
-        expect(again).toMatchObject({ outcome: 'pending-second', counted: false });
+        expect(again).toMatchObject({ outcome: 'refused', reason: 'already-voted' });
         expect(recordOf(again).approvals).toHaveLength(1);
       }
-      expect((await store.get(approvalId))?.status).toBe('pending');
+      // The same person named the other way (`discord:<id>` and `<id>`) is still one person.
+      const { approvalId: other } = await store.create(pendingRecord({ requiredApprovals: 2 }));
+      await store.decide(other, { by: 'discord:123456789012345678', decision: 'block', at: at(1) });
+      expect(await store.decide(other, { by: '123456789012345678', decision: 'block', at: at(2) })).toMatchObject({ outcome: 'refused', reason: 'already-voted' });
+
+      const stored = await store.get(approvalId);
+      expect(stored?.status).toBe('pending');
+      expect(stored?.audit.filter((e) => e.what === 'vote-refused').map((e) => e.who)).toEqual(['alice', 'alice']);
+    });
+
+    it('whoever started the action can neither approve it nor be its second approver; two others decide', async () => {
+      const h = await harness();
+      const store = h.open();
+      const { approvalId } = await store.create({ ...pendingRecord({ requiredApprovals: 2 }), initiatedBy: 'discord:111111111111111111' });
+      const byInitiator = await store.decide(approvalId, { by: 'discord:111111111111111111', decision: 'block', at: at(1) });
+      expect(byInitiator).toMatchObject({ outcome: 'refused', reason: 'initiator' });
+      expect(recordOf(byInitiator).approvals).toEqual([]);
+
+      expect((await store.decide(approvalId, { by: 'discord:222222222222222222', decision: 'block', at: at(2) })).outcome).toBe('pending-second');
+      // After the first approval, the initiator still cannot be the second (in either form of their id).
+      expect(await store.decide(approvalId, { by: '111111111111111111', decision: 'block', at: at(3) })).toMatchObject({ outcome: 'refused', reason: 'initiator' });
+      const decided = await store.decide(approvalId, { by: 'discord:333333333333333333', decision: 'block', at: at(4) });
+      expect(decided.outcome).toBe('decided');
+      expect(recordOf(decided).decision?.by).toEqual(['discord:222222222222222222', 'discord:333333333333333333']);
+
+      // Kept across a restart, and audited on the record.
+      const reread = await h.open().get(approvalId);
+      expect(reread?.initiatedBy).toBe('discord:111111111111111111');
+      expect(reread?.audit.filter((e) => e.what === 'vote-refused').map((e) => e.who)).toEqual(['discord:111111111111111111', '111111111111111111']);
     });
 
     it('two people disagreeing decide nothing; a third who agrees with one of them decides', async () => {
