@@ -98,7 +98,7 @@ export const SETTINGS = {
   SENTINEL_APPROVAL_STORE: { schema: z.enum(['file', 's3']), expects: 'file (default, under SENTINEL_DATA_DIR) or s3 (shared by replicas, in the evidence bucket)', default: 'file' },
   SENTINEL_APPROVAL_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(60).max(604_800), expects: 'seconds an approval waits for a decision', default: '3600' },
   SENTINEL_APPROVAL_DEFAULT_DECISION: { schema: z.enum(['allow', 'block']), expects: 'allow or block: what a playbook does when nobody answers an approval in time', default: 'allow' },
-  SENTINEL_TWO_PERSON_ACTIONS: { schema: list, expects: 'comma-separated action ids that need two different approvers (e.g. isolate-node)', default: '' },
+  SENTINEL_TWO_PERSON_ACTIONS: { schema: list, expects: 'comma-separated action ids that need two different responders, in playbook approvals and slash commands alike (e.g. isolate-node,isolate-pod); sentinel start refuses an id that is not an action', default: '' },
   SENTINEL_HTTP_PORT: { schema: z.coerce.number().int().min(0).max(65_535), expects: 'port for /healthz, /readyz and /metrics (0 picks a free one)', default: '8080' },
   SENTINEL_HTTP_HOST: { schema: z.string().min(1), expects: 'address the health and metrics server listens on', default: '0.0.0.0' },
   SENTINEL_METRICS_TOKEN: {

@@ -6,9 +6,11 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createKubeClients, loadKubeConfig, type KubeClients } from '../kube/clients.js';
 import { actionRegistry } from '../pipeline/actions/registry.js';
+import { checkTwoPersonActions } from '../policy/checkTwoPersonActions.js';
 import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { dispatchMessage } from '../handlers/dispatchMessage.js';
+import { WAIVE_MEMORY_ACTION } from '../handlers/memoryWaiver.js';
 import { routeInteraction } from '../handlers/routeInteraction.js';
 import { createDiscordPort } from './discordPort.js';
 import { createStepFunctionsEngine } from './engine/stepFunctionsEngine.js';
@@ -62,6 +64,9 @@ function tryKube(config: Config, logger: Logger): KubeClients | undefined {
  */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
   requireSettings(config, BOT_REQUIRED_SETTINGS, 'sentinel start');
+  const actions = actionRegistry();
+  // A misspelt id would silently leave that action to one person: stop before anything starts.
+  checkTwoPersonActions(config.bot.twoPersonActions, [...Object.keys(actions), WAIVE_MEMORY_ACTION]);
   const playbooks = loadPlaybookConfig(config.playbooksPath);
   const aws = createAwsClients(awsSettingsFromConfig(config));
   const kube = tryKube(config, logger);
@@ -94,7 +99,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     incidents,
     audit,
     confirmations: new ConfirmationStore(),
-    actions: actionRegistry(),
+    actions,
     actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date() },
     metrics,
     channelId: config.discord.channelId!,

@@ -8,10 +8,13 @@ import { DescribeNetworkAclsCommand, type NetworkAclEntry } from '@aws-sdk/clien
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { APIEmbed, APIMessage } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalIdFor } from '../../src/handlers/approvalIdFor.js';
 import { invokeAction } from '../../src/pipeline/invokeAction.js';
+import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
+import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
 import { waitFor } from '../support/aws.js';
 import type { InteractionCallbackRecord, InteractionHandle, SlashOptionValue } from '../support/fakeDiscord/types.js';
-import { createBotHarness, POD_CONTAINER, POD_FILE, POD_FILE_CONTENT, POD_NAME, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
+import { artifactExecEvent, createBotHarness, POD_CONTAINER, POD_FILE, POD_FILE_CONTENT, POD_NAME, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
 
 let h: BotHarness;
 
@@ -77,15 +80,15 @@ describe('/isolate', () => {
     const cancel = h.discord.clickButton({ userId: h.users.alice, messageId: message.id, customId: `cfm:${confirmId}:no` });
     const response = await cancel.waitForResponse();
     expect(response.type).toBe(7);
-    expect(response.data?.content).toBe(`Cancelled: isolate pod ${pod}.`);
+    expect(response.data?.content).toBe(`Cancelled: isolate pod ${pod}. Nothing was changed.`);
     expect(response.data?.components).toEqual([]);
     expect(h.kube.networkPolicies(POD_NAMESPACE)).toEqual([]);
     expect(h.kube.pod(POD_NAMESPACE, POD_NAME).object().metadata.labels).toEqual({ app: 'dvwa' });
     const audit = await waitFor(async () => {
-      const entries = await h.bot.context.audit.readAudit({ what: 'isolate-pod', outcome: 'cancelled' });
+      const entries = await h.bot.context.audit.readAudit({ what: '/isolate', outcome: 'cancelled' });
       return entries.length ? entries : undefined;
     });
-    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}` })]);
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ actionId: 'isolate-pod' }) })]);
   });
 
   it('pod: nobody but the issuer can confirm; the issuer’s Confirm isolates the pod (NetworkPolicy created)', async () => {
@@ -95,7 +98,7 @@ describe('/isolate', () => {
     const byCarol = h.discord.clickButton({ userId: h.users.carol, messageId: message.id, customId: `cfm:${confirmId}:yes` });
     expect(await ephemeralText(byCarol)).toBe('Only the responder who ran the command can confirm it.');
     const byBob = h.discord.clickButton({ userId: h.users.bob, messageId: message.id, customId: `cfm:${confirmId}:yes` });
-    expect(await ephemeralText(byBob)).toMatch(/not allowed to run a confirmation/);
+    expect(await ephemeralText(byBob)).toBe('You are not allowed to confirm /isolate: it needs a responder role.');
     expect(h.kube.networkPolicies(POD_NAMESPACE)).toEqual([]);
 
     const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: message.id, customId: `cfm:${confirmId}:yes` });
@@ -113,10 +116,15 @@ describe('/isolate', () => {
     const selector = (policies[0]!.spec as { podSelector: { matchLabels: Record<string, string> } }).podSelector.matchLabels;
     for (const [k, v] of Object.entries(selector)) expect(labels[k]).toBe(v);
     const audit = await waitFor(async () => {
-      const entries = await h.bot.context.audit.readAudit({ what: 'isolate-pod', outcome: 'succeeded' });
+      const entries = await h.bot.context.audit.readAudit({ what: '/isolate', outcome: 'succeeded' });
       return entries.length ? entries : undefined;
     });
-    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ reason: 'web shell found' }) })]);
+    expect(audit).toEqual([
+      expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ actionId: 'isolate-pod', reason: 'web shell found', confirmedBy: [`discord:${h.users.alice}`] }) }),
+    ]);
+    // Carol's attempt to confirm someone else's plan is audited as refused.
+    const refused = await h.bot.context.audit.readAudit({ who: `discord:${h.users.carol}`, what: '/isolate', outcome: 'refused-not-initiator' });
+    expect(refused).toHaveLength(1);
 
     // Used once: the confirmation's buttons are gone.
     expect(h.discord.message(message.id)?.components).toEqual([]);
@@ -150,26 +158,38 @@ describe('/unblock', () => {
     return (out.NetworkAcls?.[0]?.Entries ?? []).filter((e) => e.Egress && e.RuleAction === 'deny' && e.CidrBlock === `${ip}/32`);
   }
 
-  it('removes the rule sentinel created', async () => {
+  it('shows the plan first, and removes the rule sentinel created only on Confirm', async () => {
     const deny = h.bot.context.actions['deny-egress']!;
     const blocked = await invokeAction(deny, { ip, port: 4444, node: h.node.name }, { actor: 'test', incidentId: 'inc-unblock-test' }, h.bot.context.actionDeps);
     expect(blocked.status).toBe('succeeded');
     expect(await egressDenies()).toHaveLength(1);
 
-    const message = await shown(run(h.users.alice, 'unblock', { ip }));
-    expect(embedOf(message).title).toBe(`unblock ${ip}`);
-    expect(embedOf(message).description).toMatch(/unblocked 203\.0\.113\.77: removed rule \d+ of acl-/);
+    const plan = await shown(run(h.users.alice, 'unblock', { ip }));
+    expect(embedOf(plan).title).toBe('Confirm this action?');
+    expect(embedOf(plan).description).toBe(`unblock ${ip}`);
+    expect(embedOf(plan).fields?.[0]?.value).toMatch(/remove rule \d+ of acl-/);
+    expect(buttonsOf(plan).map((b) => b.label)).toEqual(['Confirm', 'Cancel']);
+    expect(await egressDenies()).toHaveLength(1);
+
+    const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmIdOf(plan)}:yes` });
+    expect((await confirm.waitForResponse()).type).toBe(6);
+    const edit = await confirm.waitForEdit(undefined, 15_000);
+    const result = (edit.body as { embeds: APIEmbed[] }).embeds[0]!;
+    expect(result.title).toBe(`unblock ${ip}`);
+    expect(result.description).toMatch(/unblocked 203\.0\.113\.77: removed rule \d+ of acl-/);
     expect(await egressDenies()).toEqual([]);
     const audit = await waitFor(async () => {
       const entries = await h.bot.context.audit.readAudit({ what: '/unblock', outcome: 'succeeded' });
       return entries.length ? entries : undefined;
     });
-    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ ip }) })]);
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}`, detail: expect.objectContaining({ actionId: 'unblock-egress', input: { ip } }) })]);
   });
 
-  it('says so when sentinel has no block for the IP', async () => {
+  it('says so when sentinel has no block for the IP, with nothing to confirm', async () => {
     const message = await shown(run(h.users.alice, 'unblock', { ip: '198.51.100.9' }));
+    expect(embedOf(message).title).toBe('unblock 198.51.100.9');
     expect(embedOf(message).description).toContain('no block by sentinel for 198.51.100.9');
+    expect(buttonsOf(message)).toEqual([]);
   });
 
   it('refuses an invalid IP', async () => {
@@ -178,8 +198,15 @@ describe('/unblock', () => {
 });
 
 describe('/evidence', () => {
-  it('collect: copies the file out of the pod and answers with its sha256, size and a download link', async () => {
-    const message = await shown(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect'));
+  it('collect: shows the plan, then on Confirm copies the file out of the pod and answers with its sha256, size and a download link', async () => {
+    const plan = await shown(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect'));
+    expect(embedOf(plan).description).toBe(`evidence ${POD_NAMESPACE}/${POD_NAME}:${POD_FILE}`);
+    expect(embedOf(plan).fields?.[0]?.value).toMatch(/would read \d+ bytes of/);
+    expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.argv[0] === 'cat')).toBe(false);
+    const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmIdOf(plan)}:yes` });
+    expect((await confirm.waitForResponse()).type).toBe(6);
+    await confirm.waitForEdit(undefined, 15_000);
+    const message = h.discord.message(plan.id)!;
     const sha256 = createHash('sha256').update(POD_FILE_CONTENT).digest('hex');
     const size = Buffer.byteLength(POD_FILE_CONTENT);
     const content = message.content ?? '';
@@ -191,7 +218,7 @@ describe('/evidence', () => {
     expect(downloaded.status).toBe(200);
     expect(await downloaded.text()).toBe(POD_FILE_CONTENT);
     expect(embedOf(message).title).toBe(`evidence ${POD_NAMESPACE}/${POD_NAME}:${POD_FILE}`);
-    expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.container === POD_CONTAINER)).toBe(true);
+    expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.container === POD_CONTAINER && e.argv[0] === 'cat')).toBe(true);
   });
 
   it('show: the evidence manifest of a recorded incident', async () => {
@@ -231,6 +258,12 @@ describe('/evidence', () => {
     const [bucket, ...key] = evidence.replace('s3://', '').split('/');
     const stored = await h.aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key.join('/') }));
     expect(await stored.Body!.transformToString()).toBe(POD_FILE_CONTENT);
+    // Read-only, but audited like every command.
+    const audit = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: '/evidence show', incidentId, outcome: 'shown' });
+      return entries.length ? entries : undefined;
+    });
+    expect(audit).toEqual([expect.objectContaining({ who: `discord:${h.users.alice}` })]);
   });
 
   it('show: says so for an incident that was never recorded, and refuses a malformed id', async () => {
@@ -253,8 +286,8 @@ describe('a member without the responder role', () => {
     const attempts: [string, Record<string, SlashOptionValue>, string | undefined, string][] = [
       ['isolate', { pod: `${POD_NAMESPACE}/${POD_NAME}`, reason: 'because' }, undefined, '/isolate'],
       ['unblock', { ip: '203.0.113.77' }, undefined, '/unblock'],
-      ['evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect', '/evidence'],
-      ['evidence', { incident: 'inc-evidence-show' }, 'show', '/evidence'],
+      ['evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, path: POD_FILE }, 'collect', '/evidence collect'],
+      ['evidence', { incident: 'inc-evidence-show' }, 'show', '/evidence show'],
     ];
     const before = (await h.bot.context.audit.readAudit({ who: `discord:${h.users.bob}`, outcome: 'refused-unauthorized' })).length;
     const execsBefore = h.kube.execs.length;
@@ -267,5 +300,49 @@ describe('a member without the responder role', () => {
     });
     expect(refusals.slice(before).map((r) => r.what)).toEqual(attempts.map((a) => a[3]));
     expect(h.kube.execs.length).toBe(execsBefore);
+  });
+
+  it('is refused every button (Confirm and Cancel of a plan, Allow and Block of an approval), each refusal audited, nothing changed', async () => {
+    const bob = `discord:${h.users.bob}`;
+    const plan = await shown(run(h.users.alice, 'isolate', { node: h.node.name, reason: 'planned by alice' }));
+    const confirmId = confirmIdOf(plan)!;
+    const incidentId = h.bot.context.confirmations.peek(confirmId)!.incidentId;
+    for (const answer of ['yes', 'no'] as const) {
+      const click = h.discord.clickButton({ userId: h.users.bob, messageId: plan.id, customId: `cfm:${confirmId}:${answer}` });
+      expect(await ephemeralText(click)).toBe(`You are not allowed to ${answer === 'yes' ? 'confirm' : 'cancel'} /isolate: it needs a responder role.`);
+    }
+    const planRefusals = await waitFor(async () => {
+      const r = await h.bot.context.audit.readAudit({ who: bob, incidentId, outcome: 'refused-unauthorized' });
+      return r.length === 2 ? r : undefined;
+    });
+    expect(planRefusals.map((r) => [r.what, (r.detail as { kind: string }).kind])).toEqual([
+      ['/isolate', 'button'],
+      ['/isolate', 'button'],
+    ]);
+    // The plan is still alice's to confirm or cancel.
+    expect(h.bot.context.confirmations.peek(confirmId)?.confirmations).toEqual([]);
+
+    // An approval (its task token unknown to Step Functions: only the buttons matter here).
+    const taskToken = `policy-${Date.now()}-0000-4000-8000-000000000000`;
+    const approvalId = approvalIdFor(taskToken);
+    const triage = triageEvent(artifactExecEvent(h.node.name, { tag: 'policy-buttons' }), loadPlaybookConfig(undefined));
+    if (!triage.ok) throw new Error(triage.error);
+    await h.sendControl({ kind: 'approval-request', taskToken, incident: { incidentId: 'inc-policy-buttons', triage: triage.result }, proposedAction: { action: 'isolate-node', input: { node: h.node.name } } });
+    const approval = await h.waitForChannelMessage((m) => buttonsOf(m).some((b) => b.custom_id === `apv:${approvalId}:block`), 60_000);
+    for (const choice of ['allow', 'block'] as const) {
+      const click = h.discord.clickButton({ userId: h.users.bob, messageId: approval.id, customId: `apv:${approvalId}:${choice}` });
+      expect(await ephemeralText(click)).toBe('You are not allowed to decide approvals: it needs a responder role.');
+    }
+    const approvalRefusals = await waitFor(async () => {
+      const r = await h.bot.context.audit.readAudit({ who: bob, approvalId, outcome: 'refused-unauthorized' });
+      return r.length === 2 ? r : undefined;
+    });
+    expect(approvalRefusals.map((r) => r.what)).toEqual(['approval-allow', 'approval-block']);
+    expect((await h.bot.context.approvals.get(approvalId))?.status).toBe('pending');
+
+    // Alice cancels her plan: nothing was ever isolated.
+    const cancel = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmId}:no` });
+    expect((await cancel.waitForResponse()).type).toBe(7);
+    expect(await h.bot.context.audit.readAudit({ what: '/isolate', incidentId, outcome: 'succeeded' })).toEqual([]);
   });
 });

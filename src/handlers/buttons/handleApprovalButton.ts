@@ -1,7 +1,8 @@
 import { MessageFlags, type APIEmbed, type ButtonInteraction } from 'discord.js';
 import { renderDecisionOnMessage } from '../../bot/render/decisionOnMessage.js';
+import { voteRefusalText } from '../../policy/checkVote.js';
 import type { HandlerContext } from '../context.js';
-import { isResponder } from '../authorize.js';
+import { auditPerson, requireResponder } from '../authorize.js';
 import { deliverDecision } from '../deliverDecision.js';
 
 export interface ApprovalClick {
@@ -19,7 +20,9 @@ const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral
 
 /**
  * Allow/Block on an approval: only responders may decide (anyone else gets an
- * ephemeral refusal, audited). The store decides atomically, so of two
+ * ephemeral refusal, audited: the same check as every command and confirmation).
+ * The two-person rule is the store's: a repeat vote, or a vote by whoever started
+ * the action, is refused and audited. The store decides atomically, so of two
  * simultaneous clicks exactly one wins; the other is told who decided. The
  * decision resumes the playbook with SendTaskSuccess; an execution that no
  * longer waits is shown on the message; a decision Step Functions did not take
@@ -29,15 +32,10 @@ const ephemeral = (content: string) => ({ content, flags: MessageFlags.Ephemeral
 export async function handleApprovalButton(interaction: ButtonInteraction, click: ApprovalClick, ctx: HandlerContext): Promise<void> {
   const userId = interaction.user.id;
   const log = ctx.logger.child({ interactionId: interaction.id, approvalId: click.approvalId, userId });
-  const audit = (outcome: string, detail?: unknown) =>
-    ctx.audit.append({ at: ctx.now(), who: `discord:${userId}`, what: `approval-${click.choice}`, approvalId: click.approvalId, outcome, ...(detail ? { detail } : {}) });
+  const what = `approval-${click.choice}`;
+  const audit = (outcome: string, detail?: unknown) => auditPerson(ctx, userId, { what, approvalId: click.approvalId, outcome, ...(detail ? { detail } : {}) });
 
-  if (!isResponder(interaction.member, ctx.responderRoleIds)) {
-    await interaction.reply(ephemeral('You are not allowed to decide approvals: it needs a responder role.'));
-    await audit('refused-unauthorized');
-    log.warn('approval click refused: not a responder');
-    return;
-  }
+  if (!(await requireResponder(interaction, ctx, { attempt: 'decide approvals', what, approvalId: click.approvalId }))) return;
   await interaction.deferUpdate();
   const at = ctx.now();
   const result = await ctx.approvals.decide(click.approvalId, { by: `discord:${userId}`, decision: click.choice, at });
@@ -68,7 +66,12 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
     case 'pending-second':
       await show('pending-second', result.record.approvals.map((a) => a.by));
       await interaction.followUp(ephemeral(result.counted ? 'Recorded. A second responder must also choose before it applies.' : 'You already voted; a different responder must confirm.'));
-      await audit(result.counted ? 'first-approval' : 'repeat-vote');
+      await audit(result.counted ? 'first-approval' : 'refused-already-voted');
+      return;
+    case 'refused':
+      await interaction.followUp(ephemeral(voteRefusalText(result.reason)));
+      await audit(`refused-${result.reason}`, { votes: result.record.approvals.map((a) => a.by) });
+      log.warn('approval vote refused', { reason: result.reason });
       return;
     case 'decided': {
       const decision = result.record.decision!;

@@ -1,26 +1,21 @@
-import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
-import { invokeAction } from '../../pipeline/invokeAction.js';
-import { renderCommandResult } from '../../bot/render/confirmMessage.js';
+import type { ChatInputCommandInteraction } from 'discord.js';
+import { requireResponder } from '../authorize.js';
 import type { HandlerContext } from '../context.js';
-import { optionProblem, unblockOptionsSchema } from './commandOptions.js';
-import { ephemeralText, requireResponder } from './replies.js';
+import { unblockOptionsSchema } from './commandOptions.js';
+import { planCommand } from './planCommand.js';
+import { refuseOptions } from './refuseOptions.js';
 
-/** `/unblock ip [port]`: removes only the egress deny rules sentinel created for that IP. */
+/**
+ * `/unblock ip [port]`: removes only the egress deny rules sentinel created for that IP. Like every
+ * command that changes something, it shows the plan (unblock-egress's dry run) and waits for
+ * Confirm (and a second responder for a two-person action): see planCommand.
+ */
 export async function handleUnblockCommand(interaction: ChatInputCommandInteraction, ctx: HandlerContext): Promise<void> {
-  if (!(await requireResponder(interaction, '/unblock', ctx))) return;
+  if (!(await requireResponder(interaction, ctx, { attempt: 'run /unblock', what: '/unblock' }))) return;
+  // The options: unblock-egress's input and a one-line summary of what it will lift.
   const parsed = unblockOptionsSchema.safeParse({ ip: interaction.options.getString('ip') ?? '', port: interaction.options.getInteger('port') ?? undefined });
-  if (!parsed.success) {
-    await interaction.reply(ephemeralText(`Cannot run /unblock: ${optionProblem(parsed.error)}`));
-    return;
-  }
-  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  const def = ctx.actions['unblock-egress'];
-  const who = `discord:${interaction.user.id}`;
-  const incidentId = `manual-${interaction.id}`;
-  const result = def
-    ? await invokeAction(def, parsed.data, { actor: who, incidentId, reason: 'manual /unblock' }, ctx.actionDeps)
-    : { status: 'failed' as const, summary: 'the unblock-egress action is not available', details: {} };
+  if (!parsed.success) return refuseOptions(interaction, ctx, '/unblock', parsed.error);
   const { ip, port } = parsed.data;
-  await interaction.editReply(renderCommandResult(result, `unblock ${ip}${port ? ` port ${port}` : ''}`));
-  await ctx.audit.append({ at: ctx.now(), who, what: '/unblock', incidentId, outcome: result.status, detail: { ip, port, summary: result.summary } });
+  const summary = `unblock ${ip}${port ? ` port ${port}` : ''}`;
+  await planCommand(interaction, ctx, { command: '/unblock', actionId: 'unblock-egress', input: parsed.data, reason: 'manual /unblock', summary });
 }
