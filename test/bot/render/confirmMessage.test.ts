@@ -1,6 +1,6 @@
 import { ButtonStyle, type InteractionReplyOptions, type InteractionUpdateOptions, MessageFlags } from 'discord.js';
 import { describe, expect, it } from 'vitest';
-import { renderCommandResult, renderConfirmation } from '../../../src/bot/render/confirmMessage.js';
+import { OBSERVE_RESULT_NOTE, renderCommandResult, renderConfirmation, renderSecondConfirmation } from '../../../src/bot/render/confirmMessage.js';
 import { ValidationError } from '../../../src/errors.js';
 import { customIds, expectWithinDiscordLimits, unicodeFill, worstPreflight } from './fixtures.js';
 
@@ -64,5 +64,52 @@ describe('renderCommandResult', () => {
 
   it('respects every limit with worst-case input', () => {
     expectWithinDiscordLimits(renderCommandResult(worstPreflight(), unicodeFill(1000)));
+  });
+});
+
+describe('renderSecondConfirmation', () => {
+  const input = {
+    confirmId: 'cfm_0123456789',
+    command: 'isolate pod web/web-1',
+    slashCommand: '/isolate',
+    initiatedBy: 'discord:123456789012345678',
+    reason: 'web shell @everyone **now**',
+    preflight,
+    expiresAt: new Date('2026-03-01T10:10:00Z'),
+  };
+
+  it('is a channel message (not ephemeral) naming who started it, why and the plan, with Confirm as second responder / Cancel', () => {
+    const m = renderSecondConfirmation(input);
+    expect('flags' in m).toBe(false);
+    expect(m.embeds[0]?.title).toBe('Second responder needed');
+    const field = (name: string) => m.embeds[0]?.fields?.find((f) => f.name === name)?.value;
+    expect(field('Started by')).toBe('<@123456789012345678> with /isolate');
+    expect(field('Reason')).not.toContain('**now**');
+    expect(field('Reason')).not.toMatch(/(^|[^\u200b])@everyone/);
+    expect(field('Plan')).toContain('planned (dry run): would add NACL rule 90');
+    expect(field('Observe mode')).toBeUndefined();
+    expect(m.components[0]?.components.map((b) => [b.custom_id, b.label])).toEqual([
+      ['cfm:cfm_0123456789:yes', 'Confirm as second responder'],
+      ['cfm:cfm_0123456789:no', 'Cancel'],
+    ]);
+    expect(m.allowedMentions).toEqual({ parse: [] });
+    expectWithinDiscordLimits(m);
+  });
+
+  it('says when observe mode makes it a dry run, and respects every limit with worst-case input', () => {
+    expect(renderSecondConfirmation({ ...input, observe: true }).embeds[0]?.fields?.find((f) => f.name === 'Observe mode')?.value).toMatch(/dry run/);
+    expectWithinDiscordLimits(renderSecondConfirmation({ ...input, command: unicodeFill(100_000), reason: unicodeFill(100_000), slashCommand: unicodeFill(1000), preflight: worstPreflight() }));
+  });
+});
+
+describe('renderCommandResult in observe mode, and with two confirmers', () => {
+  it('says the plan was shown and nothing changed, and names both confirmers', () => {
+    const m = renderCommandResult(preflight, 'isolate pod web/web-1', { observe: true, confirmedBy: ['discord:123456789012345678', 'discord:223456789012345678'] });
+    expect(m.embeds[0]?.title).toBe('Observe mode, dry run: isolate pod web/web-1');
+    expect(m.embeds[0]?.fields).toEqual([
+      { name: 'Observe mode', value: OBSERVE_RESULT_NOTE },
+      { name: 'Confirmed by', value: '<@123456789012345678>, <@223456789012345678>' },
+    ]);
+    expect(m.allowedMentions).toEqual({ parse: [] });
   });
 });
