@@ -1,4 +1,4 @@
-import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../../logger.js';
 import type { Intake, IntakeHandler, IntakeSource } from './intake.js';
@@ -19,8 +19,20 @@ export interface SqsIntakeOptions {
  * is handled, deletion only once it is fully handled. A message that keeps
  * failing stays on the queue and reaches the DLQ through the redrive policy.
  */
+/**
+ * The client sqs-consumer is given: receives carry `receiving`'s abort signal, so a stop ends the
+ * open long poll at once; deletes and visibility changes carry none, so messages already handled
+ * are still deleted while stopping (sqs-consumer's own abort would cancel those too).
+ */
+function withAbortableReceive(sqs: SQSClient, receiving: AbortSignal): SQSClient {
+  const send = (command: Parameters<SQSClient['send']>[0]) =>
+    command instanceof ReceiveMessageCommand ? sqs.send(command, { abortSignal: receiving }) : sqs.send(command);
+  return { send } as unknown as SQSClient;
+}
+
 export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Intake {
   let consumer: Consumer | undefined;
+  let receiving: AbortController | undefined;
   let inFlight = 0;
   let idle: (() => void) | undefined;
   const log = options.logger;
@@ -28,9 +40,11 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
   return {
     start(handler: IntakeHandler) {
       if (consumer) return;
+      receiving = new AbortController();
+      const abortSignal = receiving.signal;
       consumer = Consumer.create({
         queueUrl: options.queueUrl,
-        sqs,
+        sqs: withAbortableReceive(sqs, abortSignal),
         batchSize: options.batchSize,
         waitTimeSeconds: options.waitSeconds,
         visibilityTimeout: options.visibilitySeconds,
@@ -62,6 +76,7 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
       let backoffMs = 0;
       const c = consumer;
       consumer.on('error', (err) => {
+        if (abortSignal.aborted) return; // the long poll this intake ended itself, on stop
         backoffMs = Math.min(30_000, backoffMs ? backoffMs * 2 : 1000);
         c.updateOption('pollingWaitTimeMs', backoffMs);
         log.error('SQS receive failed; backing off', { reason: err.message, backoffMs });
@@ -79,9 +94,12 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
     async stop() {
       const c = consumer;
       if (!c) return;
-      // 'stopped' comes once the last receive has returned and its messages are handled: a
-      // receive still in flight would otherwise hand messages to a bot that is shutting down.
+      // 'stopped' comes once the last receive has returned and its messages are handled.
       const stopped = new Promise<void>((resolve) => c.once('stopped', () => resolve()));
+      // End the open long poll now, then wait for the messages in flight, whose deletes still go
+      // through. Nothing is lost: messages of a receive cut off in transit come back after their
+      // visibility timeout.
+      receiving?.abort();
       c.stop({ abort: false });
       await stopped;
       if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));

@@ -38,6 +38,44 @@ describe('SQS intake', () => {
     expect(left).toBe(1);
   });
 
+  it('a stop while a message is handled waits for it and still deletes it', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    const { logger, lines } = capturingLogger();
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 10, waitSeconds: 20, logger });
+    let handling: (() => void) | undefined;
+    const started = new Promise<void>((resolve) => (handling = resolve));
+    intake.start(async () => {
+      handling?.();
+      await new Promise((r) => setTimeout(r, 1500));
+      return 'done';
+    });
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'slow' }));
+    await started;
+    // The message is being handled and the next 20 s long poll is open: stop now.
+    await new Promise((r) => setTimeout(r, 300));
+    const asked = Date.now();
+    await intake.stop();
+    const took = Date.now() - asked;
+    expect(took).toBeLessThan(5_000);
+    expect(intake.isRunning()).toBe(false);
+    const attrs = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    expect(Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBe(0);
+    expect(lines.filter((l) => l.message === 'SQS receive failed; backing off')).toEqual([]);
+  });
+
+  it('a stop during an open 20 s long poll returns at once, without a receive error', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    const { logger, lines } = capturingLogger();
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 10, waitSeconds: 20, logger });
+    intake.start(async () => 'done');
+    // The queue is empty: the first receive waits its 20 s.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const asked = Date.now();
+    await intake.stop();
+    expect(Date.now() - asked).toBeLessThan(5_000);
+    expect(lines.filter((l) => l.message === 'SQS receive failed; backing off')).toEqual([]);
+  });
+
   it('backs off instead of spinning when receiving keeps failing', async () => {
     const missing = `${motoSettings().endpoint}/${MOTO_ACCOUNT_ID}/${uniqueName('gone')}`;
     const { logger, lines } = capturingLogger();
