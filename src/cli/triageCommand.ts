@@ -34,7 +34,8 @@ function describe(r: TriageResult): string {
     r.rule,
     ...(target.length ? [target.join(' ')] : []),
     ...(r.ioc ? [`ioc=${r.ioc.ip.includes(':') ? `[${r.ioc.ip}]` : r.ioc.ip}${r.ioc.port ? `:${r.ioc.port}` : ''}`] : []),
-    ...(r.artifact ? [`file=${r.artifact.path}`] : []),
+    ...(r.artifact?.path ? [`file=${r.artifact.path}`] : []),
+    ...(r.artifact?.candidates ? [`file-candidates=${r.artifact.candidates.length}`] : []),
   ];
   return safe(parts.join('  '));
 }

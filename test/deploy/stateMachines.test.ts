@@ -20,7 +20,7 @@ import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js'
 import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
 import type { Route, TriageResult } from '../../src/pipeline/triage/types.js';
 import { loadStateMachineDefinitions, QUEUE_URL_PLACEHOLDER } from '../../src/provision/loadStateMachines.js';
-import { guardDutyEvent, loadFixture } from '../helpers/events.js';
+import { fluentBitLine, guardDutyEvent, kv, loadFixture } from '../helpers/events.js';
 
 const require = createRequire(import.meta.url);
 const aslValidator = require('asl-validator') as (definition: unknown) => { isValid: boolean; errorsText: (separator?: string) => string };
@@ -279,7 +279,11 @@ function representativeTriages(): { name: string; triage: TriageResult }[] {
   const noInstance: TriageResult = { ...noIp, target: {}, warnings: ['forensics needs an instance id and the finding has none'] };
   const notify = triaged(guardDutyEvent({ resourceType: 'AccessKey', remoteIp: '198.51.100.24' }));
   const base = fixtures.find((f) => f.triage.route === 'block-egress')!.triage;
+  const ambiguousFile = triaged(
+    fluentBitLine(`DVWA_UPLOAD_MOVE ${kv({ src: '/tmp/phpA1b2C3', dst: '/var/www/html/uploads/a proc=x cmdline=.php', proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: 'dvwa', pod: 'dvwa-6d8f7c9b4-x2x9k', ns: 'dvwa' })}`),
+  );
   return [
+    { name: 'falco file-artifact whose path has several readings', triage: ambiguousFile },
     ...fixtures,
     { name: 'guardduty forensics with a remote IP', triage: withIp },
     { name: 'guardduty forensics without a remote IP', triage: noIp },
@@ -425,6 +429,7 @@ describe('every state machine', () => {
     expect(sent).toContain('ec2-forensics:AskWaiver:approval-request');
     expect(sent).toContain('ec2-forensics:Report:report');
     expect(sent).toContain('falco-incident:AskApproval:approval-request');
+    expect(sent).toContain('falco-incident:AskFileCandidates:approval-request');
   });
 
   it('reads only JSONPaths that are in the execution input or were written by an earlier state', () => {

@@ -105,6 +105,30 @@ function evidenceFields(links: readonly EvidenceLink[], rank: number): RankedFie
   return fields;
 }
 
+/**
+ * Every reading of an ambiguous file path (triage.artifact.candidates), numbered, each as inline
+ * code: what Block acts on. Packed into as many fields as they need, none left out silently.
+ */
+function candidateFields(triage: TriageResult): RankedField[] {
+  const list = Array.isArray(triage.artifact?.candidates) ? triage.artifact.candidates.filter((c): c is string => typeof c === 'string') : [];
+  if (list.length === 0) return [];
+  const lines = list.map((p, i) => `${i + 1}. ${escapeInlineCode(p, 300)}`);
+  const fields: RankedField[] = [];
+  let value = '';
+  const flush = () => {
+    if (!value) return;
+    const name = fields.length === 0 ? `File path: ${list.length} possible readings (each is a candidate)` : 'File path readings (cont.)';
+    fields.push({ name, value, rank: 99 - fields.length * 0.01 });
+    value = '';
+  };
+  for (const line of lines) {
+    if (value && value.length + 1 + line.length > VALUE) flush();
+    value = value ? `${value}\n${line}` : line;
+  }
+  flush();
+  return fields;
+}
+
 function votesText(votes: readonly ApprovalVote[], required: number): string {
   const head = `${votes.length}/${required}`;
   // Votes are at most two in practice; a long list is cut by fitEmbed like any other value.
@@ -139,6 +163,7 @@ export function approvalEmbed(input: ApprovalMessageInput, options: ApprovalEmbe
     },
     { name: 'Deadline', value: `${discordTime(deadline)} (${discordTime(deadline, 'f')})`, inline: true, rank: 98 },
     { name: 'Approvals', value: votesText(input.approvals ?? [], input.requiredApprovals), inline: true, rank: 97 },
+    ...candidateFields(triage),
     ...indicatorFields(triage),
     ...targetFields(triage),
     ...contextFields(triage),

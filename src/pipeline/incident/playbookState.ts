@@ -83,6 +83,14 @@ export function forensicsWindow(args: { triage: TriageResult; startTime: string;
   return { since: new Date(since).toISOString(), until: new Date(until).toISOString() };
 }
 
+/** The file steps' input: the pod and the path, or the candidates of an ambiguous path; `{}` without a file. */
+function fileStep(triage: TriageResult, pod: Record<string, string>): Record<string, unknown> {
+  const a = triage.artifact;
+  if (a?.path) return { ...pod, path: a.path };
+  if (a?.candidates?.length) return { ...pod, candidates: [...a.candidates] };
+  return {};
+}
+
 /**
  * The input a playbook execution starts with. Each step's action input is
  * prepared here from triage (every key present, possibly empty) so the state
@@ -140,9 +148,11 @@ export function buildPlaybookInput(args: {
       dryRun: Boolean(args.settings.observe || triage.observe),
     },
     steps: {
-      extractFile: triage.artifact ? { ...pod, path: triage.artifact.path } : {},
-      quarantineFile: triage.artifact ? { ...pod, path: triage.artifact.path } : {},
-      denyEgress: ioc ? { ip: ioc.ip, ...(ioc.port ? { port: ioc.port } : {}), ...(node ? { node } : {}) } : {},
+      // One path, or every candidate reading of an ambiguous one (the playbook asks a person first).
+      extractFile: fileStep(triage, pod),
+      quarantineFile: fileStep(triage, pod),
+      // The severity reaches the block record: a full network ACL evicts the lowest-severity block first.
+      denyEgress: ioc ? { ip: ioc.ip, ...(ioc.port ? { port: ioc.port } : {}), ...(node ? { node } : {}), severity: triage.severity } : {},
       isolateNode: node ? { node } : {},
       instanceId: t.instanceId ?? '',
       addMaliciousIp: ioc

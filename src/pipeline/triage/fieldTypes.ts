@@ -2,10 +2,11 @@ import { isIP } from 'node:net';
 
 /**
  * Value types for fields read out of Falco's output text. A `text` value may
- * contain spaces; every other type is one token and is checked strictly, which
- * is what lets the template parser tell real fields from injected ones.
+ * contain spaces, and so may a `path` (an absolute file path: it starts with
+ * `/`); every other type is one token and is checked strictly, which is what
+ * lets the template parser tell real fields from injected ones.
  */
-export const FIELD_TYPES = ['text', 'token', 'ip', 'port', 'k8sName', 'hostname', 'hex'] as const;
+export const FIELD_TYPES = ['text', 'path', 'token', 'ip', 'port', 'k8sName', 'hostname', 'hex'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -17,6 +18,9 @@ export function isValidFieldValue(type: FieldType, value: string): boolean {
   switch (type) {
     case 'text':
       return true;
+    case 'path':
+      // Only the first character: which readings fit must not depend on where a value ends.
+      return value.startsWith('/');
     case 'token':
       return TOKEN.test(value);
     case 'ip':
@@ -34,7 +38,7 @@ export function isValidFieldValue(type: FieldType, value: string): boolean {
 
 /** True for types whose values never contain whitespace. */
 export function isTokenType(type: FieldType): boolean {
-  return type !== 'text';
+  return type !== 'text' && type !== 'path';
 }
 
 /** Canonical field names and the types their values must have. Unknown names are `text`. */
@@ -55,9 +59,9 @@ export const CANONICAL_FIELD_TYPES: Readonly<Record<string, FieldType>> = {
   rport: 'port',
   sip: 'ip',
   tty: 'token',
-  artifact_path: 'text',
-  src: 'text',
-  dst: 'text',
+  artifact_path: 'path',
+  src: 'path',
+  dst: 'path',
   cmdline: 'text',
   exepath: 'text',
   connection: 'text',

@@ -6,9 +6,17 @@ export interface ParsedFields {
   fields: Record<string, string>;
   /** Fields with more than one possible reading (text crafted to look like fields). */
   ambiguous: string[];
+  /**
+   * The readings of each ambiguous field, in text order: at most MAX_READINGS + 1 of them (one
+   * more than are ever used, so a caller can tell that there were more).
+   */
+  readings: Record<string, string[]>;
   /** Fields present but with a value of the wrong shape. */
   invalid: string[];
 }
+
+/** How many readings of an ambiguous field are kept (see ParsedFields.readings). */
+export const MAX_READINGS = 16;
 
 function occurrences(s: string, literal: string, end: number): number[] {
   const out: number[] = [];
@@ -84,9 +92,14 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
   for (let i = 0; i < n - 1; i++) {
     const starts = forward[i]!;
     const reach = new Set<number>();
-    if (!isTokenType(fields[i]!.type) && starts.length) {
-      const minA = Math.min(...starts);
-      for (const b of candidates(i, minA)) reach.add(next(i, b));
+    if (!isTokenType(fields[i]!.type)) {
+      // A free-text value fits from any start; a path only from a start at a `/` (and is never empty).
+      const isPath = fields[i]!.type === 'path';
+      const open = isPath ? starts.filter((a) => text.startsWith('/', a)) : starts;
+      if (open.length) {
+        const minA = Math.min(...open);
+        for (const b of candidates(i, minA)) if (!isPath || b > minA) reach.add(next(i, b));
+      }
     } else {
       for (const a of starts) for (const b of candidates(i, a)) if (valid(i, a, b)) reach.add(next(i, b));
     }
@@ -104,26 +117,30 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
   }
   if (backward[0]!.size === 0) return null;
 
-  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [] };
+  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [], readings: {} };
   for (let i = 0; i < n; i++) {
     const values = new Set<string>();
     for (const a of backward[i]!) {
       for (const b of candidates(i, a)) {
         if (valid(i, a, b) && (i === n - 1 || backward[i + 1]!.has(next(i, b)))) values.add(text.slice(a, b));
-        if (values.size > 1) break;
+        if (values.size > MAX_READINGS) break;
       }
-      if (values.size > 1) break;
+      if (values.size > MAX_READINGS) break;
     }
     const name = fields[i]!.name;
-    if (values.size === 1) result.fields[name] = [...values][0]!;
-    else result.ambiguous.push(name);
+    if (values.size === 1) {
+      result.fields[name] = [...values][0]!;
+    } else {
+      result.ambiguous.push(name);
+      result.readings[name] = [...values];
+    }
   }
   return result;
 }
 
 function readSingle(text: string, template: OutputTemplate, occ: number[][], end: number): ParsedFields | null {
   const { literals, fields } = template;
-  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [] };
+  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [], readings: {} };
   let a = literals[0]!.length;
   for (let i = 0; i < fields.length; i++) {
     const b = i === fields.length - 1 ? end : occ[i + 1]![0]!;
@@ -159,10 +176,11 @@ export function parseKeyValues(text: string): ParsedFields {
     set.add(value);
     seen.set(name, set);
   }
-  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [] };
+  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [], readings: {} };
   for (const [name, values] of seen) {
     if (values.size > 1) {
       result.ambiguous.push(name);
+      result.readings[name] = [...values].filter((v) => isValidFieldValue(fieldTypeOf(name), v)).slice(0, MAX_READINGS + 1);
       continue;
     }
     const value = [...values][0]!;

@@ -1,10 +1,13 @@
 import type { Route } from './types.js';
 
 /** The ordered plan of each route, by pipeline action id. `on-block:` runs only when a person chooses Block. */
-export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: boolean }): string[] {
+export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: boolean; ambiguousArtifact?: boolean }): string[] {
   switch (route) {
     case 'file-artifact':
-      return opts.hasArtifact ? ['extract-file', 'quarantine-file', 'record-incident', 'report'] : ['record-incident', 'report'];
+      if (opts.hasArtifact) return ['extract-file', 'quarantine-file', 'record-incident', 'report'];
+      // Several readings of the file path: a person decides; Block contains every candidate inside the roots.
+      if (opts.ambiguousArtifact) return ['request-approval', 'on-block:extract-file', 'on-block:quarantine-file', 'record-incident', 'report'];
+      return ['record-incident', 'report'];
     case 'block-egress':
       return opts.hasIoc ? ['deny-egress', 'record-incident', 'report'] : ['record-incident', 'report'];
     case 'isolate-node':

@@ -4,7 +4,7 @@ import { falcoPriorityRank, severityOfFalcoPriority } from './falcoPriority.js';
 import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
-import { parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
+import { MAX_READINGS, parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
 import { planSteps } from './planSteps.js';
 import type { FalcoRuleConfig, PlaybookConfig } from './playbookConfig.js';
 import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
@@ -23,6 +23,11 @@ const OUTPUT_FIELD_KEYS: Record<string, string[]> = {
   cmdline: ['proc.cmdline'],
   exepath: ['proc.exepath'],
   node: [],
+  // File paths as Falco's stock and the project's rules write them: the resolved forms first
+  // (fd.name, fs.path.*), the syscall's own arguments (evt.arg.*) after; only absolute paths count.
+  artifact_path: ['fd.name', 'fs.path.name', 'fs.path.target', 'evt.arg.path', 'evt.arg.name', 'evt.arg.pathname', 'evt.arg.newpath'],
+  dst: ['fs.path.target', 'evt.arg.newpath', 'evt.arg.path'],
+  src: ['fs.path.source', 'evt.arg.oldpath'],
 };
 
 function scalar(v: unknown): string | undefined {
@@ -120,13 +125,41 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   const container = field('container');
   if (container) target.container = container;
 
+  /**
+   * A file path field: the first of `names` the event has. Falco's structured fields (or an
+   * unambiguous text reading) give the path; a text that allows several readings gives them all
+   * as candidates, never nothing.
+   */
+  const filePath = (names: readonly string[]): { path: string } | { candidates: string[]; name: string; total: number } | undefined => {
+    for (const name of names) {
+      const v = field(name);
+      if (v !== undefined && v.trim() !== '') return { path: v };
+      const canonical = canonicalFieldName(name);
+      const readings = text!.readings[canonical];
+      if (text!.ambiguous.includes(canonical) && readings) {
+        const usable = [...new Set(readings.filter((r) => isValidFieldValue('path', r) && r.trim() !== ''))];
+        if (usable.length > 1) return { candidates: usable.slice(0, MAX_READINGS), name: canonical, total: usable.length };
+        if (usable.length === 1) return { path: usable[0]! };
+      }
+    }
+    return undefined;
+  };
+
   let artifact: Artifact | undefined;
   if (route === 'file-artifact' || matched?.artifact) {
     const pathFields = matched?.artifact?.path ?? ['artifact_path', 'dst'];
-    const path = pathFields.map((f) => field(f)).find((v) => v !== undefined && v.trim() !== '');
-    if (path) {
-      const src = (matched?.artifact?.src ?? ['src']).map((f) => field(f)).find((v) => v !== undefined && v.trim() !== '');
-      artifact = { path, ...(src ? { src } : {}) };
+    const found = filePath(pathFields);
+    const srcFound = filePath(matched?.artifact?.src ?? ['src']);
+    const src = srcFound && 'path' in srcFound ? srcFound.path : undefined;
+    if (found && 'path' in found) {
+      artifact = { path: found.path, ...(src ? { src } : {}) };
+    } else if (found) {
+      artifact = { candidates: found.candidates, ...(src ? { src } : {}) };
+      notes.delete(`${found.name} is ambiguous in the output text and was not used`);
+      const more = found.total > MAX_READINGS ? ` (the first ${MAX_READINGS} of more than ${MAX_READINGS} are listed)` : '';
+      warnings.push(
+        `the file path (${found.name}) has ${found.candidates.length} possible readings in the output text${more}: containment asks a person, listing every reading`,
+      );
     } else if (route === 'file-artifact') {
       warnings.push(`no file path (looked for ${pathFields.join(', ')})`);
     }
@@ -151,7 +184,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   // Text lines carry no rule name: a stock rule matched by its output prefix is named by its configured rule name.
   const byPrefix = matched?.match.outputPrefix?.some((p) => alert.body.startsWith(p));
   const rule = alert.ruleName ?? (byPrefix ? (matched?.match.rule?.[0] ?? matched?.name ?? alert.tag) : alert.tag);
-  const key = dedupeKey('falco', {
+  const identity: Record<string, string | number | undefined> = {
     rule,
     node: target.node,
     ns: target.namespace,
@@ -164,7 +197,11 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
     proc: field('proc'),
     exepath: field('exepath'),
     cmdline: field('cmdline'),
-  });
+  };
+  // A file's source is part of its identity: another upload moved to the same path is another incident.
+  if (artifact?.src !== undefined) identity.src = artifact.src;
+  if (artifact?.candidates) identity.candidates = artifact.candidates.join('\n');
+  const key = dedupeKey('falco', identity);
 
   return {
     source: 'falco',
@@ -175,7 +212,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
     ...(artifact ? { artifact } : {}),
     ...(ioc ? { ioc } : {}),
     dedupeKey: key,
-    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact) }),
+    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact?.path), ambiguousArtifact: Boolean(artifact?.candidates) }),
     ...(alert.time ? { time: alert.time } : {}),
     context,
     warnings,

@@ -14,9 +14,18 @@ export interface Target {
   instanceId?: string;
 }
 
+/** The file of a file-artifact event. */
 export interface Artifact {
-  path: string;
+  /** The file, when the event names exactly one (Falco's structured fields first, then the text). */
+  path?: string;
+  /** Where it came from (an upload's temporary file), when the event says. */
   src?: string;
+  /**
+   * Instead of `path`: every reading of a file path the output text allows when it allows more
+   * than one (a file name crafted to look like fields). Containment then asks a person, showing
+   * them all; nothing is dropped.
+   */
+  candidates?: string[];
 }
 
 export interface Ioc {

@@ -71,6 +71,23 @@ describe('renderApprovalMessage', () => {
     expectWithinDiscordLimits(m);
   });
 
+  it('lists every candidate reading of an ambiguous file path, numbered and escaped', () => {
+    const candidates = ['/var/www/up/a', '/var/www/up/a proc=x cmdline=.php', '/var/www/up/`x` @everyone **b**'];
+    const m = renderApprovalMessage(input({ triage: { ...triage(), route: 'file-artifact', artifact: { candidates } }, proposedAction: { action: 'quarantine-file', summary: 'on every candidate' } }));
+    const value = fields(m).get('File path: 3 possible readings (each is a candidate)') ?? '';
+    expect(value.split('\n')).toEqual(['1. `/var/www/up/a`', '2. `/var/www/up/a proc=x cmdline=.php`', expect.stringMatching(/^3\. `\/var\/www\/up\/ˋxˋ @\u200beveryone \*\*b\*\*`$/)]);
+    expectWithinDiscordLimits(m);
+  });
+
+  it('spreads sixteen long candidates over as many fields as they need, within Discord limits', () => {
+    const candidates = Array.from({ length: 16 }, (_, i) => `/var/www/${String(i).padStart(2, '0')}/${'x'.repeat(180)}`);
+    const m = renderApprovalMessage(input({ triage: { ...triage(), route: 'file-artifact', artifact: { candidates } } }));
+    const shown = (m.embeds[0]?.fields ?? []).filter((f) => f.name.startsWith('File path')).flatMap((f) => f.value.split('\n'));
+    expect(shown).toHaveLength(16);
+    expect(shown.map((l) => l.split('.')[0])).toEqual(candidates.map((_, i) => String(i + 1)));
+    expectWithinDiscordLimits(m);
+  });
+
   it('has Allow (green, apv:<id>:allow) and Block (red, apv:<id>:block) buttons, enabled', () => {
     const m = renderApprovalMessage(input());
     expect(buttons(m)).toEqual([

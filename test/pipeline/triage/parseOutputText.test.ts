@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { compileOutputTemplate } from '../../../src/pipeline/triage/outputTemplate.js';
-import { parseKeyValues, parseWithTemplate } from '../../../src/pipeline/triage/parseOutputText.js';
+import { MAX_READINGS, parseKeyValues, parseWithTemplate } from '../../../src/pipeline/triage/parseOutputText.js';
 
 const exec = compileOutputTemplate('proc={proc} cmdline={cmdline} user={user} pod={pod} ns={ns}');
 
 describe('parseWithTemplate', () => {
   it('reads every field of a line that fits', () => {
     const r = parseWithTemplate('proc=sh cmdline=sh -c id user=root pod=p1 ns=n1', exec);
-    expect(r).toEqual({ fields: { proc: 'sh', cmdline: 'sh -c id', user: 'root', pod: 'p1', ns: 'n1' }, ambiguous: [], invalid: [] });
+    expect(r).toEqual({ fields: { proc: 'sh', cmdline: 'sh -c id', user: 'root', pod: 'p1', ns: 'n1' }, ambiguous: [], invalid: [], readings: {} });
   });
 
   it('keeps injected fields inside the free-text value', () => {
@@ -19,6 +19,23 @@ describe('parseWithTemplate', () => {
     const t = compileOutputTemplate('a={a} b={b}');
     const r = parseWithTemplate('a=1 b=2 b=3', t);
     expect(r?.ambiguous.sort()).toEqual(['a', 'b']);
+    expect(r?.readings).toEqual({ a: ['1', '1 b=2'], b: ['2 b=3', '3'] });
+  });
+
+  it('gives every reading of an ambiguous path; a path reading starts with /', () => {
+    const t = compileOutputTemplate('src={src} dst={dst} proc={proc} cmdline={cmdline} user={user}');
+    const r = parseWithTemplate('src=/tmp/p dst=/w/a proc=x cmdline=.php proc=apache2 cmdline=apache2 user=www', t);
+    expect(r?.ambiguous).toContain('dst');
+    expect(r?.readings.dst).toEqual(['/w/a', '/w/a proc=x cmdline=.php']);
+    // `dst=` inside a value is no new reading when what follows it is not a path.
+    expect(parseWithTemplate('src=/tmp/p dst=/w/a dst=b proc=p cmdline=c user=u', compileOutputTemplate('src={src} dst={dst} proc={proc} cmdline={cmdline} user={user}'))?.fields.dst).toBe('/w/a dst=b');
+  });
+
+  it('keeps at most MAX_READINGS + 1 readings of a field that has a great many', () => {
+    const t = compileOutputTemplate('dst={dst} proc={proc} cmdline={cmdline}');
+    const r = parseWithTemplate(`dst=/w/a${' proc=x cmdline=y'.repeat(40)}`, t);
+    expect(r?.ambiguous).toContain('dst');
+    expect(r?.readings.dst).toHaveLength(MAX_READINGS + 1);
   });
 
   it('returns null when the line does not fit the template', () => {

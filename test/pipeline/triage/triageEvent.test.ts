@@ -141,6 +141,49 @@ describe('routing cannot be steered by attacker text', () => {
     expect(r.target.namespace).toBe('dvwa');
   });
 
+  describe('the file path', () => {
+    const uploadFields = (dst: string, over: Record<string, string> = {}) =>
+      kv({ src: '/tmp/phpA1b2C3', dst, proc: 'apache2', cmdline: 'apache2 -DFOREGROUND', user: 'www-data', container: 'dvwa', pod: 'dvwa-6d8f7c9b4-x2x9k', ns: 'dvwa', ...over });
+    const crafted = '/var/www/html/hackable/uploads/a proc=x cmdline=.php';
+
+    it('a file name that makes the text ambiguous (a proc=x cmdline=.php) keeps every reading as a candidate, and the plan asks a person', () => {
+      const r = ok(fluentBitLine(`DVWA_UPLOAD_MOVE ${uploadFields(crafted)}`));
+      expect(r.route).toBe('file-artifact');
+      expect(r.artifact).toEqual({ candidates: ['/var/www/html/hackable/uploads/a', crafted], src: '/tmp/phpA1b2C3' });
+      expect(r.steps).toEqual(['request-approval', 'on-block:extract-file', 'on-block:quarantine-file', 'record-incident', 'report']);
+      expect(r.warnings).toContain('the file path (dst) has 2 possible readings in the output text: containment asks a person, listing every reading');
+      expect(r.warnings.join('\n')).not.toMatch(/dst is ambiguous/);
+    });
+
+    it("comes from Falco's structured fields first: fd.name wins over an ambiguous text", () => {
+      const output = `ARTIFACT_WRITE ${kv({ reason: 'upload_write', artifact_path: crafted, proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: 'dvwa', container_id: '3f2a9c1b7d4e', pod: 'dvwa-6d8f7c9b4-x2x9k', ns: 'dvwa', node: NODE })}`;
+      const r = ok(falcoJson({ rule: 'ARTIFACT_WRITE', output, priority: 'Warning', fields: { 'fd.name': crafted, 'proc.name': 'apache2' } }));
+      expect(r.artifact).toEqual({ path: crafted });
+      expect(r.steps).toEqual(['extract-file', 'quarantine-file', 'record-incident', 'report']);
+      expect(r.warnings.join('\n')).not.toMatch(/readings/);
+    });
+
+    it('reads a rename the way Falco writes it: fs.path.target (or evt.arg.newpath) is the file, fs.path.source (or evt.arg.oldpath) where it came from', () => {
+      const output = `DVWA_UPLOAD_MOVE ${uploadFields(crafted)}`;
+      const fs = ok(falcoJson({ rule: 'DVWA_UPLOAD_MOVE', output, priority: 'Notice', fields: { 'fs.path.source': '/tmp/phpZ9', 'fs.path.target': crafted } }));
+      expect(fs.artifact).toEqual({ path: crafted, src: '/tmp/phpZ9' });
+      const args = ok(falcoJson({ rule: 'DVWA_UPLOAD_MOVE', output, priority: 'Notice', fields: { 'evt.arg.oldpath': '/tmp/phpZ9', 'evt.arg.newpath': crafted } }));
+      expect(args.artifact).toEqual({ path: crafted, src: '/tmp/phpZ9' });
+    });
+
+    it('passes over a structured value that is not an absolute path (a relative syscall argument, <NA>) and says so', () => {
+      const output = `ARTIFACT_WRITE ${kv({ reason: 'r', artifact_path: '/srv/x.php', proc: 'p', cmdline: 'c', user: 'u', container: 'c1', container_id: 'abc', pod: 'p1', ns: 'n1', node: NODE })}`;
+      const r = ok(falcoJson({ rule: 'ARTIFACT_WRITE', output, priority: 'Warning', fields: { 'fd.name': '<NA>', 'evt.arg.path': 'uploads/x.php' } }));
+      expect(r.artifact).toEqual({ path: '/srv/x.php' });
+      expect(r.warnings).toContain('output_fields.evt.arg.path is not a valid path');
+    });
+
+    it('a text reading that is not an absolute path is no candidate', () => {
+      const r = ok(fluentBitLine(`DVWA_UPLOAD_MOVE ${uploadFields('/var/www/up/a dst=b.php')}`));
+      expect(r.artifact).toEqual({ path: '/var/www/up/a dst=b.php', src: '/tmp/phpA1b2C3' });
+    });
+  });
+
   it('drops a field it cannot read unambiguously rather than guess', () => {
     // No template for this tag: generic key=value, and `ns` appears twice.
     const r = ok(fluentBitLine('CUSTOM_RULE cmdline=x ns=kube-system ns=dvwa pod=p1', { priority: 'Warning' }));
@@ -242,6 +285,20 @@ describe('dedupe keys', () => {
     const moved = loadFixture('fluentbit-upload-move.json') as { falco: { log: string } };
     moved.falco.log = moved.falco.log.replace('shell.php', 'shell2.php');
     expect(ok(moved).dedupeKey).not.toBe(f1.dedupeKey);
+  });
+
+  it("keys a file by its source too: another upload moved to the same path is another incident, a redelivery is not", () => {
+    const line = (src: string) => fluentBitLine(`DVWA_UPLOAD_MOVE ${kv({ src, dst: '/var/www/html/uploads/shell.php', proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: 'dvwa', pod: 'dvwa-1', ns: 'dvwa' })}`);
+    expect(ok(line('/tmp/phpAAAA')).dedupeKey).toBe(ok(line('/tmp/phpAAAA')).dedupeKey);
+    expect(ok(line('/tmp/phpBBBB')).dedupeKey).not.toBe(ok(line('/tmp/phpAAAA')).dedupeKey);
+  });
+
+  it('keys an ambiguous file path by all its readings', () => {
+    const line = (dst: string) => fluentBitLine(`DVWA_UPLOAD_MOVE ${kv({ src: '/tmp/phpA', dst, proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: 'dvwa', pod: 'dvwa-1', ns: 'dvwa' })}`);
+    const a = ok(line('/var/www/u/a proc=x cmdline=.php'));
+    expect(a.artifact?.candidates).toHaveLength(2);
+    expect(ok(line('/var/www/u/a proc=x cmdline=.php')).dedupeKey).toBe(a.dedupeKey);
+    expect(ok(line('/var/www/u/b proc=x cmdline=.php')).dedupeKey).not.toBe(a.dedupeKey);
   });
 
   it('keys GuardDuty findings by finding id, whatever the update count', () => {
