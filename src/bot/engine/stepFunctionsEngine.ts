@@ -2,42 +2,28 @@ import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessComman
 import { AwsError, ConfigError, UserError } from '../../errors.js';
 import type { Route } from '../../pipeline/triage/types.js';
 import type { PlaybookEngine, StartResult } from './playbookEngine.js';
+import { playbookForRoute, type PlaybookKey } from './playbookForRoute.js';
+import { serializeTaskOutput } from './serializeTaskOutput.js';
 
 /** The task token is no longer usable: the execution moved on, timed out or ended. */
 export class TaskGoneError extends UserError {}
 
-const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+/** The codes Step Functions (and the embedded engine) answer for a token that no longer waits. */
+export const TASK_GONE_CODES = ['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'] as const;
+export type TaskGoneCode = (typeof TASK_GONE_CODES)[number];
+const GONE: ReadonlySet<string> = new Set(TASK_GONE_CODES);
 
-export interface StateMachineArns {
-  falco: string | undefined;
-  forensics: string | undefined;
-  notify: string | undefined;
-}
+export type StateMachineArns = Record<PlaybookKey, string | undefined>;
 
 function machineFor(route: Route, arns: StateMachineArns): string | undefined {
-  switch (route) {
-    case 'forensics':
-      return arns.forensics;
-    case 'notify':
-      return arns.notify;
-    case 'ignore':
-      return undefined;
-    default:
-      return arns.falco;
-  }
+  const playbook = playbookForRoute(route);
+  return playbook ? arns[playbook] : undefined;
 }
 
 function wrap(err: unknown, what: string): Error {
   const name = (err as { name?: string })?.name ?? '';
   if (GONE.has(name)) return new TaskGoneError(`${what}: the task is no longer waiting (${name})`, { cause: err, code: name });
   return new AwsError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err, code: name || 'StepFunctionsError' });
-}
-
-/** Task outputs are limited to 256 KiB by Step Functions. */
-function serialize(output: object): string {
-  const s = JSON.stringify(output);
-  if (Buffer.byteLength(s) <= 256 * 1024) return s;
-  return JSON.stringify({ truncated: true, note: 'output exceeded 256 KiB', summary: (output as { summary?: unknown }).summary ?? null });
 }
 
 export function createStepFunctionsEngine(sfn: SFNClient, arns: StateMachineArns): PlaybookEngine {
@@ -58,7 +44,7 @@ export function createStepFunctionsEngine(sfn: SFNClient, arns: StateMachineArns
     },
     async taskSucceeded(taskToken, output) {
       try {
-        await sfn.send(new SendTaskSuccessCommand({ taskToken, output: serialize(output) }));
+        await sfn.send(new SendTaskSuccessCommand({ taskToken, output: serializeTaskOutput(output) }));
       } catch (err) {
         throw wrap(err, 'cannot resume the playbook');
       }
