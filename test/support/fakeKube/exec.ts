@@ -35,6 +35,8 @@ export interface ExecRequest {
   argv: string[];
   stdin: boolean;
   tty: boolean;
+  /** Host directory acting as the container's `/` (the pod's, or an ephemeral container's own). */
+  root: string;
 }
 
 function flag(query: URLSearchParams, name: string): boolean {
@@ -58,7 +60,14 @@ export function prepareExec(store: Store, segments: string[], query: URLSearchPa
     }
     container = entry.containers[0]!;
   }
-  if (!entry.containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod}`);
+  const ephemeralRoot = entry.ephemeralRoots.get(container);
+  if (!entry.containers.includes(container) && ephemeralRoot === undefined) throw badRequest(`container ${container} is not valid for pod ${pod}`);
+  if (ephemeralRoot !== undefined) {
+    // An ephemeral container runs its own image: exec works only while it is running.
+    const statuses = (entry.object.status?.['ephemeralContainerStatuses'] ?? []) as { name?: string; state?: Record<string, unknown> }[];
+    const state = statuses.find((s) => s.name === container)?.state ?? {};
+    if (!('running' in state)) throw badRequest(`container ${container} is not running (${Object.keys(state)[0] ?? 'unknown'})`);
+  }
   if (!entry.object.spec?.['nodeName']) throw badRequest(`pod ${pod} does not have a host assigned`);
   const phase = entry.object.status?.['phase'];
   if (phase === 'Succeeded' || phase === 'Failed') {
@@ -67,7 +76,7 @@ export function prepareExec(store: Store, segments: string[], query: URLSearchPa
   if (!flag(query, 'stdout') && !flag(query, 'stderr') && !flag(query, 'stdin')) {
     throw badRequest('you must specify at least one of stdin, stdout, stderr');
   }
-  return { entry, namespace, pod, container, argv, stdin: flag(query, 'stdin'), tty: flag(query, 'tty') };
+  return { entry, namespace, pod, container, argv, stdin: flag(query, 'stdin'), tty: flag(query, 'tty'), root: ephemeralRoot ?? entry.root };
 }
 
 /** The status frame payload the client hands to its statusCallback. */
@@ -122,7 +131,7 @@ export interface ExecSession {
 
 export function serveExec(ws: WebSocket, req: ExecRequest, record: ExecRecord, hook: ExecHook | undefined): ExecSession {
   const run = runInPod(
-    { namespace: req.namespace, pod: req.pod, container: req.container, argv: req.argv, root: req.entry.root },
+    { namespace: req.namespace, pod: req.pod, container: req.container, argv: req.argv, root: req.root },
     { stdin: req.stdin, hook },
   );
   const stdin = run.stdin;

@@ -7,6 +7,7 @@ export { UNSCHEDULABLE_TAINT_KEY } from './nodes.js';
 export { execStatus } from './exec.js';
 export type {
   AddNodeOptions,
+  AddPodDisruptionBudgetOptions,
   AddPodOptions,
   CallRecord,
   ContainerSpec,

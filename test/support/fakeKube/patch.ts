@@ -38,6 +38,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 const MERGE_KEYS: Record<string, string> = {
   'spec.containers': 'name',
   'spec.initContainers': 'name',
+  'spec.ephemeralContainers': 'name',
   'spec.taints': 'key',
   'metadata.ownerReferences': 'uid',
   'status.conditions': 'type',

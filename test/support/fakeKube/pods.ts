@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { confinedHostPath, toHostPath } from './sandbox.js';
-import { Store, isDnsLabel, isDnsSubdomain, key, labelErrors } from './store.js';
+import { Store, isDnsLabel, isDnsSubdomain, key, labelErrors, type PodEntry } from './store.js';
 import type { AddPodOptions, KubeObject } from './types.js';
 
 export const DEFAULT_NODE_NAME = 'ip-10-0-1-10.ap-northeast-2.compute.internal';
@@ -105,6 +105,90 @@ export class FakePod {
     symlinkSync(target, host);
   }
 
+  /**
+   * Append what a container wrote to its log (the kubelet's view): one line per `\n`, each
+   * stamped `at` (default now). A trailing newline ends the last line; none is added.
+   */
+  writeLog(container: string, text: string | Buffer, opts: { at?: Date } = {}): void {
+    const log = this.containerLog(container);
+    const time = opts.at ?? this.store.now();
+    const data = Buffer.isBuffer(text) ? text : Buffer.from(text);
+    let start = 0;
+    while (start < data.length) {
+      const nl = data.indexOf(0x0a, start);
+      const end = nl === -1 ? data.length : nl;
+      log.current.push({ time, text: Buffer.from(data.subarray(start, end)) });
+      start = end + 1;
+    }
+  }
+
+  /**
+   * The container exits and the kubelet starts it again: the running log becomes the previous
+   * one (what `?previous=true` serves), restartCount goes up and lastState says how it ended.
+   */
+  restartContainer(container: string, opts: { exitCode?: number; reason?: string } = {}): void {
+    const log = this.containerLog(container);
+    log.previous = log.current;
+    log.current = [];
+    const entry = this.entry();
+    const statuses = (entry.object.status?.['containerStatuses'] ?? []) as Record<string, unknown>[];
+    const status = statuses.find((s) => s['name'] === container)!;
+    const now = this.store.timestamp();
+    const startedAt = ((status['state'] as { running?: { startedAt?: string } } | undefined)?.running?.startedAt) ?? now;
+    const exitCode = opts.exitCode ?? 137;
+    status['lastState'] = {
+      terminated: { exitCode, reason: opts.reason ?? (exitCode === 0 ? 'Completed' : 'Error'), startedAt, finishedAt: now, containerID: status['containerID'] },
+    };
+    status['restartCount'] = Number(status['restartCount'] ?? 0) + 1;
+    status['state'] = { running: { startedAt: now } };
+    entry.object.metadata.resourceVersion = this.store.nextResourceVersion();
+  }
+
+  /** Set the pod's readiness (the Ready and ContainersReady conditions and every container's `ready`), as probes would. */
+  setReady(ready: boolean): void {
+    const entry = this.entry();
+    const status = (entry.object.status ??= {});
+    for (const c of (status['conditions'] ?? []) as Record<string, unknown>[]) {
+      if (c['type'] === 'Ready' || c['type'] === 'ContainersReady') {
+        c['status'] = ready ? 'True' : 'False';
+        c['lastTransitionTime'] = this.store.timestamp();
+      }
+    }
+    for (const c of (status['containerStatuses'] ?? []) as Record<string, unknown>[]) c['ready'] = ready;
+    entry.object.metadata.resourceVersion = this.store.nextResourceVersion();
+  }
+
+  /** Replace an ephemeral container's state, e.g. `{ terminated: { exitCode: 0, reason: 'Completed' } }` once its command ended. */
+  setEphemeralContainerState(name: string, state: Record<string, unknown>): void {
+    const entry = this.entry();
+    const statuses = (entry.object.status?.['ephemeralContainerStatuses'] ?? []) as Record<string, unknown>[];
+    const status = statuses.find((s) => s['name'] === name);
+    if (!status) throw new Error(`fakeKube: pod ${this.namespace}/${this.name} has no ephemeral container ${name}`);
+    status['state'] = structuredClone(state);
+    status['ready'] = false;
+    entry.object.metadata.resourceVersion = this.store.nextResourceVersion();
+  }
+
+  /** Host directory acting as an ephemeral container's root filesystem (its image's), to put files in it. */
+  ephemeralRoot(name: string): string {
+    const root = this.entry().ephemeralRoots.get(name);
+    if (!root) throw new Error(`fakeKube: pod ${this.namespace}/${this.name} has no ephemeral container ${name}`);
+    return root;
+  }
+
+  private entry(): PodEntry {
+    const entry = this.store.pods.get(key(this.namespace, this.name));
+    if (!entry) throw new Error(`fakeKube: pod ${this.namespace}/${this.name} was removed`);
+    return entry;
+  }
+
+  private containerLog(container: string) {
+    const entry = this.entry();
+    const log = entry.logs.get(container);
+    if (!log) throw new Error(`fakeKube: pod ${this.namespace}/${this.name} has no container ${container}`);
+    return log;
+  }
+
   /** All regular files and symlinks under `dir` (default `/`), as sorted in-pod paths. */
   list(dir = '/'): string[] {
     const out: string[] = [];
@@ -176,7 +260,8 @@ export function addPod(store: Store, opts: AddPodOptions): FakePod {
       schedulerName: 'default-scheduler',
       serviceAccountName: opts.serviceAccountName ?? 'default',
       securityContext: {},
-      terminationGracePeriodSeconds: 30,
+      terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds ?? 30,
+      ...(opts.volumes ? { volumes: structuredClone(opts.volumes) } : {}),
       enableServiceLinks: true,
       preemptionPolicy: 'PreemptLowerPriority',
       priority: 0,
@@ -209,7 +294,8 @@ export function addPod(store: Store, opts: AddPodOptions): FakePod {
   };
 
   const handle = new FakePod(store, namespace, name, containers.map((c) => c.name), root);
-  store.pods.set(key(namespace, name), { object, root, containers: containers.map((c) => c.name), handle });
+  const logs = new Map(containers.map((c) => [c.name, { current: [], previous: undefined }]));
+  store.pods.set(key(namespace, name), { object, root, containers: containers.map((c) => c.name), handle, logs, ephemeralRoots: new Map() });
   for (const [podPath, content] of Object.entries(opts.files ?? {})) handle.writeFile(podPath, content);
   return handle;
 }

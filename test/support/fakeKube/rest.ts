@@ -1,10 +1,16 @@
 /**
  * The REST endpoints the fake serves, on in-memory objects:
- *   core/v1 pods (get, list, patch, delete), nodes (get, list, patch),
- *   networking.k8s.io/v1 networkpolicies (create, get, list, patch, delete).
+ *   core/v1 pods (get, list, patch, graceful delete), pods/log, pods/eviction,
+ *   pods/ephemeralcontainers, nodes (get, list, patch),
+ *   networking.k8s.io/v1 networkpolicies (create, get, list, patch, delete),
+ *   policy/v1 poddisruptionbudgets (create, get, list, delete).
  * Errors are thrown as KubeError and answered as Status bodies by the server.
  */
 import { randomBytes } from 'node:crypto';
+import { deletePod, parseDeleteOptions } from './deletion.js';
+import { PDBS, POLICY_V1, createPdb, deletePdb, evictPod, withStatus } from './disruption.js';
+import { ephemeralContainers } from './ephemeral.js';
+import { servePodLog } from './logs.js';
 import { syncUnschedulableTaint } from './nodes.js';
 import { PATCH_CONTENT_TYPES, applyPatch, type PatchContentType } from './patch.js';
 import { GENERIC_FIELDS, NODE_FIELDS, POD_FIELDS, matchesFieldSelector, matchesLabelSelector } from './selectors.js';
@@ -34,7 +40,10 @@ export interface RestRequest {
 
 export interface RestResponse {
   status: number;
+  /** JSON-serialised, or sent as is when a Buffer. */
   body: unknown;
+  /** Default `application/json`. */
+  contentType?: string;
 }
 
 const PODS: ResourceRef = { resource: 'pods' };
@@ -181,15 +190,7 @@ function pod(store: Store, req: RestRequest, namespace: string, name: string): R
     }
     case 'DELETE': {
       const entry = getPodEntry(store, namespace, name);
-      const gp = Number(req.query.get('gracePeriodSeconds') ?? 30);
-      const deleted = copy(entry.object);
-      deleted.metadata.deletionTimestamp = store.timestamp();
-      deleted.metadata.deletionGracePeriodSeconds = Number.isFinite(gp) ? gp : 30;
-      if (!isDryRun(req.query)) {
-        store.pods.delete(key(namespace, name));
-        deleted.metadata.resourceVersion = store.nextResourceVersion();
-      }
-      return { status: 200, body: deleted };
+      return { status: 200, body: deletePod(store, entry, parseDeleteOptions(req.query, req.rawBody)) };
     }
     default:
       throw methodNotAllowed();
@@ -355,6 +356,19 @@ function listNetworkPolicies(store: Store, req: RestRequest, namespace: string |
   return { status: 200, body: list('NetworkPolicyList', NETWORKING, store.currentResourceVersion(), items) };
 }
 
+// ---------------------------------------------------------------- pod disruption budgets
+
+function listPdbs(store: Store, req: RestRequest, namespace: string | undefined): RestResponse {
+  const labelSelector = req.query.get('labelSelector') ?? undefined;
+  const fieldSelector = req.query.get('fieldSelector') ?? undefined;
+  const items = [...store.podDisruptionBudgets.values()]
+    .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+    .filter((o) => matchesLabelSelector(o, labelSelector) && matchesFieldSelector(o, fieldSelector, GENERIC_FIELDS))
+    .sort((a, b) => key(a.metadata.namespace ?? '', a.metadata.name).localeCompare(key(b.metadata.namespace ?? '', b.metadata.name)))
+    .map((o) => withStatus(store, o));
+  return { status: 200, body: list('PodDisruptionBudgetList', POLICY_V1, store.currentResourceVersion(), items) };
+}
+
 // ---------------------------------------------------------------- routing
 
 export function handleRest(store: Store, req: RestRequest): RestResponse {
@@ -382,8 +396,49 @@ export function handleRest(store: Store, req: RestRequest): RestResponse {
         getPodEntry(store, namespace, rest[3]!);
         throw badRequest('Upgrade request required');
       }
+      if (rest.length === 5 && rest[4] === 'log') {
+        if (!get) throw methodNotAllowed();
+        return servePodLog(store, getPodEntry(store, namespace, rest[3]!), req.query);
+      }
+      if (rest.length === 5 && rest[4] === 'eviction') {
+        if (req.method !== 'POST') throw methodNotAllowed();
+        return evictPod(store, getPodEntry(store, namespace, rest[3]!), req.rawBody, req.query);
+      }
+      if (rest.length === 5 && rest[4] === 'ephemeralcontainers') {
+        return ephemeralContainers(store, getPodEntry(store, namespace, rest[3]!), req);
+      }
     }
     throw pathNotFound();
+  }
+
+  if (s[0] === 'apis' && s[1] === 'policy' && s[2] === 'v1') {
+    const rest = s.slice(3);
+    if (rest.length === 1 && rest[0] === 'poddisruptionbudgets') {
+      if (!get) throw methodNotAllowed();
+      return listPdbs(store, req, undefined);
+    }
+    if (rest[0] === 'namespaces' && rest[2] === 'poddisruptionbudgets') {
+      const namespace = rest[1]!;
+      if (rest.length === 3) {
+        if (get) return listPdbs(store, req, namespace);
+        if (req.method === 'POST') {
+          const body = parseJsonBody(req.rawBody, "couldn't get version/kind; json parse error");
+          if (!isObject(body)) throw badRequest('the object provided is unrecognized (must be of type PodDisruptionBudget)');
+          return { status: 201, body: createPdb(store, namespace, body, isDryRun(req.query)) };
+        }
+        throw methodNotAllowed();
+      }
+      if (rest.length === 4) {
+        const name = rest[3]!;
+        if (get) {
+          const pdb = store.podDisruptionBudgets.get(key(namespace, name));
+          if (!pdb) throw notFound(PDBS, name);
+          return { status: 200, body: withStatus(store, pdb) };
+        }
+        if (req.method === 'DELETE') return { status: 200, body: deletePdb(store, namespace, name, isDryRun(req.query)) };
+        throw methodNotAllowed();
+      }
+    }
   }
 
   if (s[0] === 'apis' && s[1] === 'networking.k8s.io' && s[2] === 'v1') {

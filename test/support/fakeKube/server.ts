@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_EXEC_PROTOCOLS, prepareExec, serveExec, type ExecSession } from './exec.js';
+import { addPodDisruptionBudget, withStatus } from './disruption.js';
 import { addNode } from './nodes.js';
 import { FakePod, addPod } from './pods.js';
 import { handleRest } from './rest.js';
@@ -15,6 +16,7 @@ import { KubeError, unauthorized } from './status.js';
 import { Store, key } from './store.js';
 import type {
   AddNodeOptions,
+  AddPodDisruptionBudgetOptions,
   AddPodOptions,
   CallRecord,
   ExecHook,
@@ -57,6 +59,12 @@ export interface FakeKube {
   /** A copy of the NetworkPolicy, or undefined. */
   networkPolicy(namespace: string, name: string): KubeObject | undefined;
   networkPolicies(namespace?: string): KubeObject[];
+  /** Adds a policy/v1 PodDisruptionBudget (selector by matchLabels); returns it with its status. */
+  addPodDisruptionBudget(opts: AddPodDisruptionBudgetOptions): KubeObject;
+  /** The PDB with its status as now computed, or undefined. */
+  podDisruptionBudget(namespace: string, name: string): KubeObject | undefined;
+  /** Ephemeral containers with this image fail to start: status waiting, reason ErrImagePull, with this message. */
+  failImagePull(image: string, message?: string): void;
   /** Replace (or with undefined, stop replacing) how execs run; return undefined from the hook to run the real program. */
   onExec(hook: ExecHook | undefined): void;
   /** Make matching requests fail with a Status body. */
@@ -193,12 +201,16 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
       const call = record(req, pathname, query, false, rawBody);
       let status: number;
       let body: unknown;
+      let contentType = 'application/json';
       try {
+        store.reapTerminated();
         if (!authorized(req)) throw unauthorized();
         const failure = injected(method, pathname, false);
         if (failure) throw failure;
         if (size > MAX_BODY) throw new KubeError(413, 'RequestEntityTooLarge', 'the request body is too large');
-        ({ status, body } = handleRest(store, { method, segments, query, contentType: req.headers['content-type'], rawBody }));
+        const response = handleRest(store, { method, segments, query, contentType: req.headers['content-type'], rawBody });
+        ({ status, body } = response);
+        if (response.contentType) contentType = response.contentType;
       } catch (err) {
         if (!(err instanceof KubeError)) {
           status = 500;
@@ -209,8 +221,8 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
         }
       }
       call.statusCode = status;
-      const payload = JSON.stringify(body);
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), 'Cache-Control': 'no-cache, private' });
+      const payload = Buffer.isBuffer(body) ? body : JSON.stringify(body);
+      res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload), 'Cache-Control': 'no-cache, private' });
       res.end(payload);
     });
   });
@@ -232,6 +244,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     };
     let execReq;
     try {
+      store.reapTerminated();
       if (!authorized(req)) throw unauthorized();
       const failure = injected(method, pathname, true);
       if (failure) throw failure;
@@ -291,11 +304,15 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     },
     addPod: (opts) => addPod(store, opts),
     pod(namespace, name) {
+      store.reapTerminated();
       const entry = store.pods.get(key(namespace, name));
       if (!entry) throw new Error(`fakeKube: no pod ${namespace}/${name}`);
       return entry.handle;
     },
-    hasPod: (namespace, name) => store.pods.has(key(namespace, name)),
+    hasPod: (namespace, name) => {
+      store.reapTerminated();
+      return store.pods.has(key(namespace, name));
+    },
     removePod(namespace, name) {
       store.pods.delete(key(namespace, name));
     },
@@ -311,6 +328,14 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     },
     networkPolicies: (namespace) =>
       [...store.networkPolicies.values()].filter((np) => namespace === undefined || np.metadata.namespace === namespace).map((np) => structuredClone(np)),
+    addPodDisruptionBudget: (opts) => addPodDisruptionBudget(store, opts),
+    podDisruptionBudget: (namespace, name) => {
+      const pdb = store.podDisruptionBudgets.get(key(namespace, name));
+      return pdb ? withStatus(store, pdb) : undefined;
+    },
+    failImagePull(image, message) {
+      store.unpullableImages.set(image, message ?? `failed to pull and unpack image "${image}": not found`);
+    },
     onExec(h) {
       hook = h;
     },

@@ -3,12 +3,29 @@ import { randomUUID } from 'node:crypto';
 import type { FakePod } from './pods.js';
 import type { KubeObject, ObjectMeta } from './types.js';
 
+/** One line a container wrote, as the kubelet keeps it (with the time it was written). */
+export interface LogLine {
+  time: Date;
+  /** The line without its newline. */
+  text: Buffer;
+}
+
+/** A container's log: the running instance's, and the previous (terminated) instance's once it restarted. */
+export interface ContainerLog {
+  current: LogLine[];
+  previous: LogLine[] | undefined;
+}
+
 export interface PodEntry {
   object: KubeObject;
   /** Real path of the directory acting as the container root filesystem. */
   root: string;
   containers: string[];
   handle: FakePod;
+  /** Container name → its log (regular and ephemeral containers). */
+  logs: Map<string, ContainerLog>;
+  /** Ephemeral container name → host directory acting as its image's root filesystem. */
+  ephemeralRoots: Map<string, string>;
 }
 
 export function key(namespace: string, name: string): string {
@@ -19,6 +36,9 @@ export class Store {
   readonly pods = new Map<string, PodEntry>();
   readonly nodes = new Map<string, KubeObject>();
   readonly networkPolicies = new Map<string, KubeObject>();
+  readonly podDisruptionBudgets = new Map<string, KubeObject>();
+  /** Images whose pull fails (ErrImagePull), with the kubelet's message. */
+  readonly unpullableImages = new Map<string, string>();
   private resourceVersion = 1000;
   private counters = new Map<string, number>();
 
@@ -41,6 +61,18 @@ export class Store {
     const n = this.counters.get(kind) ?? 0;
     this.counters.set(kind, n + 1);
     return n;
+  }
+
+  /**
+   * Removes pods whose graceful deletion has run out (deletionTimestamp reached), as the
+   * kubelet and the API server do once the grace period is over. Called before every request.
+   */
+  reapTerminated(): void {
+    const now = this.now().getTime();
+    for (const [k, entry] of this.pods) {
+      const at = entry.object.metadata.deletionTimestamp;
+      if (at !== undefined && Date.parse(at) <= now) this.pods.delete(k);
+    }
   }
 
   timestamp(): string {

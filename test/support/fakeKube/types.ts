@@ -79,6 +79,20 @@ export interface AddPodOptions {
   hostIP?: string;
   serviceAccountName?: string;
   ownerReferences?: Record<string, unknown>[];
+  /** `spec.volumes`, e.g. `[{ name: 'cache', emptyDir: {} }]`. */
+  volumes?: Record<string, unknown>[];
+  /** `spec.terminationGracePeriodSeconds`; default 30, as the API server defaults it. */
+  terminationGracePeriodSeconds?: number;
+}
+
+export interface AddPodDisruptionBudgetOptions {
+  namespace?: string;
+  name: string;
+  /** `spec.selector.matchLabels`. */
+  matchLabels: Record<string, string>;
+  /** An absolute number or a percentage (`'50%'`); give this or maxUnavailable. */
+  minAvailable?: number | string;
+  maxUnavailable?: number | string;
 }
 
 export interface AddNodeOptions {
