@@ -4,8 +4,11 @@ import type { TriageResult } from '../pipeline/triage/types.js';
 import { renderIncidentMessage } from '../bot/render/incidentMessage.js';
 import { renderNotifyAlert } from '../bot/render/notifyMessage.js';
 import type { IncidentState } from '../bot/stores/incidentStore.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { executionNameFor } from './executionName.js';
+import { recontainFile } from './recontainFile.js';
 
 export interface EventMeta {
   messageId: string;
@@ -42,11 +45,24 @@ function forensicsSettings(ctx: HandlerContext) {
   };
 }
 
+/** A file repeat: extraction and quarantine again (recontainFile); a step that failed transiently leaves the message for a retry. */
+async function containAgain(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, log: Logger): Promise<HandlerOutcome> {
+  try {
+    const r = await recontainFile(ctx, incident, triage, log);
+    return r.outcome === 'ran' && r.transient ? 'retry' : 'done';
+  } catch (err) {
+    log.error('containing a file repeat again failed; will retry', { reason: describeError(err) });
+    return 'retry';
+  }
+}
+
 /**
  * A raw Falco or GuardDuty event: triage it; the first of its kind in the storm
  * window starts the route's playbook (named from the dedupe key, so a
  * redelivery cannot start it twice) and posts the incident message; repeats
- * only count, on that message, at a bounded edit rate. Unreadable events are
+ * count, on that message, at a bounded edit rate, and a file-artifact repeat
+ * also has its file extracted and quarantined again (recontainFile: the file
+ * may have been replaced; at most one run per incident). Unreadable events are
  * logged with the reason and dropped (never retried forever).
  */
 export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerContext): Promise<HandlerOutcome> {
@@ -70,7 +86,11 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
 
   if (observed.outcome === 'duplicate-delivery') {
     // Already handled once; finish what a crash may have left undone.
-    if (incident.messageId && incident.executionName) return 'done';
+    if (incident.messageId && incident.executionName) {
+      // A file repeat whose handling was cut short: its file may still need containing again.
+      if (triage.route === 'file-artifact' && meta.messageId !== incident.firstMessageId) return containAgain(ctx, incident, triage, ilog);
+      return 'done';
+    }
   }
   if (observed.outcome === 'repeat') {
     ctx.metrics.eventsDeduplicated.inc();
@@ -81,6 +101,8 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status, ctx.bot.mode === 'observe'));
     }
     ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey: triage.dedupeKey });
+    // The file at that path may have been replaced since: a file repeat is contained again.
+    if (triage.route === 'file-artifact') return containAgain(ctx, incident, triage, ilog);
     return 'done';
   }
 

@@ -1,0 +1,127 @@
+import { describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { renderCommandResult } from '../bot/render/confirmMessage.js';
+import type { IncidentState } from '../bot/stores/incidentStore.js';
+import type { ActionResult } from '../pipeline/actions/types.js';
+import { invokeAction, type FailedDetails } from '../pipeline/invokeAction.js';
+import type { TriageResult } from '../pipeline/triage/types.js';
+import type { HandlerContext } from './context.js';
+
+/** What became of a repeat's request to contain its file again. */
+export type RecontainOutcome =
+  /** This call ran extraction and quarantine (and any run folded into it); `transient`: a step failed in a way worth a retry. */
+  | { outcome: 'ran'; runs: number; transient: boolean }
+  /** A run for the incident was under way: one more run after it covers this repeat. */
+  | { outcome: 'folded' }
+  /** Nothing to run: no pod or path, or an ambiguous path no person chose to block. */
+  | { outcome: 'not-applicable'; reason: string };
+
+interface Pending {
+  again: boolean;
+  triage: TriageResult;
+}
+
+/** The incident ids with a run under way, per incident store (one per bot). */
+const underWay = new WeakMap<object, Map<string, Pending>>();
+
+/** The file steps' input for the repeat's target, or why there is none. */
+async function fileInput(ctx: HandlerContext, incident: IncidentState, triage: TriageResult): Promise<{ input: Record<string, unknown> } | { reason: string }> {
+  const t = triage.target;
+  if (!t.namespace || !t.pod) return { reason: 'the event names no pod' };
+  const pod = { namespace: t.namespace, pod: t.pod, ...(t.container ? { container: t.container } : {}) };
+  const a = triage.artifact;
+  if (a?.path) return { input: { ...pod, path: a.path } };
+  if (!a?.candidates?.length) return { reason: 'the event names no file' };
+  // Several readings: only what a person already chose to block is contained again without asking.
+  const records = await ctx.approvals.listForIncident(incident.incidentId);
+  const blocked = records.some((r) => r.proposedAction.action === 'quarantine-file' && r.status === 'decided' && r.decision?.decision === 'block');
+  if (!blocked) return { reason: 'the file path has several readings and no responder has chosen Block for them' };
+  return { input: { ...pod, candidates: [...a.candidates] } };
+}
+
+const isTransient = (r: ActionResult<object>) => r.status === 'failed' && (r.details as Partial<FailedDetails>).final === false;
+
+/** One run: extract-file, then quarantine-file with the sha256 extraction found; audited, and shown when it changed anything. */
+async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, input: Record<string, unknown>, log: Logger): Promise<boolean> {
+  const extractDef = ctx.actions['extract-file'];
+  const quarantineDef = ctx.actions['quarantine-file'];
+  if (!extractDef || !quarantineDef) {
+    log.error('cannot contain the file again: extract-file or quarantine-file is not in the action registry');
+    return false;
+  }
+  const dryRun = ctx.bot.mode === 'observe' || triage.observe === true;
+  const options = { actor: 'sentinel:repeat', incidentId: incident.incidentId, reason: 'a repeat of a file-artifact incident: the file may have been replaced', ...(dryRun ? { dryRun } : {}) };
+  const extracted = await invokeAction(extractDef, input, options, ctx.actionDeps);
+  const sha256 = (extracted.details as { sha256?: unknown }).sha256;
+  const quarantineInput = extracted.status === 'succeeded' && typeof sha256 === 'string' && typeof input.path === 'string' ? { ...input, sha256 } : input;
+  const quarantined = await invokeAction(quarantineDef, quarantineInput, options, ctx.actionDeps);
+
+  const stored = extracted.status === 'succeeded' && (extracted.details as { alreadyStored?: unknown }).alreadyStored !== true;
+  const changed = quarantined.status === 'succeeded' || stored;
+  const failed = extracted.status === 'failed' || quarantined.status === 'failed';
+  log.info('repeat of a file incident: contained again', { extract: extracted.status, quarantine: quarantined.status, dryRun });
+  await ctx.audit.append({
+    at: ctx.now(),
+    who: 'sentinel',
+    what: 'file-recontained',
+    incidentId: incident.incidentId,
+    outcome: failed ? 'failed' : quarantined.status,
+    detail: { input, dryRun, extract: { status: extracted.status, summary: extracted.summary }, quarantine: { status: quarantined.status, summary: quarantined.summary } },
+  });
+  if ((changed || failed) && !dryRun) {
+    const combined: ActionResult<object> = {
+      status: failed ? 'failed' : quarantined.status,
+      summary: `extract-file: ${extracted.summary}\nquarantine-file: ${quarantined.summary}`,
+      details: { extractFile: extracted.details, quarantineFile: quarantined.details },
+    };
+    const payload = renderCommandResult(combined, `Repeat of ${incident.incidentId}: the file was checked and contained again`);
+    try {
+      const where = incident.channelId && incident.messageId ? await ctx.discord.thread(incident.channelId, incident.messageId, `${incident.incidentId} ${triage.rule}`) : ctx.channelId;
+      await ctx.discord.post(where, payload);
+    } catch (err) {
+      log.warn('could not show the repeat containment in Discord (it is in the audit log)', { reason: describeError(err) });
+    }
+  }
+  return isTransient(extracted) || isTransient(quarantined);
+}
+
+/**
+ * A repeat of a file-artifact incident inside its storm window: the file at that path may have
+ * been replaced (a harmless upload first, the real one after it was quarantined), and the event
+ * cannot say what it holds now. So the bot runs extract-file and quarantine-file for it again
+ * (a dry run in observe mode): the same content is recognized (extraction is keyed by sha256 and
+ * finds it stored; quarantine finds the path empty or its copy already there), new content is
+ * stored and quarantined. At most one run per incident is under way; repeats that arrive during
+ * it are folded into one more run after it, so a storm of repeats cannot flood the pod. An
+ * ambiguous path is contained again only once a responder chose Block for its candidates.
+ */
+export async function recontainFile(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, log: Logger): Promise<RecontainOutcome> {
+  const prepared = await fileInput(ctx, incident, triage);
+  if ('reason' in prepared) {
+    log.info('repeat of a file incident: not contained again', { reason: prepared.reason });
+    return { outcome: 'not-applicable', reason: prepared.reason };
+  }
+  let runs = underWay.get(ctx.incidents);
+  if (!runs) underWay.set(ctx.incidents, (runs = new Map()));
+  const pending = runs.get(incident.incidentId);
+  if (pending) {
+    pending.again = true;
+    pending.triage = triage;
+    return { outcome: 'folded' };
+  }
+  const mine: Pending = { again: false, triage };
+  runs.set(incident.incidentId, mine);
+  let count = 0;
+  let transient = false;
+  try {
+    do {
+      mine.again = false;
+      count += 1;
+      const input = count === 1 ? prepared : await fileInput(ctx, incident, mine.triage);
+      if ('input' in input) transient = (await runOnce(ctx, incident, mine.triage, input.input, log)) || transient;
+    } while (mine.again);
+  } finally {
+    runs.delete(incident.incidentId);
+  }
+  return { outcome: 'ran', runs: count, transient };
+}
