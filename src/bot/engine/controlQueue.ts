@@ -121,6 +121,17 @@ export class ControlQueue implements Intake {
   async #deliver(message: QueuedMessage, handler: IntakeHandler): Promise<void> {
     const { logger, maxReceives } = this.#options;
     const log = logger.child({ messageId: message.messageId, executionName: message.executionName });
+    if (message.receiveCount >= maxReceives) {
+      // Received that often and never done: the process stopped while handling it each time (as SQS
+      // moves a message past maxReceiveCount to the DLQ instead of delivering it again).
+      try {
+        await this.#deadLetter(message, `delivered ${message.receiveCount} times without being done (the process stopped while handling it)`);
+      } catch (err) {
+        log.error('cannot dead-letter a control message; will try again', { reason: describeError(err) });
+        this.#later(message, this.#options.backoffMs(message.receiveCount));
+      }
+      return;
+    }
     const receiveCount = message.receiveCount + 1;
     try {
       await this.#options.record(message.executionName, { type: 'message-received', messageId: message.messageId, receiveCount, at: new Date().toISOString() });
