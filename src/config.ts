@@ -87,7 +87,7 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_FALCO: { schema: sfnArn, expects: 'ARN of the Falco incident state machine' },
   SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
-  SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted', default: '600' },
+  SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted (a file-artifact repeat also has its file contained again)', default: '600' },
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
   SENTINEL_MODE: {
     schema: z.enum(['enforce', 'observe']),

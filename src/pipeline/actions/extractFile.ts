@@ -383,7 +383,7 @@ export async function extractFile(
 export const extractFileAction = defineAction({
   id: 'extract-file',
   description:
-    'Copy one file out of a pod (stat, then cat streamed through a sha256 and size check) into the evidence bucket, write-once, keyed by incident and sha256, with its source as metadata.',
+    'Copy one file out of a pod (realpath, following symlinks only into the quarantine roots; stat; then cat streamed through a sha256 and size check) into the evidence bucket, write-once, keyed by incident and sha256, with its source as metadata; or each candidate of an ambiguous path inside the roots.',
   permissions: {
     // PutObject writes (with If-None-Match); GetObject covers the HeadObject that checks an existing object on a rerun.
     iam: ['s3:PutObject', 's3:GetObject'],

@@ -193,6 +193,9 @@ async function quarantineOne(s: Scope, requested: string, expectedSha: string | 
   // The quarantine directory: sentinel's own, checked right before use.
   const qdir = await prepareQuarantineDir(kube, target, s.dir, { dryRun: s.dryRun });
   notes.push(...qdir.notes);
+  if (qdir.uid !== 0) {
+    notes.push(`the container runs as uid ${qdir.uid}, not root: ${qdir.dir} belongs to that user, who (like an attacker running as that user) could undo the quarantine; isolate the pod as well`);
+  }
   const to = qdir.state === 'would-create' ? `${qdir.dir}/${quarantineName(sha256, name)}` : await freeName(s, qdir.dir, sha256, name, notes);
   const steps = [
     ['mv', '--', path, to],
