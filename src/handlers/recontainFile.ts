@@ -57,7 +57,10 @@ async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: Tri
   const quarantined = await invokeAction(quarantineDef, quarantineInput, options, ctx.actionDeps);
 
   const stored = extracted.status === 'succeeded' && (extracted.details as { alreadyStored?: unknown }).alreadyStored !== true;
-  const changed = quarantined.status === 'succeeded' || stored;
+  // A dry run changes nothing: it is shown when its plan would (a file is there to move).
+  const plan = quarantined.details as { dryRun?: unknown; to?: unknown; found?: unknown; quarantined?: unknown };
+  const wouldMove = dryRun && plan.dryRun === true && (typeof plan.to === 'string' ? plan.found !== false : Array.isArray(plan.quarantined) && plan.quarantined.length > 0);
+  const changed = quarantined.status === 'succeeded' || stored || wouldMove;
   const failed = extracted.status === 'failed' || quarantined.status === 'failed';
   log.info('repeat of a file incident: contained again', { extract: extracted.status, quarantine: quarantined.status, dryRun });
   await ctx.audit.append({
@@ -68,13 +71,14 @@ async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: Tri
     outcome: failed ? 'failed' : quarantined.status,
     detail: { input, dryRun, extract: { status: extracted.status, summary: extracted.summary }, quarantine: { status: quarantined.status, summary: quarantined.summary } },
   });
-  if ((changed || failed) && !dryRun) {
+  if (changed || failed) {
     const combined: ActionResult<object> = {
       status: failed ? 'failed' : quarantined.status,
       summary: `extract-file: ${extracted.summary}\nquarantine-file: ${quarantined.summary}`,
       details: { extractFile: extracted.details, quarantineFile: quarantined.details },
     };
-    const payload = renderCommandResult(combined, `Repeat of ${incident.incidentId}: the file was checked and contained again`);
+    const title = dryRun ? `Repeat of ${incident.incidentId}: the file would be contained again` : `Repeat of ${incident.incidentId}: the file was checked and contained again`;
+    const payload = renderCommandResult(combined, title, { observe: dryRun });
     try {
       const where = incident.channelId && incident.messageId ? await ctx.discord.thread(incident.channelId, incident.messageId, `${incident.incidentId} ${triage.rule}`) : ctx.channelId;
       await ctx.discord.post(where, payload);

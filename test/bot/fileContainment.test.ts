@@ -210,3 +210,48 @@ describe('a file replaced inside the storm window', () => {
     expect(b.output.results.quarantineFile?.details.sha256).toBe(sha256('two'));
   });
 });
+
+describe('in observe mode (SENTINEL_MODE=observe)', () => {
+  let observe: BotHarness;
+
+  beforeAll(async () => {
+    observe = await createBotHarness({ env: { SENTINEL_MODE: 'observe' } });
+    await observe.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await observe?.close();
+  });
+
+  it('a file repeat plans the containment, shows the plan, and changes nothing in the pod or S3', { timeout: TIMEOUT_MS }, async () => {
+    const path = '/var/www/html/uploads/observed.php';
+    const pod = observe.kube.addPod({ namespace: POD_NAMESPACE, name: `observed-${Date.now().toString(36)}`, containers: [POD_CONTAINER], nodeName: observe.node.name, files: { [path]: 'first' } });
+    const event = fluentBitLine(
+      `ARTIFACT_WRITE_SUSP_EXT ${kv({ reason: 'upload_write_suspicious_ext', artifact_path: path, proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: POD_CONTAINER, container_id: '3f2a9c1b7d4e', pod: pod.name, ns: POD_NAMESPACE, node: observe.node.name })}`,
+      { host: observe.node.name, priority: 'Warning' },
+    );
+    const triage = triageOf(event);
+    await observe.send(event);
+    const prefix = executionNameFor(triage.dedupeKey, new Date(0)).replace(/-0$/, '');
+    const execution = await waitFor(async () => (await observe.executions()).find((e) => e.name?.startsWith(prefix)), { timeoutMs: 90_000, what: 'the execution' });
+    const done = await observe.finished(execution.executionArn!, 120_000);
+    const incidentId = (JSON.parse(done.input!) as { incidentId: string }).incidentId;
+    expect(pod.readText(path)).toBe('first');
+
+    pod.writeFile(path, 'second');
+    await observe.send(event);
+
+    const [entry] = await waitFor(async () => {
+      const entries = await observe.bot.context.audit.readAudit({ incidentId, what: 'file-recontained' });
+      return entries.length ? entries : undefined;
+    }, { timeoutMs: 60_000, what: 'the repeat run' });
+    expect(entry).toMatchObject({ outcome: 'skipped', detail: { dryRun: true } });
+    const shown = await waitFor(async () => observe.discord.messages().find((m) => (m.embeds[0]?.title ?? '').includes(`Repeat of ${incidentId}`)), { timeoutMs: 30_000, what: 'the plan' });
+    expect(shown.embeds[0]?.title).toMatch(/^Observe mode, dry run: Repeat of .*: the file would be contained again$/);
+    expect(JSON.stringify(shown.embeds)).toContain('would move');
+    expect(pod.readText(path)).toBe('second');
+    expect(pod.exists(observe.config.pipeline.quarantineDir)).toBe(false);
+    const out = await observe.aws.s3.send(new ListObjectsV2Command({ Bucket: observe.bucket, Prefix: `evidence/${incidentId}/` }));
+    expect(out.Contents ?? []).toEqual([]);
+  });
+});
