@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { cidrSchema } from './pipeline/net/ipAddress.js';
 
 /**
  * The one place that reads the environment. Every setting is declared here with
@@ -29,12 +29,8 @@ export const provisionPrefix = z
   .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/, 'lower-case letters, digits and hyphens, 1 to 32 characters, starting with a letter and not ending with a hyphen');
 const sfnArn = z.string().regex(/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/, 'a state machine ARN');
 const absPath = z.string().regex(/^\/[^\0]*$/, 'an absolute path').refine((p) => !p.split('/').includes('..'), 'no .. segments');
-const cidr = z.string().refine((v) => {
-  const [ip, bits, ...rest] = v.split('/');
-  if (rest.length || !ip || bits === undefined || !/^\d{1,3}$/.test(bits)) return false;
-  const kind = isIP(ip);
-  return kind !== 0 && Number(bits) <= (kind === 4 ? 32 : 128);
-}, 'a CIDR such as 192.0.2.0/24 or 2001:db8::/32');
+/** A CIDR in its canonical form (sentinel's one IP module, src/pipeline/net/ipAddress.ts). */
+const cidr = cidrSchema;
 
 interface Setting {
   schema: z.ZodType;
@@ -78,6 +74,30 @@ export const SETTINGS = {
   SENTINEL_NACL_ID: { schema: z.string().regex(/^acl-[0-9a-f]{8,17}$/, 'a network ACL id'), expects: 'a network ACL id (acl-...) to use instead of the node subnet\'s' },
   SENTINEL_NACL_MAX_RULES: { schema: z.coerce.number().int().min(1).max(40), expects: 'egress rules a network ACL may hold (AWS quota, 20 by default)', default: '20' },
   SENTINEL_EGRESS_ALLOWLIST: { schema: list.pipe(z.array(cidr)), expects: 'comma-separated CIDRs that must never be blocked', default: '' },
+  SENTINEL_NACL_HEADROOM: {
+    schema: z.coerce.number().int().min(0).max(39),
+    expects: 'rules short of SENTINEL_NACL_MAX_RULES at which automatic blocks stop and ask a responder (0-39)',
+    default: '2',
+  },
+  SENTINEL_BLOCK_TTL_HOURS: { schema: z.coerce.number().int().min(1).max(8760), expects: 'hours an egress block lasts before the sweeper lifts it (1-8760)', default: '24' },
+  SENTINEL_BLOCK_SWEEP_SECONDS: { schema: z.coerce.number().int().min(5).max(86_400), expects: 'seconds between sweeps that lift expired egress blocks', default: '60' },
+  SENTINEL_AUTO_CONTAINMENT_CAP: {
+    schema: z.coerce.number().int().min(0).max(10_000),
+    expects: 'automatic blocks and isolations (playbook steps, not people) allowed per window; past it the playbook asks a responder (0: always ask)',
+    default: '10',
+  },
+  SENTINEL_AUTO_CONTAINMENT_WINDOW_MINUTES: { schema: z.coerce.number().int().min(1).max(10_080), expects: 'minutes of the sliding window the automatic containment cap counts', default: '60' },
+  SENTINEL_AWS_IP_RANGES_URL: { schema: url, expects: "where AWS's published ranges (ip-ranges.json) are fetched from; a bundled copy is the fallback", default: 'https://ip-ranges.amazonaws.com/ip-ranges.json' },
+  SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: {
+    schema: z.coerce.number().int().min(0).max(10_080),
+    expects: 'minutes between refreshes of AWS\'s ranges (0: never fetch; use the bundled or last good copy)',
+    default: '720',
+  },
+  SENTINEL_AWS_IP_RANGES_BLOCKABLE_SERVICES: {
+    schema: list.pipe(z.array(z.string().regex(/^[A-Z0-9_]{2,64}$/, 'an ip-ranges.json service name such as EC2'))),
+    expects: "comma-separated ip-ranges.json services whose addresses may still be blocked (EC2: customers' instances, where an attacker's server can run); every other AWS range is protected",
+    default: 'EC2',
+  },
   SENTINEL_ISOLATION_SG_ID: { schema: z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'), expects: 'the isolation security group (no rules); one is created per VPC when unset' },
   SENTINEL_ISOLATE_STOP_INSTANCE: { schema: bool, expects: 'true to stop an isolated instance (destroys memory)', default: 'false' },
   SENTINEL_PROTECTED_TAG: { schema: z.string().min(1).max(128), expects: 'EC2 tag key that marks instances sentinel must never touch', default: 'sentinel:protected' },
@@ -165,6 +185,14 @@ export interface PipelineSettings {
   readonly naclId: string | undefined;
   readonly naclMaxRules: number;
   readonly egressAllowlist: readonly string[];
+  /** Automatic blocks stop this many rules short of naclMaxRules and ask a responder. */
+  readonly naclHeadroom: number;
+  /** Hours a block lasts (its expiresAt) unless the action input says otherwise. */
+  readonly blockTtlHours: number;
+  /** ip-ranges.json services whose addresses stay blockable; every other AWS range is protected. */
+  readonly awsIpRangesBlockableServices: readonly string[];
+  /** The cap on automatic containment (deny-egress, isolate-node, isolate-pod run by a playbook step). */
+  readonly autoContainment: { readonly cap: number; readonly windowMinutes: number };
   readonly isolationSecurityGroupId: string | undefined;
   readonly stopOnIsolate: boolean;
   readonly protectedTag: string;
@@ -205,6 +233,10 @@ export interface BotSettings {
   readonly metricsToken: string | undefined;
   readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
   readonly forensics: ForensicsSettings;
+  /** Seconds between sweeps that lift expired egress blocks. */
+  readonly blockSweepSeconds: number;
+  /** Refreshing AWS's published ranges: from where, how often (0: never). */
+  readonly awsIpRanges: { readonly url: string; readonly refreshMinutes: number };
 }
 
 /** What `sentinel provision` creates and how. */
@@ -290,6 +322,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       naclId: v.SENTINEL_NACL_ID,
       naclMaxRules: v.SENTINEL_NACL_MAX_RULES ?? 20,
       egressAllowlist: v.SENTINEL_EGRESS_ALLOWLIST ?? [],
+      naclHeadroom: v.SENTINEL_NACL_HEADROOM ?? 2,
+      blockTtlHours: v.SENTINEL_BLOCK_TTL_HOURS ?? 24,
+      awsIpRangesBlockableServices: v.SENTINEL_AWS_IP_RANGES_BLOCKABLE_SERVICES ?? ['EC2'],
+      autoContainment: { cap: v.SENTINEL_AUTO_CONTAINMENT_CAP ?? 10, windowMinutes: v.SENTINEL_AUTO_CONTAINMENT_WINDOW_MINUTES ?? 60 },
       isolationSecurityGroupId: v.SENTINEL_ISOLATION_SG_ID,
       stopOnIsolate: v.SENTINEL_ISOLATE_STOP_INSTANCE ?? false,
       protectedTag: v.SENTINEL_PROTECTED_TAG ?? 'sentinel:protected',
@@ -312,6 +348,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       metricsToken: v.SENTINEL_METRICS_TOKEN,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
+      blockSweepSeconds: v.SENTINEL_BLOCK_SWEEP_SECONDS ?? 60,
+      awsIpRanges: { url: v.SENTINEL_AWS_IP_RANGES_URL ?? 'https://ip-ranges.amazonaws.com/ip-ranges.json', refreshMinutes: v.SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES ?? 720 },
       forensics: {
         forensicInstanceId: v.SENTINEL_FORENSIC_INSTANCE_ID,
         limeModuleBucket: v.SENTINEL_LIME_BUCKET,

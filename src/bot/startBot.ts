@@ -25,6 +25,9 @@ import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
 import { createThrottledEditor } from './throttledEditor.js';
 import { redeliverDecisions } from './redeliverDecisions.js';
 import { sweepExpiredApprovals } from './sweepExpiredApprovals.js';
+import { newBlockSweepState, sweepExpiredBlocks } from './sweepExpiredBlocks.js';
+import { AwsIpRangesHolder } from './refreshAwsIpRanges.js';
+import { ContainmentWindow } from './stores/containmentWindow.js';
 
 export interface RunningBot {
   context: HandlerContext;
@@ -78,6 +81,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       : new FileApprovalStore({ dir: join(dataDir, 'approvals'), logger });
   const incidents = new FileIncidentStore({ dir: join(dataDir, 'incidents') });
   const audit = new FileAuditLog({ dir: dataDir, secrets: secretValues(config) });
+  // AWS's published ranges: the bundled copy, the last good fetched one, then scheduled refreshes.
+  const awsRanges = new AwsIpRangesHolder({ blockableServices: config.pipeline.awsIpRangesBlockableServices, cacheFile: join(dataDir, 'aws-ip-ranges.json'), logger });
+  await awsRanges.loadCache();
 
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
   const discord = createDiscordPort(client);
@@ -99,8 +105,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     incidents,
     audit,
     confirmations: new ConfirmationStore(),
+    containmentWindow: new ContainmentWindow({ s3: aws.s3, bucket: config.evidenceBucket! }),
     actions,
-    actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date() },
+    actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date(), awsRanges },
     metrics,
     channelId: config.discord.channelId!,
     guildId: config.discord.guildId!,
@@ -127,6 +134,16 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   sweep();
   const sweeper = setInterval(sweep, 30_000);
   sweeper.unref();
+  // Expired egress blocks are lifted (and reported); AWS's ranges are refreshed.
+  const blockSweep = newBlockSweepState();
+  const sweepBlocks = () => void sweepExpiredBlocks(context, blockSweep).catch((err: unknown) => logger.warn('block expiry sweep failed', { reason: describeError(err) }));
+  sweepBlocks();
+  const blockSweeper = setInterval(sweepBlocks, config.bot.blockSweepSeconds * 1000);
+  blockSweeper.unref();
+  const refreshRanges = () => void awsRanges.refresh(config.bot.awsIpRanges.url).catch((err: unknown) => logger.warn('AWS ranges refresh failed', { reason: describeError(err) }));
+  const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(refreshRanges, config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
+  rangesRefresher?.unref();
+  if (rangesRefresher) refreshRanges();
 
   const ops = await startOpsServer({
     host: config.bot.httpHost,
@@ -151,6 +168,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(blockSweeper);
+        if (rangesRefresher) clearInterval(rangesRefresher);
         await Promise.all(intakes.map((intake) => intake.stop()));
         await context.editor.flush();
         await client.destroy();

@@ -11,6 +11,7 @@ import type { AuditLog } from '../bot/stores/auditLog.js';
 import type { IncidentStore } from '../bot/stores/incidentStore.js';
 import type { ThrottledEditor } from '../bot/throttledEditor.js';
 import type { ConfirmationStore } from '../bot/stores/confirmationStore.js';
+import type { ContainmentWindow } from '../bot/stores/containmentWindow.js';
 
 /** Everything a handler may use, created once at start-up and passed in. */
 export interface HandlerContext {
@@ -23,6 +24,8 @@ export interface HandlerContext {
   incidents: IncidentStore;
   audit: AuditLog;
   confirmations: ConfirmationStore;
+  /** The shared window of automatic containment (the cap); made from actionDeps when absent. */
+  containmentWindow?: ContainmentWindow;
   actions: ActionRegistry;
   actionDeps: ActionDeps;
   metrics: BotMetrics;

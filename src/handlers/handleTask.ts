@@ -6,6 +6,7 @@ import type { TaskMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { refuseMessage } from './refuseMessage.js';
 import { memoryWaiverFor } from './memoryWaiver.js';
+import { auditContainmentResult, gateContainment, releaseContainmentSlot } from './gateContainment.js';
 import { stepDeadline } from './stepDeadline.js';
 
 function destroysMemory(ctx: HandlerContext, msg: TaskMessage): boolean {
@@ -46,6 +47,9 @@ async function withHeartbeats<T>(ctx: HandlerContext, msg: TaskMessage, run: () 
  *   is refused unrun, and audited.
  * - A step that would destroy memory needs a capture, or a responder's waiver recorded in the
  *   approval store for this incident; a waiver in the message body counts for nothing.
+ * - A containment step (a block or an isolation) runs as the responders who decided Block on it
+ *   (approval store only), or else automatically within SENTINEL_AUTO_CONTAINMENT_CAP; past the
+ *   cap it fails with `sentinel.NeedsApproval.Cap` and the playbook asks (gateContainment.ts).
  * A step whose execution has gone away is dropped; a failure to reach Step Functions leaves the
  * message for a retry.
  */
@@ -81,10 +85,26 @@ export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: Han
       }
       log.info('memory capture waived by a responder', { waivedBy: waiver.by.join(','), approvalId: waiver.approvalId });
     }
+    // Containment: approved by responders (approval store only), or automatic and within the cap.
+    const gate = await gateContainment(ctx, msg, def, dryRun);
+    if (gate.kind !== 'run') {
+      const [error, cause] = gate.kind === 'escalate' ? [gate.error, gate.cause] : ['sentinel.Transient', gate.cause];
+      log.warn('containment step not run', { error, reason: cause });
+      if (gate.kind === 'escalate') {
+        await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'containment-escalated', incidentId: msg.incidentId, outcome: 'needs-approval', detail: { action: msg.action, executionName: msg.executionName, reason: cause, ...gate.detail } });
+      }
+      await ctx.engine.taskFailed(msg.taskToken, error, cause);
+      return 'done';
+    }
+    if (gate.approval) {
+      await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'containment-approved', incidentId: msg.incidentId, approvalId: gate.approval.approvalId, outcome: 'run', detail: { action: msg.action, executionName: msg.executionName, by: gate.approval.by } });
+    }
     const started = Date.now();
     const result = await withHeartbeats(ctx, msg, () =>
-      invokeAction(def, msg.input, { actor: `stepfunctions:${msg.executionName ?? 'unknown'}`, incidentId: msg.incidentId, ...(dryRun ? { dryRun: true } : {}) }, ctx.actionDeps),
+      invokeAction(def, msg.input, { actor: gate.actor, incidentId: msg.incidentId, ...(gate.reason ? { reason: gate.reason } : {}), ...(dryRun ? { dryRun: true } : {}) }, ctx.actionDeps),
     );
+    if (gate.reservation && result.status !== 'succeeded') await releaseContainmentSlot(ctx, gate.reservation);
+    if (def.containment) await auditContainmentResult(ctx, msg, result);
     ctx.metrics.actionLatency.observe({ action: msg.action, status: result.status }, (Date.now() - started) / 1000);
     if (result.status === 'failed') {
       const details = result.details as Partial<FailedDetails>;

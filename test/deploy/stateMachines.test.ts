@@ -398,6 +398,8 @@ describe('every state machine', () => {
       const state = structuredClone(input) as unknown as Json;
       const steps = state.steps as Record<string, Json>;
       state.memory = { captured: true };
+      // What a Catch of sentinel.NeedsApproval.* and its Pass state write before a containment approval.
+      state.escalation = { reason: 'cap', summary: 'block this egress destination, which the playbook did NOT block by itself' };
       steps.collectDisk = { ...steps.collectDisk, snapshotIds: ['snap-0a1b2c3d4e5f60718'] };
       steps.analyse = {
         ...steps.analyse,
@@ -477,8 +479,8 @@ describe('buildPlaybookInput for the forensics playbook', () => {
       pullCloudTrail: { instanceId: 'i-0a1b2c3d4e5f60718', ...window },
       analyse: { window, findingRemoteIp: '198.51.100.23', artifacts: [] },
     });
-    // The Falco steps are still there, as before.
-    expect(input.steps.denyEgress).toEqual({ ip: '198.51.100.23', port: 4444, node: 'ip-10-0-12-34.ap-northeast-2.compute.internal' });
+    // The Falco steps are still there, as before; the block carries the triage severity (eviction order).
+    expect(input.steps.denyEgress).toEqual({ ip: '198.51.100.23', port: 4444, node: 'ip-10-0-12-34.ap-northeast-2.compute.internal', severity: 'high' });
     expect(input.steps.isolateNode).toEqual({ node: 'ip-10-0-12-34.ap-northeast-2.compute.internal' });
   });
 

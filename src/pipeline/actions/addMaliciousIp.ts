@@ -1,7 +1,8 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { AwsError, ConfigError, ConflictError, describeError, LimitExceededError, ProtectedTargetError, ValidationError } from '../../errors.js';
-import { canonicalIp } from '../forensics/analysisRules.js';
+import { bundledAwsIpRanges } from '../net/awsIpRanges.js';
+import { ipAddressSchema } from '../net/ipAddress.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
@@ -97,7 +98,8 @@ export async function readMaliciousIps(s3: S3Client, bucket: string): Promise<Ma
 
 const inputSchema = z
   .strictObject({
-    ip: z.string().trim().min(2).max(64).refine((v) => canonicalIp(v) !== undefined, 'an IPv4 or IPv6 address'),
+    /** Canonical form (sentinel's one IP module): an IPv4-mapped address is listed as its IPv4 address. */
+    ip: ipAddressSchema,
     findingId: z.string().min(1).max(128).regex(/^[A-Za-z0-9:/._-]+$/, 'a finding id (letters, digits, : / . _ -)').optional(),
     firstSeen: isoDate.optional(),
     lastSeen: isoDate.optional(),
@@ -202,7 +204,8 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Adds an IP to the malicious-IP list (`intel/malicious-ips.json`), or, when it is there already,
  * widens its firstSeen/lastSeen and adds the source, finding and incident. Private, shared,
- * loopback, link-local, multicast and reserved addresses and the egress allowlist are refused.
+ * loopback, link-local, multicast and reserved addresses (in any IPv4-carrying IPv6 form too),
+ * the egress allowlist and AWS's published service ranges are refused.
  * Unchanged → skipped. Concurrency-safe through conditional writes with a bounded retry.
  */
 export async function addMaliciousIp(
@@ -211,8 +214,9 @@ export async function addMaliciousIp(
   options: { sleep?: (ms: number) => Promise<void> } = {},
 ): Promise<ActionResult<AddMaliciousIpDetails>> {
   const input = inputSchema.parse(request.input);
-  const ip = canonicalIp(input.ip)!;
-  const protection = checkProtectedDestination(ip, { allowlist: deps.settings.egressAllowlist });
+  const ip = input.ip;
+  const awsRanges = deps.awsRanges?.current() ?? bundledAwsIpRanges(deps.settings.awsIpRangesBlockableServices);
+  const protection = checkProtectedDestination(ip, { allowlist: deps.settings.egressAllowlist, awsRanges });
   if (protection.protected) {
     throw new ProtectedTargetError(`refusing to list ${ip} as malicious: ${protection.reason}`, { code: 'ProtectedAddress' });
   }

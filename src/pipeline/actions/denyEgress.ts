@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import {
   CreateNetworkAclEntryCommand,
   DeleteNetworkAclEntryCommand,
@@ -9,7 +8,6 @@ import {
   type EC2Client,
   type Instance,
   type NetworkAcl,
-  type NetworkAclEntry,
 } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
@@ -24,17 +22,33 @@ import {
   ValidationError,
 } from '../../errors.js';
 import {
+  blockIdOf,
   blockRecordSchema,
-  ipAddressSchema,
-  normalizeCidr,
-  normalizeIp,
+  listAllBlocks,
   recordBlock,
   type BlockRecord,
   type BlockRegistry,
   type RecordBlockResult,
+  type StoredBlock,
 } from '../blocks/blockRegistry.js';
-import { planNaclRule, type NaclDenyTarget, type NaclEntry } from '../planning/planNaclRule.js';
+import { describeLift, liftBlock } from '../blocks/liftBlock.js';
+import {
+  awsErrorCode,
+  describeEntry,
+  ec2Call,
+  egressEntryAt,
+  entryMatches,
+  portLabel,
+  readNacl,
+  toNaclEntries,
+  type ExpectedEntry,
+} from '../blocks/naclEntries.js';
+import { bundledAwsIpRanges } from '../net/awsIpRanges.js';
+import { hostCidr, ipAddressSchema } from '../net/ipAddress.js';
+import { familyEntries, planNaclRule, type NaclDenyTarget } from '../planning/planNaclRule.js';
+import { planNaclRoom, type EvictionCandidate } from '../planning/planNaclRoom.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
+import { SEVERITIES } from '../triage/types.js';
 import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
@@ -63,9 +77,11 @@ const inputSchema = z
     instanceId: z.string().regex(INSTANCE_ID, 'an instance id (i-…)').optional(),
     subnetId: z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id (subnet-…)').optional(),
     naclId: z.string().regex(/^acl-[0-9a-f]{8,17}$/, 'a network ACL id (acl-…)').optional(),
-    /** When the block should be lifted; recorded, not enforced by this action. */
+    /** When the block is lifted (the expiry sweeper lifts it); now + SENTINEL_BLOCK_TTL_HOURS when absent. */
     expiresAt: z.iso.datetime({ offset: true }).optional(),
     reason: z.string().trim().min(1).max(1000).optional(),
+    /** The incident's triage severity: when the ACL is full, the lowest-severity block of sentinel's is evicted first. */
+    severity: z.enum(SEVERITIES).optional(),
   })
   .refine((v) => [v.node, v.instanceId, v.subnetId, v.naclId].filter((x) => x !== undefined).length <= 1, {
     message: 'give at most one of node, instanceId, subnetId, naclId',
@@ -97,6 +113,29 @@ export interface DenyEgressDetails {
   note?: string;
   /** A stale record at the same key (its rule had been removed by hand) was overwritten. */
   replacedStaleRecord?: boolean;
+  /** The block's id (`<ip>/<naclId>/<ruleNumber>`): `/unblock block:` lifts exactly it. */
+  blockId?: string;
+  /** When the block expires (ISO 8601). */
+  expiresAt?: string;
+  /** A playbook step acted by itself (actor `stepfunctions:…`), not a person's decision. */
+  automatic: boolean;
+  /** The block of sentinel's that was lifted (or, in a dry run, would be) to make room in a full ACL. */
+  evicted?: EvictedBlock;
+}
+
+/** One of sentinel's own blocks taken out of a full network ACL to make room. */
+export interface EvictedBlock {
+  id: string;
+  ip: string;
+  ruleNumber: number;
+  naclId: string;
+  severity: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  /** Why this one: it expired, or its severity is the lowest. */
+  why: string;
+  /** What lifting it did (or would do). */
+  outcome: string;
 }
 
 /** How many times to re-read and re-plan when another writer takes the chosen rule number. */
@@ -109,106 +148,16 @@ export const DENY_EGRESS_IAM = [
   'ec2:DescribeNetworkAcls',
   'ec2:DescribeVpcs',
   'ec2:CreateNetworkAclEntry',
-  // Only to take the new rule out again when its block record cannot be written.
+  // To take the new rule out again when its block record cannot be written, and to evict an
+  // expired or lower-severity block of sentinel's from a full network ACL.
   'ec2:DeleteNetworkAclEntry',
   's3:PutObject',
+  // Eviction: find sentinel's blocks in the ACL (records), and forget the evicted one.
+  's3:ListBucket',
+  's3:GetObject',
+  's3:DeleteObject',
 ];
 
-// ---------------------------------------------------------------------------
-// EC2 helpers shared with unblock-egress.
-
-/** The AWS error code of a thrown SDK error (`NetworkAclEntryAlreadyExists`, …). */
-export function awsErrorCode(err: unknown): string | undefined {
-  const e = err as { name?: unknown; Code?: unknown } | undefined;
-  if (typeof e?.Code === 'string') return e.Code;
-  return typeof e?.name === 'string' ? e.name : undefined;
-}
-
-/** Runs an EC2 call; `*.NotFound` becomes NotFoundError, `*.Malformed` ValidationError, anything else AwsError. */
-export async function ec2Call<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    const code = awsErrorCode(err) ?? '';
-    if (code.endsWith('.NotFound')) throw new NotFoundError(`${what}: not found (${code})`, { cause: err, details: { awsCode: code } });
-    if (code.endsWith('.Malformed')) throw new ValidationError(`${what}: malformed id (${code})`, { cause: err, details: { awsCode: code } });
-    throw new AwsError(`${what} failed: ${describeError(err)}`, { cause: err, details: { awsCode: code } });
-  }
-}
-
-export async function readNacl(ec2: EC2Client, naclId: string): Promise<NetworkAcl> {
-  const out = await ec2Call(`network ACL ${naclId}`, () => ec2.send(new DescribeNetworkAclsCommand({ NetworkAclIds: [naclId] })));
-  const nacl = out.NetworkAcls?.find((n) => n.NetworkAclId === naclId);
-  if (!nacl) throw new NotFoundError(`network ACL ${naclId}: not found`);
-  return nacl;
-}
-
-/** EC2 reports protocols by number, but accepts (and some emulators echo) names. */
-export function normalizeProtocol(protocol: string | undefined): string {
-  const p = (protocol ?? '').toLowerCase();
-  return ({ tcp: '6', udp: '17', icmp: '1', icmpv6: '58', all: '-1' } as Record<string, string>)[p] ?? p;
-}
-
-/** EC2's entries in the shape planning uses (CIDRs canonical, protocols as numbers). */
-export function toNaclEntries(entries: readonly NetworkAclEntry[]): NaclEntry[] {
-  const out: NaclEntry[] = [];
-  for (const e of entries) {
-    if (e.RuleNumber === undefined) continue;
-    out.push({
-      ruleNumber: e.RuleNumber,
-      egress: e.Egress === true,
-      action: e.RuleAction === 'deny' ? 'deny' : 'allow',
-      protocol: normalizeProtocol(e.Protocol),
-      ...(e.CidrBlock ? { cidr: normalizeCidr(e.CidrBlock) } : {}),
-      ...(e.Ipv6CidrBlock ? { ipv6Cidr: normalizeCidr(e.Ipv6CidrBlock) } : {}),
-      ...(e.PortRange?.From !== undefined && e.PortRange.To !== undefined ? { portRange: { from: e.PortRange.From, to: e.PortRange.To } } : {}),
-    });
-  }
-  return out;
-}
-
-/** The entry sentinel creates for a block, as it must still look to be sentinel's. */
-export interface ExpectedEntry {
-  ruleNumber: number;
-  cidr: string;
-  ipv6: boolean;
-  portRange: { from: number; to: number };
-}
-
-/** Whether an entry is exactly the egress TCP deny sentinel created (same number, CIDR, ports). */
-export function entryMatches(entry: NetworkAclEntry, expected: ExpectedEntry): boolean {
-  const [e] = toNaclEntries([entry]);
-  if (!e) return false;
-  const cidr = expected.ipv6 ? e.ipv6Cidr : e.cidr;
-  const other = expected.ipv6 ? e.cidr : e.ipv6Cidr;
-  return (
-    e.egress &&
-    e.ruleNumber === expected.ruleNumber &&
-    e.action === 'deny' &&
-    e.protocol === '6' &&
-    cidr === normalizeCidr(expected.cidr) &&
-    other === undefined &&
-    e.portRange?.from === expected.portRange.from &&
-    e.portRange?.to === expected.portRange.to
-  );
-}
-
-/** A short description of an entry for reports: `deny tcp 203.0.113.7/32 ports 0-65535`. */
-export function describeEntry(entry: NetworkAclEntry): string {
-  const [e] = toNaclEntries([entry]);
-  if (!e) return 'an entry without a rule number';
-  const proto = e.protocol === '6' ? 'tcp' : e.protocol === '17' ? 'udp' : e.protocol === '-1' ? 'all protocols' : `protocol ${e.protocol}`;
-  const ports = e.portRange ? ` ports ${e.portRange.from}-${e.portRange.to}` : '';
-  return `${e.action} ${proto} ${e.cidr ?? e.ipv6Cidr ?? '?'}${ports}`;
-}
-
-export function egressEntryAt(nacl: NetworkAcl, ruleNumber: number): NetworkAclEntry | undefined {
-  return (nacl.Entries ?? []).find((e) => e.Egress === true && e.RuleNumber === ruleNumber);
-}
-
-export const portLabel = (port: number | null | undefined) => (port == null ? 'all TCP ports' : `tcp/${port}`);
-
-// ---------------------------------------------------------------------------
 
 interface LocatedNacl {
   nacl: NetworkAcl;
@@ -301,8 +250,9 @@ async function vpcCidrs(ec2: EC2Client, vpcId: string): Promise<string[]> {
   return [...new Set(cidrs.filter((c): c is string => typeof c === 'string' && c.length > 0))];
 }
 
-function refuseProtected(ip: string, opts: { vpcCidrs?: readonly string[]; allowlist?: readonly string[] }): void {
-  const check = checkProtectedDestination(ip, opts);
+function refuseProtected(ip: string, deps: ActionDeps, vpc?: readonly string[]): void {
+  const awsRanges = deps.awsRanges?.current() ?? bundledAwsIpRanges(deps.settings.awsIpRangesBlockableServices);
+  const check = checkProtectedDestination(ip, { allowlist: deps.settings.egressAllowlist, awsRanges, ...(vpc ? { vpcCidrs: vpc } : {}) });
   if (check.protected) {
     throw new ProtectedTargetError(`refusing to deny egress to ${ip}: ${check.reason ?? 'protected destination'}`, { details: { ip } });
   }
@@ -357,40 +307,67 @@ async function rollBack(ec2: EC2Client, naclId: string, expected: ExpectedEntry,
   );
 }
 
+/** sentinel's blocks in this ACL and address family whose rules are still exactly its deny: all that eviction may take. */
+async function evictionCandidates(registry: BlockRegistry, nacl: NetworkAcl, naclId: string, ipv6: boolean, deps: ActionDeps) {
+  const blocks = await listAllBlocks(registry, (key, reason) => deps.logger.warn('skipping an invalid block record', { key, reason }));
+  const byKey = new Map<string, StoredBlock>();
+  const candidates: EvictionCandidate[] = [];
+  for (const block of blocks) {
+    const r = block.record;
+    if (r.naclId !== naclId || r.ipv6 !== ipv6) continue;
+    const entry = egressEntryAt(nacl, r.ruleNumber);
+    // The customer's rules have no record; a recorded rule someone changed is no longer sentinel's.
+    if (!entry || !entryMatches(entry, { ruleNumber: r.ruleNumber, cidr: r.cidr, ipv6: r.ipv6, portRange: r.portRange })) continue;
+    byKey.set(block.key, block);
+    candidates.push({ key: block.key, ip: r.ip, ruleNumber: r.ruleNumber, severity: r.severity, createdAt: r.createdAt, expiresAt: r.expiresAt });
+  }
+  return { candidates, byKey };
+}
+
 /**
  * Denies TCP egress to one IP address (one port, or all TCP ports) with a network ACL
  * egress rule placed below the first egress allow rule, so it actually wins. Finds the
  * network ACL (input naclId, SENTINEL_NACL_ID, or the one of the subnet of the node's
  * instance), refuses protected destinations (built-in ranges, the allowlist, the VPC's own
- * CIDRs) before any write, and records the rule in the block registry so unblock-egress can
- * remove exactly it. Idempotent: a deny that already wins is `skipped`.
+ * CIDRs, AWS's published ranges; every IPv4-carrying form judged as its IPv4 address) before
+ * any write, and records the rule in the block registry, with its expiry (SENTINEL_BLOCK_TTL_HOURS
+ * unless the input says) and severity, so unblock-egress and the expiry sweeper remove exactly it.
+ * Room: an automatic block (actor `stepfunctions:…`) stops SENTINEL_NACL_HEADROOM rules short of
+ * the quota, anyone else's may fill it; without room, sentinel's own oldest expired or
+ * lowest-severity block in the ACL is evicted (never the customer's rules), and when nothing may
+ * go an automatic block fails with `NeedsApproval.Quota` for the playbook to ask a person.
+ * Idempotent: a deny that already wins is `skipped`.
  */
 export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: ActionDeps): Promise<ActionResult<DenyEgressDetails>> {
   const input = parseInput(request.input);
-  const ip = normalizeIp(input.ip);
-  const ipv6 = isIP(ip) === 6;
-  const cidr = `${ip}/${ipv6 ? 128 : 32}`;
+  const host = hostCidr(input.ip);
+  const ip = input.ip;
+  const ipv6 = host.family === 'ipv6';
+  const cidr = host.text;
   const port = input.port ?? null;
   const portRange = { from: input.port ?? 0, to: input.port ?? 65535 };
   const what = `${ip} ${portLabel(port)}`;
+  const automatic = request.actor.startsWith('stepfunctions:');
+  const severity = input.severity ?? null;
 
-  // Refusals that need no AWS call: built-in ranges and the configured allowlist.
-  refuseProtected(ip, { allowlist: deps.settings.egressAllowlist });
+  // Refusals that need no AWS call: built-in ranges, the configured allowlist, AWS's ranges.
+  refuseProtected(ip, deps);
   const now = deps.now();
   if (input.expiresAt && Date.parse(input.expiresAt) <= now.getTime()) {
     throw new ValidationError(`expiresAt ${input.expiresAt} is not in the future`);
   }
+  const expiresAt = new Date(input.expiresAt ? Date.parse(input.expiresAt) : now.getTime() + deps.settings.blockTtlHours * 3_600_000).toISOString();
   if (!request.actor || !request.incidentId) throw new ValidationError('deny-egress needs an actor and an incident id to record the block');
   const { ec2, registry } = requireClients(deps);
 
   // Preflight: the network ACL, the VPC's own ranges, the plan.
   const located = await locateNacl(ec2, input, deps.settings.naclId);
   const { naclId, vpcId } = located;
-  refuseProtected(ip, { vpcCidrs: await vpcCidrs(ec2, vpcId), allowlist: deps.settings.egressAllowlist });
+  refuseProtected(ip, deps, await vpcCidrs(ec2, vpcId));
 
   const target: NaclDenyTarget = { cidr, ipv6, ...(input.port !== undefined ? { port: input.port } : {}) };
   const subnetIds = (located.nacl.Associations ?? []).map((a) => a.SubnetId).filter((s): s is string => Boolean(s));
-  const base = { ip, cidr, port, naclId, vpcId, naclSource: located.source, subnetIds };
+  const base = { ip, cidr, port, naclId, vpcId, naclSource: located.source, subnetIds, automatic };
   const recordFor = (ruleNumber: number): BlockRecord => ({
     version: 1,
     kind: 'nacl-egress-deny',
@@ -407,13 +384,16 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
     reason: request.reason ?? input.reason ?? null,
     incidentId: request.incidentId,
     createdAt: now.toISOString(),
-    expiresAt: input.expiresAt ? new Date(input.expiresAt).toISOString() : null,
+    expiresAt,
+    severity,
   });
 
   let nacl = located.nacl;
+  let evicted: EvictedBlock | undefined;
   let created: { ruleNumber: number; firstAllow: number | null; attempts: number } | undefined;
   for (let attempt = 1; !created; attempt++) {
-    const plan = planNaclRule(toNaclEntries(nacl.Entries ?? []), target, deps.settings.naclMaxRules);
+    const entries = toNaclEntries(nacl.Entries ?? []);
+    const plan = planNaclRule(entries, target);
     if (plan.kind === 'exists') {
       return skipped(`egress to ${what} is already denied: ${plan.reason} in ${naclId}`, {
         ...base,
@@ -423,17 +403,69 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
         record: null,
         attempts: attempt,
         note: plan.reason,
+        ...(evicted ? { evicted } : {}),
       });
     }
+
+    // Room for one more rule; at most one eviction per run.
+    const roomInput = {
+      used: familyEntries(entries, ipv6).length,
+      maxRules: deps.settings.naclMaxRules,
+      headroom: deps.settings.naclHeadroom,
+      automatic,
+      severity,
+      now,
+      naclId,
+      family: ipv6 ? ('IPv6' as const) : ('IPv4' as const),
+    };
+    let room = planNaclRoom({ ...roomInput, candidates: [] });
+    let stored: Map<string, StoredBlock> = new Map();
+    if (room.kind !== 'room' && !evicted) {
+      const found = await evictionCandidates(registry, nacl, naclId, ipv6, deps);
+      stored = found.byKey;
+      room = planNaclRoom({ ...roomInput, candidates: found.candidates });
+    }
+    if (room.kind === 'needs-approval') {
+      throw new LimitExceededError(room.reason, { code: 'NeedsApproval.Quota', details: { naclId, used: roomInput.used, maxRules: roomInput.maxRules, headroom: roomInput.headroom } });
+    }
+    if (room.kind === 'full') throw new LimitExceededError(room.reason, { code: 'NaclFull', details: { naclId } });
+    if (room.kind === 'evict') {
+      const victim = stored.get(room.victim.key)!;
+      const about = {
+        id: blockIdOf(victim.key),
+        ip: victim.record.ip,
+        ruleNumber: victim.record.ruleNumber,
+        naclId,
+        severity: victim.record.severity,
+        createdAt: victim.record.createdAt,
+        expiresAt: victim.record.expiresAt,
+        why: room.why,
+      };
+      if (request.dryRun) {
+        const after = planNaclRule(entries.filter((e) => !(e.egress && e.ruleNumber === victim.record.ruleNumber)), target);
+        const ruleNumber = after.kind === 'create' ? after.ruleNumber : victim.record.ruleNumber;
+        return planned(
+          `would evict sentinel's block ${about.id} (${victim.record.ip}, rule ${about.ruleNumber}: ${room.why}) and deny egress to ${what} with rule ${ruleNumber} of ${naclId}`,
+          { ...base, ruleNumber, firstAllow: after.kind === 'create' ? after.firstAllow : null, created: false, record: null, attempts: attempt, expiresAt, evicted: { ...about, outcome: 'would be lifted' } },
+        );
+      }
+      const lifted = await liftBlock(ec2, registry, victim, false);
+      evicted = { ...about, outcome: describeLift(lifted, false) };
+      deps.logger.warn('evicted a block of sentinel\'s to make room in a full network ACL', { ...about, outcome: lifted.outcome, for: what });
+      nacl = await readNacl(ec2, naclId);
+      continue;
+    }
+
     const placement = plan.firstAllow === null ? 'no egress allow rule to precede' : `before allow rule ${plan.firstAllow}`;
     if (request.dryRun) {
-      return planned(`would deny egress to ${what} with rule ${plan.ruleNumber} of ${naclId} (${placement})`, {
+      return planned(`would deny egress to ${what} with rule ${plan.ruleNumber} of ${naclId} (${placement}) until ${expiresAt}`, {
         ...base,
         ruleNumber: plan.ruleNumber,
         firstAllow: plan.firstAllow,
         created: false,
         record: null,
         attempts: attempt,
+        expiresAt,
       });
     }
     // Check the record before the rule exists: a record that cannot be written must not leave a rule behind.
@@ -481,15 +513,15 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
 
   const expected: ExpectedEntry = { ruleNumber: created.ruleNumber, cidr, ipv6, portRange };
   const record = recordFor(created.ruleNumber);
-  let stored: RecordBlockResult;
+  let storedRecord: RecordBlockResult;
   try {
-    stored = await recordBlock(registry, record);
+    storedRecord = await recordBlock(registry, record);
   } catch (err) {
     if (!(err instanceof ConflictError && err.code === 'BlockRecordExists')) return rollBack(ec2, naclId, expected, err, deps);
     // The rule number was free a moment ago, so the rule the old record describes is gone: it is stale.
     deps.logger.warn('replacing a stale block record', { naclId, ruleNumber: created.ruleNumber, ip });
     try {
-      stored = await recordBlock(registry, record, { replace: true });
+      storedRecord = await recordBlock(registry, record, { replace: true });
     } catch (again) {
       return rollBack(ec2, naclId, expected, again, deps);
     }
@@ -497,15 +529,22 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
 
   const placement = created.firstAllow === null ? '' : ` (before allow rule ${created.firstAllow})`;
   const scope = subnetIds.length ? `; applies to ${subnetIds.join(', ')}` : '';
-  return succeeded(`denied egress to ${what} with rule ${created.ruleNumber} of ${naclId}${placement}${scope}; recorded at ${stored.location}`, {
-    ...base,
-    ruleNumber: created.ruleNumber,
-    firstAllow: created.firstAllow,
-    created: true,
-    record: stored.location,
-    attempts: created.attempts,
-    ...(stored.replaced ? { replacedStaleRecord: true } : {}),
-  });
+  const eviction = evicted ? `; to make room, evicted sentinel's block ${evicted.id} (${evicted.ip}: ${evicted.why}): ${evicted.outcome}` : '';
+  return succeeded(
+    `denied egress to ${what} with rule ${created.ruleNumber} of ${naclId}${placement} until ${expiresAt}${scope}; recorded at ${storedRecord.location} (block ${blockIdOf(storedRecord.key)})${eviction}`,
+    {
+      ...base,
+      ruleNumber: created.ruleNumber,
+      firstAllow: created.firstAllow,
+      created: true,
+      record: storedRecord.location,
+      attempts: created.attempts,
+      blockId: blockIdOf(storedRecord.key),
+      expiresAt,
+      ...(storedRecord.replaced ? { replacedStaleRecord: true } : {}),
+      ...(evicted ? { evicted } : {}),
+    },
+  );
 }
 
 export const denyEgressAction = defineAction({
@@ -513,7 +552,10 @@ export const denyEgressAction = defineAction({
   description:
     'Deny TCP egress to one IP address (one port or all ports) with a network ACL rule placed before the first egress allow rule, ' +
     'and record it so unblock-egress removes exactly that rule. Applies to every subnet associated with the network ACL. ' +
-    'Refuses private, link-local, loopback, multicast and reserved addresses, the VPC\'s own ranges and the egress allowlist.',
+    'Refuses private, link-local, loopback, multicast and reserved addresses (also in IPv4-mapped, NAT64, 6to4 and Teredo forms), the VPC\'s own ranges, ' +
+    'the egress allowlist and AWS\'s published service ranges. Blocks expire (SENTINEL_BLOCK_TTL_HOURS). Automatic blocks stop SENTINEL_NACL_HEADROOM rules ' +
+    'short of the quota; a full ACL evicts only sentinel\'s own oldest expired or lowest-severity block.',
+  containment: true,
   permissions: { iam: DENY_EGRESS_IAM, rbac: [] },
   input: inputSchema,
   run: denyEgress,

@@ -584,6 +584,7 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
 
 export const isolateNodeAction = defineAction({
   id: 'isolate-node',
+  containment: true,
   description:
     'Isolate the EC2 instance behind a node: snapshot its EBS volumes, move it to Auto Scaling standby, save its prior state, tag it and its network interfaces, put every network interface on an isolation security group with no rules, and optionally stop it (destroys memory). Undo with release-node.',
   permissions: {

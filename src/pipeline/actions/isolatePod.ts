@@ -213,6 +213,7 @@ export async function isolatePod(request: ActionRequest<IsolatePodInput>, deps: 
 
 export const isolatePodAction = defineAction({
   id: 'isolate-pod',
+  containment: true,
   description:
     'Isolate a pod: label it and apply a deny-all (ingress and egress) NetworkPolicy selecting only that pod; optionally cordon its node. Undo with release-pod.',
   permissions: {

@@ -3,6 +3,7 @@ import type { PipelineSettings } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import type { AwsClients } from '../../aws/clients.js';
 import type { KubeClients } from '../../kube/clients.js';
+import type { AwsIpRangesSource } from '../net/awsIpRanges.js';
 
 export type ActionStatus = 'succeeded' | 'skipped' | 'failed';
 
@@ -19,7 +20,11 @@ export interface ActionRequest<I> {
   input: I;
   /** Return the preflight plan; change nothing. */
   dryRun?: boolean;
-  /** Who or what asked: `discord:<userId>`, `stepfunctions:<execution>`, `cli`. */
+  /**
+   * Who or what asked: `discord:<userId>`, `stepfunctions:<execution>`, `cli`. `stepfunctions:…`
+   * is a playbook step acting by itself (automatic); a step a responder approved runs as the
+   * approvers (`discord:<id>[,discord:<id>]`).
+   */
   actor: string;
   incidentId: string;
   reason?: string;
@@ -32,6 +37,8 @@ export interface ActionDeps {
   settings: PipelineSettings;
   logger: Logger;
   now: () => Date;
+  /** AWS's published ranges as the bot keeps them fresh; the bundled copy when absent. */
+  awsRanges?: AwsIpRangesSource;
 }
 
 export interface RbacRule {
@@ -58,6 +65,11 @@ export interface ActionDefinition<S extends z.ZodType = z.ZodType> {
    * memory; such a step needs a successful capture or a person's waiver first.
    */
   destroysMemory?: boolean | ((input: z.output<S>, settings: PipelineSettings) => boolean);
+  /**
+   * A containment action (a block or an isolation): run by a playbook step on its own, it counts
+   * against SENTINEL_AUTO_CONTAINMENT_CAP, and past the cap the step asks a responder instead.
+   */
+  containment?: boolean;
   run(request: ActionRequest<z.output<S>>, deps: ActionDeps): Promise<ActionResult<object>>;
 }
 

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -8,12 +7,15 @@ import {
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { AwsError, ConflictError, ValidationError } from '../../errors.js';
+import { normalizeIp } from '../net/ipAddress.js';
+import { SEVERITIES, type Severity } from '../triage/types.js';
 
 /**
  * The block registry: one JSON object per egress deny rule sentinel created, so that an
  * unblock removes exactly sentinel's rules and nothing else. Objects live in the evidence
  * bucket at `blocks/<ip>/<naclId>/<ruleNumber>.json` (the IP in canonical form) and are
- * written once (`If-None-Match: *`).
+ * written once (`If-None-Match: *`). A block's id is its key without `blocks/` and `.json`
+ * (`203.0.113.7/acl-0abc/3`): `/unblock block:` and the expiry sweeper name one block by it.
  */
 
 /** What sentinel remembers about one network ACL egress deny it created. */
@@ -39,8 +41,10 @@ export interface BlockRecord {
   incidentId: string;
   /** When the rule was created (ISO 8601). */
   createdAt: string;
-  /** When the block should be lifted (ISO 8601); null for no expiry. Nothing lifts it by itself. */
+  /** When the block is lifted (ISO 8601): the expiry sweeper lifts it then. Null only in records written before blocks expired. */
   expiresAt: string | null;
+  /** The incident's triage severity: a full network ACL evicts the lowest first. Null when unknown (counted as medium). */
+  severity: Severity | null;
 }
 
 export const BLOCK_RECORD_PREFIX = 'blocks/';
@@ -64,7 +68,8 @@ export const blockRecordSchema = z.strictObject({
   incidentId: z.string().min(1),
   createdAt: isoDate,
   expiresAt: isoDate.nullable(),
-}) satisfies z.ZodType<BlockRecord>;
+  severity: z.enum(SEVERITIES).nullable().default(null),
+}) satisfies z.ZodType<BlockRecord, unknown>;
 
 /** Where the registry lives. */
 export interface BlockRegistry {
@@ -80,41 +85,36 @@ export interface StoredBlock {
   record: BlockRecord;
 }
 
-const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
-
-/** Accepts a plain IPv4 or IPv6 address (no zone id, no prefix length, not IPv4-mapped). */
-export const ipAddressSchema = z
-  .string()
-  .refine((v) => isIP(v) !== 0 && !v.includes('%'), 'an IPv4 or IPv6 address (no prefix length, no zone id)')
-  .refine((v) => !IPV4_MAPPED.test(v), 'an IPv4-mapped IPv6 address; give the IPv4 address itself');
-
-/**
- * The canonical form of an address: IPv4 as is (Node rejects leading zeros), IPv6 lower
- * case with the longest run of zero groups compressed (RFC 5952, as WHATWG URL serializes it).
- */
-export function normalizeIp(ip: string): string {
-  const parsed = ipAddressSchema.safeParse(ip);
-  if (!parsed.success) throw new ValidationError(`${JSON.stringify(ip)} is not ${parsed.error.issues[0]?.message ?? 'an IP address'}`);
-  if (isIP(ip) === 4) return ip;
-  return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-}
-
-/** `<ip>/<bits>` with the address in canonical form; the input unchanged if it is not a CIDR. */
-export function normalizeCidr(cidr: string): string {
-  const [ip, bits, ...rest] = cidr.split('/');
-  if (!ip || bits === undefined || rest.length || !/^\d{1,3}$/.test(bits) || !ipAddressSchema.safeParse(ip).success) return cidr;
-  return `${normalizeIp(ip)}/${Number(bits)}`;
-}
-
 /** The key prefix under which every record for this IP lives. */
 export function blockPrefix(ip: string): string {
   return `${BLOCK_RECORD_PREFIX}${normalizeIp(ip)}/`;
 }
 
+const NACL_ID = /^acl-[0-9a-f]{1,32}$/;
+
 export function blockKey(record: Pick<BlockRecord, 'ip' | 'naclId' | 'ruleNumber'>): string {
-  if (!/^acl-[0-9a-f]{1,32}$/.test(record.naclId)) throw new ValidationError(`${JSON.stringify(record.naclId)} is not a network ACL id`);
+  if (!NACL_ID.test(record.naclId)) throw new ValidationError(`${JSON.stringify(record.naclId)} is not a network ACL id`);
   if (!Number.isInteger(record.ruleNumber) || record.ruleNumber < 1) throw new ValidationError(`${record.ruleNumber} is not a rule number`);
   return `${blockPrefix(record.ip)}${record.naclId}/${record.ruleNumber}.json`;
+}
+
+/** A block's short id: its key without `blocks/` and `.json` (`203.0.113.7/acl-0abc/3`). */
+export function blockIdOf(key: string): string {
+  return key.slice(BLOCK_RECORD_PREFIX.length).replace(/\.json$/, '');
+}
+
+/**
+ * The key of one block from its id or its key (`203.0.113.7/acl-0abc/3` or
+ * `blocks/203.0.113.7/acl-0abc/3.json`); ValidationError for anything else.
+ */
+export function blockKeyFromRef(ref: string): string {
+  const id = ref.trim().replace(/^blocks\//, '').replace(/\.json$/, '');
+  const parts = id.split('/');
+  const [ip, naclId, rule] = parts;
+  if (parts.length !== 3 || !ip || !naclId || !rule || !NACL_ID.test(naclId) || !/^[1-9]\d{0,4}$/.test(rule)) {
+    throw new ValidationError(`${JSON.stringify(ref)} is not a block id (<ip>/<network ACL id>/<rule number>, e.g. 203.0.113.7/acl-0abc1234/3) or block record key`);
+  }
+  return blockKey({ ip: normalizeIp(ip), naclId, ruleNumber: Number(rule) });
 }
 
 const location = (registry: BlockRegistry, key: string) => `s3://${registry.bucket}/${key}`;
@@ -177,6 +177,12 @@ export async function recordBlock(registry: BlockRegistry, record: BlockRecord, 
   return { key, location: where, replaced: Boolean(options.replace) };
 }
 
+/** One stored block by key; undefined when there is no record there. */
+export async function readBlock(registry: BlockRegistry, key: string): Promise<StoredBlock | undefined> {
+  const record = await readRecord(registry, key);
+  return record ? { key, location: location(registry, key), record } : undefined;
+}
+
 async function readRecord(registry: BlockRegistry, key: string): Promise<BlockRecord | undefined> {
   const where = location(registry, key);
   let text: string;
@@ -207,12 +213,7 @@ async function readRecord(registry: BlockRegistry, key: string): Promise<BlockRe
   return parsed.data;
 }
 
-/**
- * Every block sentinel recorded for this IP; with `port`, only the blocks of exactly that
- * port (an all-ports block is not a block "of port 443"). Sorted by NACL and rule number.
- */
-export async function listBlocks(registry: BlockRegistry, ip: string, port?: number): Promise<StoredBlock[]> {
-  const prefix = blockPrefix(ip);
+async function listKeys(registry: BlockRegistry, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
@@ -227,13 +228,41 @@ export async function listBlocks(registry: BlockRegistry, ip: string, port?: num
     for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
+  return keys;
+}
 
+async function readAll(registry: BlockRegistry, keys: readonly string[]): Promise<StoredBlock[]> {
   const blocks: StoredBlock[] = [];
   for (const key of keys) {
-    const record = await readRecord(registry, key);
-    if (!record) continue;
-    if (port !== undefined && record.port !== port) continue;
-    blocks.push({ key, location: location(registry, key), record });
+    const block = await readBlock(registry, key);
+    if (block) blocks.push(block);
+  }
+  return blocks.sort((a, b) => a.record.naclId.localeCompare(b.record.naclId) || a.record.ruleNumber - b.record.ruleNumber);
+}
+
+/**
+ * Every block sentinel recorded for this IP; with `port`, only the blocks of exactly that
+ * port (an all-ports block is not a block "of port 443"). Sorted by NACL and rule number.
+ */
+export async function listBlocks(registry: BlockRegistry, ip: string, port?: number): Promise<StoredBlock[]> {
+  const blocks = await readAll(registry, await listKeys(registry, blockPrefix(ip)));
+  return port === undefined ? blocks : blocks.filter((b) => b.record.port === port);
+}
+
+/**
+ * Every block sentinel recorded, whatever the IP (the expiry sweeper, eviction). A record that
+ * is not valid is skipped and reported through `onInvalid`, so one bad object cannot stop expiry.
+ */
+export async function listAllBlocks(registry: BlockRegistry, onInvalid?: (key: string, reason: string) => void): Promise<StoredBlock[]> {
+  const blocks: StoredBlock[] = [];
+  for (const key of await listKeys(registry, BLOCK_RECORD_PREFIX)) {
+    try {
+      const block = await readBlock(registry, key);
+      if (block) blocks.push(block);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      onInvalid?.(key, err.message);
+    }
   }
   return blocks.sort((a, b) => a.record.naclId.localeCompare(b.record.naclId) || a.record.ruleNumber - b.record.ruleNumber);
 }

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { canonicalIp as canonicalAddress } from '../net/ipAddress.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
 
 /**
@@ -498,23 +498,14 @@ export const ANALYSIS_RULES: readonly AnalysisRule[] = [
 
 /** An IP in one spelling: IPv4 dotted quad, IPv4-mapped IPv6 as IPv4, IPv6 lower case and compressed. */
 export function canonicalIp(value: string): string | undefined {
-  const raw = value.trim().replace(/^\[|\]$/g, '').replace(/%[A-Za-z0-9_.-]+$/, '');
-  const family = isIP(raw);
-  if (family === 4) return raw;
-  if (family !== 6) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  if (mapped && isIP(mapped[1]!) === 4) return mapped[1]!;
-  try {
-    const host = new URL(`http://[${raw}]/`).hostname.replace(/^\[|\]$/g, '');
-    return host.toLowerCase();
-  } catch {
-    return undefined;
-  }
+  // Logs write `[addr]` and `addr%zone`; the address itself goes through sentinel's one IP module.
+  return canonicalAddress(value.trim().replace(/^\[|\]$/g, '').replace(/%[A-Za-z0-9_.-]+$/, ''));
 }
 
+/** Neither private nor special (AWS's ranges are not the question here). */
 export function isPublicIp(value: string): boolean {
   const ip = canonicalIp(value);
-  return ip !== undefined && !checkProtectedDestination(ip).protected;
+  return ip !== undefined && !checkProtectedDestination(ip, { awsRanges: null }).protected;
 }
 
 const IPV4_TOKEN = /(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])/g;

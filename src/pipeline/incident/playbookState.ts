@@ -283,6 +283,25 @@ function waiverDecision(raw: unknown, fallbackAt: string): IncidentInput['decisi
   return { ...base, decision: w.data.action, note: 'memory capture not waived' };
 }
 
+/**
+ * Where the playbooks keep a responder's answer to a containment step they did not run by
+ * themselves (the automatic containment cap, or the network ACL's quota), and its action.
+ */
+const CONTAINMENT_DECISIONS: Readonly<Record<string, string>> = {
+  denyEgressDecision: 'deny-egress',
+  isolateNodeDecision: 'isolate-node',
+  isolateInstanceDecision: 'isolate-node',
+};
+
+function containmentDecisions(state: PlaybookState): IncidentInput['decisions'] {
+  return Object.entries(CONTAINMENT_DECISIONS).flatMap(([key, action]) => {
+    const d = decisionStateSchema.safeParse((state as Record<string, unknown>)[key]);
+    if (!d.success) return [];
+    const note = d.data.action === 'block' ? `${action} approved past the automatic limits` : `${action} not approved: nothing was done`;
+    return [{ action, decision: d.data.action, by: decisionBy(d.data.by), at: d.data.at ?? state.startTime, note }];
+  });
+}
+
 /** Turns a playbook's state into the incident that record-incident writes and the report shows. */
 export function incidentFromPlaybookState(state: PlaybookState): IncidentInput {
   const actions = Object.entries(state.results).flatMap(([step, raw]) => {
@@ -301,6 +320,7 @@ export function incidentFromPlaybookState(state: PlaybookState): IncidentInput {
         ]
       : []),
     ...(waiver ? [waiver] : []),
+    ...containmentDecisions(state),
   ];
   return {
     incidentId: state.incidentId,

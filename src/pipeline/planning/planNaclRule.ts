@@ -35,15 +35,21 @@ const covers = (e: NaclEntry, t: NaclDenyTarget) => {
   return t.port === undefined ? from <= 0 && to >= 65535 : from <= t.port && to >= t.port;
 };
 
+/** The egress entries of one address family that count against the quota (not the default `*` rule). */
+export function familyEntries(entries: readonly NaclEntry[], ipv6: boolean): NaclEntry[] {
+  return entries.filter((e) => e.egress && e.ruleNumber <= MAX_RULE_NUMBER && (ipv6 ? e.ipv6Cidr : e.cidr) !== undefined);
+}
+
 /**
  * Chooses where an egress deny goes. AWS evaluates the lowest rule number
  * first, so the deny must sit below every egress allow rule of its address
  * family (the earlier system numbered from 100 up, behind AWS's default
  * `100 allow all`, so its denies never matched). An existing deny for the same
- * destination that already wins means there is nothing to do.
+ * destination that already wins means there is nothing to do. Whether the ACL has
+ * room for one more rule is planNaclRoom's question.
  */
-export function planNaclRule(entries: readonly NaclEntry[], target: NaclDenyTarget, maxRules: number): NaclPlan {
-  const family = entries.filter((e) => e.egress && e.ruleNumber <= MAX_RULE_NUMBER && (target.ipv6 ? e.ipv6Cidr : e.cidr) !== undefined);
+export function planNaclRule(entries: readonly NaclEntry[], target: NaclDenyTarget): NaclPlan {
+  const family = familyEntries(entries, target.ipv6);
   const allows = family.filter((e) => e.action === 'allow').map((e) => e.ruleNumber);
   const firstAllow = allows.length ? Math.min(...allows) : null;
   const sameCidr = (e: NaclEntry) => (target.ipv6 ? e.ipv6Cidr : e.cidr) === target.cidr;
@@ -58,12 +64,6 @@ export function planNaclRule(entries: readonly NaclEntry[], target: NaclDenyTarg
       ruleNumber: existing.ruleNumber,
       reason: identical ? `rule ${existing.ruleNumber} already denies this` : `rule ${existing.ruleNumber} already denies this (and more)`,
     };
-  }
-  if (family.length >= maxRules) {
-    throw new LimitExceededError(
-      `the network ACL is full: ${family.length} ${target.ipv6 ? 'IPv6' : 'IPv4'} egress rules of ${maxRules} allowed; remove a rule or raise the quota`,
-      { code: 'NaclFull' },
-    );
   }
   const used = new Set(entries.filter((e) => e.egress).map((e) => e.ruleNumber));
   const limit = firstAllow === null ? MAX_RULE_NUMBER : firstAllow - 1;

@@ -22,7 +22,7 @@ import { destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js'
 import { loadConfig, type PipelineSettings } from '../../../src/config.js';
 import { createSilentLogger } from '../../../src/logger.js';
 import { denyEgress, denyEgressAction } from '../../../src/pipeline/actions/denyEgress.js';
-import { normalizeIp } from '../../../src/pipeline/blocks/blockRegistry.js';
+import { normalizeIp } from '../../../src/pipeline/net/ipAddress.js';
 import type { ActionDeps, ActionRequest } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../../support/aws.js';
@@ -255,7 +255,7 @@ describe('deny-egress: the rule', () => {
     expect(await bucketKeys(bucket)).toHaveLength(1);
   });
 
-  it('refuses a full network ACL with a clear message and writes nothing', async () => {
+  it("refuses a full network ACL whose rules are all the customer's: nothing of theirs is evicted, nothing written", async () => {
     const { subnetId } = await createVpcWithSubnet(aws.ec2);
     const naclId = await naclOfSubnet(subnetId);
     // 19 egress denies + the default allow at 100 = 20 IPv4 egress rules, the AWS quota.
@@ -269,7 +269,7 @@ describe('deny-egress: the rule', () => {
 
     expect(result).toEqual({
       status: 'failed',
-      summary: 'the network ACL is full: 20 IPv4 egress rules of 20 allowed; remove a rule or raise the quota',
+      summary: `the network ACL ${naclId} holds 20 IPv4 egress rules of its quota of 20 (SENTINEL_NACL_MAX_RULES), and none of sentinel's blocks there has expired or has a lower severity; remove a rule or raise the quota`,
       details: { error: 'NaclFull', final: true },
     });
     expect(await egressEntries(naclId)).toEqual(before);
@@ -464,7 +464,8 @@ describe('deny-egress: input, dry run, record', () => {
   it.each([
     ['not an IP', { ip: 'example.com', subnetId: 'subnet-0123456789abcdef0' }, /ip: an IPv4 or IPv6 address/],
     ['a CIDR', { ip: '203.0.113.0/24', subnetId: 'subnet-0123456789abcdef0' }, /ip: an IPv4 or IPv6 address/],
-    ['an IPv4-mapped IPv6 address', { ip: '::ffff:203.0.113.45', subnetId: 'subnet-0123456789abcdef0' }, /give the IPv4 address itself/],
+    ['an IPv4 address with a leading zero', { ip: '203.0.113.045', subnetId: 'subnet-0123456789abcdef0' }, /ip: an IPv4 or IPv6 address/],
+    ['an address with a zone id', { ip: 'fe80::1%eth0', subnetId: 'subnet-0123456789abcdef0' }, /ip: an IPv4 or IPv6 address/],
     ['a port out of range', { ip: PUBLIC_IP, port: 70000, subnetId: 'subnet-0123456789abcdef0' }, /port:/],
     ['two ways to find the ACL', { ip: PUBLIC_IP, subnetId: 'subnet-0123456789abcdef0', naclId: 'acl-0123456789abcdef0' }, /at most one of node, instanceId, subnetId, naclId/],
     ['an expiry that is not ISO', { ip: PUBLIC_IP, subnetId: 'subnet-0123456789abcdef0', expiresAt: 'tomorrow' }, /expiresAt/],
@@ -485,7 +486,7 @@ describe('deny-egress: input, dry run, record', () => {
     const result = await invokeAction(denyEgressAction, { ip: PUBLIC_IP, port: 4444, subnetId }, { ...invokeOptions, dryRun: true }, depsFor(bucket));
 
     expect(result.status).toBe('skipped');
-    expect(result.summary).toBe(`dry run: would deny egress to ${PUBLIC_IP} tcp/4444 with rule 1 of ${naclId} (before allow rule 100)`);
+    expect(result.summary).toMatch(new RegExp(`^dry run: would deny egress to ${PUBLIC_IP} tcp/4444 with rule 1 of ${naclId} \\(before allow rule 100\\) until \\d{4}-`));
     expect(result.details).toMatchObject({ dryRun: true, naclId, vpcId, ruleNumber: 1, cidr: `${PUBLIC_IP}/32`, firstAllow: 100, created: false, record: null });
     expect(await egressEntries(naclId)).toEqual(before);
     expect(await bucketKeys(bucket)).toEqual([]);
@@ -522,10 +523,15 @@ describe('deny-egress: input, dry run, record', () => {
       incidentId: 'inc-42',
       createdAt: '2031-05-06T07:08:09.000Z',
       expiresAt: '2031-05-07T07:08:09.000Z',
+      severity: null,
     });
 
-    const withInputReason = await denyEgress(request({ ip: PUBLIC_IP, port: 25, subnetId, reason: 'spam relay' }, { actor: 'cli' }), deps);
-    expect(await readJson(withInputReason.details.record!)).toMatchObject({ actor: 'cli', reason: 'spam relay', port: 25, expiresAt: null });
+    // Without an expiry, the block lasts SENTINEL_BLOCK_TTL_HOURS (24 by default); the triage severity is kept.
+    const withInputReason = await denyEgress(request({ ip: PUBLIC_IP, port: 25, subnetId, reason: 'spam relay', severity: 'critical' }, { actor: 'cli' }), deps);
+    expect(await readJson(withInputReason.details.record!)).toMatchObject({ actor: 'cli', reason: 'spam relay', port: 25, expiresAt: '2031-05-07T07:08:09.000Z', severity: 'critical' });
+    expect(withInputReason.details.expiresAt).toBe('2031-05-07T07:08:09.000Z');
+    const shortTtl = await denyEgress(request({ ip: PUBLIC_IP, port: 27, subnetId }), depsFor(bucket, { blockTtlHours: 2 }, { now: () => now }));
+    expect(await readJson(shortTtl.details.record!)).toMatchObject({ expiresAt: '2031-05-06T09:08:09.000Z' });
 
     const withoutReason = await denyEgress(request({ ip: PUBLIC_IP, port: 26, subnetId }), deps);
     expect(await readJson(withoutReason.details.record!)).toMatchObject({ reason: null, port: 26 });
@@ -584,7 +590,8 @@ describe('deny-egress: input, dry run, record', () => {
   it('calls only the IAM actions it declares, and each of them in some path', async () => {
     const called = new Set<string>();
     const recording = createMotoClients();
-    const commandName = (context: { commandName?: string }) => String(context.commandName).replace(/Command$/, '');
+    // IAM names: ListObjectsV2 is authorised as s3:ListBucket.
+    const commandName = (context: { commandName?: string }) => String(context.commandName).replace(/Command$/, '').replace(/^ListObjectsV2$/, 'ListBucket');
     recording.ec2.middlewareStack.add(
       (next, context) => async (args) => {
         called.add(`ec2:${commandName(context)}`);
@@ -604,8 +611,11 @@ describe('deny-egress: input, dry run, record', () => {
       const bucket = await newBucket();
       const deps = (b: string) => depsFor(b, {}, { aws: recording });
       // A full run (node lookup, VPC ranges, create, record), a subnet that needs the VPC default
-      // ACL lookup, and a run whose record cannot be written (rolled back).
+      // ACL lookup, a run whose record cannot be written (rolled back), and one that evicts
+      // sentinel's own lower-severity block from a full ACL (records listed, read and removed).
       expect((await denyEgress(request({ ip: PUBLIC_IP, port: 1, node: privateDnsName }), deps(bucket))).status).toBe('succeeded');
+      const evicting = await denyEgress(request({ ip: PUBLIC_IP, port: 3, node: privateDnsName, severity: 'critical' }), depsFor(bucket, { naclMaxRules: 2 }, { aws: recording }));
+      expect(evicting.details.evicted).toMatchObject({ outcome: expect.stringMatching(/^removed rule/) });
       expect((await invokeAction(denyEgressAction, { ip: PUBLIC_IP, subnetId: 'subnet-0000000000000dead' }, invokeOptions, deps(bucket))).status).toBe('failed');
       expect((await invokeAction(denyEgressAction, { ip: PUBLIC_IP, port: 2, subnetId }, invokeOptions, deps(uniqueName('no-such-bucket')))).status).toBe('failed');
     } finally {
@@ -613,5 +623,109 @@ describe('deny-egress: input, dry run, record', () => {
     }
     expect([...called].sort()).toEqual([...denyEgressAction.permissions.iam].sort());
     expect(denyEgressAction.permissions.rbac).toEqual([]);
+  });
+});
+
+describe('deny-egress: room in the network ACL, eviction, protected destinations', () => {
+  const AUTOMATIC = 'stepfunctions:falco-exec-1';
+
+  /** A fresh ACL holding the default allow at 100 and `customer` hand-made egress denies (not sentinel's). */
+  async function aclWith(customer: number) {
+    const { subnetId } = await createVpcWithSubnet(aws.ec2);
+    const naclId = await naclOfSubnet(subnetId);
+    for (let n = 0; n < customer; n++) {
+      await addEgressEntry(naclId, { RuleNumber: 50 + n, Protocol: '6', RuleAction: 'deny', CidrBlock: `192.0.2.${n + 1}/32`, PortRange: { From: 25, To: 25 } });
+    }
+    return { subnetId, naclId, bucket: await newBucket() };
+  }
+
+  it('stops an automatic block SENTINEL_NACL_HEADROOM rules short of the quota (NeedsApproval.Quota), while a person may fill it', async () => {
+    const { subnetId, naclId, bucket } = await aclWith(16); // 16 + the allow at 100 = 17 of 20
+    const deps = depsFor(bucket);
+    const first = await invokeAction(denyEgressAction, { ip: '198.51.100.1', subnetId, severity: 'high' }, { actor: AUTOMATIC, incidentId: 'inc-a' }, deps);
+    expect(first.status).toBe('succeeded'); // 18 of 20 now
+    const before = await egressEntries(naclId);
+
+    const second = await invokeAction(denyEgressAction, { ip: '198.51.100.2', subnetId, severity: 'high' }, { actor: AUTOMATIC, incidentId: 'inc-b' }, deps);
+    expect(second).toMatchObject({ status: 'failed', details: { error: 'NeedsApproval.Quota', final: true } });
+    expect(second.summary).toBe(
+      `network ACL ${naclId} holds 18 IPv4 egress rules of its quota of 20 (SENTINEL_NACL_MAX_RULES); automatic blocks stop 2 rules short of it (SENTINEL_NACL_HEADROOM) and none of sentinel's blocks there has expired or has a lower severity: a responder must approve this block`,
+    );
+    expect(await egressEntries(naclId)).toEqual(before);
+
+    // The same block, approved by a person (the bot runs it as the approvers), goes past the headroom.
+    const approved = await invokeAction(denyEgressAction, { ip: '198.51.100.2', subnetId, severity: 'high' }, { actor: 'discord:111111111111111111', incidentId: 'inc-b' }, deps);
+    expect(approved.status).toBe('succeeded');
+    expect(approved.details).toMatchObject({ automatic: false });
+  });
+
+  it("evicts only sentinel's oldest expired block from a full ACL, with a report line, and never the customer's rules", async () => {
+    const { subnetId, naclId, bucket } = await aclWith(15); // 15 + allow = 16 of 20
+    let clock = new Date('2031-01-01T00:00:00Z');
+    const deps = depsFor(bucket, {}, { now: () => clock });
+    const blockAt = async (ip: string, at: string, ttlHours: number, severity: 'low' | 'high') => {
+      clock = new Date(at);
+      const r = await denyEgress(request({ ip, subnetId, severity }, { actor: 'discord:1' }), depsFor(bucket, { blockTtlHours: ttlHours }, { now: () => clock }));
+      expect(r.status).toBe('succeeded');
+      return r.details;
+    };
+    // Four of sentinel's blocks fill the ACL: two expire (the older expiry first), two do not.
+    const expiresSecond = await blockAt('198.51.100.11', '2031-01-01T00:00:00Z', 3, 'high');
+    const expiresFirst = await blockAt('198.51.100.12', '2031-01-01T00:10:00Z', 1, 'high');
+    const fresh = await blockAt('198.51.100.13', '2031-01-01T00:20:00Z', 48, 'low');
+    await blockAt('198.51.100.14', '2031-01-01T00:30:00Z', 48, 'high');
+    const customer = (await egressEntries(naclId)).filter((e) => e.RuleNumber! >= 50 && e.RuleNumber! < 100);
+    expect(customer).toHaveLength(15);
+
+    clock = new Date('2031-01-01T05:00:00Z'); // both expired; nobody swept them yet
+    const result = await denyEgress(request({ ip: PUBLIC_IP, port: 4444, subnetId, severity: 'medium' }), deps);
+
+    expect(result.status).toBe('succeeded');
+    expect(result.details.evicted).toMatchObject({ id: expiresFirst.blockId, ip: '198.51.100.12', why: 'it expired at 2031-01-01T01:10:00.000Z' });
+    expect(result.summary).toContain(`to make room, evicted sentinel's block ${expiresFirst.blockId} (198.51.100.12: it expired at 2031-01-01T01:10:00.000Z): removed rule ${expiresFirst.ruleNumber} of ${naclId}`);
+    const after = await egressEntries(naclId);
+    expect(after.filter((e) => e.RuleNumber! >= 50 && e.RuleNumber! < 100)).toEqual(customer);
+    expect(after.map((e) => e.CidrBlock)).not.toContain('198.51.100.12/32');
+    expect(after.map((e) => e.CidrBlock)).toEqual(expect.arrayContaining(['198.51.100.11/32', '198.51.100.13/32', '198.51.100.14/32', `${PUBLIC_IP}/32`]));
+    const keys = await bucketKeys(bucket);
+    expect(keys).not.toContain(`blocks/198.51.100.12/${naclId}/${expiresFirst.ruleNumber}.json`);
+    expect(keys).toContain(`blocks/198.51.100.11/${naclId}/${expiresSecond.ruleNumber}.json`);
+
+    // Nothing expired any more but the other old one: it goes next; then the low-severity one, for a higher severity only.
+    const next = await denyEgress(request({ ip: '203.0.113.46', subnetId, severity: 'medium' }), deps);
+    expect(next.details.evicted).toMatchObject({ ip: '198.51.100.11' });
+    const lowGoes = await denyEgress(request({ ip: '203.0.113.47', subnetId, severity: 'critical' }), deps);
+    expect(lowGoes.details.evicted).toMatchObject({ id: fresh.blockId, why: expect.stringMatching(/severity \(low\) is the lowest/) });
+    const none = await invokeAction(denyEgressAction, { ip: '203.0.113.48', subnetId, severity: 'low' }, invokeOptions, deps);
+    expect(none).toMatchObject({ status: 'failed', details: { error: 'NaclFull' } });
+    expect((await egressEntries(naclId)).filter((e) => e.RuleNumber! >= 50 && e.RuleNumber! < 100)).toEqual(customer);
+  });
+
+  it('shows an eviction in a dry run without lifting or creating anything', async () => {
+    const { subnetId, naclId, bucket } = await aclWith(18); // 18 + allow = 19
+    const old = await denyEgress(request({ ip: '198.51.100.21', subnetId, severity: 'low' }), depsFor(bucket));
+    const before = await egressEntries(naclId);
+    const dry = await denyEgress(request({ ip: PUBLIC_IP, subnetId, severity: 'high' }, { dryRun: true }), depsFor(bucket));
+    expect(dry.summary).toMatch(new RegExp(`^dry run: would evict sentinel's block ${old.details.blockId!.replace(/[.]/g, '\\.')} \\(198\\.51\\.100\\.21, rule ${old.details.ruleNumber}: its severity \\(low\\) is the lowest`));
+    expect(dry.details.evicted).toMatchObject({ outcome: 'would be lifted' });
+    expect(await egressEntries(naclId)).toEqual(before);
+  });
+
+  it.each([
+    ['::ffff:a00:1', /to 10\.0\.0\.1: 10\.0\.0\.1 is private/],
+    ['64:ff9b::a00:1', /NAT64 form of 10\.0\.0\.1, which is private/],
+    ['2002:a00:1::', /6to4 form of 10\.0\.0\.1, which is private/],
+    ['52.95.110.1', /in AWS's published range 52\.95\.110\.0\/24 \(ROUTE53, AMAZON; GLOBAL\)/],
+  ])('refuses %s before any AWS call', async (ip, reason) => {
+    const result = await invokeAction(denyEgressAction, { ip, subnetId: 'subnet-0000000000000dead' }, invokeOptions, depsFor('unused-bucket'));
+    expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
+    expect(result.summary).toMatch(reason);
+  });
+
+  it('blocks an IPv4-mapped address as its IPv4 address (one canonical form for the rule and the record)', async () => {
+    const { subnetId, bucket } = await aclWith(0);
+    const result = await denyEgress(request({ ip: `::ffff:${PUBLIC_IP}`, subnetId }), depsFor(bucket));
+    expect(result.details).toMatchObject({ ip: PUBLIC_IP, cidr: `${PUBLIC_IP}/32` });
+    expect(await bucketKeys(bucket)).toEqual([expect.stringMatching(new RegExp(`^blocks/${PUBLIC_IP.replace(/\./g, '\\.')}/acl-`))]);
   });
 });

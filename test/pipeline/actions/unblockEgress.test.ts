@@ -90,6 +90,8 @@ describe('unblock-egress', () => {
     expect(result.details).toMatchObject({ ip: IP, port: 4444, rulesRemoved: 1, leftInPlace: 0 });
     expect(result.details.blocks).toEqual([
       {
+        id: `${IP}/${f.naclId}/${ours}`,
+        ip: IP,
         naclId: f.naclId,
         ruleNumber: ours,
         cidr: `${IP}/32`,
@@ -267,7 +269,7 @@ describe('unblock-egress', () => {
 
   it('refuses bad input through invokeAction', async () => {
     const f = await fixture();
-    for (const input of [{ ip: 'not-an-ip' }, { ip: IP, port: 0 }, { ip: IP, naclId: f.naclId }]) {
+    for (const input of [{ ip: 'not-an-ip' }, { ip: IP, port: 0 }, { ip: IP, naclId: f.naclId }, {}, { ip: IP, block: `${IP}/${f.naclId}/1` }, { block: `${IP}/${f.naclId}/1`, port: 4444 }]) {
       const result = await invokeAction(unblockEgressAction, input, invokeOptions, f.deps);
       expect(result).toMatchObject({ status: 'failed', details: { error: 'InvalidInput', final: true } });
       expect(result.summary).toMatch(/^invalid input for unblock-egress: /);
@@ -279,5 +281,29 @@ describe('unblock-egress', () => {
     const result = await invokeAction(unblockEgressAction, { ip: IP }, invokeOptions, { ...f.deps, settings: { ...f.deps.settings, evidenceBucket: undefined } });
     expect(result).toMatchObject({ status: 'failed', details: { error: 'Config' } });
     expect(result.summary).toMatch(/^SENTINEL_EVIDENCE_BUCKET is not set/);
+  });
+
+  it('lifts exactly one block by its id, leaving the other blocks of the same IP', async () => {
+    const f = await fixture();
+    const web = await block(f, { ip: IP, port: 443 });
+    const shell = await block(f, { ip: IP, port: 4444 });
+    const id = `${IP}/${f.naclId}/${shell}`;
+
+    const dry = await unblockEgress(request({ block: id }, { dryRun: true }), f.deps);
+    expect(dry.summary).toBe(`dry run: unblock block ${id} (${IP} tcp/4444): remove rule ${shell} of ${f.naclId}`);
+    expect((await bucketKeys(f.bucket)).length).toBe(2);
+
+    const result = await unblockEgress(request({ block: id }), f.deps);
+    expect(result.status).toBe('succeeded');
+    expect(result.summary).toBe(`unblocked block ${id} (${IP} tcp/4444): removed rule ${shell} of ${f.naclId}`);
+    expect(result.details).toMatchObject({ ip: IP, block: id, rulesRemoved: 1, blocks: [{ id, ruleNumber: shell, outcome: 'removed' }] });
+    const left = await egressEntries(f.naclId);
+    expect(left.map((e) => e.RuleNumber)).toContain(web);
+    expect(left.map((e) => e.RuleNumber)).not.toContain(shell);
+    expect(await bucketKeys(f.bucket)).toEqual([`blocks/${IP}/${f.naclId}/${web}.json`]);
+
+    // Its record key works too, and a block that is gone is a clear skip.
+    const again = await unblockEgress(request({ block: `blocks/${id}.json` }), f.deps);
+    expect(again).toMatchObject({ status: 'skipped', summary: `no block by sentinel with id ${id}` });
   });
 });

@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js';
 import { ConflictError, ValidationError } from '../../../src/errors.js';
 import {
+  blockIdOf,
   blockKey,
+  blockKeyFromRef,
+  listAllBlocks,
   listBlocks,
-  normalizeCidr,
-  normalizeIp,
+  readBlock,
   recordBlock,
   removeBlockRecord,
   type BlockRecord,
@@ -58,31 +60,10 @@ function block(overrides: Partial<BlockRecord> = {}): BlockRecord {
     incidentId: 'inc-1',
     createdAt: '2031-01-02T03:04:05.000Z',
     expiresAt: null,
+    severity: 'high',
     ...overrides,
   };
 }
-
-describe('normalizeIp / normalizeCidr', () => {
-  it.each([
-    ['203.0.113.45', '203.0.113.45'],
-    ['2001:DB8::7', '2001:db8::7'],
-    ['2001:db8:0:0:0:0:0:7', '2001:db8::7'],
-    ['2001:0db8:0000:0001:0000:0000:0000:0001', '2001:db8:0:1::1'],
-    ['::', '::'],
-  ])('%s → %s', (raw, canonical) => {
-    expect(normalizeIp(raw)).toBe(canonical);
-  });
-
-  it.each(['203.0.113.045', '203.0.113.0/24', 'fe80::1%eth0', '::ffff:203.0.113.45', 'example.com', ''])('refuses %j', (raw) => {
-    expect(() => normalizeIp(raw)).toThrow(ValidationError);
-  });
-
-  it('normalizes the address part of a CIDR and leaves anything else alone', () => {
-    expect(normalizeCidr('2001:DB8:0::7/128')).toBe('2001:db8::7/128');
-    expect(normalizeCidr('203.0.113.45/32')).toBe('203.0.113.45/32');
-    expect(normalizeCidr('not-a-cidr')).toBe('not-a-cidr');
-  });
-});
 
 describe('block registry on S3', () => {
   it('stores a record once at blocks/<ip>/<naclId>/<rule>.json and lists it back', async () => {
@@ -179,5 +160,50 @@ describe('block registry on S3', () => {
     const misplaced = blockKey({ ip: '203.0.113.45', naclId: 'acl-0123456789abcdef0', ruleNumber: 6 });
     await aws.s3.send(new PutObjectCommand({ Bucket: other.bucket, Key: misplaced, Body: JSON.stringify(block({ ruleNumber: 7 })) }));
     await expect(listBlocks(other, '203.0.113.45')).rejects.toThrow(/describes 203\.0\.113\.45 rule 7 of acl-0123456789abcdef0, not what its key says/);
+  });
+});
+
+describe('one block by id', () => {
+  it('names a block by its key without blocks/ and .json, and finds the key back from either, in canonical form', () => {
+    const key = blockKey({ ip: '2001:db8::7', naclId: 'acl-0abc1234', ruleNumber: 3 });
+    expect(key).toBe('blocks/2001:db8::7/acl-0abc1234/3.json');
+    expect(blockIdOf(key)).toBe('2001:db8::7/acl-0abc1234/3');
+    expect(blockKeyFromRef('2001:DB8:0::7/acl-0abc1234/3')).toBe(key);
+    expect(blockKeyFromRef(key)).toBe(key);
+    // An IPv4-mapped address is its IPv4 address.
+    expect(blockKeyFromRef('::ffff:203.0.113.7/acl-0abc1234/3')).toBe('blocks/203.0.113.7/acl-0abc1234/3.json');
+  });
+
+  it.each(['203.0.113.7', '203.0.113.7/acl-0abc1234', '203.0.113.7/sg-0abc1234/3', '203.0.113.7/acl-0abc1234/0', 'nope/acl-0abc1234/3', '../x/acl-0abc1234/3'])('refuses %j', (ref) => {
+    expect(() => blockKeyFromRef(ref)).toThrow(ValidationError);
+  });
+
+  it('reads one block by key, lists every block of every IP, and reads records written before blocks had a severity', async () => {
+    const registry = await newRegistry();
+    const a = block({ ip: '203.0.113.45', ruleNumber: 1 });
+    const b = block({ ip: '198.51.100.9', ruleNumber: 2, severity: 'low' });
+    await recordBlock(registry, a);
+    await recordBlock(registry, b);
+    const { severity: _dropped, ...old } = block({ ip: '192.0.2.77', ruleNumber: 3 });
+    await aws.s3.send(new PutObjectCommand({ Bucket: registry.bucket, Key: blockKey(old), Body: JSON.stringify(old) }));
+
+    expect((await readBlock(registry, blockKey(a)))?.record).toEqual(a);
+    expect(await readBlock(registry, blockKey({ ip: '203.0.113.46', naclId: a.naclId, ruleNumber: 9 }))).toBeUndefined();
+    const all = await listAllBlocks(registry);
+    expect(all.map((s) => [s.record.ip, s.record.severity])).toEqual([
+      ['203.0.113.45', 'high'],
+      ['198.51.100.9', 'low'],
+      ['192.0.2.77', null],
+    ]);
+  });
+
+  it('skips an invalid record when listing every block, and says which', async () => {
+    const registry = await newRegistry();
+    await recordBlock(registry, block());
+    await aws.s3.send(new PutObjectCommand({ Bucket: registry.bucket, Key: 'blocks/198.51.100.1/acl-0123456789abcdef0/4.json', Body: '{"not":"a record"}' }));
+    const invalid: string[] = [];
+    const all = await listAllBlocks(registry, (key) => invalid.push(key));
+    expect(all).toHaveLength(1);
+    expect(invalid).toEqual(['blocks/198.51.100.1/acl-0123456789abcdef0/4.json']);
   });
 });

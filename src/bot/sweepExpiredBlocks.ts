@@ -1,0 +1,69 @@
+import { describeError } from '../errors.js';
+import type { HandlerContext } from '../handlers/context.js';
+import { blockIdOf, listAllBlocks } from '../pipeline/blocks/blockRegistry.js';
+import { invokeAction } from '../pipeline/invokeAction.js';
+import { renderBlockExpiry, type ExpiredBlockLine } from './render/blockExpiryMessage.js';
+
+/** Who lifts expired blocks, in block records' audit and the action log. */
+export const BLOCK_EXPIRY_ACTOR = 'sentinel:block-expiry';
+
+export interface BlockSweepState {
+  /** Blocks already reported in observe mode (nothing is lifted there, so each is shown once). */
+  observed: Set<string>;
+}
+
+export function newBlockSweepState(): BlockSweepState {
+  return { observed: new Set() };
+}
+
+/**
+ * Lifts every egress block whose expiresAt has passed, one block record at a time, through
+ * unblock-egress (`{block: <id>}`: only that rule, and only while it is still sentinel's deny),
+ * audits each (`block-expired`) and posts what it lifted to the incident channel. In observe mode
+ * it lifts nothing and reports each expired block once, as the plan. Safe on several replicas:
+ * unblocking is idempotent (a block another replica lifted is gone from the registry). Returns the
+ * number of blocks handled.
+ */
+export async function sweepExpiredBlocks(ctx: HandlerContext, state: BlockSweepState = newBlockSweepState()): Promise<number> {
+  const s3 = ctx.actionDeps.aws.s3;
+  const bucket = ctx.actionDeps.settings.evidenceBucket;
+  const def = ctx.actions['unblock-egress'];
+  if (!s3 || !bucket || !def) return 0;
+  const now = ctx.now();
+  const observe = ctx.bot.mode === 'observe';
+  const blocks = await listAllBlocks({ s3, bucket }, (key, reason) => ctx.logger.warn('skipping an invalid block record', { key, reason }));
+  const expired = blocks.filter((b) => b.record.expiresAt !== null && Date.parse(b.record.expiresAt) <= now.getTime());
+  const lines: ExpiredBlockLine[] = [];
+  for (const block of expired) {
+    const id = blockIdOf(block.key);
+    if (observe && state.observed.has(id)) continue;
+    const r = block.record;
+    const result = await invokeAction(
+      def,
+      { block: id },
+      { actor: BLOCK_EXPIRY_ACTOR, incidentId: r.incidentId, reason: `expired at ${r.expiresAt}`, ...(observe ? { dryRun: true } : {}) },
+      ctx.actionDeps,
+    );
+    if (observe) state.observed.add(id);
+    const line: ExpiredBlockLine = { id, ip: r.ip, port: r.port, naclId: r.naclId, ruleNumber: r.ruleNumber, incidentId: r.incidentId, expiresAt: r.expiresAt!, status: result.status, summary: result.summary };
+    // Another replica lifted it first: nothing to report here.
+    if (result.status === 'skipped' && !observe && (result.details as { blocks?: unknown[] }).blocks?.length === 0) continue;
+    lines.push(line);
+    await ctx.audit.append({
+      at: ctx.now(),
+      who: BLOCK_EXPIRY_ACTOR,
+      what: 'block-expired',
+      incidentId: r.incidentId,
+      outcome: observe ? 'observed' : result.status,
+      detail: { block: id, ip: r.ip, port: r.port, naclId: r.naclId, ruleNumber: r.ruleNumber, expiresAt: r.expiresAt, summary: result.summary },
+    });
+  }
+  if (lines.length) {
+    try {
+      await ctx.discord.post(ctx.channelId, renderBlockExpiry(lines, { observe }));
+    } catch (err) {
+      ctx.logger.warn('cannot post the expired blocks', { reason: describeError(err), blocks: lines.map((l) => l.id) });
+    }
+  }
+  return lines.length;
+}
