@@ -256,6 +256,7 @@ describe('unblock-egress: AWS answers moto does not give (mocked)', () => {
     incidentId: options.incidentId,
     createdAt: '2031-01-01T00:00:00.000Z',
     expiresAt: null,
+    severity: null,
   };
   const key = blockKey(record);
 
