@@ -20,7 +20,7 @@ import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../../src/pipeline/triage/types.js';
 import { waitFor } from '../support/aws.js';
 import type { FakePod } from '../support/fakeKube/index.js';
-import { createBotHarness, POD_CONTAINER, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
+import { createBotHarness, parseLogs, POD_CONTAINER, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
 import { fluentBitLine, kv } from '../helpers/events.js';
 
 const TIMEOUT_MS = 240_000;
@@ -132,6 +132,32 @@ describe('a file name that makes the output text ambiguous', () => {
     expect(pod.exists(real)).toBe(false);
     expect(pod.list(dir)).toEqual([`${dir}/quarantine_${sha256(content).slice(0, 12)}_a_proc_x_cmdline_.php`]);
     expect(pod.readText('/var/www/html/index.php')).toBe('index');
+
+    // A responder chose Block for these candidates: a repeat after the file is put back is contained again without asking.
+    await incidentDone(run.incidentId);
+    pod.writeFile(real, '<?php passthru($_GET["c"]);');
+    await h.send(event);
+    const [entry] = await waitFor(async () => ((await recontained(run.incidentId)).length ? recontained(run.incidentId) : undefined), { timeoutMs: 60_000, what: 'the repeat run' });
+    expect(entry).toMatchObject({ outcome: 'succeeded', detail: { input: { candidates: ['/var/www/html/uploads/a', real] } } });
+    expect(pod.exists(real)).toBe(false);
+    expect(pod.list(dir)).toHaveLength(2);
+  });
+
+  it('a repeat of an ambiguous path nobody chose to block is counted, not contained', { timeout: TIMEOUT_MS }, async () => {
+    const real = '/srv/up/b proc=x cmdline=.php';
+    const pod = newPod({ [real]: 'x' });
+    const event = uploadMove(pod, real);
+    await h.send(event);
+    const approval = await h.waitForChannelMessage((m) => (m.components?.length ?? 0) > 0 && JSON.stringify(m.embeds).includes(pod.name), 90_000);
+    const incidentId = /incident (inc-[0-9a-f]+)/.exec(approval.embeds[0]?.footer?.text ?? '')?.[1];
+    expect(incidentId).toBeDefined();
+    await h.send(event);
+    await waitFor(async () => ((await h.bot.context.incidents.get(incidentId!))?.count === 2 ? true : undefined), { timeoutMs: 60_000, what: 'the repeat counted' });
+    await waitFor(async () => ((await h.queueDepth(h.queueUrl)) === 0 ? true : undefined), { timeoutMs: 60_000, what: 'the intake queue drained' });
+    expect(await recontained(incidentId!)).toEqual([]);
+    expect(pod.readText(real)).toBe('x');
+    const logged = parseLogs(h.logs).filter((l) => l.incidentId === incidentId && l.message === 'repeat of a file incident: not contained again');
+    expect(logged.map((l) => l.reason)).toEqual(['the file path has several readings and no responder has chosen Block for them']);
   });
 });
 
