@@ -10,6 +10,7 @@ import { ControlQueue } from './controlQueue.js';
 import { EmbeddedExecution, embeddedExecutionArn, engineStopped, TaskNotWaitingError, type ExecutionHost } from './embeddedExecution.js';
 import { EXECUTION_NAME_PATTERN, ExecutionJournals, type JournalRecord, type JournalRecordOf } from './executionJournal.js';
 import { defaultPlaybookDir, embeddedPlaybookFrom, loadEmbeddedPlaybooks } from './loadEmbeddedPlaybooks.js';
+import { lockEngineDir } from './lockEngineDir.js';
 import type { PlaybookEngine, StartResult } from './playbookEngine.js';
 import { PLAYBOOK_FILES, playbookForRoute } from './playbookForRoute.js';
 import type { EmbeddedPlaybook } from './prepareEmbeddedPlaybook.js';
@@ -106,12 +107,23 @@ function outstandingMessages(records: readonly JournalRecord[]): { sent: Journal
  * `onMessage` / `controlIntake.start`.
  */
 export async function createEmbeddedEngine(options: EmbeddedEngineOptions): Promise<EmbeddedEngine> {
-  const { dir, logger } = options;
+  const { dir } = options;
   const playbookDir = options.playbookDir ?? defaultPlaybookDir();
   const playbooks = await loadEmbeddedPlaybooks(playbookDir);
   await ensureDir(dir);
   await ensureDir(join(dir, 'executions'));
   await ensureDir(join(dir, 'definitions'));
+  const unlock = await lockEngineDir(dir);
+  try {
+    return await openEngine(options, playbookDir, playbooks, unlock);
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+async function openEngine(options: EmbeddedEngineOptions, playbookDir: string, playbooks: Map<string, EmbeddedPlaybook>, unlock: () => void): Promise<EmbeddedEngine> {
+  const { dir, logger } = options;
   const key = await loadTokenKey(dir);
   const journals = new ExecutionJournals(dir);
   const executions = new Map<string, EmbeddedExecution>();
@@ -328,6 +340,7 @@ export async function createEmbeddedEngine(options: EmbeddedEngineOptions): Prom
     async close() {
       if (closed) return;
       closed = true;
+      unlock();
       // Executions first (synchronously: nothing more is journalled for them), then delivery.
       for (const execution of executions.values()) execution.stop();
       executions.clear();

@@ -79,7 +79,7 @@ describe.concurrent('embedded engine: restart', () => {
     let approvalId = '';
     const first = await open(dir, {
       // What handleApprovalRequest does: the token goes into the store; the message is done.
-      'approval:isolate-node': async (d) => {
+      'approval:isolate-node': async (d): Promise<'no answer'> => {
         const record = await approvals.create(
           newApprovalRecord({ taskToken: tokenOf(d.body), incidentId: 'inc-1', proposedAction: { action: 'isolate-node' }, requiredApprovals: 1, now: new Date(), timeoutMs: 3_600_000 }),
         );
@@ -203,6 +203,26 @@ describe.concurrent('embedded engine: restart', () => {
     expect(JSON.parse(dlq.trim())).toMatchObject({ executionName: name, receiveCount: 2, reason: expect.stringContaining('delivered 2 times without being done') });
     expect(third.bot.labels()).toEqual([]);
     expect(third.engine.running()).toEqual([name]);
+  });
+
+  it('one engine per directory: a second one is refused while the first runs (in this process or another live one); a stopped or dead holder frees it', async () => {
+    const dir = await tempDir();
+    const first = await open(dir);
+    await expect(startEngine({ dir })).rejects.toMatchObject({ code: 'EngineDirLocked' });
+    await first.engine.close();
+    const second = await open(dir);
+    await second.engine.close();
+    // A lock held by another live process (here a sleeping child) is respected.
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(dir, 'engine.lock'), `${sleeper.pid}\n`);
+      await expect(startEngine({ dir })).rejects.toMatchObject({ code: 'EngineDirLocked', message: expect.stringContaining(String(sleeper.pid)) });
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise((r) => sleeper.once('exit', r));
+    }
+    // Its holder gone, the lock is taken over.
+    await open(dir);
   });
 
   it('SIGKILL: a child process running the engine is killed mid-step; an engine started on its directory resumes and finishes, each step delivered the right number of times', async () => {
