@@ -4,7 +4,7 @@
  * real intervals, Catch, the context object, task tokens and their errors, the control queue's
  * redelivery and DLQ, and what the engine refuses to run.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEmbeddedEngine, EMBEDDED_ENGINE_SENDER_ID, type EmbeddedEngine } from '../../../src/bot/engine/embeddedEngine.js';
@@ -191,6 +191,30 @@ describe.concurrent('embedded engine: Step Functions semantics', () => {
     expect(await captureError(() => engine.start('ignore', executionName(), {}))).toMatchObject({ code: 'NoStateMachine' });
     // No notify.asl.json in this directory: the notify route has no playbook.
     expect(await captureError(() => engine.start('notify', executionName(), {}))).toMatchObject({ code: 'NoStateMachine' });
+  });
+});
+
+describe('embedded engine: journal retention', () => {
+  it('an ended execution is described from its journal, and its journal is removed at start-up once older than retentionDays', async () => {
+    const dir = await tempDir();
+    const playbookDir = await playbookDirWith({ 'falco-incident': { StartAt: 'Step', States: { Step: step({ End: true }) } } });
+    const first = await startEngine({ dir, playbookDir });
+    const name = executionName('old');
+    await first.engine.start('record', name, { n: 1 });
+    await waitForEnd(first.engine, name);
+    await first.engine.close();
+    const journal = join(dir, 'executions', `${name}.jsonl`);
+    const lines = (await readFile(journal, 'utf8')).trim().split('\n');
+    const ended = lines.findIndex((l) => l.includes('"type":"ended"'));
+    lines[ended] = JSON.stringify({ ...(JSON.parse(lines[ended]!) as object), at: new Date(Date.now() - 91 * 86_400_000).toISOString() });
+    await writeFile(journal, `${lines.join('\n')}\n`);
+
+    const kept = await createEmbeddedEngine({ dir, playbookDir, logger: createSilentLogger(), retentionDays: 100 });
+    expect(await kept.describeExecution(name)).toMatchObject({ status: 'SUCCEEDED', playbook: 'falco-incident', input: { n: 1 } });
+    await kept.close();
+    const pruned = await createEmbeddedEngine({ dir, playbookDir, logger: createSilentLogger() });
+    engines.push(pruned);
+    expect(await pruned.describeExecution(name)).toBeUndefined();
   });
 });
 
