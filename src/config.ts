@@ -101,8 +101,9 @@ export const SETTINGS = {
   SENTINEL_ISOLATION_SG_ID: { schema: z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id'), expects: 'the isolation security group (no rules); one is created per VPC when unset' },
   SENTINEL_ISOLATE_STOP_INSTANCE: { schema: bool, expects: 'true to stop an isolated instance (destroys memory)', default: 'false' },
   SENTINEL_PROTECTED_TAG: { schema: z.string().min(1).max(128), expects: 'EC2 tag key that marks instances sentinel must never touch', default: 'sentinel:protected' },
-  SENTINEL_PROTECTED_NAMESPACES: { schema: list, expects: 'comma-separated namespaces never isolated (system namespaces always are)', default: '' },
+  SENTINEL_PROTECTED_NAMESPACES: { schema: list, expects: 'comma-separated namespaces whose pods sentinel never acts on (system namespaces always are)', default: '' },
   SENTINEL_CORDON_ON_POD_ISOLATE: { schema: bool, expects: 'true to cordon the node when isolating a pod', default: 'false' },
+  SENTINEL_ISOLATE_POD_ALLOW_DNS: { schema: bool, expects: 'true to keep cluster DNS (kube-dns pods in kube-system, port 53) open from an isolated pod unless the step says otherwise', default: 'true' },
 
   SENTINEL_STATE_MACHINE_FALCO: { schema: sfnArn, expects: 'ARN of the Falco incident state machine' },
   SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
@@ -198,6 +199,8 @@ export interface PipelineSettings {
   readonly protectedTag: string;
   readonly protectedNamespaces: readonly string[];
   readonly cordonOnPodIsolate: boolean;
+  /** isolate-pod keeps cluster DNS open unless its input says otherwise. */
+  readonly isolatePodAllowDns: boolean;
   /** sentinel's SSM documents are sent as `<prefix>-<name>` (SENTINEL_PROVISION_PREFIX, as provision creates them). */
   readonly ssmDocumentPrefix: string;
 }
@@ -331,6 +334,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       protectedTag: v.SENTINEL_PROTECTED_TAG ?? 'sentinel:protected',
       protectedNamespaces: v.SENTINEL_PROTECTED_NAMESPACES ?? [],
       cordonOnPodIsolate: v.SENTINEL_CORDON_ON_POD_ISOLATE ?? false,
+      isolatePodAllowDns: v.SENTINEL_ISOLATE_POD_ALLOW_DNS ?? true,
       ssmDocumentPrefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
     },
     bot: {

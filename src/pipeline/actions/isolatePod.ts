@@ -1,19 +1,25 @@
 import { PatchStrategy, setHeaderOptions, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { ConfigError, ConflictError, NotFoundError } from '../../errors.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
+import { kubeCall, kubeStatusCode, readOptional, toKubeError } from '../../kube/kubeErrors.js';
+import { checkNamespaceAllowed } from '../../kube/protectedNamespace.js';
+import { requireKube } from '../../kube/requireKube.js';
 import {
   ANNOTATION_CORDONED_NODE,
   type CordonDecision,
-  checkNamespaceAllowed,
+  describeAllowance,
+  egressAllowanceInputSchema,
+  type EgressAllowance,
+  type EgressPatch,
   isolationId,
   isolationPolicyName,
   isolationPolicyProblem,
-  kubeStatusCode,
   namespaceNameSchema,
+  normalizeAllowance,
+  planEgressPatch,
   planPodIsolation,
   podNameSchema,
-  toKubeError,
   type IsolationPlan,
 } from '../planning/planPodIsolation.js';
 import { parseActionInput } from './parseActionInput.js';
@@ -24,6 +30,11 @@ const inputSchema = z.strictObject({
   pod: podNameSchema,
   /** Also cordon the pod's node; `SENTINEL_CORDON_ON_POD_ISOLATE` when absent. */
   cordonNode: z.boolean().optional(),
+  /**
+   * Egress kept open: cluster DNS (`SENTINEL_ISOLATE_POD_ALLOW_DNS` when absent), CIDRs (no
+   * broader than /8 or /32) and namespaces. Everything else, and all ingress, is denied.
+   */
+  allow: egressAllowanceInputSchema.optional(),
 });
 
 export type IsolatePodInput = z.output<typeof inputSchema>;
@@ -38,6 +49,10 @@ export interface IsolatePodDetails {
   policyName: string;
   /** This run created the NetworkPolicy. */
   policyCreated: boolean;
+  /** The egress the isolation keeps open (all ingress is denied). */
+  allowedEgress: EgressAllowance;
+  /** This run changed what an existing isolation keeps open. */
+  egressChanged: boolean;
   node: string | null;
   cordonRequested: boolean;
   cordon: CordonDecision;
@@ -48,29 +63,7 @@ export interface IsolatePodDetails {
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-async function readOptional<T>(call: () => Promise<T>, what: string): Promise<T | undefined> {
-  try {
-    return await call();
-  } catch (err) {
-    if (kubeStatusCode(err) === 404) return undefined;
-    throw toKubeError(err, what);
-  }
-}
-
-async function kubeCall<T>(call: () => Promise<T>, what: string): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toKubeError(err, what);
-  }
-}
-
-function requireKube(deps: ActionDeps): KubeClients {
-  if (!deps.kube) throw new ConfigError('Kubernetes is not configured (no kube clients): cannot isolate a pod');
-  return deps.kube;
-}
-
-function detailsOf(plan: IsolationPlan, cordonRequested: boolean, policyCreated: boolean): IsolatePodDetails {
+function detailsOf(plan: IsolationPlan, cordonRequested: boolean, policyCreated: boolean, egressChanged: boolean): IsolatePodDetails {
   return {
     namespace: plan.namespace,
     pod: plan.pod,
@@ -79,6 +72,8 @@ function detailsOf(plan: IsolationPlan, cordonRequested: boolean, policyCreated:
     annotationsAdded: plan.annotationsToAdd,
     policyName: plan.policyName,
     policyCreated,
+    allowedEgress: plan.allowedEgress,
+    egressChanged,
     node: plan.node,
     cordonRequested,
     cordon: plan.cordon,
@@ -87,9 +82,11 @@ function detailsOf(plan: IsolationPlan, cordonRequested: boolean, policyCreated:
   };
 }
 
-function changes(plan: IsolationPlan, policyCreated: boolean, dryRun: boolean): string[] {
+function changes(plan: IsolationPlan, policyCreated: boolean, egressChanged: boolean, dryRun: boolean): string[] {
   const out: string[] = [];
-  if (plan.policyToCreate && (dryRun || policyCreated)) out.push(`${dryRun ? 'create' : 'created'} deny-all NetworkPolicy ${plan.policyName}`);
+  const open = `egress open only to ${describeAllowance(plan.allowedEgress)}`;
+  if (plan.policyToCreate && (dryRun || policyCreated)) out.push(`${dryRun ? 'create' : 'created'} isolation NetworkPolicy ${plan.policyName} (no ingress, ${open})`);
+  if ((plan.egressPatch && dryRun) || egressChanged) out.push(`${dryRun ? 'change' : 'changed'} the isolation's ${open}`);
   const labels = Object.keys(plan.labelsToAdd);
   if (labels.length > 0 || Object.keys(plan.annotationsToAdd).length > 0) {
     out.push(`${dryRun ? 'label' : 'labelled'} the pod${labels.length ? ` (${labels.join(', ')})` : ''}`);
@@ -99,7 +96,7 @@ function changes(plan: IsolationPlan, policyCreated: boolean, dryRun: boolean): 
   return out;
 }
 
-/** Creates the policy; when it exists already (409), accepts it only if it is sentinel's working deny-all for this pod. */
+/** Creates the policy; when it exists already (409), accepts it only if it is sentinel's working isolation for this pod. */
 async function ensurePolicy(kube: KubeClients, plan: IsolationPlan, body: V1NetworkPolicy): Promise<{ created: boolean; existing?: V1NetworkPolicy }> {
   try {
     await kube.networking.createNamespacedNetworkPolicy({ namespace: plan.namespace, body });
@@ -116,18 +113,28 @@ async function ensurePolicy(kube: KubeClients, plan: IsolationPlan, body: V1Netw
   return { created: false, existing };
 }
 
+async function patchEgress(kube: KubeClients, plan: IsolationPlan, patch: EgressPatch): Promise<void> {
+  await kubeCall(
+    () => kube.networking.patchNamespacedNetworkPolicy({ name: plan.policyName, namespace: plan.namespace, body: patch }, MERGE_PATCH),
+    `changing the allowed egress of NetworkPolicy ${plan.namespace}/${plan.policyName}`,
+  );
+}
+
 /**
- * Isolates one pod: a deny-all (Ingress and Egress) NetworkPolicy selecting only this pod's
- * `sentinel.io/isolation-id` label, the labels and incident annotation on the pod, and
- * optionally a cordon of its node. Refuses system and protected namespaces before any call.
- * Idempotent: completes a partial isolation, and is `skipped` when nothing is left to do.
+ * Isolates one pod: a NetworkPolicy (Ingress and Egress) selecting only this pod's
+ * `sentinel.io/isolation-id` label that denies all ingress and all egress except what `allow`
+ * keeps open (cluster DNS by default, CIDRs, namespaces), the labels and incident annotation on
+ * the pod, and optionally a cordon of its node. Refuses system and protected namespaces before
+ * any call. Idempotent: completes a partial isolation, changes an existing isolation's allowed
+ * egress to what is asked, and is `skipped` when nothing is left to do.
  */
 export async function isolatePod(request: ActionRequest<IsolatePodInput>, deps: ActionDeps): Promise<ActionResult<IsolatePodDetails>> {
   const input = parseActionInput(inputSchema, request.input, 'isolate-pod');
   const { namespace, pod } = input;
   const cordonRequested = input.cordonNode ?? deps.settings.cordonOnPodIsolate;
+  const allow = normalizeAllowance(input.allow, deps.settings.isolatePodAllowDns);
   checkNamespaceAllowed(namespace, deps.settings.protectedNamespaces);
-  const kube = requireKube(deps);
+  const kube = requireKube(deps, 'isolate a pod');
 
   // Preflight: read what is there, decide what would change.
   const podObject = await readOptional(() => kube.core.readNamespacedPod({ name: pod, namespace }), `reading pod ${namespace}/${pod}`);
@@ -140,22 +147,39 @@ export async function isolatePod(request: ActionRequest<IsolatePodInput>, deps: 
   const nodeName = podObject.spec?.nodeName;
   const node =
     cordonRequested && nodeName ? await readOptional(() => kube.core.readNode({ name: nodeName }), `reading node ${nodeName}`) : undefined;
-  const plan = planPodIsolation({ namespace, pod: podObject, policy, cordonRequested, node, incidentId: request.incidentId, actor: request.actor });
+  const plan = planPodIsolation({ namespace, pod: podObject, policy, cordonRequested, node, incidentId: request.incidentId, actor: request.actor, allow });
 
   if (plan.complete) {
-    const details = detailsOf(plan, cordonRequested, false);
-    return skipped(`pod ${namespace}/${pod} is already isolated (NetworkPolicy ${plan.policyName}${plan.cordoned ? `, node ${plan.node} cordoned` : ''})`, details);
+    const details = detailsOf(plan, cordonRequested, false, false);
+    return skipped(
+      `pod ${namespace}/${pod} is already isolated (NetworkPolicy ${plan.policyName}, egress open only to ${describeAllowance(plan.allowedEgress)}${plan.cordoned ? `, node ${plan.node} cordoned` : ''})`,
+      details,
+    );
   }
   if (request.dryRun) {
-    return planned(`would isolate pod ${namespace}/${pod}: ${changes(plan, false, true).join(', ')}`, detailsOf(plan, cordonRequested, Boolean(plan.policyToCreate)));
+    return planned(
+      `would isolate pod ${namespace}/${pod}: ${changes(plan, false, false, true).join(', ')}`,
+      detailsOf(plan, cordonRequested, Boolean(plan.policyToCreate), plan.egressPatch !== undefined),
+    );
   }
 
   // 1. The policy first: it selects nothing until the pod carries the isolation-id label.
   let policyCreated = false;
+  let egressChanged = false;
   let policyAnnotationsToAdd = plan.policyAnnotationsToAdd;
+  if (plan.egressPatch) {
+    await patchEgress(kube, plan, plan.egressPatch);
+    egressChanged = true;
+  }
   if (plan.policyToCreate) {
     const ensured = await ensurePolicy(kube, plan, plan.policyToCreate);
     policyCreated = ensured.created;
+    // Another run created it meanwhile with other allowances: make it keep open what this run asks.
+    const egressPatch = ensured.existing ? planEgressPatch(ensured.existing, plan.allowedEgress) : undefined;
+    if (egressPatch) {
+      await patchEgress(kube, plan, egressPatch);
+      egressChanged = true;
+    }
     const wanted = plan.policyToCreate.metadata?.annotations ?? {};
     const have = ensured.existing?.metadata?.annotations ?? {};
     // Someone else's run created it meanwhile: still record this run's cordon on it.
@@ -200,12 +224,14 @@ export async function isolatePod(request: ActionRequest<IsolatePodInput>, deps: 
     pod,
     policyName: plan.policyName,
     policyCreated,
+    egressChanged,
+    allowedEgress: describeAllowance(plan.allowedEgress),
     labelsAdded: Object.keys(plan.labelsToAdd),
     node: plan.node,
     cordon: plan.cordon,
   });
-  const details = detailsOf(plan, cordonRequested, policyCreated);
-  const done = changes(plan, policyCreated, false);
+  const details = detailsOf(plan, cordonRequested, policyCreated, egressChanged);
+  const done = changes(plan, policyCreated, egressChanged, false);
   const partial = policy !== undefined || Object.keys(plan.labelsToAdd).length < 2;
   const verb = partial ? 'completed the isolation of' : 'isolated';
   return succeeded(`${verb} pod ${namespace}/${pod}${done.length ? `: ${done.join(', ')}` : ''}`, details);
@@ -215,7 +241,7 @@ export const isolatePodAction = defineAction({
   id: 'isolate-pod',
   containment: true,
   description:
-    'Isolate a pod: label it and apply a deny-all (ingress and egress) NetworkPolicy selecting only that pod; optionally cordon its node. Undo with release-pod.',
+    'Isolate a pod: label it and apply a NetworkPolicy selecting only that pod that denies all ingress and all egress except what `allow` keeps open (cluster DNS by default, CIDRs, namespaces); optionally cordon its node. Undo with release-pod.',
   permissions: {
     iam: [],
     rbac: [

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { V1NetworkPolicy, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1Node, V1Pod } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { ConflictError, KubernetesError, NotFoundError, ProtectedTargetError, type SentinelError, ValidationError } from '../../errors.js';
+import { ConflictError, ValidationError } from '../../errors.js';
+import { cidrSchema, parseCidr } from '../net/ipAddress.js';
 
 /**
  * Pure planning for `isolate-pod` and `release-pod`: the names, labels and the
@@ -12,8 +13,10 @@ import { ConflictError, KubernetesError, NotFoundError, ProtectedTargetError, ty
  * - pod: labels `sentinel.io/isolated=true` and `sentinel.io/isolation-id=<id>`,
  *   annotation `sentinel.io/incident`;
  * - NetworkPolicy `sentinel-isolate-<id>`: label `sentinel.io/created-by=sentinel`
- *   (the only policies sentinel ever deletes), annotations for incident, actor, pod
- *   and `sentinel.io/cordoned-node` (the node this isolation holds a cordon on);
+ *   (the only policies sentinel ever deletes), annotations for incident, actor, pod,
+ *   `sentinel.io/allowed-egress` (the egress kept open, as JSON; none on policies made before
+ *   allowances existed) and `sentinel.io/cordoned-node` (the node this isolation holds a
+ *   cordon on). All ingress is denied; egress only to what the allowance names;
  * - node: annotation `sentinel.io/cordon-<id>`, written in the same patch that sets
  *   `spec.unschedulable`. Release uncordons only when its own key was there and no
  *   other sentinel isolation still holds the node; a cordon made by someone else
@@ -28,11 +31,10 @@ export const ANNOTATION_INCIDENT = 'sentinel.io/incident';
 export const ANNOTATION_ACTOR = 'sentinel.io/actor';
 export const ANNOTATION_POD = 'sentinel.io/pod';
 export const ANNOTATION_CORDONED_NODE = 'sentinel.io/cordoned-node';
+/** The egress an isolation keeps open (canonical JSON of an EgressAllowance). */
+export const ANNOTATION_ALLOWED_EGRESS = 'sentinel.io/allowed-egress';
 /** Node annotations `sentinel.io/cordon-<id>`: one per isolation holding the node's cordon. */
 export const NODE_CORDON_ANNOTATION_PREFIX = 'sentinel.io/cordon-';
-
-/** Namespaces sentinel never isolates pods in, whatever the settings say. */
-export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -41,6 +43,111 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 export const namespaceNameSchema = z.string().max(63).regex(DNS_LABEL, 'a namespace name (lowercase RFC 1123 label)');
 /** A pod name: an RFC 1123 DNS subdomain. */
 export const podNameSchema = z.string().max(253).regex(DNS_SUBDOMAIN, 'a pod name (lowercase RFC 1123 subdomain)');
+
+/** The label the API server puts on every namespace (Kubernetes 1.21+): how a policy names a namespace. */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+/** Where cluster DNS runs, and the label of its pods (CoreDNS on EKS, kubeadm and GKE keeps `k8s-app=kube-dns`). */
+export const CLUSTER_DNS_NAMESPACE = 'kube-system';
+export const CLUSTER_DNS_POD_LABELS: Readonly<Record<string, string>> = { 'k8s-app': 'kube-dns' };
+
+export const MAX_ALLOWED_CIDRS = 16;
+export const MAX_ALLOWED_NAMESPACES = 16;
+/** The broadest ranges an isolation may keep open: anything wider would undo it. */
+const MIN_ALLOWED_PREFIX = { ipv4: 8, ipv6: 32 } as const;
+
+/** What an isolated pod may still reach: cluster DNS, CIDRs, whole namespaces. Sorted, without duplicates. */
+export interface EgressAllowance {
+  dns: boolean;
+  cidrs: string[];
+  namespaces: string[];
+}
+
+export const NO_EGRESS: EgressAllowance = Object.freeze({ dns: false, cidrs: [], namespaces: [] }) as EgressAllowance;
+
+const allowedCidrSchema = cidrSchema.refine((c) => {
+  const parsed = parseCidr(c);
+  return parsed !== undefined && parsed.prefix >= MIN_ALLOWED_PREFIX[parsed.family];
+}, `no broader than /${MIN_ALLOWED_PREFIX.ipv4} (IPv4) or /${MIN_ALLOWED_PREFIX.ipv6} (IPv6): a broader range would undo the isolation`);
+
+/** The `allow` input of isolate-pod: egress kept open. DNS defaults to SENTINEL_ISOLATE_POD_ALLOW_DNS. */
+export const egressAllowanceInputSchema = z.strictObject({
+  /** CIDRs the pod may still reach on any port, e.g. the team's log collector. */
+  cidrs: z.array(allowedCidrSchema).max(MAX_ALLOWED_CIDRS).optional(),
+  /** Namespaces whose pods the pod may still reach, e.g. `logging`. */
+  namespaces: z.array(namespaceNameSchema).max(MAX_ALLOWED_NAMESPACES).optional(),
+  /** Cluster DNS (kube-dns pods in kube-system, port 53 UDP and TCP). */
+  dns: z.boolean().optional(),
+});
+
+export type EgressAllowanceInput = z.output<typeof egressAllowanceInputSchema>;
+
+/** The allowance an input asks for: sorted, without duplicates, DNS from the default when not given. */
+export function normalizeAllowance(input: EgressAllowanceInput | undefined, defaultDns: boolean): EgressAllowance {
+  return {
+    dns: input?.dns ?? defaultDns,
+    cidrs: [...new Set(input?.cidrs ?? [])].sort(),
+    namespaces: [...new Set(input?.namespaces ?? [])].sort(),
+  };
+}
+
+const recordedAllowanceSchema = z.strictObject({
+  dns: z.boolean(),
+  cidrs: z.array(z.string()).max(MAX_ALLOWED_CIDRS),
+  namespaces: z.array(z.string()).max(MAX_ALLOWED_NAMESPACES),
+});
+
+/** The allowance a sentinel policy records; NO_EGRESS for one made before allowances; undefined when the record is not readable. */
+export function recordedAllowance(policy: V1NetworkPolicy): EgressAllowance | undefined {
+  const raw = policy.metadata?.annotations?.[ANNOTATION_ALLOWED_EGRESS];
+  if (raw === undefined) return NO_EGRESS;
+  try {
+    const parsed = recordedAllowanceSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? normalizeAllowance(parsed.data, false) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function allowanceText(allow: EgressAllowance): string {
+  return JSON.stringify({ dns: allow.dns, cidrs: allow.cidrs, namespaces: allow.namespaces });
+}
+
+export function sameAllowance(a: EgressAllowance, b: EgressAllowance): boolean {
+  return allowanceText(a) === allowanceText(b);
+}
+
+/** A readable list of what stays open: `cluster DNS, 10.0.0.0/16, namespace logging`, or `nothing`. */
+export function describeAllowance(allow: EgressAllowance): string {
+  const parts = [...(allow.dns ? ['cluster DNS'] : []), ...allow.cidrs, ...allow.namespaces.map((n) => `namespace ${n}`)];
+  return parts.length > 0 ? parts.join(', ') : 'nothing';
+}
+
+/** The egress rules of an isolation policy: one per kind of allowance, in a fixed order (DNS, CIDRs, namespaces). */
+export function buildEgressRules(allow: EgressAllowance): V1NetworkPolicyEgressRule[] {
+  const rules: V1NetworkPolicyEgressRule[] = [];
+  if (allow.dns) {
+    rules.push({
+      to: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: CLUSTER_DNS_NAMESPACE } }, podSelector: { matchLabels: { ...CLUSTER_DNS_POD_LABELS } } }],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+    });
+  }
+  if (allow.cidrs.length > 0) rules.push({ to: allow.cidrs.map((cidr) => ({ ipBlock: { cidr } })) });
+  if (allow.namespaces.length > 0) rules.push({ to: allow.namespaces.map((ns) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } } })) });
+  return rules;
+}
+
+/** JSON with sorted keys and no undefined values: two objects compare equal whatever their key order (client-node reorders). */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
 
 /** A short stable id for one pod (10 hex digits of sha256 of `<namespace>/<pod>`). */
 export function isolationId(namespace: string, pod: string): string {
@@ -55,18 +162,7 @@ export function nodeCordonAnnotation(id: string): string {
   return `${NODE_CORDON_ANNOTATION_PREFIX}${id}`;
 }
 
-/** Refuses system namespaces and configured protected namespaces. */
-export function checkNamespaceAllowed(namespace: string, protectedNamespaces: readonly string[]): void {
-  if (SYSTEM_NAMESPACES.includes(namespace)) {
-    throw new ProtectedTargetError(`refusing to isolate a pod in the system namespace ${namespace}`, { code: 'ProtectedNamespace', details: { namespace } });
-  }
-  if (protectedNamespaces.includes(namespace)) {
-    throw new ProtectedTargetError(`refusing to isolate a pod in the protected namespace ${namespace} (SENTINEL_PROTECTED_NAMESPACES)`, {
-      code: 'ProtectedNamespace',
-      details: { namespace },
-    });
-  }
-}
+export { SYSTEM_NAMESPACES, checkNamespaceAllowed } from '../../kube/protectedNamespace.js';
 
 export interface IsolationRecord {
   namespace: string;
@@ -75,6 +171,8 @@ export interface IsolationRecord {
   actor: string;
   /** The node this isolation holds (or is about to hold) a cordon on. */
   cordonedNode?: string | undefined;
+  /** Egress kept open; none when absent. */
+  allow?: EgressAllowance | undefined;
 }
 
 /** The labels isolate adds to the pod. */
@@ -82,9 +180,14 @@ export function isolationLabels(id: string): Record<string, string> {
   return { [LABEL_ISOLATED]: 'true', [LABEL_ISOLATION_ID]: id };
 }
 
-/** The deny-all NetworkPolicy for one pod: selects only its isolation-id label; Ingress and Egress with no rules. */
+/**
+ * The isolation NetworkPolicy for one pod: selects only its isolation-id label; Ingress and
+ * Egress, no ingress rule (all denied) and egress only to what the allowance keeps open.
+ */
 export function buildIsolationPolicy(record: IsolationRecord): V1NetworkPolicy {
   const id = isolationId(record.namespace, record.pod);
+  const allow = record.allow ?? NO_EGRESS;
+  const egress = buildEgressRules(allow);
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -96,12 +199,14 @@ export function buildIsolationPolicy(record: IsolationRecord): V1NetworkPolicy {
         [ANNOTATION_INCIDENT]: record.incidentId,
         [ANNOTATION_ACTOR]: record.actor,
         [ANNOTATION_POD]: record.pod,
+        [ANNOTATION_ALLOWED_EGRESS]: allowanceText(allow),
         ...(record.cordonedNode ? { [ANNOTATION_CORDONED_NODE]: record.cordonedNode } : {}),
       },
     },
     spec: {
       podSelector: { matchLabels: { [LABEL_ISOLATION_ID]: id } },
       policyTypes: ['Ingress', 'Egress'],
+      ...(egress.length > 0 ? { egress } : {}),
     },
   };
 }
@@ -122,9 +227,10 @@ export function isolationPolicyProblem(policy: V1NetworkPolicy, id: string): str
   const selectsPod =
     Object.keys(matchLabels).length === 1 && matchLabels[LABEL_ISOLATION_ID] === id && (selector?.matchExpressions ?? []).length === 0;
   const types = [...(spec?.policyTypes ?? [])].sort();
-  const denyAll = (spec?.ingress ?? []).length === 0 && (spec?.egress ?? []).length === 0;
-  if (!selectsPod || types.join(',') !== 'Egress,Ingress' || !denyAll) {
-    return `NetworkPolicy ${name} was created by sentinel but has been modified (no longer a deny-all for this pod)`;
+  const allow = recordedAllowance(policy);
+  const denies = (spec?.ingress ?? []).length === 0 && allow !== undefined && canonicalJson(spec?.egress ?? []) === canonicalJson(buildEgressRules(allow));
+  if (!selectsPod || types.join(',') !== 'Egress,Ingress' || !denies) {
+    return `NetworkPolicy ${name} was created by sentinel but has been modified (no longer the isolation sentinel made for this pod)`;
   }
   return undefined;
 }
@@ -169,6 +275,14 @@ export interface IsolationState {
   node: V1Node | undefined;
   incidentId: string;
   actor: string;
+  /** The egress to keep open (normalised). */
+  allow: EgressAllowance;
+}
+
+/** A merge patch that changes an existing isolation's allowed egress (rules and record together). */
+export interface EgressPatch {
+  spec: { egress: V1NetworkPolicyEgressRule[] | null };
+  metadata: { annotations: Record<string, string> };
 }
 
 export interface IsolationPlan {
@@ -185,6 +299,10 @@ export interface IsolationPlan {
   policyToCreate: V1NetworkPolicy | undefined;
   /** Annotations to merge into the existing sentinel policy (the cordon record) before the node is touched. */
   policyAnnotationsToAdd: Record<string, string>;
+  /** The egress the isolation keeps open once the plan is applied. */
+  allowedEgress: EgressAllowance;
+  /** The existing policy keeps other egress open than asked: this patch changes it. */
+  egressPatch: EgressPatch | undefined;
   cordon: CordonDecision;
   nodePatch: NodePatch | undefined;
   /** Whether this isolation holds the node's cordon once the plan is applied. */
@@ -214,6 +332,14 @@ function decideCordon(state: IsolationState, id: string, nodeName: string | null
     return { cordon: 'cordoned-by-others' };
   }
   return { cordon: 'cordon', nodePatch: { name: nodeName, body: { metadata: { annotations: { [key]: value } }, spec: { unschedulable: true } } } };
+}
+
+/** The patch that makes an existing (working) isolation policy keep `allow` open, or undefined when it already does. */
+export function planEgressPatch(policy: V1NetworkPolicy, allow: EgressAllowance): EgressPatch | undefined {
+  const recorded = recordedAllowance(policy);
+  if (recorded !== undefined && sameAllowance(recorded, allow)) return undefined;
+  const egress = buildEgressRules(allow);
+  return { spec: { egress: egress.length > 0 ? egress : null }, metadata: { annotations: { [ANNOTATION_ALLOWED_EGRESS]: allowanceText(allow) } } };
 }
 
 /**
@@ -249,7 +375,8 @@ export function planPodIsolation(state: IsolationState): IsolationPlan {
   const recorded = state.policy?.metadata?.annotations?.[ANNOTATION_CORDONED_NODE];
   const policyToCreate = state.policy
     ? undefined
-    : buildIsolationPolicy({ namespace: state.namespace, pod: podName, incidentId: state.incidentId, actor: state.actor, cordonedNode: holds ? nodeName ?? undefined : undefined });
+    : buildIsolationPolicy({ namespace: state.namespace, pod: podName, incidentId: state.incidentId, actor: state.actor, cordonedNode: holds ? nodeName ?? undefined : undefined, allow: state.allow });
+  const egressPatch = state.policy ? planEgressPatch(state.policy, state.allow) : undefined;
   const policyAnnotationsToAdd: Record<string, string> = state.policy && holds && recorded !== nodeName && nodeName ? { [ANNOTATION_CORDONED_NODE]: nodeName } : {};
   // Without a cordon request the record on the policy says whether the cordon is held.
   const cordoned = holds || (cordon === 'not-requested' && recorded !== undefined && recorded === nodeName);
@@ -266,6 +393,7 @@ export function planPodIsolation(state: IsolationState): IsolationPlan {
     Object.keys(annotationsToAdd).length === 0 &&
     policyToCreate === undefined &&
     Object.keys(policyAnnotationsToAdd).length === 0 &&
+    egressPatch === undefined &&
     nodePatch === undefined;
 
   return {
@@ -278,6 +406,8 @@ export function planPodIsolation(state: IsolationState): IsolationPlan {
     annotationsToAdd,
     policyToCreate,
     policyAnnotationsToAdd,
+    allowedEgress: state.allow,
+    egressPatch,
     cordon,
     nodePatch,
     cordoned,
@@ -377,31 +507,4 @@ export function planPodRelease(state: ReleaseState): ReleasePlan {
   };
 }
 
-/** The HTTP status of a client-node ApiException (or similar), if any. */
-export function kubeStatusCode(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** The Status message of a client-node ApiException (its body is a JSON string), else the error message. */
-export function kubeErrorMessage(err: unknown): string {
-  const body = typeof err === 'object' && err !== null ? (err as { body?: unknown }).body : undefined;
-  if (typeof body === 'string') {
-    try {
-      const parsed = JSON.parse(body) as { message?: unknown };
-      if (typeof parsed.message === 'string') return parsed.message;
-    } catch {
-      // not JSON
-    }
-  }
-  if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') return (body as { message: string }).message;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Maps a failed Kubernetes call: 404 → NotFoundError, anything else → KubernetesError, both with the cause. */
-export function toKubeError(err: unknown, what: string): SentinelError {
-  const code = kubeStatusCode(err);
-  if (code === 404) return new NotFoundError(`${what}: not found`, { cause: err, code: 'NotFound' });
-  return new KubernetesError(`${what} failed${code ? ` (HTTP ${code})` : ''}: ${kubeErrorMessage(err)}`, { cause: err, ...(code ? { details: { status: code } } : {}) });
-}
+export { kubeErrorMessage, kubeStatusCode, toKubeError } from '../../kube/kubeErrors.js';

@@ -5,7 +5,7 @@ import { createSilentLogger } from '../../../src/logger.js';
 import { isolatePod, isolatePodAction } from '../../../src/pipeline/actions/isolatePod.js';
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
-import { buildIsolationPolicy, isolationId } from '../../../src/pipeline/planning/planPodIsolation.js';
+import { buildEgressRules, buildIsolationPolicy, isolationId } from '../../../src/pipeline/planning/planPodIsolation.js';
 import { startFakeKube, type FakeKube } from '../../support/fakeKube/index.js';
 
 let fake: FakeKube;
@@ -41,10 +41,19 @@ function target(opts: { namespace?: string; labels?: Record<string, string>; ann
 }
 
 const writes = () => fake.calls.filter((c) => c.method !== 'GET');
+/** What isolate-pod keeps open by default (SENTINEL_ISOLATE_POD_ALLOW_DNS=true): cluster DNS only. */
+const DNS_ONLY = { dns: true, cidrs: [], namespaces: [] };
+const DNS_RULE = {
+  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+  ports: [
+    { protocol: 'UDP', port: 53 },
+    { protocol: 'TCP', port: 53 },
+  ],
+};
 const options = { actor: ACTOR, incidentId: INCIDENT };
 
 describe('isolate-pod', () => {
-  it('labels the pod and creates a deny-all NetworkPolicy selecting only that pod', async () => {
+  it('labels the pod and creates a NetworkPolicy selecting only that pod: no ingress, egress only to cluster DNS', async () => {
     const t = target();
     const bystander = fake.addPod({ namespace: t.namespace, name: 'bystander', labels: { app: 'wordpress' } });
     fake.clearRecords();
@@ -52,7 +61,9 @@ describe('isolate-pod', () => {
     const result = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
 
     expect(result.status).toBe('succeeded');
-    expect(result.summary).toBe(`isolated pod ${t.namespace}/${t.pod}: created deny-all NetworkPolicy ${t.policyName}, labelled the pod (sentinel.io/isolated, sentinel.io/isolation-id)`);
+    expect(result.summary).toBe(
+      `isolated pod ${t.namespace}/${t.pod}: created isolation NetworkPolicy ${t.policyName} (no ingress, egress open only to cluster DNS), labelled the pod (sentinel.io/isolated, sentinel.io/isolation-id)`,
+    );
     expect(result.details).toEqual({
       namespace: t.namespace,
       pod: t.pod,
@@ -61,6 +72,8 @@ describe('isolate-pod', () => {
       annotationsAdded: { 'sentinel.io/incident': INCIDENT },
       policyName: t.policyName,
       policyCreated: true,
+      allowedEgress: DNS_ONLY,
+      egressChanged: false,
       node: t.node,
       cordonRequested: false,
       cordon: 'not-requested',
@@ -74,9 +87,14 @@ describe('isolate-pod', () => {
     expect(bystander.object().metadata.labels).toEqual({ app: 'wordpress' });
 
     const policy = fake.networkPolicy(t.namespace, t.policyName);
-    expect(policy?.spec).toEqual({ podSelector: { matchLabels: { 'sentinel.io/isolation-id': t.id } }, policyTypes: ['Ingress', 'Egress'] });
+    expect(policy?.spec).toEqual({ podSelector: { matchLabels: { 'sentinel.io/isolation-id': t.id } }, policyTypes: ['Ingress', 'Egress'], egress: [DNS_RULE] });
     expect(policy?.metadata.labels).toEqual({ 'sentinel.io/created-by': 'sentinel', 'sentinel.io/isolation-id': t.id });
-    expect(policy?.metadata.annotations).toEqual({ 'sentinel.io/incident': INCIDENT, 'sentinel.io/actor': ACTOR, 'sentinel.io/pod': t.pod });
+    expect(policy?.metadata.annotations).toEqual({
+      'sentinel.io/incident': INCIDENT,
+      'sentinel.io/actor': ACTOR,
+      'sentinel.io/pod': t.pod,
+      'sentinel.io/allowed-egress': JSON.stringify(DNS_ONLY),
+    });
 
     // Not asked to cordon: the node is never read or written.
     expect(fake.calls.some((c) => c.path.startsWith('/api/v1/nodes'))).toBe(false);
@@ -145,7 +163,7 @@ describe('isolate-pod', () => {
     const again = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, cordonNode: true }, { ...options, incidentId: 'inc-other' }, deps());
 
     expect(again.status).toBe('skipped');
-    expect(again.summary).toBe(`pod ${t.namespace}/${t.pod} is already isolated (NetworkPolicy ${t.policyName}, node ${t.node} cordoned)`);
+    expect(again.summary).toBe(`pod ${t.namespace}/${t.pod} is already isolated (NetworkPolicy ${t.policyName}, egress open only to cluster DNS, node ${t.node} cordoned)`);
     expect(again.details).toMatchObject({ labelsAdded: {}, annotationsAdded: {}, policyCreated: false, cordon: 'held', cordoned: true });
     expect(writes()).toEqual([]);
     expect(fake.networkPolicy(t.namespace, t.policyName)).toEqual(policyBefore);
@@ -163,12 +181,13 @@ describe('isolate-pod', () => {
     const result = await isolatePod({ input: { namespace: t.namespace, pod: t.pod }, ...options }, deps());
 
     expect(result.status).toBe('succeeded');
-    expect(result.summary).toBe(`completed the isolation of pod ${t.namespace}/${t.pod}: created deny-all NetworkPolicy ${t.policyName}`);
+    expect(result.summary).toBe(`completed the isolation of pod ${t.namespace}/${t.pod}: created isolation NetworkPolicy ${t.policyName} (no ingress, egress open only to cluster DNS)`);
     expect(result.details).toMatchObject({ labelsAdded: {}, annotationsAdded: {}, policyCreated: true });
     expect(writes().map((c) => `${c.method} ${c.path}`)).toEqual([`POST /apis/networking.k8s.io/v1/namespaces/${t.namespace}/networkpolicies`]);
     expect(fake.networkPolicy(t.namespace, t.policyName)?.spec).toEqual({
       podSelector: { matchLabels: { 'sentinel.io/isolation-id': t.id } },
       policyTypes: ['Ingress', 'Egress'],
+      egress: [DNS_RULE],
     });
   });
 
@@ -176,7 +195,7 @@ describe('isolate-pod', () => {
     const t = target();
     await createKubeClients(fake.kubeConfig()).networking.createNamespacedNetworkPolicy({
       namespace: t.namespace,
-      body: buildIsolationPolicy({ namespace: t.namespace, pod: t.pod, incidentId: INCIDENT, actor: ACTOR }),
+      body: buildIsolationPolicy({ namespace: t.namespace, pod: t.pod, incidentId: INCIDENT, actor: ACTOR, allow: DNS_ONLY }),
     });
     fake.clearRecords();
 
@@ -219,6 +238,9 @@ describe('isolate-pod', () => {
     expect(result.status).toBe('succeeded');
     expect(result.details.policyCreated).toBe(false);
     expect(fake.calls.filter((c) => c.method === 'POST').map((c) => c.statusCode)).toEqual([409]);
+    // The policy made meanwhile kept nothing open; this run asked for DNS, so it now keeps DNS open.
+    expect(result.details.egressChanged).toBe(true);
+    expect(fake.networkPolicy(t.namespace, t.policyName)?.spec?.['egress']).toEqual([DNS_RULE]);
     expect(fake.pod(t.namespace, t.pod).object().metadata.labels?.['sentinel.io/isolation-id']).toBe(t.id);
   });
 
@@ -249,7 +271,7 @@ describe('isolate-pod', () => {
 
     expect(result.status).toBe('skipped');
     expect(result.summary).toBe(
-      `dry run: would isolate pod ${t.namespace}/${t.pod}: create deny-all NetworkPolicy ${t.policyName}, label the pod (sentinel.io/isolated, sentinel.io/isolation-id), cordon node ${t.node}`,
+      `dry run: would isolate pod ${t.namespace}/${t.pod}: create isolation NetworkPolicy ${t.policyName} (no ingress, egress open only to cluster DNS), label the pod (sentinel.io/isolated, sentinel.io/isolation-id), cordon node ${t.node}`,
     );
     expect(result.details).toMatchObject({
       dryRun: true,
@@ -264,6 +286,106 @@ describe('isolate-pod', () => {
     expect(fake.pod(t.namespace, t.pod).object()).toEqual(podBefore);
     expect(fake.networkPolicy(t.namespace, t.policyName)).toBeUndefined();
     expect(fake.node(t.node)?.spec?.['unschedulable']).toBeUndefined();
+  });
+
+  describe('egress kept open', () => {
+    it('keeps the CIDRs and namespaces asked for open, plus DNS, and denies the rest', async () => {
+      const t = target();
+      const allow = { cidrs: ['10.50.0.0/16', '192.0.2.10/32'], namespaces: ['logging'] };
+      const result = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, allow }, options, deps());
+
+      expect(result.status).toBe('succeeded');
+      expect(result.summary).toContain('egress open only to cluster DNS, 10.50.0.0/16, 192.0.2.10/32, namespace logging');
+      const policy = fake.networkPolicy(t.namespace, t.policyName)!;
+      expect(policy.spec).toEqual({
+        podSelector: { matchLabels: { 'sentinel.io/isolation-id': t.id } },
+        policyTypes: ['Ingress', 'Egress'],
+        egress: [
+          DNS_RULE,
+          { to: [{ ipBlock: { cidr: '10.50.0.0/16' } }, { ipBlock: { cidr: '192.0.2.10/32' } }] },
+          { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'logging' } } }] },
+        ],
+      });
+      expect(JSON.parse(policy.metadata.annotations!['sentinel.io/allowed-egress']!)).toEqual({ dns: true, cidrs: ['10.50.0.0/16', '192.0.2.10/32'], namespaces: ['logging'] });
+    });
+
+    it('denies all egress with dns: false, or with SENTINEL_ISOLATE_POD_ALLOW_DNS=false', async () => {
+      const a = target();
+      await invokeAction(isolatePodAction, { namespace: a.namespace, pod: a.pod, allow: { dns: false } }, options, deps());
+      expect(fake.networkPolicy(a.namespace, a.policyName)?.spec).toEqual({ podSelector: { matchLabels: { 'sentinel.io/isolation-id': a.id } }, policyTypes: ['Ingress', 'Egress'] });
+      const b = target();
+      const result = await invokeAction(isolatePodAction, { namespace: b.namespace, pod: b.pod }, options, deps({ isolatePodAllowDns: false }));
+      expect(result.summary).toContain('egress open only to nothing');
+      expect(fake.networkPolicy(b.namespace, b.policyName)?.spec?.['egress']).toBeUndefined();
+    });
+
+    it('changes what an existing isolation keeps open when asked for other allowances, and is skipped when asked the same', async () => {
+      const t = target();
+      await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
+      fake.clearRecords();
+
+      const wider = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, allow: { cidrs: ['10.60.0.0/24'] } }, options, deps());
+
+      expect(wider.status).toBe('succeeded');
+      expect(wider.summary).toBe(`completed the isolation of pod ${t.namespace}/${t.pod}: changed the isolation's egress open only to cluster DNS, 10.60.0.0/24`);
+      expect(wider.details).toMatchObject({ egressChanged: true, policyCreated: false, allowedEgress: { dns: true, cidrs: ['10.60.0.0/24'], namespaces: [] } });
+      expect(writes().map((c) => `${c.method} ${c.path} ${c.contentType}`)).toEqual([
+        `PATCH /apis/networking.k8s.io/v1/namespaces/${t.namespace}/networkpolicies/${t.policyName} application/merge-patch+json`,
+      ]);
+      expect(fake.networkPolicy(t.namespace, t.policyName)?.spec?.['egress']).toEqual(buildEgressRules({ dns: true, cidrs: ['10.60.0.0/24'], namespaces: [] }));
+
+      fake.clearRecords();
+      const same = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, allow: { cidrs: ['10.60.0.0/24'] } }, options, deps());
+      expect(same.status).toBe('skipped');
+      expect(writes()).toEqual([]);
+
+      const closed = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, allow: { dns: false } }, options, deps());
+      expect(closed.details).toMatchObject({ egressChanged: true });
+      expect(fake.networkPolicy(t.namespace, t.policyName)?.spec?.['egress']).toBeUndefined();
+    });
+
+    it('refuses a policy whose egress someone widened, changing nothing', async () => {
+      const t = target();
+      await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
+      await createKubeClients(fake.kubeConfig()).networking.patchNamespacedNetworkPolicy(
+        { name: t.policyName, namespace: t.namespace, body: [{ op: 'add', path: '/spec/egress/-', value: { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }] } }] },
+      );
+      const widened = fake.networkPolicy(t.namespace, t.policyName);
+      fake.clearRecords();
+
+      const result = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
+
+      expect(result).toMatchObject({ status: 'failed', details: { error: 'PolicyConflict', final: true } });
+      expect(result.summary).toMatch(/has been modified/);
+      expect(writes()).toEqual([]);
+      expect(fake.networkPolicy(t.namespace, t.policyName)).toEqual(widened);
+    });
+
+    it('dry run of a change of allowances writes nothing', async () => {
+      const t = target();
+      await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
+      const before = fake.networkPolicy(t.namespace, t.policyName);
+      fake.clearRecords();
+      const result = await invokeAction(isolatePodAction, { namespace: t.namespace, pod: t.pod, allow: { namespaces: ['logging'] } }, { ...options, dryRun: true }, deps());
+      expect(result.summary).toBe(`dry run: would isolate pod ${t.namespace}/${t.pod}: change the isolation's egress open only to cluster DNS, namespace logging`);
+      expect(writes()).toEqual([]);
+      expect(fake.networkPolicy(t.namespace, t.policyName)).toEqual(before);
+    });
+
+    it.each([
+      [{ cidrs: ['0.0.0.0/0'] }, /allow\.cidrs\.0: no broader than \/8/],
+      [{ cidrs: ['::/0'] }, /allow\.cidrs\.0/],
+      [{ cidrs: ['10.0.0.0/8', 'example.com'] }, /allow\.cidrs\.1: a CIDR/],
+      [{ namespaces: ['Logging'] }, /allow\.namespaces\.0/],
+      [{ dns: 'no' }, /allow\.dns/],
+      [{ hosts: ['x'] }, /allow/],
+    ])('refuses the allowance %j before any API call', async (allow, reason) => {
+      fake.clearRecords();
+      const result = await invokeAction(isolatePodAction, { namespace: 'web', pod: 'x', allow }, options, deps());
+      expect(result).toMatchObject({ status: 'failed', details: { error: 'InvalidInput', final: true } });
+      expect(result.summary).toMatch(reason);
+      expect(fake.calls).toEqual([]);
+    });
   });
 
   describe('refusals', () => {

@@ -58,6 +58,33 @@ async function foreignPolicy(namespace: string, name: string, podSelector: Recor
 const writes = () => fake.calls.filter((c) => c.method !== 'GET');
 
 describe('release-pod', () => {
+  it('removes an isolation that kept egress open exactly as it removes a deny-all one, leaving other policies alone', async () => {
+    const t = target();
+    const podBefore = fake.pod(t.namespace, t.pod).object();
+    const other = await foreignPolicy(t.namespace, 'allow-logging');
+    const isolated = await isolatePod(
+      { input: { namespace: t.namespace, pod: t.pod, allow: { dns: true, cidrs: ['10.70.0.0/16'], namespaces: ['logging'] } }, ...options },
+      deps(),
+    );
+    expect(isolated.status).toBe('succeeded');
+    expect(fake.networkPolicy(t.namespace, t.policyName)?.spec?.['egress']).toHaveLength(3);
+    fake.clearRecords();
+
+    const result = await invokeAction(releasePodAction, { namespace: t.namespace, pod: t.pod }, options, deps());
+
+    expect(result.status).toBe('succeeded');
+    expect(result.details).toMatchObject({ policyDeleted: true, labelsRemoved: ['sentinel.io/isolated', 'sentinel.io/isolation-id'], annotationsRemoved: ['sentinel.io/incident'] });
+    expect(fake.networkPolicy(t.namespace, t.policyName)).toBeUndefined();
+    expect(fake.networkPolicy(t.namespace, 'allow-logging')).toEqual(other);
+    const podAfter = fake.pod(t.namespace, t.pod).object();
+    expect(podAfter.metadata.labels).toEqual(podBefore.metadata.labels);
+    expect(podAfter.metadata.annotations).toEqual(podBefore.metadata.annotations);
+    expect(writes().map((c) => `${c.method} ${c.path}`)).toEqual([
+      `PATCH /api/v1/namespaces/${t.namespace}/pods/${t.pod}`,
+      `DELETE /apis/networking.k8s.io/v1/namespaces/${t.namespace}/networkpolicies/${t.policyName}`,
+    ]);
+  });
+
   it('removes exactly what isolate added and uncordons the node sentinel cordoned', async () => {
     const t = target();
     const podBefore = fake.pod(t.namespace, t.pod).object();

@@ -7,7 +7,13 @@ import {
   LABEL_CREATED_BY,
   LABEL_ISOLATED,
   LABEL_ISOLATION_ID,
+  NO_EGRESS,
+  buildEgressRules,
   buildIsolationPolicy,
+  egressAllowanceInputSchema,
+  normalizeAllowance,
+  planEgressPatch,
+  recordedAllowance,
   checkNamespaceAllowed,
   isolationId,
   isolationPolicyName,
@@ -46,7 +52,7 @@ function sentinelPolicy(cordonedNode?: string): V1NetworkPolicy {
 }
 
 function state(overrides: Partial<IsolationState> = {}): IsolationState {
-  return { namespace: NS, pod: pod(), policy: undefined, cordonRequested: false, node: undefined, incidentId: 'inc-1', actor: 'discord:42', ...overrides };
+  return { namespace: NS, pod: pod(), policy: undefined, cordonRequested: false, node: undefined, incidentId: 'inc-1', actor: 'discord:42', allow: NO_EGRESS, ...overrides };
 }
 
 const ISOLATED = { [LABEL_ISOLATED]: 'true', [LABEL_ISOLATION_ID]: ID };
@@ -98,6 +104,7 @@ describe('buildIsolationPolicy', () => {
           'sentinel.io/incident': 'inc-1',
           'sentinel.io/actor': 'discord:42',
           'sentinel.io/pod': POD,
+          'sentinel.io/allowed-egress': '{"dns":false,"cidrs":[],"namespaces":[]}',
           'sentinel.io/cordoned-node': NODE,
         },
       },
@@ -123,6 +130,74 @@ describe('buildIsolationPolicy', () => {
     const broader = sentinelPolicy();
     broader.spec!.podSelector = {};
     expect(isolationPolicyProblem(broader, ID)).toMatch(/modified/);
+  });
+});
+
+describe('egress kept open by an isolation', () => {
+  const ALLOW = normalizeAllowance({ dns: true, cidrs: ['10.20.0.0/16', '10.20.0.0/16', '192.0.2.7/32'], namespaces: ['logging', 'monitoring'] }, false);
+
+  it('normalises the allowance: sorted, no duplicates, DNS from the default unless given', () => {
+    expect(ALLOW).toEqual({ dns: true, cidrs: ['10.20.0.0/16', '192.0.2.7/32'], namespaces: ['logging', 'monitoring'] });
+    expect(normalizeAllowance(undefined, true)).toEqual({ dns: true, cidrs: [], namespaces: [] });
+    expect(normalizeAllowance({ dns: false }, true).dns).toBe(false);
+  });
+
+  it('builds one egress rule per kind: kube-dns on port 53, CIDRs, namespaces by their name label', () => {
+    expect(buildEgressRules(ALLOW)).toEqual([
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+      { to: [{ ipBlock: { cidr: '10.20.0.0/16' } }, { ipBlock: { cidr: '192.0.2.7/32' } }] },
+      {
+        to: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'logging' } } },
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+        ],
+      },
+    ]);
+    expect(buildEgressRules(NO_EGRESS)).toEqual([]);
+  });
+
+  it('records the allowance on the policy, and reads it back (none on a policy made before allowances)', () => {
+    const policy = buildIsolationPolicy({ namespace: NS, pod: POD, incidentId: 'inc-1', actor: 'cli', allow: ALLOW });
+    expect(policy.spec?.egress).toEqual(buildEgressRules(ALLOW));
+    expect(recordedAllowance(policy)).toEqual(ALLOW);
+    expect(isolationPolicyProblem(policy, ID)).toBeUndefined();
+    const legacy = sentinelPolicy();
+    delete legacy.metadata!.annotations!['sentinel.io/allowed-egress'];
+    expect(recordedAllowance(legacy)).toEqual(NO_EGRESS);
+    expect(isolationPolicyProblem(legacy, ID)).toBeUndefined();
+  });
+
+  it('calls a policy modified when its egress no longer matches its record', () => {
+    const policy = buildIsolationPolicy({ namespace: NS, pod: POD, incidentId: 'inc-1', actor: 'cli', allow: ALLOW });
+    policy.spec!.egress![1] = { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }] };
+    expect(isolationPolicyProblem(policy, ID)).toMatch(/modified/);
+    const forged = buildIsolationPolicy({ namespace: NS, pod: POD, incidentId: 'inc-1', actor: 'cli', allow: ALLOW });
+    forged.metadata!.annotations!['sentinel.io/allowed-egress'] = 'not json';
+    expect(isolationPolicyProblem(forged, ID)).toMatch(/modified/);
+  });
+
+  it('plans a patch of the egress and its record when another allowance is asked, none when the same', () => {
+    const policy = buildIsolationPolicy({ namespace: NS, pod: POD, incidentId: 'inc-1', actor: 'cli', allow: ALLOW });
+    expect(planEgressPatch(policy, ALLOW)).toBeUndefined();
+    expect(planEgressPatch(policy, NO_EGRESS)).toEqual({ spec: { egress: null }, metadata: { annotations: { 'sentinel.io/allowed-egress': '{"dns":false,"cidrs":[],"namespaces":[]}' } } });
+    const plan = planPodIsolation(state({ pod: pod({ labels: ISOLATED, annotations: { [ANNOTATION_INCIDENT]: 'inc-0' } }), policy, allow: normalizeAllowance({ dns: true }, false) }));
+    expect(plan.complete).toBe(false);
+    expect(plan.egressPatch?.spec.egress).toEqual(buildEgressRules({ dns: true, cidrs: [], namespaces: [] }));
+    expect(plan.allowedEgress).toEqual({ dns: true, cidrs: [], namespaces: [] });
+  });
+
+  it('refuses CIDRs broader than /8 or /32, bad CIDRs, bad namespaces and too many entries', () => {
+    expect(egressAllowanceInputSchema.parse({ cidrs: ['10.1.2.3/8', '2001:db8::/32'] })).toEqual({ cidrs: ['10.0.0.0/8', '2001:db8::/32'] });
+    for (const bad of [{ cidrs: ['0.0.0.0/0'] }, { cidrs: ['10.0.0.0/7'] }, { cidrs: ['::/0'] }, { cidrs: ['2001:db8::/31'] }, { cidrs: ['10.0.0.1'] }, { cidrs: ['10.0.0.0/33'] }, { namespaces: ['Bad_NS'] }, { dns: 'yes' }, { ports: [53] }]) {
+      expect(egressAllowanceInputSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+    expect(egressAllowanceInputSchema.safeParse({ cidrs: Array.from({ length: 17 }, (_, i) => `10.${i}.0.0/16`) }).success).toBe(false);
   });
 });
 
