@@ -13,9 +13,10 @@ describe('slash command definitions', () => {
     }
   });
 
-  it('require a reason for /isolate and an ip for /unblock', () => {
+  it('require a reason for /isolate; /unblock takes an ip (and port) or one block by id', () => {
     const byName = Object.fromEntries(commandDefinitions().map((d) => [d.name, d]));
     expect(byName.isolate!.options!.find((o) => o.name === 'reason')).toMatchObject({ required: true });
-    expect(byName.unblock!.options!.find((o) => o.name === 'ip')).toMatchObject({ required: true });
+    expect(byName.unblock!.options!.map((o) => o.name)).toEqual(['ip', 'port', 'block']);
+    expect(byName.unblock!.options!.filter((o) => 'required' in o && o.required)).toEqual([]);
   });
 });

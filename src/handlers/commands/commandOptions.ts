@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseIpAddress } from '../../pipeline/net/ipAddress.js';
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a Kubernetes namespace name');
 const dnsName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'a Kubernetes object name');
@@ -27,10 +27,16 @@ export const isolateOptionsSchema = z
   })
   .refine((o) => Boolean(o.node) !== Boolean(o.pod), { message: 'give exactly one of node or pod' });
 
-export const unblockOptionsSchema = z.object({
-  ip: z.string().trim().refine((v) => isIP(v) !== 0, 'an IPv4 or IPv6 address'),
-  port: z.number().int().min(1).max(65535).optional(),
-});
+/** `/unblock`: every block of an ip (and port), or one block record by its id. */
+export const unblockOptionsSchema = z
+  .object({
+    ip: z.string().trim().refine((v) => parseIpAddress(v) !== undefined, 'an IPv4 or IPv6 address').optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** One block by its id (`<ip>/<network ACL id>/<rule number>`, as reports and the expiry message show it). */
+    block: z.string().trim().min(5).max(200).optional(),
+  })
+  .refine((o) => (o.ip === undefined) !== (o.block === undefined), { message: 'give either ip (and optionally port) or block' })
+  .refine((o) => o.block === undefined || o.port === undefined, { message: 'port goes with ip, not with block', path: ['port'] });
 
 export const evidenceCollectOptionsSchema = z.object({
   namespace: dnsLabel,

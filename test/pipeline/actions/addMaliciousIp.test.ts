@@ -140,11 +140,13 @@ describe('add-malicious-ip on moto S3', () => {
 
   it('refuses private, special and allowlisted addresses before touching the list', async () => {
     const bucket = await newBucket();
-    for (const ip of ['10.0.2.15', '169.254.169.254', '127.0.0.1', '::1', '::ffff:10.0.0.1', 'fd00:ec2::254', '100.64.1.1', '224.0.0.1']) {
+    // Also the NAT64, 6to4 and Teredo forms of private addresses, and AWS's own service ranges (Route 53 here).
+    for (const ip of ['10.0.2.15', '169.254.169.254', '127.0.0.1', '::1', '::ffff:10.0.0.1', 'fd00:ec2::254', '100.64.1.1', '224.0.0.1', '64:ff9b::a00:1', '2002:a00:1::', '2001:0:4136:e378:8000:63bf:f5ff:fffe', '52.95.110.1']) {
       const result = await run(bucket, { ip, source: 'guardduty' });
       expect(result.status, ip).toBe('failed');
       expect(result.details, ip).toEqual({ error: 'ProtectedAddress', final: true });
     }
+    expect((await run(bucket, { ip: '52.95.110.1' })).summary).toMatch(/refusing to list 52\.95\.110\.1 as malicious: 52\.95\.110\.1 is in AWS's published range 52\.95\.110\.0\/24 \(ROUTE53, AMAZON; GLOBAL\)/);
     const allowlisted = await run(bucket, { ip: '198.51.100.10' }, 'inc-1', { settings: { egressAllowlist: ['198.51.100.0/24'] } });
     expect(allowlisted.summary).toMatch(/egress allowlist/);
     const err = await captureError(() => aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: MALICIOUS_IPS_KEY })));
