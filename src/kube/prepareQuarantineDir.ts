@@ -85,7 +85,11 @@ async function mkdirOwn(kube: KubeClients, target: ExecTarget, dir: string): Pro
   const result = await execInPod(kube, target, argv);
   if (result.exitCode === 0) return 'created';
   if (/File exists/.test(result.stderr)) return 'exists';
-  throw execFailure(target, argv, result);
+  const failure = execFailure(target, argv, result);
+  if (/Permission denied|Read-only file system/.test(result.stderr)) {
+    failure.message += `: the container's user cannot create ${dir}; set SENTINEL_QUARANTINE_DIR to a directory it can create, outside world-writable directories`;
+  }
+  throw failure;
 }
 
 /** Sentinel's alternates beside `dir` (`<dir>.<16 hex>`), sorted. */

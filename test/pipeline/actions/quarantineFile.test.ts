@@ -412,6 +412,27 @@ describe('quarantine-file', () => {
       expect((result.details as { to: string }).to).toMatch(new RegExp(`^${dir}\\.[0-9a-f]{16}/quarantine_`));
     });
 
+    it('that the container user may not create fails clearly, saying which setting to change, and moves nothing', async () => {
+      const pod = newPod({ '/var/www/p.php': 'p' });
+      // The fake runs every program as the suite's user (root here), so a permission denial is
+      // answered by a hook, as a non-root container's mkdir would answer it.
+      fake.onExec((ctx) =>
+        ctx.pod === pod.name && ctx.argv[0] === 'mkdir' && ctx.argv.includes('700')
+          ? { exitCode: 1, stderr: `mkdir: cannot create directory '${QDIR}': Permission denied\n` }
+          : undefined,
+      );
+      try {
+        const result = await invoke({ namespace: NS, pod: pod.name, path: '/var/www/p.php' });
+        expect(result.status).toBe('failed');
+        expect(result.summary).toBe(
+          `mkdir failed in ${NS}/${pod.name} (exit 1): mkdir: cannot create directory '${QDIR}': Permission denied: the container's user cannot create ${QDIR}; set SENTINEL_QUARANTINE_DIR to a directory it can create, outside world-writable directories`,
+        );
+        expect(pod.readText('/var/www/p.php')).toBe('p');
+      } finally {
+        fake.onExec(undefined);
+      }
+    });
+
     it('uses the configured directory and roots', async () => {
       const path = '/data/incoming/evil.bin';
       const pod = newPod({ [path]: 'bin' });
