@@ -248,7 +248,7 @@ export async function startEngine(options: Partial<EmbeddedEngineOptions> & { di
 }
 
 /** Waits until the execution has ended (bounded), and returns how. */
-export async function waitForEnd(engine: EmbeddedEngine, name: string, timeoutMs = 20_000): Promise<ExecutionDescription> {
+export async function waitForEnd(engine: EmbeddedEngine, name: string, timeoutMs = 60_000): Promise<ExecutionDescription> {
   return waitFor(
     async () => {
       const d = await engine.describeExecution(name);
@@ -259,7 +259,7 @@ export async function waitForEnd(engine: EmbeddedEngine, name: string, timeoutMs
 }
 
 /** Waits until the bot has had `count` deliveries of `label`, and returns the last. */
-export async function waitForDelivery(bot: TestBot, label: string, count = 1, timeoutMs = 20_000): Promise<Delivery> {
+export async function waitForDelivery(bot: TestBot, label: string, count = 1, timeoutMs = 60_000): Promise<Delivery> {
   return waitFor(async () => bot.of(label)[count - 1], { timeoutMs, intervalMs: 10, what: `delivery ${count} of ${label}` });
 }
 

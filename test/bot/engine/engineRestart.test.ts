@@ -125,16 +125,18 @@ describe.concurrent('embedded engine: restart', () => {
     const first = await open(dir, { 'approval:isolate-node': () => 'no answer' });
     const name = executionName('timeout');
     const triage = triageOf(loadFixture('fluentbit-artifact-exec.json'));
-    await first.engine.start(triage.route, name, playbookInput(name, triage, { approvalTimeoutSeconds: 3, defaultDecision: 'allow' }));
+    await first.engine.start(triage.route, name, playbookInput(name, triage, { approvalTimeoutSeconds: 6, defaultDecision: 'allow' }));
     const ask = await waitForDelivery(first.bot, 'approval:isolate-node');
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 3500));
     crash(first.engine);
     const restartedAt = Date.now();
     const second = await open(dir);
-    const end = await waitForEnd(second.engine, name);
-    const timedOutAt = Date.parse(end.endedAt!);
-    expect(timedOutAt - ask.message.sentAt!.getTime()).toBeGreaterThanOrEqual(2950);
-    expect(timedOutAt - restartedAt).toBeLessThan(2500);
+    await waitForEnd(second.engine, name);
+    const journal = (await readFile(join(dir, 'executions', `${name}.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; error?: string; at?: string });
+    const timedOutAt = Date.parse(journal.find((r) => r.type === 'task-failed' && r.error === 'States.Timeout')!.at!);
+    // 6 s after the request was sent; a timeout counted from the restart would come 6 s or more after it.
+    expect(timedOutAt - ask.message.sentAt!.getTime()).toBeGreaterThanOrEqual(5950);
+    expect(timedOutAt - restartedAt).toBeLessThan(5000);
     expect(second.bot.labels()).toEqual(['record-incident', 'report']);
   });
 
@@ -148,7 +150,7 @@ describe.concurrent('embedded engine: restart', () => {
             Type: 'Task',
             Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
             Parameters: { QueueUrl: '${ControlQueueUrl}', MessageBody: { kind: 'task', 'taskToken.$': '$$.Task.Token', action: 'record-incident', incidentId: 'inc-1', input: {} } },
-            Retry: [{ ErrorEquals: ['sentinel.Transient'], IntervalSeconds: 3, MaxAttempts: 1 }],
+            Retry: [{ ErrorEquals: ['sentinel.Transient'], IntervalSeconds: 6, MaxAttempts: 1 }],
             End: true,
           },
         },
@@ -158,16 +160,16 @@ describe.concurrent('embedded engine: restart', () => {
     const name = executionName('retry');
     await first.engine.start('record', name, {});
     const failed = await waitForDelivery(first.bot, 'record-incident');
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 3500));
     crash(first.engine);
     const second = await open(dir, {}, { playbookDir });
     expect((await waitForEnd(second.engine, name)).status).toBe('SUCCEEDED');
     const retried = second.bot.of('record-incident');
     expect(retried).toHaveLength(1);
     const waited = retried[0]!.message.sentAt!.getTime() - failed.message.sentAt!.getTime();
-    // 3 s after the failure; a wait started afresh at the restart would end 4.5 s or more after it.
-    expect(waited).toBeGreaterThanOrEqual(2900);
-    expect(waited).toBeLessThan(4200);
+    // 6 s after the failure; a wait started afresh at the restart would end 9.5 s or more after it.
+    expect(waited).toBeGreaterThanOrEqual(5900);
+    expect(waited).toBeLessThan(8500);
   });
 
   it('a journal line cut short by the crash is set aside and the execution resumes', async () => {

@@ -46,11 +46,11 @@ function step(extra: Record<string, unknown> = {}, body: Record<string, unknown>
 const caught = (next = 'Caught') => ({ Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: next }] });
 const CAUGHT = { Type: 'Pass', End: true };
 
-async function engineWith(machine: Record<string, unknown>, answers: Record<string, Answer> = {}, options: Parameters<typeof startEngine>[0] | object = {}) {
+async function engineWith(machine: Record<string, unknown>, answers: Record<string, Answer> = {}, options: Parameters<typeof startEngine>[0] | object = {}, input: object = { config: { timeout: 1, heartbeat: 1 } }) {
   const { engine, bot } = await startEngine({ dir: await tempDir(), playbookDir: await playbookDirWith({ 'falco-incident': machine }), ...options }, answers);
   engines.push(engine);
   const name = executionName('sem');
-  await engine.start('record', name, { config: { timeout: 1, heartbeat: 1 } });
+  await engine.start('record', name, input);
   return { engine, bot, name };
 }
 
@@ -104,17 +104,20 @@ describe.concurrent('embedded engine: Step Functions semantics', () => {
       {
         'record-incident': async (d) => {
           const token = (d.body as { taskToken: string }).taskToken;
-          for (let i = 0; i < 8; i++) {
-            await new Promise((r) => setTimeout(r, 300));
+          // 5 s of work, a heartbeat every 0.25 s, HeartbeatSeconds 3.
+          for (let i = 0; i < 20; i++) {
+            await new Promise((r) => setTimeout(r, 250));
             await self!.heartbeat(token);
           }
-          return { output: { status: 'succeeded', after: '2.4 s' } };
+          return { output: { status: 'succeeded', after: '5 s' } };
         },
       },
+      {},
+      { config: { heartbeat: 3 } },
     );
     self = engine;
     const end = await waitForEnd(engine, name);
-    expect(end.output).toMatchObject({ result: { after: '2.4 s' } });
+    expect(end.output).toMatchObject({ result: { after: '5 s' } });
     expect(end.output).not.toHaveProperty('error');
     expect(bot.of('record-incident')).toHaveLength(1);
   });
