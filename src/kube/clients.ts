@@ -1,4 +1,4 @@
-import { CoreV1Api, Exec, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, Exec, KubeConfig, Log, NetworkingV1Api } from '@kubernetes/client-node';
 
 /** The Kubernetes clients sentinel uses, created once at start-up and passed in. */
 export interface KubeClients {
@@ -6,6 +6,8 @@ export interface KubeClients {
   core: CoreV1Api;
   networking: NetworkingV1Api;
   exec: Exec;
+  /** Container logs as raw bytes (the generated API decodes them as UTF-8, which would change evidence). */
+  log: Log;
 }
 
 export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
@@ -14,6 +16,7 @@ export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
     core: kubeConfig.makeApiClient(CoreV1Api),
     networking: kubeConfig.makeApiClient(NetworkingV1Api),
     exec: new Exec(kubeConfig),
+    log: new Log(kubeConfig),
   };
 }
 

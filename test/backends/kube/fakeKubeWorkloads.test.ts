@@ -155,6 +155,21 @@ describe('fake kube: pod logs', () => {
     expect(stamped).toBe(`${new Date(clock.getTime() - 30_000).toISOString().replace('.000Z', 'Z')} new three\n`);
   });
 
+  it("serves a crash-looping container's last instance as its current log, and says a waiting one has none", async () => {
+    const name = unique('api');
+    const pod = fake.addPod({ namespace: 'app', name });
+    pod.setContainerState('app', { waiting: { reason: 'ContainerCreating' } });
+    const waiting = await fetch(`${fake.url}/api/v1/namespaces/app/pods/${name}/log`, { headers: { Authorization: `Bearer ${fake.token}` } });
+    expect(waiting.status).toBe(400);
+    expect(((await waiting.json()) as { message: string }).message).toBe(`container "app" in pod "${name}" is waiting to start: ContainerCreating`);
+
+    pod.setContainerState('app', { running: { startedAt: clock.toISOString() } });
+    pod.writeLog('app', 'panic: boom\n');
+    pod.restartContainer('app', { exitCode: 2 });
+    pod.setContainerState('app', { waiting: { reason: 'CrashLoopBackOff' } });
+    expect(await core.readNamespacedPodLog({ name, namespace: 'app' })).toBe('panic: boom\n');
+  });
+
   it('serves bytes exactly as written, not re-encoded', async () => {
     const name = unique('api');
     const pod = fake.addPod({ namespace: 'app', name });

@@ -74,9 +74,10 @@ export function servePodLog(store: Store, entry: PodEntry, query: URLSearchParam
     if (log.previous === undefined) throw badRequest(`previous terminated container "${container}" in pod "${podName}" not found`);
     lines = log.previous;
   } else {
+    // A waiting container (e.g. CrashLoopBackOff) serves its last terminated instance's log, as the kubelet does.
     const waiting = waitingReason(entry, container);
-    if (waiting !== undefined) throw badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${waiting}`);
-    lines = log.current;
+    if (waiting !== undefined && log.previous === undefined) throw badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${waiting}`);
+    lines = waiting !== undefined ? log.previous! : log.current;
   }
 
   const from = sinceSeconds !== undefined ? store.now().getTime() - sinceSeconds * 1000 : sinceTime !== undefined ? Date.parse(sinceTime) : undefined;

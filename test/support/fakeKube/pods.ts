@@ -144,6 +144,17 @@ export class FakePod {
     entry.object.metadata.resourceVersion = this.store.nextResourceVersion();
   }
 
+  /** Replace a container's state, e.g. `{ waiting: { reason: 'CrashLoopBackOff' } }`. */
+  setContainerState(container: string, state: Record<string, unknown>): void {
+    const entry = this.entry();
+    const statuses = (entry.object.status?.['containerStatuses'] ?? []) as Record<string, unknown>[];
+    const status = statuses.find((s) => s['name'] === container);
+    if (!status) throw new Error(`fakeKube: pod ${this.namespace}/${this.name} has no container ${container}`);
+    status['state'] = structuredClone(state);
+    status['ready'] = 'running' in state;
+    entry.object.metadata.resourceVersion = this.store.nextResourceVersion();
+  }
+
   /** Set the pod's readiness (the Ready and ContainersReady conditions and every container's `ready`), as probes would. */
   setReady(ready: boolean): void {
     const entry = this.entry();
