@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { parseIpAddress } from '../net/ipAddress.js';
 
 /**
  * Value types for fields read out of Falco's output text. A `text` value may
@@ -24,7 +24,7 @@ export function isValidFieldValue(type: FieldType, value: string): boolean {
     case 'token':
       return TOKEN.test(value);
     case 'ip':
-      return isIP(value) !== 0;
+      return parseIpAddress(value) !== undefined;
     case 'port':
       return /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535;
     case 'k8sName':

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { canonicalIp } from '../net/ipAddress.js';
 
 export interface Endpoint {
   ip: string;
@@ -9,8 +9,9 @@ function parseEndpoint(s: string): Endpoint | undefined {
   const m = /^\[?([0-9A-Fa-f:.]+?)\]?:(\d{1,5})$/.exec(s.trim());
   if (!m) return undefined;
   const port = Number(m[2]);
-  if (!isIP(m[1]!) || port < 1 || port > 65535) return undefined;
-  return { ip: m[1]!, port };
+  const ip = canonicalIp(m[1]!);
+  if (!ip || port < 1 || port > 65535) return undefined;
+  return { ip, port };
 }
 
 /** Parses Falco's `fd.name` for a connection, `a:p->b:q`, into its local and remote ends (IPv4 or IPv6). */

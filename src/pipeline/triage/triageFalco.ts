@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { canonicalIp } from '../net/ipAddress.js';
 import { dedupeKey } from './dedupeKey.js';
 import { falcoPriorityRank, severityOfFalcoPriority } from './falcoPriority.js';
 import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes.js';
@@ -222,8 +222,10 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
 
 const ATTACKER_AT_START = /^Attacker_IP: (\S+) Attacker_Port: (\d{1,5})(?=\s|$)/;
 
-function ioc(ip: string | undefined, port: string | undefined): Ioc | undefined {
-  if (!ip || isIP(ip) === 0) return undefined;
+function ioc(raw: string | undefined, port: string | undefined): Ioc | undefined {
+  // One canonical form (sentinel's IP module): the dedupe key, the block and the list agree on it.
+  const ip = raw ? canonicalIp(raw) : undefined;
+  if (!ip) return undefined;
   const p = port !== undefined && /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 ? Number(port) : undefined;
   return p === undefined ? { ip } : { ip, port: p };
 }

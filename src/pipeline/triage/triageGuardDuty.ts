@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { canonicalIp } from '../net/ipAddress.js';
 import { z } from 'zod';
 import { dedupeKey } from './dedupeKey.js';
 import { severityOfGuardDutyScore } from './falcoPriority.js';
@@ -79,7 +79,8 @@ function matches(rule: GuardDutyRuleConfig, f: GuardDutyFinding): boolean {
 
 function ipOf(d: z.output<typeof remoteIp> | null | undefined): string | undefined {
   const ip = d?.ipAddressV4 ?? d?.ipAddressV6 ?? undefined;
-  return ip && isIP(ip) ? ip : undefined;
+  // One canonical form (sentinel's IP module): the dedupe key, the block and the list agree on it.
+  return ip ? canonicalIp(ip) : undefined;
 }
 
 function findIoc(f: GuardDutyFinding): Ioc | undefined {

@@ -107,3 +107,21 @@ describe('IPv4 addresses carried in IPv6 forms', () => {
     );
   });
 });
+
+describe('triage uses the same canonical form', () => {
+  it('gives one IoC and one dedupe key to every spelling of an attacker address', async () => {
+    const { triageEvent } = await import('../../../src/pipeline/triage/triageEvent.js');
+    const { loadPlaybookConfig } = await import('../../../src/pipeline/triage/playbookConfig.js');
+    const { fluentBitLine, reverseShellLine } = await import('../../helpers/events.js');
+    const playbooks = loadPlaybookConfig(undefined);
+    const triage = (ip: string) => {
+      const r = triageEvent(fluentBitLine(reverseShellLine({ ip }), { host: 'ip-10-0-12-34.ap-northeast-2.compute.internal', priority: 'Critical' }), playbooks);
+      if (!r.ok) throw new Error(r.error);
+      return r.result;
+    };
+    const plain = triage('203.0.113.45');
+    expect(triage('::ffff:203.0.113.45')).toMatchObject({ ioc: { ip: '203.0.113.45' }, dedupeKey: plain.dedupeKey });
+    const v6 = triage('2001:db8::45');
+    expect(triage('2001:DB8:0:0::45')).toMatchObject({ ioc: { ip: '2001:db8::45' }, dedupeKey: v6.dedupeKey });
+  });
+});
