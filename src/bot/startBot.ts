@@ -20,6 +20,7 @@ import { createBotMetrics } from './ops/metrics.js';
 import { ConfirmationStore } from './stores/confirmationStore.js';
 import { FileApprovalStore } from './stores/fileApprovalStore.js';
 import { FileAuditLog } from './stores/fileAuditLog.js';
+import { createDeadLetterStore } from './stores/createDeadLetterStore.js';
 import { FileIncidentStore } from './stores/fileIncidentStore.js';
 import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
 import { createThrottledEditor } from './throttledEditor.js';
@@ -105,6 +106,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     incidents,
     audit,
     confirmations: new ConfirmationStore(),
+    deadLetters: createDeadLetterStore({ kind: config.bot.approvalStore, dataDir, bucket: config.evidenceBucket, s3: aws.s3, logger, secrets: secretValues(config) }),
     containmentWindow: new ContainmentWindow({ s3: aws.s3, bucket: config.evidenceBucket! }),
     actions,
     actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date(), awsRanges },

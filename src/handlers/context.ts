@@ -12,6 +12,7 @@ import type { IncidentStore } from '../bot/stores/incidentStore.js';
 import type { ThrottledEditor } from '../bot/throttledEditor.js';
 import type { ConfirmationStore } from '../bot/stores/confirmationStore.js';
 import type { ContainmentWindow } from '../bot/stores/containmentWindow.js';
+import type { DeadLetterStore } from '../bot/stores/deadLetterStore.js';
 
 /** Everything a handler may use, created once at start-up and passed in. */
 export interface HandlerContext {
@@ -24,6 +25,8 @@ export interface HandlerContext {
   incidents: IncidentStore;
   audit: AuditLog;
   confirmations: ConfirmationStore;
+  /** Why each retried message failed, for `sentinel dlq list`; nothing is recorded when absent. */
+  deadLetters?: DeadLetterStore;
   /** The shared window of automatic containment (the cap); made from actionDeps when absent. */
   containmentWindow?: ContainmentWindow;
   actions: ActionRegistry;

@@ -9,6 +9,7 @@ import { handleTask } from './handleTask.js';
 import { parseMessage, type MessageKind, type ParsedMessage } from './messages.js';
 import { refuseKind, refuseSender } from './authenticateMessage.js';
 import { refuseMessage } from './refuseMessage.js';
+import { captureFailureReason, noteFailedAttempt, noteHandled } from './deadLetterNotes.js';
 
 type Handlers = { [K in MessageKind]: (parsed: Extract<ParsedMessage, { kind: K }>, meta: IntakeMessage, ctx: HandlerContext) => Promise<HandlerOutcome> };
 
@@ -40,9 +41,21 @@ function claimedIncident(parsed: ParsedMessage): string | undefined {
  * - An unreadable or unknown message is logged with the reason and deleted (it would fail the
  *   same way forever).
  * - An unexpected error leaves the message for a retry, and the queue's redrive policy takes it
- *   to the DLQ in the end.
+ *   to the DLQ in the end. Each failed attempt's reason (the error, or what a handler that asked
+ *   for the retry logged) is kept in the dead-letter record store for `sentinel dlq list`.
  */
 export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+  // A message left for a retry gets its last error recorded (`sentinel dlq list` shows it once the
+  // message is dead-lettered); a redelivered one that is finally handled has its record deleted.
+  const attempt: { kind: MessageKind | 'unknown' } = { kind: 'unknown' };
+  const capture = captureFailureReason(ctx.logger);
+  const outcome = await routeMessage(message, { ...ctx, logger: capture.logger }, attempt);
+  if (outcome === 'retry') await noteFailedAttempt(ctx, message, attempt.kind, capture.reason());
+  else await noteHandled(ctx, message);
+  return outcome;
+}
+
+async function routeMessage(message: IntakeMessage, ctx: HandlerContext, attempt: { kind: MessageKind | 'unknown' }): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ messageId: message.id });
   let kind: MessageKind | 'unknown' = 'unknown';
   try {
@@ -56,6 +69,7 @@ export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContex
       return 'done';
     }
     kind = parsed.parsed.kind;
+    attempt.kind = kind;
     const wrongQueue = refuseKind(kind, message);
     if (wrongQueue) {
       const incidentId = claimedIncident(parsed.parsed);

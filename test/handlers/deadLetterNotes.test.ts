@@ -1,0 +1,66 @@
+/**
+ * What the intake records about failing messages: the reason a handler logs when it catches its
+ * own failure, recorded while the message waits for its retry, and deleted once a redelivery is
+ * handled. The bot runs against moto and the fake Discord (test/helpers/botHarness.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { captureFailureReason } from '../../src/handlers/deadLetterNotes.js';
+import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
+import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
+import { waitFor } from '../support/aws.js';
+import { createBotHarness, parseLogs } from '../helpers/botHarness.js';
+import { guardDutyEvent } from '../helpers/events.js';
+
+describe('captureFailureReason', () => {
+  it("remembers the last error's reason logged through the logger or any child of it, and still logs everything", () => {
+    const lines: string[] = [];
+    const logger = createLogger({ format: 'json', level: 'debug', stream: new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }) });
+    const capture = captureFailureReason(logger);
+    expect(capture.reason()).toBeUndefined();
+    capture.logger.warn('not an error', { reason: 'ignored: a warning' });
+    capture.logger.child({ incidentId: 'inc-1' }).child({ action: 'isolate-pod' }).error('step failed; will retry', { reason: 'first' });
+    capture.logger.error('no reason here');
+    expect(capture.reason()).toBe('first');
+    capture.logger.child({ a: 1 }).error('again', { reason: 'second' });
+    expect(capture.reason()).toBe('second');
+    // Another capture on the same logger is its own.
+    expect(captureFailureReason(logger).reason()).toBeUndefined();
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged.map((l) => l.message)).toEqual(['not an error', 'step failed; will retry', 'no reason here', 'again']);
+    expect(logged[1]).toMatchObject({ incidentId: 'inc-1', action: 'isolate-pod', reason: 'first', level: 'error' });
+  });
+});
+
+describe('dead-letter records of the bot', { timeout: 180_000 }, () => {
+  it('records why a message failed while it waits for its retry, and deletes the record once a redelivery is handled', async () => {
+    const h = await createBotHarness({ maxReceiveCount: 5 });
+    try {
+      await h.start();
+      const triaged = triageEvent(guardDutyEvent({ resourceType: 'S3Bucket', id: 'dead-letter-notes' }), loadPlaybookConfig(undefined));
+      if (!triaged.ok) throw new Error(triaged.error);
+      // The first delivery's post fails (Discord answers 503 to it and to discord.js's 3 retries);
+      // the alert handler catches it and asks for a retry.
+      const outage = h.discord.injectServerError({ method: 'POST', path: `/channels/${h.channelId}/messages`, status: 503, times: 4 });
+      const incidentId = `inc-notes-${Date.now().toString(36)}`;
+      const messageId = await h.sendControl({ kind: 'notify', incident: { incidentId, triage: triaged.result } });
+      const file = join(h.dataDir, 'dead-letters', `${messageId}.json`);
+
+      const recorded = await waitFor(async () => JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>, { timeoutMs: 30_000, what: 'the failure record' });
+      const logged = parseLogs(h.logs).find((l) => l.message === 'alert failed; will retry');
+      expect(recorded).toEqual({ messageId, queue: 'control', kind: 'notify', receiveCount: 1, reason: logged?.reason, at: expect.any(String) });
+      expect(String(recorded.reason)).toMatch(/Service Unavailable/);
+      expect(outage.remaining).toBe(0);
+
+      // The redelivery (after the visibility timeout) posts the alert; the record goes.
+      await h.waitForChannelMessage(() => true, 60_000);
+      await waitFor(async () => readFile(file).then(() => undefined, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? true : undefined)), { timeoutMs: 30_000, what: 'the record to go' });
+      expect(await h.queueDepth(h.controlQueueUrl)).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+});
