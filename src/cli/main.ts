@@ -45,6 +45,14 @@ const commands = {
       return runProvision({ dryRun: values['dry-run'] ?? false, prefix: values.prefix }, ctx);
     },
   },
+  dlq: {
+    summary: "show the queues' dead letters with why each failed (list), move them back (replay)",
+    usage: 'sentinel dlq list|replay [options]',
+    async run(args, ctx) {
+      const { runDlqCommand } = await import('./dlqCommand.js');
+      return runDlqCommand(args, ctx);
+    },
+  },
 } satisfies Record<string, CliCommand>;
 
 type CommandName = keyof typeof commands;
