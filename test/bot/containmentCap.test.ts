@@ -167,3 +167,34 @@ describe('the bypass past the cap', () => {
     expect(record?.record.actor).toBe(`discord:${h.users.carol}`);
   });
 });
+
+describe('an automatic block near the quota', () => {
+  it('asks instead of filling the ACL (the message names the quota); Allow records that nothing was done', { timeout: 240_000 }, async () => {
+    // A bot whose quota leaves room for exactly one more automatic block in this ACL (and a cap that is not the limit).
+    const used = (await egress()).length;
+    await h.stop();
+    await h.start({ SENTINEL_NACL_MAX_RULES: String(used + 2), SENTINEL_NACL_HEADROOM: '1', SENTINEL_AUTO_CONTAINMENT_CAP: '1000' });
+
+    const first = reverseShell('203.0.113.71');
+    await h.send(first);
+    expect((await h.finished((await flowOf(first)).executionArn, 120_000)).status).toBe('SUCCEEDED');
+    expect(await deniedIps()).toContain('203.0.113.71');
+
+    const second = reverseShell('203.0.113.72');
+    await h.send(second);
+    const flow = await flowOf(second);
+    const approval = await h.waitForChannelMessage(isApprovalAbout('203.0.113.72'), 90_000);
+    const proposed = approval.embeds[0]?.fields?.find((f) => f.name === 'Proposed action')?.value ?? '';
+    expect(proposed.replace(/\\/g, '')).toMatch(/the network ACL is within SENTINEL_NACL_HEADROOM rules of its quota \(SENTINEL_NACL_MAX_RULES\)/);
+    const escalated = await h.bot.context.audit.readAudit({ what: 'containment-escalated', incidentId: flow.incidentId });
+    expect((escalated[0]?.detail as { reason: string }).reason).toMatch(/holds \d+ IPv4 egress rules of its quota of \d+ \(SENTINEL_NACL_MAX_RULES\); automatic blocks stop 1 rule short of it/);
+
+    const click = h.discord.clickButton({ userId: h.users.alice, messageId: approval.id, customId: `apv:${approvalIdOf(approval)}:allow` });
+    expect((await click.waitForResponse()).type).toBe(6);
+    const done = await h.finished(flow.executionArn, 120_000);
+    expect(done.status).toBe('SUCCEEDED');
+    const output = JSON.parse(done.output!) as { results: { denyEgress: { status: string; summary: string } } };
+    expect(output.results.denyEgress).toMatchObject({ status: 'skipped', summary: expect.stringMatching(/^not blocked: .*so nothing was done$/) });
+    expect(await deniedIps()).not.toContain('203.0.113.72');
+  });
+});

@@ -78,7 +78,7 @@ export function planNaclRoom(input: RoomInput): RoomPlan {
   if (input.automatic) {
     return {
       kind: 'needs-approval',
-      reason: `${holds}; automatic blocks stop ${input.headroom} rules short of it (SENTINEL_NACL_HEADROOM) ${nothing}: a responder must approve this block`,
+      reason: `${holds}; automatic blocks stop ${input.headroom} rule${input.headroom === 1 ? '' : 's'} short of it (SENTINEL_NACL_HEADROOM) ${nothing}: a responder must approve this block`,
     };
   }
   return { kind: 'full', reason: `the ${holds}, ${nothing}; remove a rule or raise the quota` };
