@@ -87,7 +87,12 @@ export const SETTINGS = {
     default: '10',
   },
   SENTINEL_AUTO_CONTAINMENT_WINDOW_MINUTES: { schema: z.coerce.number().int().min(1).max(10_080), expects: 'minutes of the sliding window the automatic containment cap counts', default: '60' },
-  SENTINEL_AWS_IP_RANGES_URL: { schema: url, expects: "where AWS's published ranges (ip-ranges.json) are fetched from; a bundled copy is the fallback", default: 'https://ip-ranges.amazonaws.com/ip-ranges.json' },
+  SENTINEL_AWS_IP_RANGES_URL: {
+    // HTTPS only: whoever could change the document could make their own addresses unblockable.
+    schema: url.refine((u) => u.startsWith('https://'), 'an https:// URL'),
+    expects: "https URL AWS's published ranges (ip-ranges.json) are fetched from; a bundled copy is the fallback",
+    default: 'https://ip-ranges.amazonaws.com/ip-ranges.json',
+  },
   SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: {
     schema: z.coerce.number().int().min(0).max(10_080),
     expects: 'minutes between refreshes of AWS\'s ranges (0: never fetch; use the bundled or last good copy)',

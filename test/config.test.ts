@@ -31,6 +31,17 @@ describe('loadConfig', () => {
     expect(msg).toMatch(/DISCORD_API_URL: expected Discord REST base URL/);
   });
 
+  it('bounds egress blocks by default, and reads the egress allowlist and AWS ranges settings safely', () => {
+    const c = loadConfig({ env: { SENTINEL_EGRESS_ALLOWLIST: '8.8.8.8/24, 2001:DB8::/32, ::ffff:10.0.0.0/104' }, envFile: false });
+    expect(c.pipeline).toMatchObject({ blockTtlHours: 24, naclHeadroom: 2, autoContainment: { cap: 10, windowMinutes: 60 }, awsIpRangesBlockableServices: ['EC2'] });
+    expect(c.bot).toMatchObject({ blockSweepSeconds: 60, awsIpRanges: { url: 'https://ip-ranges.amazonaws.com/ip-ranges.json', refreshMinutes: 720 } });
+    // One canonical form: host bits cleared, IPv6 compressed, an IPv4-mapped range as its IPv4 range.
+    expect(c.pipeline.egressAllowlist).toEqual(['8.8.8.0/24', '2001:db8::/32', '10.0.0.0/8']);
+    expect(() => loadConfig({ env: { SENTINEL_EGRESS_ALLOWLIST: '10.0.0.0/33' }, envFile: false })).toThrow(/SENTINEL_EGRESS_ALLOWLIST: expected/);
+    expect(() => loadConfig({ env: { SENTINEL_AWS_IP_RANGES_URL: 'http://ip-ranges.example/ip-ranges.json' }, envFile: false })).toThrow(/SENTINEL_AWS_IP_RANGES_URL: .*an https:\/\/ URL/);
+    expect(() => loadConfig({ env: { SENTINEL_BLOCK_TTL_HOURS: '0' }, envFile: false })).toThrow(/SENTINEL_BLOCK_TTL_HOURS/);
+  });
+
   it('refuses an access key without its secret', () => {
     expect(() => loadConfig({ env: { AWS_ACCESS_KEY_ID: 'abc' }, envFile: false })).toThrow(/AWS_SECRET_ACCESS_KEY/);
   });

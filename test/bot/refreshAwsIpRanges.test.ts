@@ -75,6 +75,7 @@ describe('refreshing AWS ranges', () => {
     ['not the schema', () => JSON.stringify({ ...newer(), syncToken: 'yesterday' }), /syncToken/],
     ['too few prefixes', () => JSON.stringify({ ...newer(), prefixes: newer().prefixes.slice(0, 10), ipv6_prefixes: [] }), /only 10 prefixes/],
     ['a prefix that is not a CIDR', () => JSON.stringify({ ...newer(), prefixes: [...newer().prefixes, { ip_prefix: '52.95.110.0/33', region: 'x', service: 'S3' }] }), /not an IPv4 CIDR/],
+    ['claiming a huge range', () => JSON.stringify({ ...newer(), prefixes: [...newer().prefixes, { ip_prefix: '0.0.0.0/1', region: 'x', service: 'S3' }] }), /broader than any AWS range/],
     ['older than the copy in use', () => JSON.stringify({ ...newer(), syncToken: '1000' }), /older than the copy in use/],
     ['less than half the prefixes in use', () => JSON.stringify({ ...newer(), prefixes: newer().prefixes.slice(0, 3000), ipv6_prefixes: newer().ipv6_prefixes.slice(0, 2000) }), /less than half/],
   ])('keeps the last good copy when the fetched one is %s', async (_what, body, reason) => {

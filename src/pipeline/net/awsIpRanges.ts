@@ -23,6 +23,11 @@ export const AWS_IP_RANGES_URL = 'https://ip-ranges.amazonaws.com/ip-ranges.json
 
 /** Fewer prefixes than this is not a real ip-ranges.json (AWS publishes more than 16,000). */
 export const MIN_AWS_PREFIXES = 1000;
+/**
+ * The broadest prefix accepted (AWS's broadest are /11 and /32 in 2026): a copy that claims a
+ * huge range would protect, and so make unblockable, a large part of the Internet.
+ */
+export const BROADEST_AWS_PREFIX = { ipv4: 8, ipv6: 24 } as const;
 
 const prefixEntry = z.object({ region: z.string().min(1).max(64), service: z.string().min(1).max(64), network_border_group: z.string().max(64).optional() });
 
@@ -38,12 +43,13 @@ export const awsIpRangesDocumentSchema = z
   .superRefine((doc, ctx) => {
     const total = doc.prefixes.length + doc.ipv6_prefixes.length;
     if (total < MIN_AWS_PREFIXES) ctx.addIssue({ code: 'custom', message: `only ${total} prefixes (a real ip-ranges.json has more than ${MIN_AWS_PREFIXES})` });
-    doc.prefixes.forEach((p, i) => {
-      if (parseCidr(p.ip_prefix)?.family !== 'ipv4') ctx.addIssue({ code: 'custom', path: ['prefixes', i, 'ip_prefix'], message: 'not an IPv4 CIDR' });
-    });
-    doc.ipv6_prefixes.forEach((p, i) => {
-      if (parseCidr(p.ipv6_prefix)?.family !== 'ipv6') ctx.addIssue({ code: 'custom', path: ['ipv6_prefixes', i, 'ipv6_prefix'], message: 'not an IPv6 CIDR' });
-    });
+    const check = (text: string, family: 'ipv4' | 'ipv6', path: (string | number)[]) => {
+      const cidr = parseCidr(text);
+      if (cidr?.family !== family) ctx.addIssue({ code: 'custom', path, message: `not an ${family === 'ipv4' ? 'IPv4' : 'IPv6'} CIDR` });
+      else if (cidr.prefix < BROADEST_AWS_PREFIX[family]) ctx.addIssue({ code: 'custom', path, message: `/${cidr.prefix} is broader than any AWS range (/${BROADEST_AWS_PREFIX[family]} at most)` });
+    };
+    doc.prefixes.forEach((p, i) => check(p.ip_prefix, 'ipv4', ['prefixes', i, 'ip_prefix']));
+    doc.ipv6_prefixes.forEach((p, i) => check(p.ipv6_prefix, 'ipv6', ['ipv6_prefixes', i, 'ipv6_prefix']));
   });
 
 export type AwsIpRangesDocument = z.output<typeof awsIpRangesDocumentSchema>;
