@@ -112,9 +112,11 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       expect(output.decision).toMatchObject({ action: 'block', by: `discord:${h.users.alice}` });
       expect(output.results.isolateNode?.status).toBe('succeeded');
       expect((await second.context.approvals.get(approvalId))?.status).toBe('decided');
-      // The audit log on the shared data directory has both processes' entries.
+      // The audit log on the shared data directory has both processes' entries: the approval posted,
+      // decided, and the isolation it approved run as the responder (containment-approved).
       const audit = await second.context.audit.readAudit({ approvalId });
-      expect(audit.map((e) => e.outcome)).toEqual(['posted', 'decided']);
+      expect(audit.map((e) => e.outcome)).toEqual(['posted', 'decided', 'run']);
+      expect(audit[2]).toMatchObject({ what: 'containment-approved', detail: { action: 'isolate-node', by: [`discord:${h.users.alice}`] } });
     });
   });
 
