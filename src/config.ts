@@ -109,6 +109,16 @@ export const SETTINGS = {
   SENTINEL_PROTECTED_NAMESPACES: { schema: list, expects: 'comma-separated namespaces whose pods sentinel never acts on (system namespaces always are)', default: '' },
   SENTINEL_CORDON_ON_POD_ISOLATE: { schema: bool, expects: 'true to cordon the node when isolating a pod', default: 'false' },
   SENTINEL_ISOLATE_POD_ALLOW_DNS: { schema: bool, expects: 'true to keep cluster DNS (kube-dns pods in kube-system, port 53) open from an isolated pod unless the step says otherwise', default: 'true' },
+  SENTINEL_PROTECTED_NODE_LABELS: {
+    schema: list.pipe(z.array(z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(=([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?)?$/, 'a node label key, or key=value'))),
+    expects: 'comma-separated node labels (key, or key=value) that mark nodes drain-node refuses (the annotation sentinel.io/protected=true always does)',
+    default: 'sentinel.io/protected=true,node-role.kubernetes.io/control-plane',
+  },
+  SENTINEL_CAPTURE_IMAGE: {
+    schema: z.string().regex(/^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/, 'a container image reference (pin a tag or a digest)'),
+    expects: 'image of the ephemeral container capture-network adds to a pod; it needs tcpdump and timeout (pin it by digest in production)',
+    default: 'nicolaka/netshoot:v0.13',
+  },
 
   SENTINEL_STATE_MACHINE_FALCO: { schema: sfnArn, expects: 'ARN of the Falco incident state machine' },
   SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
@@ -206,6 +216,10 @@ export interface PipelineSettings {
   readonly cordonOnPodIsolate: boolean;
   /** isolate-pod keeps cluster DNS open unless its input says otherwise. */
   readonly isolatePodAllowDns: boolean;
+  /** Node labels (`key` or `key=value`) that make drain-node refuse a node. */
+  readonly protectedNodeLabels: readonly string[];
+  /** Image of capture-network's ephemeral container (tcpdump and timeout). */
+  readonly captureImage: string;
   /** sentinel's SSM documents are sent as `<prefix>-<name>` (SENTINEL_PROVISION_PREFIX, as provision creates them). */
   readonly ssmDocumentPrefix: string;
 }
@@ -340,6 +354,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       protectedNamespaces: v.SENTINEL_PROTECTED_NAMESPACES ?? [],
       cordonOnPodIsolate: v.SENTINEL_CORDON_ON_POD_ISOLATE ?? false,
       isolatePodAllowDns: v.SENTINEL_ISOLATE_POD_ALLOW_DNS ?? true,
+      protectedNodeLabels: v.SENTINEL_PROTECTED_NODE_LABELS ?? [],
+      captureImage: v.SENTINEL_CAPTURE_IMAGE ?? 'nicolaka/netshoot:v0.13',
       ssmDocumentPrefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
     },
     bot: {
