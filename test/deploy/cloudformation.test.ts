@@ -71,6 +71,8 @@ const BOT_CORE: Statement[] = [
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/incidents/*', 'arn:aws:s3:::EVIDENCE_BUCKET/incident-index/*'] },
   // The S3 approval store (src/bot/stores/s3ApprovalStore.ts, prefix sentinel/approvals/).
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/sentinel/approvals/*'] },
+  // The cap's window of automatic containment steps (src/bot/stores/containmentWindow.ts).
+  { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/containment/automatic-window.json'] },
 ];
 
 /** A world whose ARNs read like the docs' placeholders (PREFIX is SENTINEL_PROVISION_PREFIX). */
