@@ -254,8 +254,13 @@ describe('Kubernetes manifests', () => {
       [
         'core/pods/get',
         'core/pods/patch',
+        'core/pods/delete',
+        'core/pods/list',
         'core/pods/exec/create',
         'core/pods/exec/get',
+        'core/pods/log/get',
+        'core/pods/ephemeralcontainers/patch',
+        'core/pods/eviction/create',
         'networking.k8s.io/networkpolicies/create',
         'networking.k8s.io/networkpolicies/delete',
         'networking.k8s.io/networkpolicies/get',
@@ -264,11 +269,12 @@ describe('Kubernetes manifests', () => {
         'core/nodes/patch',
       ].sort(),
     );
-    // Namespaced powers (exec, patch, network policies) are only ever bound per namespace;
-    // a ClusterRoleBinding only carries nodes (cluster-scoped).
+    // Namespaced powers (exec, patch, delete, evictions, network policies) are only ever bound per
+    // namespace; a ClusterRoleBinding only carries nodes (cluster-scoped) and drain-node's read-only
+    // pod list.
     for (const b of byKind('ClusterRoleBinding') as (K8sObject & { roleRef: { name: string } })[]) {
       const role = roles.find((r) => r.metadata.name === b.roleRef.name)!;
-      expect(permissions(role.rules as Rule[]).every((p) => p.startsWith('core/nodes/')), b.metadata.name).toBe(true);
+      expect(permissions(role.rules as Rule[]).every((p) => p.startsWith('core/nodes/') || p === 'core/pods/list'), b.metadata.name).toBe(true);
     }
   });
 

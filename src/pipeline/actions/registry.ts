@@ -1,18 +1,24 @@
 import { addMaliciousIpAction } from './addMaliciousIp.js';
 import { analyseArtifactsAction } from './analyseArtifacts.js';
+import { annotatePodAction } from './annotatePod.js';
 import { captureMemoryAction } from './captureMemory.js';
+import { captureNetworkAction } from './captureNetwork.js';
 import { collectFromDiskAction } from './collectFromDisk.js';
+import { collectPodLogsAction } from './collectPodLogs.js';
 import { collectVolatileAction } from './collectVolatile.js';
 import { denyEgressAction } from './denyEgress.js';
+import { drainNodeAction } from './drainNode.js';
 import { extractFileAction } from './extractFile.js';
 import { isolateNodeAction } from './isolateNode.js';
 import { isolatePodAction } from './isolatePod.js';
+import { labelPodAction } from './labelPod.js';
 import { preserveDiskAction } from './preserveDisk.js';
 import { pullCloudTrailAction } from './pullCloudTrail.js';
 import { quarantineFileAction } from './quarantineFile.js';
 import { recordIncidentAction } from './recordIncident.js';
 import { releaseNodeAction } from './releaseNode.js';
 import { releasePodAction } from './releasePod.js';
+import { terminatePodAction } from './terminatePod.js';
 import type { ActionDefinition, AnyActionDefinition } from './types.js';
 import { unblockEgressAction } from './unblockEgress.js';
 
@@ -29,6 +35,12 @@ export const ACTIONS = {
   'release-node': releaseNodeAction,
   'isolate-pod': isolatePodAction,
   'release-pod': releasePodAction,
+  'terminate-pod': terminatePodAction,
+  'label-pod': labelPodAction,
+  'annotate-pod': annotatePodAction,
+  'collect-pod-logs': collectPodLogsAction,
+  'capture-network': captureNetworkAction,
+  'drain-node': drainNodeAction,
   'record-incident': recordIncidentAction,
   'collect-volatile': collectVolatileAction,
   'capture-memory': captureMemoryAction,
