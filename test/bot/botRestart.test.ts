@@ -60,7 +60,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
     });
   });
 
-  it('stopping never leaves a message half handled: one received while stopping is finished first', async () => {
+  it('stopping never leaves a message half handled or lost: handled completely, or delivered again', async () => {
     await withHarness({}, async (h) => {
       await h.start();
       const playbooks = loadPlaybookConfig(undefined);
