@@ -144,6 +144,25 @@ export const SETTINGS = {
   SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages received and handled at once (1-10)', default: '10' },
   SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
   SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
+  SENTINEL_WEBHOOK_PORT: { schema: z.coerce.number().int().min(0).max(65_535), expects: "port of the event webhook (POST /falco, /events; Falcosidekick's webhook output); 0 picks a free one", default: '8081' },
+  SENTINEL_WEBHOOK_HOST: { schema: z.string().min(1), expects: 'address the event webhook listens on', default: '0.0.0.0' },
+  SENTINEL_WEBHOOK_TOKEN: {
+    schema: z.string().regex(/^[A-Za-z0-9._~+/=-]{16,512}$/, '16 to 512 token characters (letters, digits, . _ ~ + / = -)'),
+    expects: 'shared secret the webhook requires in the X-Sentinel-Token header; unset, it accepts loopback clients only',
+  },
+  SENTINEL_WEBHOOK_MAX_BODY_BYTES: {
+    schema: z.coerce.number().int().min(1024).max(262_144),
+    expects: 'largest event body the webhook accepts, in bytes (1024-262144: an event must also fit an SQS message)',
+    default: '262144',
+  },
+  SENTINEL_WEBHOOK_BACKLOG_MAX_EVENTS: { schema: z.coerce.number().int().min(1).max(1_000_000), expects: 'events the local webhook backlog may hold before the webhook answers 429', default: '10000' },
+  SENTINEL_WEBHOOK_BACKLOG_MAX_BYTES: {
+    schema: z.coerce.number().int().min(1_048_576).max(68_719_476_736),
+    expects: 'bytes of event bodies the local webhook backlog may hold before the webhook answers 429 (at least 1 MiB)',
+    default: String(256 * 1024 * 1024),
+  },
+  SENTINEL_WEBHOOK_CONCURRENCY: { schema: z.coerce.number().int().min(1).max(100), expects: 'webhook events handled at once (1-100)', default: '10' },
+  SENTINEL_WEBHOOK_MAX_RECEIVES: { schema: z.coerce.number().int().min(1).max(100), expects: 'deliveries of a webhook event before it moves to the local dead-letter directory (1-100)', default: '5' },
 
   SENTINEL_FORENSIC_INSTANCE_ID: { schema: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'an EC2 instance id'), expects: 'the forensic workstation (tagged sentinel:forensic=true) that mounts preserved disks; collect-disk is skipped when unset' },
   SENTINEL_LIME_BUCKET: { schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'), expects: 'bucket holding LiME modules per kernel release; memory capture fails (and asks for a waiver) when unset' },
@@ -236,6 +255,21 @@ export interface ForensicsSettings {
   readonly cloudTrailLookbackMinutes: number;
 }
 
+/** The event webhook: where it listens, who may post, how much its local backlog holds. */
+export interface WebhookSettings {
+  readonly host: string;
+  readonly port: number;
+  /** Shared secret required in X-Sentinel-Token; undefined: loopback clients only. A secret (secretValues). */
+  readonly token: string | undefined;
+  readonly maxBodyBytes: number;
+  readonly backlogMaxEvents: number;
+  readonly backlogMaxBytes: number;
+  /** Backlog entries handled at once. */
+  readonly concurrency: number;
+  /** Deliveries of one entry before it is dead-lettered. */
+  readonly maxReceives: number;
+}
+
 export interface BotSettings {
   readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined };
   /** Unique id of the state machines' role: the only SenderId (`<id>` or `<id>:<session>`) a control message may have. */
@@ -254,6 +288,8 @@ export interface BotSettings {
   /** Bearer token for /metrics; undefined: loopback clients only. A secret (secretValues). */
   readonly metricsToken: string | undefined;
   readonly sqs: { readonly batchSize: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
+  /** The event webhook (Falcosidekick's webhook output) and its local backlog under `<dataDir>/intake`. */
+  readonly webhook: WebhookSettings;
   readonly forensics: ForensicsSettings;
   /** Seconds between sweeps that lift expired egress blocks. */
   readonly blockSweepSeconds: number;
@@ -373,6 +409,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       metricsToken: v.SENTINEL_METRICS_TOKEN,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
+      webhook: {
+        host: v.SENTINEL_WEBHOOK_HOST ?? '0.0.0.0',
+        port: v.SENTINEL_WEBHOOK_PORT ?? 8081,
+        token: v.SENTINEL_WEBHOOK_TOKEN,
+        maxBodyBytes: v.SENTINEL_WEBHOOK_MAX_BODY_BYTES ?? 262_144,
+        backlogMaxEvents: v.SENTINEL_WEBHOOK_BACKLOG_MAX_EVENTS ?? 10_000,
+        backlogMaxBytes: v.SENTINEL_WEBHOOK_BACKLOG_MAX_BYTES ?? 256 * 1024 * 1024,
+        concurrency: v.SENTINEL_WEBHOOK_CONCURRENCY ?? 10,
+        maxReceives: v.SENTINEL_WEBHOOK_MAX_RECEIVES ?? 5,
+      },
       blockSweepSeconds: v.SENTINEL_BLOCK_SWEEP_SECONDS ?? 60,
       awsIpRanges: { url: v.SENTINEL_AWS_IP_RANGES_URL ?? 'https://ip-ranges.amazonaws.com/ip-ranges.json', refreshMinutes: v.SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES ?? 720 },
       forensics: {
@@ -409,7 +455,7 @@ export function requireSettings(config: Config, names: readonly SettingName[], p
 
 /** Values that must never reach a log line or a Discord message. */
 export function secretValues(config: Config): string[] {
-  return [config.discord.token, config.aws.credentials?.secretAccessKey, config.aws.credentials?.sessionToken, config.bot.metricsToken].filter(
+  return [config.discord.token, config.aws.credentials?.secretAccessKey, config.aws.credentials?.sessionToken, config.bot.metricsToken, config.bot.webhook.token].filter(
     (s): s is string => typeof s === 'string' && s.length > 0,
   );
 }
