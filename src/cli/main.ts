@@ -53,6 +53,14 @@ const commands = {
       return runDlqCommand(args, ctx);
     },
   },
+  send: {
+    summary: "post events from files (Falco, Falcosidekick, GuardDuty; JSON or NDJSON) to a running sentinel's webhook",
+    usage: 'sentinel send [--url URL] [--token TOKEN] FILE...',
+    async run(args, ctx) {
+      const { runSendCommand } = await import('./sendCommand.js');
+      return runSendCommand(args, ctx);
+    },
+  },
 } satisfies Record<string, CliCommand>;
 
 type CommandName = keyof typeof commands;
