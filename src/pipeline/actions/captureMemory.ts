@@ -23,6 +23,7 @@ import {
   type IncidentTagging,
 } from '../forensics/ec2Helpers.js';
 import { parseActionInput } from './parseActionInput.js';
+import { resolveInstance } from './resolveInstance.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
 /** The only values ever sent to the capture document, each checked against one of these (and the document's own patterns). */
@@ -51,7 +52,10 @@ const bucketSchema = z.string().superRefine((b, ctx) => {
 });
 
 const inputSchema = z.strictObject({
-  instanceId: instanceIdSchema,
+  /** The instance; or `node`, resolved as isolate-node resolves it (the Falco playbook knows the node). */
+  instanceId: instanceIdSchema.optional(),
+  /** A Kubernetes node name, private DNS name or provider id, when the instance id is not known. */
+  node: z.string().min(1).max(253).optional(),
   /** Bucket holding LiME modules built per kernel: `<prefix>/<kernel-release>/lime.ko`. */
   limeModuleBucket: bucketSchema,
   limeModulePrefix: z
@@ -70,7 +74,7 @@ const inputSchema = z.strictObject({
   port: z.number().int().min(1024).max(65535).default(4444),
   /** Region the instance's AWS CLI uses for S3; the region of sentinel's S3 client when absent. */
   region: z.string().regex(REGION_PATTERN, 'an AWS region such as ap-northeast-2').optional(),
-});
+}).refine((v) => (v.instanceId === undefined) !== (v.node === undefined), { message: 'give exactly one of instanceId and node' });
 
 export type CaptureMemoryInput = z.input<typeof inputSchema>;
 
@@ -250,12 +254,11 @@ export async function captureMemory(
   }
   const region = input.region ?? (await s3.config.region());
   if (!REGION_PATTERN.test(region)) throw new ValidationError(`the S3 region ${JSON.stringify(region)} is not a region name`, { code: 'InvalidRegion' });
-  const { instanceId } = input;
-  const notes: string[] = [];
-  const base = { instanceId, notes };
-
   // Preflight: the instance exists and is not protected; a record of an earlier capture ends the run here.
-  const instance = await findInstance(ec2, instanceId);
+  const instance = input.instanceId ? await findInstance(ec2, input.instanceId) : await resolveInstance(input.node!, deps);
+  const instanceId = instance.InstanceId!;
+  const notes: string[] = input.node ? [`node ${input.node} is instance ${instanceId}`] : [];
+  const base = { instanceId, notes };
   refuseProtected(instance, deps.settings, 'captures memory');
   const recordKey = memoryRecordKey(request.incidentId, instanceId);
   const recordLocation = `s3://${outputBucket}/${recordKey}`;

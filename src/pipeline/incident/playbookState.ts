@@ -159,16 +159,20 @@ export function buildPlaybookInput(args: {
         ? { ip: ioc.ip, source: triage.source, ...(findingId ? { findingId } : {}), ...(seen ? { firstSeen: seen, lastSeen: seen } : {}) }
         : {},
       collectVolatile: onInstance((id) => ({ instanceId: id, ...webRoots })),
-      captureMemory: onInstance((id) => ({
-        instanceId: id,
-        ...(f.limeModuleBucket ? { limeModuleBucket: f.limeModuleBucket } : {}),
-        limeModulePrefix: f.limeModulePrefix ?? DEFAULT_LIME_MODULE_PREFIX,
-        timeoutSeconds: captureSeconds,
-      })),
+      // The instance (GuardDuty), or the node it runs (Falco: capture-memory resolves it, as isolate-node does).
+      captureMemory:
+        instanceId || node
+          ? {
+              ...(instanceId ? { instanceId } : { node: node! }),
+              ...(f.limeModuleBucket ? { limeModuleBucket: f.limeModuleBucket } : {}),
+              limeModulePrefix: f.limeModulePrefix ?? DEFAULT_LIME_MODULE_PREFIX,
+              timeoutSeconds: captureSeconds,
+            }
+          : {},
       preserveDisk: onInstance((id) => ({ instanceId: id, createAmi: f.createAmi ?? false })),
       isolateInstance: onInstance((id) => ({ node: id, ...(f.stopInstance !== undefined ? { stopInstance: f.stopInstance } : {}) })),
       /** After the bot refused a stop (memory neither captured nor waived): the network only. */
-      isolateNetworkOnly: onInstance((id) => ({ node: id, stopInstance: false })),
+      isolateNetworkOnly: instanceId || node ? { node: instanceId ?? node!, stopInstance: false } : {},
       collectDisk: onInstance((id) => ({ instanceId: id, ...(forensicInstanceId ? { forensicInstanceId } : {}), snapshotIds: [] as string[], ...webRoots })),
       pullCloudTrail: onInstance((id) => ({ instanceId: id, since: window.since, until: window.until })),
       analyse: { window, ...(ioc ? { findingRemoteIp: ioc.ip } : {}), artifacts: [] as unknown[] },

@@ -348,6 +348,23 @@ describe('with mocked SSM (the emulator has no real output or failures)', () => 
     expect(await instanceTags(instanceId)).toEqual({});
   });
 
+  it('takes a node instead of an instance id (the Falco playbook knows the node) and resolves it as isolate-node does', async () => {
+    const instanceId = await launch();
+    // A node as Kubernetes names the instance behind it (spec.providerID); its private DNS name would
+    // do too, but moto's random VPCs can give two instances the same one.
+    const described = await aws.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const node = `aws:///${described.Reservations![0]!.Instances![0]!.Placement!.AvailabilityZone}/${instanceId}`;
+    ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: instanceId, PingStatus: 'Online' }] });
+    const { instanceId: _id, ...byNode } = input(instanceId, { node });
+    const result = await invokeAction(captureMemoryAction, byNode, { actor: 'cli', incidentId: uniqueName('inc'), dryRun: true }, depsWith('mock'));
+    expect(result.status).toBe('skipped');
+    expect(result.details).toMatchObject({ dryRun: true, instanceId });
+    expect((result.details as { notes: string[] }).notes).toContain(`node ${node} is instance ${instanceId}`);
+    const both = await invokeAction(captureMemoryAction, input(instanceId, { node }), { actor: 'cli', incidentId: uniqueName('inc'), dryRun: true }, depsWith('mock'));
+    expect(both).toMatchObject({ status: 'failed', details: { error: 'InvalidInput' } });
+    expect(both.summary).toContain('exactly one of instanceId and node');
+  });
+
   it('refuses a protected instance before anything else: no tag, no command, not even a dry run', async () => {
     const instanceId = await launch({ 'sentinel:protected': 'true' });
     const sent = scriptSsm(instanceId, { uname: ok(`${RELEASE}\n`) });
