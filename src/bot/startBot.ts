@@ -13,6 +13,7 @@ import { dispatchMessage } from '../handlers/dispatchMessage.js';
 import { WAIVE_MEMORY_ACTION } from '../handlers/memoryWaiver.js';
 import { routeInteraction } from '../handlers/routeInteraction.js';
 import { createDiscordPort } from './discordPort.js';
+import { discordCacheOptions } from './discordClientOptions.js';
 import { createStepFunctionsEngine } from './engine/stepFunctionsEngine.js';
 import { createSqsIntake } from './intake/sqsIntake.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
@@ -86,7 +87,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const awsRanges = new AwsIpRangesHolder({ blockableServices: config.pipeline.awsIpRangesBlockableServices, cacheFile: join(dataDir, 'aws-ip-ranges.json'), logger });
   await awsRanges.loadCache();
 
-  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
+  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl }, ...discordCacheOptions() });
   const discord = createDiscordPort(client);
   const engine = createStepFunctionsEngine(aws.sfn, config.bot.stateMachines);
   const sqsOptions = { batchSize: config.bot.sqs.batchSize, visibilitySeconds: config.bot.sqs.visibilitySeconds, waitSeconds: config.bot.sqs.waitSeconds, logger };
