@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
-import { awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
-import { requireSettings, secretValues, type Config } from '../config.js';
+import { secretValues, type Config } from '../config.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createKubeClients, loadKubeConfig, type KubeClients } from '../kube/clients.js';
@@ -14,8 +13,10 @@ import { WAIVE_MEMORY_ACTION } from '../handlers/memoryWaiver.js';
 import { routeInteraction } from '../handlers/routeInteraction.js';
 import { createDiscordPort } from './discordPort.js';
 import { discordCacheOptions } from './discordClientOptions.js';
-import { createStepFunctionsEngine } from './engine/stepFunctionsEngine.js';
-import { createSqsIntake } from './intake/sqsIntake.js';
+import type { Backend } from './backends/backend.js';
+import { createAwsBackend } from './backends/createAwsBackend.js';
+import { createEmbeddedBackend } from './backends/createEmbeddedBackend.js';
+import { selectRunMode } from './selectRunMode.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
 import { createBotMetrics } from './ops/metrics.js';
 import { ConfirmationStore } from './stores/confirmationStore.js';
@@ -39,20 +40,6 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-/** Settings the bot cannot run without (embedded mode, without AWS, is not built yet). */
-export const BOT_REQUIRED_SETTINGS = [
-  'DISCORD_TOKEN',
-  'DISCORD_GUILD_ID',
-  'DISCORD_CHANNEL_ID',
-  'DISCORD_RESPONDER_ROLE_IDS',
-  'AWS_REGION',
-  'SENTINEL_QUEUE_URL',
-  'SENTINEL_CONTROL_QUEUE_URL',
-  'SENTINEL_SFN_ROLE_ID',
-  'SENTINEL_EVIDENCE_BUCKET',
-  'SENTINEL_STATE_MACHINE_FALCO',
-] as const;
-
 function tryKube(config: Config, logger: Logger): KubeClients | undefined {
   try {
     return createKubeClients(loadKubeConfig(config.kubeconfigPath));
@@ -63,23 +50,25 @@ function tryKube(config: Config, logger: Logger): KubeClients | undefined {
 }
 
 /**
- * Wires the bot from validated configuration: clients are created once here
- * and passed in. Starts the Discord client, the SQS intake, the expired-
- * approval sweeper and the health/metrics server.
+ * Wires the bot from validated configuration: clients are created once here and passed in.
+ * Chooses the backend (AWS, or embedded when no AWS resource is configured: selectRunMode),
+ * starts the Discord client, the intakes, the sweepers and the health/metrics server.
  */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
-  requireSettings(config, BOT_REQUIRED_SETTINGS, 'sentinel start');
+  const mode = selectRunMode(config);
   const actions = actionRegistry();
   // A misspelt id would silently leave that action to one person: stop before anything starts.
   checkTwoPersonActions(config.bot.twoPersonActions, [...Object.keys(actions), WAIVE_MEMORY_ACTION]);
   const playbooks = loadPlaybookConfig(config.playbooksPath);
-  const aws = createAwsClients(awsSettingsFromConfig(config));
+  logger.info(`running ${mode.mode === 'aws' ? 'on AWS' : 'embedded'}: ${mode.why}`, { mode: mode.mode });
+  const backend: Backend = mode.mode === 'aws' ? await createAwsBackend(config, logger) : await createEmbeddedBackend(config, logger);
+  const { aws } = backend;
   const kube = tryKube(config, logger);
   const metrics = createBotMetrics({ defaultMetrics: true });
   const dataDir = config.dataDir;
   const approvals =
     config.bot.approvalStore === 's3'
-      ? new S3ApprovalStore({ s3: aws.s3, bucket: config.evidenceBucket!, logger })
+      ? new S3ApprovalStore({ s3: aws.s3!, bucket: backend.evidenceBucket!, logger })
       : new FileApprovalStore({ dir: join(dataDir, 'approvals'), logger });
   const incidents = new FileIncidentStore({ dir: join(dataDir, 'incidents') });
   const audit = new FileAuditLog({ dir: dataDir, secrets: secretValues(config) });
@@ -89,14 +78,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
 
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl }, ...discordCacheOptions() });
   const discord = createDiscordPort(client);
-  const engine = createStepFunctionsEngine(aws.sfn, config.bot.stateMachines);
-  const sqsOptions = { batchSize: config.bot.sqs.batchSize, visibilitySeconds: config.bot.sqs.visibilitySeconds, waitSeconds: config.bot.sqs.waitSeconds, logger };
-  // Two queues, two trust levels: events from anything that may write to the intake queue, and
-  // the playbooks' own messages, which only the state machines' role may send (control queue).
-  const intakes = [
-    createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.queueUrl!, source: 'intake' }),
-    createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.controlQueueUrl!, source: 'control' }),
-  ];
+  const { engine, intakes } = backend;
+  const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };
   const context: HandlerContext = {
     logger,
     playbooks,
@@ -107,15 +90,15 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     incidents,
     audit,
     confirmations: new ConfirmationStore(),
-    deadLetters: createDeadLetterStore({ kind: config.bot.approvalStore, dataDir, bucket: config.evidenceBucket, s3: aws.s3, logger, secrets: secretValues(config) }),
-    containmentWindow: new ContainmentWindow({ s3: aws.s3, bucket: config.evidenceBucket! }),
+    deadLetters: createDeadLetterStore({ kind: config.bot.approvalStore, dataDir, bucket: backend.evidenceBucket, s3: aws.s3, logger, secrets: secretValues(config) }),
+    containmentWindow: new ContainmentWindow({ s3: aws.s3!, bucket: backend.evidenceBucket! }),
     actions,
-    actionDeps: { aws, ...(kube ? { kube } : {}), settings: config.pipeline, logger, now: () => new Date(), awsRanges },
+    actionDeps: { aws, ...(kube ? { kube } : {}), settings, logger, now: () => new Date(), awsRanges },
     metrics,
     channelId: config.discord.channelId!,
     guildId: config.discord.guildId!,
     responderRoleIds: config.discord.responderRoleIds,
-    bot: config.bot,
+    bot: backend.bot,
     defaultDecision: config.bot.approvalDefaultDecision,
     now: () => new Date(),
   };
@@ -127,8 +110,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await ready;
   logger.info('connected to Discord', { user: client.user?.tag });
 
-  for (const intake of intakes) intake.start((message) => dispatchMessage(message, context));
-  logger.info('consuming the queues', { intakeQueueUrl: config.queueUrl, controlQueueUrl: config.controlQueueUrl });
+  for (const { intake } of intakes) intake.start((message) => dispatchMessage(message, context));
+  logger.info('taking messages', { mode: backend.mode, intakes: intakes.map((i) => i.name), ...backend.describe });
 
   const sweep = () => {
     void sweepExpiredApprovals(context).catch((err: unknown) => logger.warn('approval sweep failed', { reason: describeError(err) }));
@@ -156,8 +139,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     registry: metrics.registry,
     probe: {
       ready: () => {
-        const checks = { discord: discord.isReady(), sqs: intakes.every((intake) => intake.isRunning()) };
-        return { ready: checks.discord && checks.sqs, checks };
+        const checks: Record<string, boolean> = { discord: discord.isReady(), ...Object.fromEntries(intakes.map((i) => [i.name, i.intake.isRunning()])) };
+        return { ready: Object.values(checks).every(Boolean), checks };
       },
     },
   });
@@ -173,11 +156,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
         clearInterval(sweeper);
         clearInterval(blockSweeper);
         if (rangesRefresher) clearInterval(rangesRefresher);
-        await Promise.all(intakes.map((intake) => intake.stop()));
+        await Promise.all(intakes.map(({ intake }) => intake.stop()));
         await context.editor.flush();
         await client.destroy();
         await ops.close();
-        destroyAwsClients(aws);
+        await backend.close();
         logger.info('stopped');
       })();
       return stopping;

@@ -36,7 +36,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       const bot = await h.start();
       const ready = await get(`${bot.ops.url}/readyz`);
       expect(ready.status).toBe(200);
-      expect(JSON.parse(ready.text)).toEqual({ ready: true, checks: { discord: true, sqs: true } });
+      expect(JSON.parse(ready.text)).toEqual({ ready: true, checks: { discord: true, 'sqs-intake': true, 'sqs-control': true } });
       expect((await get(`${bot.ops.url}/healthz`)).status).toBe(200);
 
       // Something handled, so the counter has a sample.
@@ -53,7 +53,7 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       const stopping = bot.stop();
       const during = await get(`${bot.ops.url}/readyz`);
       expect(during.status).toBe(503);
-      expect(JSON.parse(during.text)).toMatchObject({ ready: false, checks: { sqs: false } });
+      expect(JSON.parse(during.text)).toMatchObject({ ready: false, checks: { 'sqs-intake': false, 'sqs-control': false } });
       await stopping;
       await expect(fetch(`${bot.ops.url}/readyz`)).rejects.toThrow();
       expect(h.discord.gateway.connectedSessions).toBe(0);
