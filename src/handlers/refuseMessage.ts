@@ -18,11 +18,12 @@ export interface Refusal {
  */
 export async function refuseMessage(ctx: HandlerContext, message: IntakeMessage, refusal: Refusal): Promise<HandlerOutcome> {
   const sender = message.senderId ?? 'unknown';
-  ctx.logger.warn('message refused', { messageId: message.id, queue: message.source, senderId: sender, kind: refusal.kind, reason: refusal.reason, ...(refusal.incidentId ? { incidentId: refusal.incidentId } : {}) });
+  const transport = message.transport ?? 'sqs';
+  ctx.logger.warn('message refused', { messageId: message.id, queue: message.source, transport, senderId: sender, kind: refusal.kind, reason: refusal.reason, ...(refusal.incidentId ? { incidentId: refusal.incidentId } : {}) });
   ctx.metrics.messagesHandled.inc({ kind: refusal.kind, outcome: 'refused' });
   await ctx.audit.append({
     at: ctx.now(),
-    who: `sqs:${sender}`,
+    who: `${transport}:${sender}`,
     what: refusal.what ?? 'message-refused',
     ...(refusal.incidentId ? { incidentId: refusal.incidentId } : {}),
     outcome: 'refused',

@@ -141,7 +141,7 @@ export class ControlQueue implements Intake {
       return;
     }
     message.receiveCount = receiveCount;
-    const delivered: IntakeMessage = { id: message.messageId, body: message.body, receiveCount, source: 'control', senderId: this.#options.senderId, sentAt: message.sentAt };
+    const delivered: IntakeMessage = { id: message.messageId, body: message.body, receiveCount, source: 'control', transport: 'embedded', senderId: this.#options.senderId, sentAt: message.sentAt };
     let outcome: 'done' | 'retry';
     let reason = 'the handler asked for a retry';
     try {

@@ -160,7 +160,8 @@ export class BacklogDelivery {
       body: entry.body,
       receiveCount,
       source: 'intake',
-      senderId: `webhook:${entry.peer ?? 'unknown'}`,
+      transport: 'webhook',
+      senderId: entry.peer ?? 'unknown',
       sentAt: new Date(entry.acceptedAt),
     };
     let outcome: 'done' | 'retry';

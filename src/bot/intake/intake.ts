@@ -16,6 +16,8 @@ export interface IntakeMessage {
   senderId?: string;
   /** When the transport accepted it (SQS `SentTimestamp`). */
   sentAt?: Date;
+  /** What carried it: SQS, the webhook, or the embedded engine's in-process queue. */
+  transport?: 'sqs' | 'webhook' | 'embedded';
 }
 
 /** `done`: delete the message. `retry`: leave it for redelivery (and, after enough tries, the DLQ). */

@@ -61,6 +61,7 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
               body: message.Body,
               receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
               source: options.source,
+              transport: 'sqs',
               ...(senderId ? { senderId } : {}),
               ...(Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {}),
             });

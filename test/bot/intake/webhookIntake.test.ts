@@ -125,7 +125,7 @@ describe('webhook intake: accepting', () => {
       return 'done';
     });
     await waitUntil(() => seen.length === 1 && backlogFiles(dir).length === 0, 'the event handled and deleted');
-    expect(seen[0]).toMatchObject({ id, source: 'intake', receiveCount: 1, senderId: 'webhook:127.0.0.1' });
+    expect(seen[0]).toMatchObject({ id, source: 'intake', receiveCount: 1, transport: 'webhook', senderId: '127.0.0.1' });
     expect(JSON.parse(seen[0]!.body!)).toEqual(event);
     expect(seen[0]!.sentAt).toBeInstanceOf(Date);
   });
