@@ -36,6 +36,8 @@ export interface RunningBot {
   context: HandlerContext;
   client: Client;
   ops: OpsServer;
+  /** What it runs on, and where (the webhook's URL, the queues…). */
+  backend: { mode: Backend['mode']; describe: Readonly<Record<string, string>> };
   /** Stops polling, finishes what is in flight, flushes edits, disconnects. */
   stop(): Promise<void>;
 }
@@ -151,6 +153,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     context,
     client,
     ops,
+    backend: { mode: backend.mode, describe: backend.describe },
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
