@@ -15,7 +15,6 @@ import { createDiscordPort } from './discordPort.js';
 import { discordCacheOptions } from './discordClientOptions.js';
 import type { Backend } from './backends/backend.js';
 import { createAwsBackend } from './backends/createAwsBackend.js';
-import { createEmbeddedBackend } from './backends/createEmbeddedBackend.js';
 import { selectRunMode } from './selectRunMode.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
 import { createBotMetrics } from './ops/metrics.js';
@@ -63,7 +62,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   checkTwoPersonActions(config.bot.twoPersonActions, [...Object.keys(actions), WAIVE_MEMORY_ACTION]);
   const playbooks = loadPlaybookConfig(config.playbooksPath);
   logger.info(`running ${mode.mode === 'aws' ? 'on AWS' : 'embedded'}: ${mode.why}`, { mode: mode.mode });
-  const backend: Backend = mode.mode === 'aws' ? await createAwsBackend(config, logger) : await createEmbeddedBackend(config, logger);
+  // Only the chosen backend is loaded: the embedded one brings the ASL interpreter, which a bot on AWS never uses.
+  const backend: Backend =
+    mode.mode === 'aws'
+      ? await createAwsBackend(config, logger)
+      : await (await import('./backends/createEmbeddedBackend.js')).createEmbeddedBackend(config, logger);
   const { aws } = backend;
   const kube = tryKube(config, logger);
   const metrics = createBotMetrics({ defaultMetrics: true });
