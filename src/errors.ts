@@ -40,6 +40,24 @@ export class ForbiddenError extends UserError {}
 /** A setting is missing or invalid. */
 export class ConfigError extends SentinelError {}
 
+/**
+ * An action needs an AWS client sentinel does not have: embedded mode without AWS credentials.
+ * Code `AwsNotConfigured`. invokeAction turns it into a `skipped` result carrying the action's
+ * plan (what it would do, with which input), so a playbook step reports the plan and goes on.
+ */
+export class AwsNotConfiguredError extends ConfigError {
+  /** The AWS services whose clients are missing, e.g. `['EC2']`. */
+  readonly services: readonly string[];
+
+  /** `services`: the missing clients (`'EC2'`, or several); `what`: the consequence, e.g. `cannot deny egress`. */
+  constructor(services: string | readonly string[], what: string, options: SentinelErrorOptions = {}) {
+    const list = typeof services === 'string' ? [services] : [...services];
+    const named = list.length === 1 ? `no ${list[0]} client` : `${list.slice(0, -1).join(', ')} and ${list[list.length - 1]} clients are needed`;
+    super(`AWS is not configured (${named}): ${what}`, { ...options, details: { ...options.details, services: list } });
+    this.services = list;
+  }
+}
+
 /** A call to AWS failed. */
 export class AwsError extends SentinelError {}
 
