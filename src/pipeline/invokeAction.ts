@@ -1,6 +1,7 @@
-import { describeError, SentinelError, UserError, ValidationError } from '../errors.js';
+import { AwsNotConfiguredError, describeError, SentinelError, UserError, ValidationError } from '../errors.js';
 import type { ActionDefinition, ActionDeps, ActionRequest, ActionResult } from './actions/types.js';
 import { describeInputIssues } from './actions/parseActionInput.js';
+import { planWithoutAws } from './planWithoutAws.js';
 
 export interface InvokeOptions {
   dryRun?: boolean;
@@ -19,6 +20,9 @@ export interface FailedDetails {
  * Validates raw input against the action's schema and runs it. Errors become a
  * `failed` result with a code (the Step Functions task handler turns that into
  * SendTaskFailure; a button or command shows the summary). Every call is logged.
+ * An action that needs an AWS client sentinel does not have (AwsNotConfiguredError: embedded
+ * mode without credentials) becomes a `skipped` result carrying its plan instead
+ * (planWithoutAws.ts): the step succeeds, the report shows what would have been done.
  */
 export async function invokeAction(
   definition: ActionDefinition,
@@ -47,6 +51,10 @@ export async function invokeAction(
     logger.info('action finished', { status: result.status, summary: result.summary, dryRun: Boolean(options.dryRun), ms: Date.now() - started });
     return result;
   } catch (err) {
+    if (err instanceof AwsNotConfiguredError) {
+      logger.info('action not run: AWS is not configured, its plan is the result', { needs: err.services, reason: err.message, ms: Date.now() - started });
+      return planWithoutAws(definition, parsed.data, err);
+    }
     const user = err instanceof UserError;
     const code = err instanceof SentinelError ? err.code : 'InternalError';
     logger[user ? 'warn' : 'error']('action failed', { code, reason: describeError(err), ms: Date.now() - started });

@@ -32,7 +32,7 @@ const PREFERRED = [
   'reason',
 ];
 /** Not worth a line (shown another way or internal). */
-const HIDDEN = new Set(['dryRun', 'evidence']);
+const HIDDEN = new Set(['dryRun', 'evidence', 'awsNotConfigured']);
 
 type Scalar = string | number | boolean;
 
@@ -82,8 +82,19 @@ export function detailPairs(details: unknown, prefix = '', depth = 0): Array<[st
 
 const STATUS_ICON = { succeeded: '✅', skipped: '⏭️', failed: '❌' } as const;
 
-/** `✅ succeeded`, `📝 planned (dry run)`, `⏭️ skipped`, `❌ failed`. */
+/** An action that did not run because sentinel has no AWS client for it: its result is its plan (planWithoutAws.ts). */
+export function isAwsNotConfigured(result: Pick<ActionResult<object>, 'status' | 'details'>): boolean {
+  return result.status !== 'failed' && (result.details as { awsNotConfigured?: unknown } | undefined)?.awsNotConfigured === true;
+}
+
+/** The summary of an AWS-not-configured result without its `AWS not configured: ` prefix (the status says it). */
+export function awsNotConfiguredSummary(summary: string | undefined): string {
+  return (summary ?? '').replace(/^AWS not configured:\s*/, '');
+}
+
+/** `✅ succeeded`, `☁️ AWS not configured: plan only`, `📝 planned (dry run)`, `⏭️ skipped`, `❌ failed`. */
 export function statusText(result: Pick<ActionResult<object>, 'status' | 'details'>): string {
+  if (isAwsNotConfigured(result)) return '☁️ AWS not configured: plan only';
   const dryRun = (result.details as { dryRun?: unknown } | undefined)?.dryRun === true;
   if (dryRun && result.status !== 'failed') return '📝 planned (dry run)';
   const icon = Object.hasOwn(STATUS_ICON, result.status) ? STATUS_ICON[result.status] : '❔';
@@ -96,9 +107,13 @@ export function statusText(result: Pick<ActionResult<object>, 'status' | 'detail
  */
 export function actionResultText(result: ActionResult<object>, limit: number): string {
   const dryRun = (result.details as { dryRun?: unknown } | undefined)?.dryRun === true;
-  const summary = dryRun ? (result.summary ?? '').replace(/^dry run:\s*/, '') : result.summary;
+  const notConfigured = isAwsNotConfigured(result);
+  const summary = notConfigured ? awsNotConfiguredSummary(result.summary) : dryRun ? (result.summary ?? '').replace(/^dry run:\s*/, '') : result.summary;
   const head = `${statusText(result)}: ${escapeText(summary || '(no summary)', Math.max(64, Math.floor(limit / 2)))}`;
-  const lines = detailPairs(result.details).map(([k, v]) => `• ${escapeText(k, 60, { singleLine: true })}: ${escapeText(v, 200, { singleLine: true })}`);
+  // The plan's input and what the action needs, as lines (the input would be too deep for detailPairs).
+  const plan = (result.details as { plan?: { input?: unknown; needs?: unknown; iam?: unknown } } | undefined)?.plan;
+  const facts = notConfigured && plan ? { ...(typeof plan.input === 'object' && plan.input !== null ? plan.input : {}), needs: plan.needs, iam: plan.iam } : result.details;
+  const lines = detailPairs(facts).map(([k, v]) => `• ${escapeText(k, 60, { singleLine: true })}: ${escapeText(v, 200, { singleLine: true })}`);
   let text = head;
   let shown = 0;
   for (const line of lines) {

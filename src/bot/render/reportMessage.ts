@@ -6,6 +6,7 @@
 import type { APIEmbed, APIEmbedField } from 'discord.js';
 import type { IncidentInput } from '../../pipeline/incident/incidentRecord.js';
 import { SEVERITIES, type Severity, type TriageResult } from '../../pipeline/triage/types.js';
+import { awsNotConfiguredSummary, isAwsNotConfigured } from './actionDetails.js';
 import { escapeCodeBlock, escapeInlineCode, escapePlain, escapeText, truncateText } from './escapeText.js';
 import { LIMITS, embedLength, fitEmbed } from './limits.js';
 import { type RenderedMessage, actorText, discordTime, message, toDate, whenText } from './payload.js';
@@ -85,6 +86,10 @@ export function formatBytes(size: number): string {
 
 function actionLine(a: ActionOutcome): string {
   const name = escapeInlineCode(a.action || 'action', 80);
+  // An AWS action sentinel could not run (no AWS client): the plan of what it would have done.
+  if (isAwsNotConfigured({ status: a.status, details: a.details ?? {} })) {
+    return `☁️ ${name} AWS not configured, plan only: ${escapeText(awsNotConfiguredSummary(a.summary).replace(/^[a-z0-9-]+ would /, 'would ') || 'no plan', 260, { singleLine: true })}`;
+  }
   // A dry run (observe mode, an observe-only rule) shows what the action would have changed.
   if ((a.details as { dryRun?: unknown } | undefined)?.dryRun === true && a.status !== 'failed') {
     return `📝 ${name} planned (dry run): ${escapeText((a.summary || '').replace(/^dry run:\s*/, '') || 'no change', 260, { singleLine: true })}`;

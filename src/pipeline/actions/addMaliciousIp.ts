@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConfigError, ConflictError, describeError, LimitExceededError, ProtectedTargetError, ValidationError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError, LimitExceededError, ProtectedTargetError, ValidationError } from '../../errors.js';
 import { bundledAwsIpRanges } from '../net/awsIpRanges.js';
 import { ipAddressSchema } from '../net/ipAddress.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
@@ -193,7 +193,7 @@ function isWriteConflict(err: unknown): boolean {
 }
 
 function requireStore(deps: ActionDeps): { s3: S3Client; bucket: string } {
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot keep the malicious-IP list');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot keep the malicious-IP list');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): the malicious-IP list lives there', { code: 'NoEvidenceBucket' });
   return { s3: deps.aws.s3, bucket };

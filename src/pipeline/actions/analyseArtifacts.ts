@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConfigError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, ValidationError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, ValidationError } from '../../errors.js';
 import { createStringRedactor } from '../../logger.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence } from '../evidence/putEvidence.js';
@@ -297,7 +297,7 @@ function sha256Of(data: Buffer | string): string {
 // ---------------------------------------------------------------------------------------------
 
 function requireStore(deps: ActionDeps): { s3: S3Client; bucket: string } {
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot read artifacts or store findings');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot read artifacts or store findings');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot read artifacts or store findings', { code: 'NoEvidenceBucket' });
   return { s3: deps.aws.s3, bucket };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { V1EphemeralContainer } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { AwsError, ConfigError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
 import { addEphemeralContainer, ephemeralState, waitForEphemeralRunning } from '../../kube/ephemeralContainer.js';
 import { execInPod } from '../../kube/execInPod.js';
 import { readOptional } from '../../kube/kubeErrors.js';
@@ -94,7 +94,7 @@ export function filterTokens(filter: CaptureFilter | undefined): string[] {
 }
 
 function requireS3(deps: ActionDeps): S3Client {
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot store evidence');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot store evidence');
   return deps.aws.s3;
 }
 

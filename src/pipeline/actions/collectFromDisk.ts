@@ -15,7 +15,7 @@ import {
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { AwsError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
 import type { PipelineSettings } from '../../config.js';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
 import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName } from '../../aws/ssmDocuments.js';
@@ -387,7 +387,7 @@ export interface CollectFromDiskDetails {
 
 function requireClients(deps: ActionDeps): { ec2: EC2Client; ssm: SSMClient; s3: S3Client; bucket: string } {
   const { ec2, ssm, s3 } = deps.aws;
-  if (!ec2 || !ssm || !s3) throw new ConfigError('AWS is not configured (EC2, SSM and S3 clients are needed): cannot collect from disk');
+  if (!ec2 || !ssm || !s3) throw new AwsNotConfiguredError(['EC2', 'SSM', 'S3'], 'cannot collect from disk');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot store the disk bundle', { code: 'NoEvidenceBucket' });
   return { ec2, ssm, s3, bucket };

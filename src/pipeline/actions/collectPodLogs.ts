@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { V1Pod } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { ConfigError, NotFoundError, ValidationError } from '../../errors.js';
+import { AwsNotConfiguredError, ConfigError, NotFoundError, ValidationError } from '../../errors.js';
 import type { KubeClients } from '../../kube/clients.js';
 import { readOptional } from '../../kube/kubeErrors.js';
 import { checkNamespaceAllowed } from '../../kube/protectedNamespace.js';
@@ -67,7 +67,7 @@ export interface CollectPodLogsDetails {
 }
 
 function requireS3(deps: ActionDeps): S3Client {
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot store evidence');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot store evidence');
   return deps.aws.s3;
 }
 

@@ -13,6 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
   AwsError,
+  AwsNotConfiguredError,
   ConfigError,
   ConflictError,
   describeError,
@@ -264,13 +265,13 @@ function parseInput(raw: unknown): DenyEgressInput {
 
 function requireClients(deps: ActionDeps): { ec2: EC2Client; registry: BlockRegistry } {
   const ec2 = deps.aws.ec2;
-  if (!ec2) throw new ConfigError('AWS is not configured (no EC2 client): cannot deny egress');
+  if (!ec2) throw new AwsNotConfiguredError('EC2', 'cannot deny egress');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) {
     throw new ConfigError('SENTINEL_EVIDENCE_BUCKET is not set: deny-egress records every rule it creates there (so unblock-egress can remove exactly it) and will not create an unrecorded rule');
   }
   const s3: S3Client | undefined = deps.aws.s3;
-  if (!s3) throw new ConfigError('AWS is not configured (no S3 client): cannot record the block');
+  if (!s3) throw new AwsNotConfiguredError('S3', 'cannot record the block');
   return { ec2, registry: { s3, bucket } };
 }
 

@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
+  AwsNotConfiguredError,
   ConfigError,
   describeError,
   KubernetesError,
@@ -95,7 +96,7 @@ function requireKube(deps: ActionDeps): KubeClients {
 }
 
 function requireS3(deps: ActionDeps): S3Client {
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot store evidence');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot store evidence');
   return deps.aws.s3;
 }
 

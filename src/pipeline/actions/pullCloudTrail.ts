@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CloudTrailClient, LookupEventsCommand, type Event as TrailEvent, type LookupAttribute } from '@aws-sdk/client-cloudtrail';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
-import { AwsError, ConfigError, describeError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, describeError } from '../../errors.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
@@ -191,8 +191,8 @@ async function instancePublicAddresses(ec2: EC2Client, instanceId: string): Prom
 }
 
 function requireClients(deps: ActionDeps): { cloudTrail: CloudTrailClient; s3: NonNullable<ActionDeps['aws']['s3']>; bucket: string } {
-  if (!deps.aws.cloudTrail) throw new ConfigError('AWS is not configured (no CloudTrail client): cannot look up events');
-  if (!deps.aws.s3) throw new ConfigError('AWS is not configured (no S3 client): cannot store the events');
+  if (!deps.aws.cloudTrail) throw new AwsNotConfiguredError('CloudTrail', 'cannot look up events');
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', 'cannot store the events');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot store the events', { code: 'NoEvidenceBucket' });
   return { cloudTrail: deps.aws.cloudTrail, s3: deps.aws.s3, bucket };

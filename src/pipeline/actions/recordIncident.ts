@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { AwsError, ConfigError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError } from '../../errors.js';
 import { buildIncidentRecord, incidentKey, type IncidentInput } from '../incident/incidentRecord.js';
 import { incidentOrStateSchema } from '../incident/playbookState.js';
 import { writeIncidentIndex } from '../incident/readIncidentRecord.js';
@@ -29,7 +29,7 @@ export async function recordIncident(request: ActionRequest<IncidentInput>, deps
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (SENTINEL_EVIDENCE_BUCKET)', { code: 'NoEvidenceBucket' });
   const s3 = deps.aws.s3;
-  if (!s3) throw new ConfigError('record-incident needs an S3 client', { code: 'NoS3Client' });
+  if (!s3) throw new AwsNotConfiguredError('S3', 'cannot write the incident record');
   const key = incidentKey(input.startTime, input.executionName);
   const location = `s3://${bucket}/${key}`;
   // The hash covers the incident, not when it was written, so a retry matches.

@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, type EC2Client, type Filter, type Instance } from '@aws-sdk/client-ec2';
-import { AwsError, ConfigError, ConflictError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConflictError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
 import type { ActionDeps } from './types.js';
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
@@ -60,7 +60,7 @@ function statusOf(err: unknown): number | undefined {
  */
 export async function resolveInstance(ref: string, deps: Pick<ActionDeps, 'aws' | 'kube'>): Promise<Instance> {
   const ec2 = deps.aws.ec2;
-  if (!ec2) throw new ConfigError('AWS is not configured (no EC2 client): cannot resolve a node to an instance');
+  if (!ec2) throw new AwsNotConfiguredError('EC2', 'cannot resolve a node to an instance');
   const node = ref.trim();
   const id = instanceIdOf(node);
   if (!id && !NODE_NAME.test(node)) {

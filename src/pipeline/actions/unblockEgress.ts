@@ -1,6 +1,6 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
-import { AwsError, ConfigError, describeError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, describeError } from '../../errors.js';
 import { blockIdOf, blockKeyFromRef, listBlocks, readBlock, type BlockRegistry, type StoredBlock } from '../blocks/blockRegistry.js';
 import { describeLift, liftBlock, type LiftedBlock, type LiftOutcome } from '../blocks/liftBlock.js';
 import { portLabel } from '../blocks/naclEntries.js';
@@ -49,11 +49,11 @@ function parseInput(raw: unknown): UnblockEgressInput {
 
 function requireClients(deps: ActionDeps): { ec2: EC2Client; registry: BlockRegistry } {
   const ec2 = deps.aws.ec2;
-  if (!ec2) throw new ConfigError('AWS is not configured (no EC2 client): cannot unblock egress');
+  if (!ec2) throw new AwsNotConfiguredError('EC2', 'cannot unblock egress');
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('SENTINEL_EVIDENCE_BUCKET is not set: unblock-egress finds the blocks sentinel made in its block records there');
   const s3 = deps.aws.s3;
-  if (!s3) throw new ConfigError('AWS is not configured (no S3 client): cannot read the block records');
+  if (!s3) throw new AwsNotConfiguredError('S3', 'cannot read the block records');
   return { ec2, registry: { s3, bucket } };
 }
 

@@ -5,7 +5,7 @@ import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/cli
 import { z } from 'zod';
 import type { PollOptions } from '../../aws/runSsmCommand.js';
 import type { PipelineSettings } from '../../config.js';
-import { AwsError, ConfigError, ConflictError, describeError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
 import type { ActionDeps } from '../actions/types.js';
 
 /**
@@ -58,17 +58,17 @@ export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<
 }
 
 export function requireEc2(deps: ActionDeps, what: string): EC2Client {
-  if (!deps.aws.ec2) throw new ConfigError(`AWS is not configured (no EC2 client): cannot ${what}`);
+  if (!deps.aws.ec2) throw new AwsNotConfiguredError('EC2', `cannot ${what}`);
   return deps.aws.ec2;
 }
 
 export function requireSsm(deps: ActionDeps, what: string): SSMClient {
-  if (!deps.aws.ssm) throw new ConfigError(`AWS is not configured (no SSM client): cannot ${what}`);
+  if (!deps.aws.ssm) throw new AwsNotConfiguredError('SSM', `cannot ${what}`);
   return deps.aws.ssm;
 }
 
 export function requireS3(deps: ActionDeps, what: string): S3Client {
-  if (!deps.aws.s3) throw new ConfigError(`AWS is not configured (no S3 client): cannot ${what}`);
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', `cannot ${what}`);
   return deps.aws.s3;
 }
 

@@ -2,7 +2,7 @@ import { DescribeAutoScalingInstancesCommand, type AutoScalingClient } from '@aw
 import type { Instance } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConfigError, ConflictError, describeError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError } from '../../errors.js';
 import type { ActionDeps } from '../actions/types.js';
 import { awsCall, isNotFound } from '../forensics/ec2Helpers.js';
 
@@ -154,7 +154,7 @@ export async function autoScalingMembership(
 export function requireRecordStore(deps: ActionDeps, what: string): { s3: S3Client; bucket: string } {
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError(`SENTINEL_EVIDENCE_BUCKET is not set: cannot ${what} (the prior state is kept there)`);
-  if (!deps.aws.s3) throw new ConfigError(`AWS is not configured (no S3 client): cannot ${what}`);
+  if (!deps.aws.s3) throw new AwsNotConfiguredError('S3', `cannot ${what}`);
   return { s3: deps.aws.s3, bucket };
 }
 
