@@ -5,6 +5,7 @@ import { auditPerson, requireResponder } from '../authorize.js';
 import type { HandlerContext } from '../context.js';
 import { evidenceCollectOptionsSchema, evidenceShowOptionsSchema } from './commandOptions.js';
 import { planCommand } from './planCommand.js';
+import { evidenceView } from './presignEvidence.js';
 import { refuseOptions } from './refuseOptions.js';
 import { ephemeralText, replaceText } from './replies.js';
 
@@ -50,7 +51,9 @@ export async function handleEvidenceCommand(interaction: ChatInputCommandInterac
       await audit('not-found');
       return;
     }
-    await interaction.editReply(renderReport({ incident: found.record, record: { location: found.location } }));
+    // Embedded mode: the local paths on the bot's host, not s3:// locations (evidenceView).
+    const view = evidenceView(found, s3);
+    await interaction.editReply(renderReport({ incident: view.record, record: { location: view.location } }));
     await audit('shown');
     return;
   }
