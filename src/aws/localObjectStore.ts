@@ -219,7 +219,12 @@ export class LocalObjectStore {
   send(command: ListObjectsV2Command, options?: unknown): Promise<ListObjectsV2CommandOutput>;
   send(command: { input?: unknown }, options?: unknown): Promise<never>;
   async send(command: { input?: unknown }, _options?: unknown): Promise<unknown> {
-    await (this.#ready ??= this.#prepare());
+    try {
+      await (this.#ready ??= this.#prepare());
+    } catch (err) {
+      this.#ready = undefined;
+      throw makeS3Error('InternalError', `the local object store cannot use ${this.root}: ${(err as Error).message}`, err);
+    }
     try {
       if (command instanceof PutObjectCommand) return await this.#put(command.input);
       if (command instanceof GetObjectCommand) return await this.#get(command.input, true);
@@ -453,10 +458,7 @@ export class LocalObjectStore {
     let i = 0;
     for (; i < keys.length && contents.length < maxKeys; i++) {
       const key = keys[i]!;
-      const v = await readObjectVersion(this.layout, bucket, key).catch((err: unknown) => {
-        if (isLocalS3Error(err) && err.Code === 'InvalidArgument') return undefined;
-        throw err;
-      });
+      const v = await readObjectVersion(this.layout, bucket, key);
       // Deleted since the walk: not listed.
       if (!v) continue;
       contents.push({ Key: key, LastModified: commonFields(v.record, undefined).LastModified, ETag: v.record.etag, Size: v.record.size, StorageClass: 'STANDARD' });

@@ -147,6 +147,18 @@ describe('the local object store on disk', () => {
     expect(() => (store as unknown as { config: unknown }).config).toThrow(/AWS is not configured \(no S3 client\)/);
   });
 
+  it('a data directory it cannot use is a 500 InternalError naming it, on every call (not a crash)', async () => {
+    const { dataDir } = await newStore();
+    await writeFile(join(dataDir, 'not-a-dir'), '');
+    const store = new LocalObjectStore({ root: join(dataDir, 'not-a-dir', 'objects') });
+    for (let i = 0; i < 2; i++) {
+      const err = await captureError(() => store.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'k' })));
+      expect(err.name).toBe('InternalError');
+      expect(statusOf(err)).toBe(500);
+      expect(err.message).toContain(`cannot use ${join(dataDir, 'not-a-dir', 'objects')}`);
+    }
+  });
+
   it('checks the bytes against their record on every read: a file changed on disk fails the read, small or streamed', async () => {
     const { store } = await newStore();
     await store.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'small.txt', Body: 'original' }));
