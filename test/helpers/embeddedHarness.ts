@@ -33,7 +33,11 @@ export interface EmbeddedHarness {
   readonly config: Config;
   /** The settings a bot of this harness gets: Discord only (plus where its data and the cluster are). */
   env(extra?: Record<string, string>): Record<string, string>;
-  start(extra?: Record<string, string>): Promise<RunningBot>;
+  /**
+   * Starts the bot in this process. `approvalTimeoutSeconds` goes below the setting's 60 s minimum
+   * for tests of the timeout (the only value changed after loadConfig, as in botHarness.ts).
+   */
+  start(extra?: Record<string, string>, options?: { approvalTimeoutSeconds?: number }): Promise<RunningBot>;
   stop(): Promise<void>;
   /** POSTs one event to the running bot's webhook (or `url`); returns the status and body. */
   post(event: unknown, options?: { url?: string; token?: string | null }): Promise<{ status: number; body: Record<string, unknown> }>;
@@ -109,8 +113,9 @@ export async function createEmbeddedHarness(options: { files?: Record<string, st
     env(extra = {}) {
       return { ...baseEnv, ...extra };
     },
-    async start(extra = {}) {
+    async start(extra = {}, opts = {}) {
       config = loadConfig({ env: { ...baseEnv, ...extra }, envFile: false });
+      if (opts.approvalTimeoutSeconds !== undefined) config = { ...config, bot: { ...config.bot, approvalTimeoutSeconds: opts.approvalTimeoutSeconds } };
       const logger = createLogger({ level: 'debug', format: 'json', secrets: secretValues(config), stream: sink });
       bot = await startBot(config, logger);
       return bot;
