@@ -2,6 +2,7 @@
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FakeContext } from './context.js';
+import { ChannelLimits } from './channelLimits.js';
 import { ApiError } from './errors.js';
 import { FakeEvents } from './events.js';
 import { FaultInjector } from './faults.js';
@@ -114,6 +115,11 @@ export interface FakeDiscord {
   readonly lastSeq: number;
   clearCalls(): void;
 
+  /**
+   * Per-channel limits on message writes (create, edit, delete, thread from a message): at most
+   * `limit` in any `windowMs` per channel, else 429 (not `injected`); undefined turns them off.
+   */
+  setChannelRateLimit(limit: { limit: number; windowMs: number } | undefined): void;
   injectRateLimit(options?: RateLimitInjection): InjectedFault;
   injectServerError(options?: ServerErrorInjection): InjectedFault;
   clearInjections(): void;
@@ -134,6 +140,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
   const router = new Router();
   const recorder = new CallRecorder();
   const faults = new FaultInjector();
+  const channelLimits = new ChannelLimits(options.channelRateLimit);
   let port = 0;
   const gateway = new FakeGateway({
     state,
@@ -202,10 +209,17 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
         if (match.route.auth === 'bot' && headers.authorization !== `Bot ${state.token}`) {
           throw new ApiError(401, { message: '401: Unauthorized', code: 0 });
         }
-        const result = await match.route.handler({ method, path, params: match.params, query, body, files, headers });
-        status = result.status;
-        responseBody = result.body;
-        responseHeaders = { ...rateLimitHeaders(method, match.route.template), ...(result.headers ?? {}) };
+        const limited = channelLimits.take(method, match.route.template, match.params.channel_id);
+        if (limited && 'refused' in limited) {
+          status = limited.refused.status;
+          responseBody = limited.refused.body;
+          responseHeaders = limited.refused.headers;
+        } else {
+          const result = await match.route.handler({ method, path, params: match.params, query, body, files, headers });
+          status = result.status;
+          responseBody = result.body;
+          responseHeaders = { ...rateLimitHeaders(method, match.route.template), ...(limited?.headers ?? {}), ...(result.headers ?? {}) };
+        }
       }
     } catch (error) {
       if (error instanceof ApiError) {
@@ -401,6 +415,7 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
     },
     clearCalls: () => recorder.clear(),
 
+    setChannelRateLimit: (limit) => channelLimits.set(limit),
     injectRateLimit: (opts = {}) => faults.rateLimit(opts),
     injectServerError: (opts = {}) => faults.serverError(opts),
     clearInjections: () => faults.clear(),

@@ -126,6 +126,12 @@ export interface FakeDiscordOptions {
    * IDENTIFY asking for one that is not enabled is closed with 4014.
    */
   privilegedIntents?: number;
+  /**
+   * Per-channel limits on message writes (create, edit, delete, thread from a message), as Discord
+   * enforces them (about 5 per 5 s): beyond `limit` in any `windowMs`, a write is answered 429.
+   * Off by default (every answer then has requests to spare).
+   */
+  channelRateLimit?: { limit: number; windowMs: number };
   /** Debug log sink (default: silent). */
   log?: (line: string) => void;
 }

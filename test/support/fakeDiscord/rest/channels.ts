@@ -87,10 +87,24 @@ export function registerChannelRoutes(ctx: FakeContext): void {
     body: state.requireChannelMessage(param(params, 'channel_id'), param(params, 'message_id')),
   }));
 
+  // enforce_nonce: a create whose nonce this author used in the channel in the last few minutes
+  // returns that message and creates nothing (Discord: "checked for uniqueness in the past few minutes").
+  const NONCE_TTL_MS = 5 * 60_000;
+  const nonces = new Map<string, { messageId: string; at: number }>();
+
   router.add('POST', '/channels/:channel_id/messages', ({ params, body, files }) => {
     const channel = textChannel(param(params, 'channel_id'));
     if (channel.thread_metadata?.archived) throw errors.threadArchived();
-    const message = createMessage(state, { channel, author: state.botUser, body: asObject(body), files });
+    const payload = asObject(body);
+    const nonce = typeof payload.nonce === 'string' || typeof payload.nonce === 'number' ? String(payload.nonce) : undefined;
+    const nonceKey = payload.enforce_nonce === true && nonce !== undefined ? `${channel.id}\n${state.botUser.id}\n${nonce}` : undefined;
+    if (nonceKey) {
+      const seen = nonces.get(nonceKey);
+      const earlier = seen && Date.now() - seen.at < NONCE_TTL_MS ? state.messages.get(seen.messageId) : undefined;
+      if (earlier) return { status: 200, body: earlier };
+    }
+    const message = createMessage(state, { channel, author: state.botUser, body: payload, files });
+    if (nonceKey) nonces.set(nonceKey, { messageId: message.id, at: Date.now() });
     events.messageCreate(message);
     return { status: 200, body: message };
   });
