@@ -1,21 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, secretValues, type Config } from '../config.js';
 import { ConfigError, describeError, UserError } from '../errors.js';
 import { createLogger } from '../logger.js';
+import { packageRoot } from '../util/packageRoot.js';
 import type { CliCommand, CliContext } from './types.js';
 
 const commands = {
   triage: {
-    summary: 'classify Falco and GuardDuty events (files or stdin, JSON or NDJSON)',
-    usage: 'sentinel triage [--json] [FILE...]',
+    summary: 'classify Falco and GuardDuty events (files or stdin: JSON, NDJSON or Falco text lines); --explain says which playbook rule matched and why',
+    usage: 'sentinel triage [--json] [--explain] [FILE...]',
     async run(args, ctx) {
-      const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({
+        args,
+        options: { json: { type: 'boolean', default: false }, explain: { type: 'boolean', default: false } },
+        allowPositionals: true,
+      });
       const { runTriage } = await import('./triageCommand.js');
-      return runTriage({ json: values.json ?? false, files: positionals }, ctx);
+      return runTriage({ json: values.json ?? false, explain: values.explain ?? false, files: positionals }, ctx);
     },
   },
   start: {
-    summary: 'run the bot: SQS intake, Discord approvals and commands, health and metrics',
+    summary: 'run the bot, embedded (only the Discord settings) or on AWS (the AWS settings too): intake, playbooks, Discord approvals and commands, health and metrics',
     usage: 'sentinel start',
     async run(args, ctx) {
       parseArgs({ args, options: {}, allowPositionals: false });
@@ -68,7 +75,7 @@ type CommandName = keyof typeof commands;
 function usage(): string {
   const width = Math.max(...Object.values(commands).map((c) => c.usage.length)) + 2;
   const lines = Object.values(commands).map((c) => `  ${c.usage.padEnd(width)}${c.summary}`);
-  return `usage: sentinel <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: sentinel <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nsentinel <command> --help says more; sentinel --version prints the version.\n`;
 }
 
 export interface MainIo {
@@ -79,6 +86,18 @@ export interface MainIo {
   stderr: NodeJS.WritableStream;
 }
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+/** `sentinel <command> --help`: its usage and what it does (commands with options of their own print more themselves). */
+function commandHelp(command: CliCommand): string {
+  return `usage: ${command.usage}\n\n${command.summary}\n`;
+}
+
+const SELF_HELP = new Set<string>(['send', 'dlq']);
+
 /** Runs one CLI invocation; resolves to the exit status. Errors end here, as messages. */
 export async function main(io: MainIo): Promise<number> {
   const [name, ...args] = io.argv;
@@ -86,9 +105,18 @@ export async function main(io: MainIo): Promise<number> {
     io.stdout.write(usage());
     return name ? 0 : 2;
   }
-  if (!(name in commands)) {
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`sentinel ${version()}\n`);
+    return 0;
+  }
+  if (!Object.hasOwn(commands, name)) {
     io.stderr.write(`sentinel: unknown command "${name}"\n\n${usage()}`);
     return 2;
+  }
+  // Help needs no configuration: it works before anything is set up.
+  if (!SELF_HELP.has(name) && args.some((a) => a === '--help' || a === '-h')) {
+    io.stdout.write(commandHelp(commands[name as CommandName]));
+    return 0;
   }
   let config: Config;
   try {
