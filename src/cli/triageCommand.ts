@@ -1,13 +1,16 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { Explanation } from '../pipeline/triage/explanation.js';
 import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
-import { readEvents } from '../pipeline/triage/readEvents.js';
-import { triageEvent } from '../pipeline/triage/triageEvent.js';
+import { readInputs } from '../pipeline/triage/readEvents.js';
+import { triageEvent, triageLine, type ExplainedOutcome } from '../pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
 import type { CliContext } from './types.js';
 
 export interface TriageCommandOptions {
   json: boolean;
+  /** Also say which playbook rules matched and why, and which did not. */
+  explain?: boolean;
   files: string[];
 }
 
@@ -36,21 +39,57 @@ function describe(r: TriageResult): string {
     ...(r.ioc ? [`ioc=${r.ioc.ip.includes(':') ? `[${r.ioc.ip}]` : r.ioc.ip}${r.ioc.port ? `:${r.ioc.port}` : ''}`] : []),
     ...(r.artifact?.path ? [`file=${r.artifact.path}`] : []),
     ...(r.artifact?.candidates ? [`file-candidates=${r.artifact.candidates.length}`] : []),
+    ...(r.custom ? [Object.entries(r.custom).map(([k, v]) => `${k}=${v}`).join(' ')] : []),
+    ...(r.observe ? ['(dry run)'] : []),
   ];
   return safe(parts.join('  '));
 }
 
-/** `sentinel triage [--json] [FILE...]`: one output line per input event, in order. Resolves to the exit status. */
+/** The explanation as indented lines under the event's line. */
+function describeExplanation(e: Explanation): string[] {
+  const lines = [`  event: ${e.event.join('; ')}`];
+  for (const r of e.rules) {
+    const flags = [r.continue ? 'continue' : '', r.dryRun ? 'dryRun' : ''].filter(Boolean);
+    lines.push(`  rule ${r.rule}${r.name ? ` ${JSON.stringify(r.name)}` : ''} → ${r.route ?? '(no route)'}${flags.length ? ` [${flags.join(', ')}]` : ''}: ${r.outcome}`);
+    const identities = r.checks.filter((c) => c.identity).length;
+    for (const c of r.checks) {
+      lines.push(`      ${c.ok ? '✓' : '✗'} ${c.identity && identities > 1 ? 'either ' : ''}${c.condition}: ${c.value}`);
+    }
+  }
+  for (const d of e.decision) lines.push(`  decision: ${d}`);
+  return lines.map(safe);
+}
+
+/**
+ * `sentinel triage [--json] [--explain] [FILE...]`: one output line per input event, in order.
+ * Input is JSON (documents, arrays, NDJSON, GuardDuty GetFindings output) or Falco's text lines;
+ * Falco's own log lines are skipped with a note. Resolves to the exit status: 1 when any event
+ * could not be triaged (skipped lines do not count).
+ */
 export async function runTriage(options: TriageCommandOptions, ctx: CliContext): Promise<number> {
   const playbooks = loadPlaybookConfig(ctx.config.playbooksPath);
+  const explain = options.explain === true;
   let failed = false;
   const write = (line: string) => ctx.stdout.write(`${line}\n`);
 
   const handle = async (input: Readable, file?: string) => {
-    for await (const item of readEvents(input)) {
-      const outcome = 'error' in item ? { ok: false as const, error: item.error } : triageEvent(item.value, playbooks);
+    for await (const item of readInputs(input)) {
+      const outcome: ExplainedOutcome =
+        'error' in item ? { ok: false, error: item.error } : 'text' in item ? triageLine(item.text, playbooks, { explain }) : triageEvent(item.value, playbooks, { explain });
       if (outcome.ok) {
-        write(options.json ? JSON.stringify(outcome.result) : describe(outcome.result));
+        if (options.json) {
+          write(JSON.stringify(outcome.explanation ? { ...outcome.result, explain: outcome.explanation } : outcome.result));
+        } else {
+          write(describe(outcome.result));
+          if (outcome.explanation) for (const l of describeExplanation(outcome.explanation)) write(l);
+        }
+      } else if (outcome.skipped) {
+        ctx.logger.debug('line skipped', { line: item.line, file, reason: outcome.error });
+        write(
+          options.json
+            ? JSON.stringify({ skipped: outcome.error, line: item.line, ...(file ? { file } : {}) })
+            : safe(`skipped${file ? ` ${file}` : ''} line ${item.line}: ${outcome.error}`),
+        );
       } else {
         failed = true;
         ctx.logger.debug('event not triaged', { line: item.line, file, reason: outcome.error });
@@ -79,4 +118,3 @@ export async function runTriage(options: TriageCommandOptions, ctx: CliContext):
   }
   return failed ? 1 : 0;
 }
-

@@ -1,14 +1,17 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { FIXTURES_DIR, fixtureNames, fluentBitLine } from '../helpers/events.js';
 
 const run = promisify(execFile);
+const STOCK_DIR = fileURLToPath(new URL('../fixtures/falco-stock/', import.meta.url));
+const INPUTS_DIR = fileURLToPath(new URL('../fixtures/inputs/', import.meta.url));
 
 async function sentinel(argv: string[], stdin = '', env: Record<string, string> = {}) {
   const stdout = new PassThrough();
@@ -83,7 +86,64 @@ describe('sentinel triage', () => {
     writeFileSync(path, JSON.stringify({ falco: { rules: [{ match: { tag: ['X'] }, route: 'nuke' }] }, guardduty: {} }));
     const r = await sentinel(['triage'], '', { SENTINEL_PLAYBOOKS: path });
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`${path}: falco.rules[0].route`);
+    expect(r.err).toContain(`${path}:1:51: falco.rules[0].route: Invalid option`);
+  });
+
+  it('reads a YAML playbook config and refuses a bad one with its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-'));
+    const good = join(dir, 'playbooks.yaml');
+    writeFileSync(good, 'falco:\n  rules:\n    - match: { fields: { cluster: prod-eks } }\n      route: isolate-node\nguardduty: {}\n');
+    const event = { rule: 'r', output: 'x', priority: 'Critical', output_fields: { cluster: 'prod-eks' } };
+    const r = await sentinel(['triage', '--json'], JSON.stringify(event), { SENTINEL_PLAYBOOKS: good });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.lines[0]!)).toMatchObject({ route: 'isolate-node', custom: { cluster: 'prod-eks' } });
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'falco:\n  rules:\n    - match:\n        namespace: kube-system\n      route: ignore\nguardduty: {}\n');
+    const refused = await sentinel(['triage'], '', { SENTINEL_PLAYBOOKS: bad });
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain(`${bad}:4:9: falco.rules[0].match.namespace: unknown key "namespace"`);
+  });
+
+  it('--explain says which rule matched and why, and which did not, under each event', async () => {
+    const r = await sentinel(['triage', '--explain', join(STOCK_DIR, 'terminal-shell.json')]);
+    expect(r.code).toBe(0);
+    expect(r.lines[0]).toMatch(/^approval\s+low\s+falco\s+Terminal shell in container/);
+    expect(r.lines[1]).toMatch(/^ {2}event: rule "Terminal shell in container" \(the JSON output's rule field\); tag "A"; priority notice; source "syscall"/);
+    expect(r.lines).toContain('  rule 1 "Falcosidekick test event" → test: no match');
+    expect(r.lines).toContain('      ✗ source in ["internal"]: "syscall"');
+    const decides = r.lines.findIndex((l) => /^ {2}rule \d+ "Falco stock: Terminal shell in container" → approval: decides the route$/.test(l));
+    expect(decides).toBeGreaterThan(0);
+    expect(r.lines[decides + 1]).toBe('      ✓ either rule in ["Terminal shell in container"]: "Terminal shell in container"');
+    expect(r.lines.at(-1)).toMatch(/^ {2}decision: route approval from rule \d+ "Falco stock: Terminal shell in container"$/);
+  });
+
+  it('--explain --json adds the explanation to each result', async () => {
+    const r = await sentinel(['triage', '--json', '--explain', join(STOCK_DIR, 'miner-pool-connection.json')]);
+    const out = JSON.parse(r.lines[0]!);
+    expect(out).toMatchObject({ route: 'block-egress', ioc: { ip: '198.51.100.77', port: 4444 } });
+    expect(out.explain.rules.find((x: { outcome: string }) => x.outcome === 'decides the route')).toMatchObject({ name: 'Falco stock: Detect outbound connections to common miner pool ports' });
+    expect(out.explain.decision[0]).toMatch(/^route block-egress from rule/);
+  });
+
+  it('reads `kubectl logs ds/falco` text output: alerts triaged, start-up and statistics lines skipped with a note, exit 0', async () => {
+    const text = readFileSync(join(INPUTS_DIR, 'kubectl-logs-falco.txt'), 'utf8');
+    const r = await sentinel(['triage'], text);
+    expect(r.code).toBe(0);
+    const alerts = r.lines.filter((l) => !l.startsWith('skipped'));
+    expect(alerts.map((l) => l.split(/\s+/)[0])).toEqual(['approval', 'block-egress', 'approval', 'file-artifact']);
+    expect(alerts[1]).toContain('ioc=203.0.113.45:4444');
+    expect(alerts[3]).toContain('file=/tmp/.cache/xmrig');
+    expect(r.lines[0]).toBe('skipped line 1: skipped Falco\'s own log line (start-up, configuration or statistics), not an alert: "Falco version: 0.41.3 (x86_64)"');
+    expect(r.lines.filter((l) => l.startsWith('skipped'))).toHaveLength(20);
+    const json = await sentinel(['triage', '--json'], text);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.lines[8]!)).toMatchObject({ skipped: expect.stringMatching(/Starting health webserver/), line: 9 });
+  });
+
+  it("reads GuardDuty's GetFindings output: one line per finding", async () => {
+    const r = await sentinel(['triage', '--json', join(INPUTS_DIR, 'guardduty-get-findings.json')]);
+    expect(r.code).toBe(0);
+    expect(r.lines.map((l) => JSON.parse(l).route)).toEqual(['forensics', 'notify']);
   });
 
   it('names each bad setting and exits non-zero', async () => {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { falcoLogLine } from './falcoLogLine.js';
 import { parseFalcoPriority, type FalcoPriority } from './falcoPriority.js';
 
 /** One Falco alert, whichever way it arrived, before classification. */
 export interface FalcoAlert {
-  shape: 'falco-json' | 'fluentbit-text' | 'fluentbit-json';
+  shape: 'falco-json' | 'falco-text' | 'fluentbit-text' | 'fluentbit-json';
   /** The Falco rule name, when the event carries it (JSON output). */
   ruleName?: string;
   priority: FalcoPriority;
@@ -14,14 +15,19 @@ export interface FalcoAlert {
   /** `body` after the tag and one space. */
   afterTag: string;
   outputFields: Record<string, unknown>;
+  /** Whether the event carried `output_fields` with anything in it (JSON output); text lines do not. */
+  hasOutputFields: boolean;
   tags: string[];
+  /** Falco's event source (`syscall`, `k8s_audit`, `internal` for Falcosidekick's test event); text lines have none. */
+  source?: string;
   /** The Falco host: `hostname` in JSON output, or Fluent Bit's `kubernetes.host`. */
   host?: string;
   time?: string;
   uuid?: string;
 }
 
-export type NormalizeResult = { ok: true; alert: FalcoAlert } | { ok: false; error: string };
+/** `skipped`: not an alert but one of Falco's own log lines (start-up, statistics). */
+export type NormalizeResult = { ok: true; alert: FalcoAlert } | { ok: false; error: string; skipped?: true };
 
 const PREFIX = /^(\S+): (Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug) /i;
 
@@ -64,6 +70,12 @@ function issuesText(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
+/** Falcosidekick fills an empty source with `syscalls`; Falco itself says `syscall`. */
+function sourceOf(s: string | null | undefined): string | undefined {
+  if (!s) return undefined;
+  return s === 'syscalls' ? 'syscall' : s;
+}
+
 function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string): NormalizeResult {
   const output = cleanLine(j.output);
   const prefix = PREFIX.exec(output);
@@ -79,7 +91,9 @@ function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string):
       body,
       ...splitBody(body),
       outputFields: j.output_fields ?? {},
+      hasOutputFields: Object.keys(j.output_fields ?? {}).length > 0,
       tags: j.tags ?? [],
+      ...(sourceOf(j.source) ? { source: sourceOf(j.source)! } : {}),
       ...(j.hostname ? { host: j.hostname } : host ? { host } : {}),
       ...(j.time ? { time: j.time } : {}),
       ...(j.uuid ? { uuid: j.uuid } : {}),
@@ -87,20 +101,25 @@ function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string):
   };
 }
 
-function fromTextLine(line: string, host: string | undefined): NormalizeResult {
+function fromTextLine(line: string, host: string | undefined, shape: 'fluentbit-text' | 'falco-text' = 'fluentbit-text'): NormalizeResult {
   const text = cleanLine(line);
   const prefix = PREFIX.exec(text);
-  if (!prefix) return { ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' };
+  if (!prefix) {
+    const note = falcoLogLine(text);
+    if (note) return { ok: false, error: note, skipped: true };
+    return { ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' };
+  }
   const body = text.slice(prefix[0].length);
   if (!body.trim()) return { ok: false, error: 'Falco log line has no output after the priority' };
   return {
     ok: true,
     alert: {
-      shape: 'fluentbit-text',
+      shape,
       priority: parseFalcoPriority(prefix[2]!)!,
       body,
       ...splitBody(body),
       outputFields: {},
+      hasOutputFields: false,
       tags: [],
       ...(host ? { host } : {}),
       time: prefix[1]!,
@@ -142,6 +161,14 @@ export function looksLikeFluentBit(v: Record<string, unknown>): boolean {
   return typeof v.falco === 'object' && v.falco !== null;
 }
 
+/**
+ * A plain Fluent Bit record of Falco's container log: `log` (the line, or Falco's JSON output as
+ * a string or object) and `kubernetes` (the Falco pod) at the top level.
+ */
+export function looksLikePlainFluentBit(v: Record<string, unknown>): boolean {
+  return 'log' in v && !looksLikeFluentBit(v) && !looksLikeFalcoJson(v);
+}
+
 const optString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const optHost = (k: unknown) => k === undefined || (isObject(k) && (k.host === undefined || typeof k.host === 'string'));
@@ -171,8 +198,17 @@ export function isWellFormedFluentBit(v: Record<string, unknown>): boolean {
   return isObject(f) && optHost(f.kubernetes) && optHost(v.kubernetes) && (f.raw_message === undefined || isObject(f.raw_message));
 }
 
-/** Normalizes Falco JSON output (direct or via Falcosidekick) or a Fluent Bit record. */
+/** One line of Falco's text output (`kubectl logs ds/falco`), or one of its log lines (skipped). */
+export function normalizeFalcoLine(line: string): NormalizeResult {
+  return fromTextLine(line, undefined, 'falco-text');
+}
+
+/** Normalizes Falco JSON output (direct or via Falcosidekick) or a Fluent Bit record (wrapped in `falco`, or plain). */
 export function normalizeFalco(v: Record<string, unknown>): NormalizeResult {
+  if (looksLikePlainFluentBit(v)) {
+    if (!optHost(v.kubernetes)) return { ok: false, error: 'not a Fluent Bit Falco record: kubernetes: expected an object with a string host' };
+    return fromLog(v.log, (v.kubernetes as { host?: string } | undefined)?.host || undefined);
+  }
   if (looksLikeFluentBit(v) && isWellFormedFluentBit(v)) {
     const falco = v.falco as Record<string, unknown>;
     const host = ((falco.kubernetes as { host?: string } | undefined)?.host ?? (v.kubernetes as { host?: string } | undefined)?.host) || undefined;

@@ -32,6 +32,8 @@ export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: bo
       ];
     case 'notify':
       return ['notify'];
+    // Falcosidekick's test event: the bot says the wiring works; no incident, no playbook.
+    case 'test':
     case 'ignore':
       return [];
   }

@@ -1,8 +1,12 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { isGetFindingsOutput } from './isGetFindingsOutput.js';
 
 /** One input item: a parsed JSON value, or why its line could not be read. */
 export type InputItem = { line: number; value: unknown } | { line: number; error: string };
+
+/** An input item, or a line that is not JSON (Falco's text output), as it is. */
+export type InputLine = InputItem | { line: number; text: string };
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   try {
@@ -13,8 +17,9 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; er
 }
 
 function* expand(line: number, value: unknown): Generator<InputItem> {
-  // A JSON array holds several events.
+  // A JSON array holds several events, and so does GuardDuty's GetFindings output ({"Findings": [...]}).
   if (Array.isArray(value)) for (const v of value) yield { line, value: v };
+  else if (isGetFindingsOutput(value)) for (const v of value.Findings) yield { line, value: v };
   else yield { line, value };
 }
 
@@ -24,7 +29,21 @@ function* expand(line: number, value: unknown): Generator<InputItem> {
  * array). Yields items in input order; a bad line yields an error item and
  * the rest goes on.
  */
-export async function* readEvents(input: Readable, maxLineBytes = 16 * 1024 * 1024): AsyncGenerator<InputItem> {
+export async function* readEvents(input: Readable, maxLineBytes = DEFAULT_MAX_LINE): AsyncGenerator<InputItem> {
+  yield* read(input, maxLineBytes, false) as AsyncGenerator<InputItem>;
+}
+
+/**
+ * As readEvents, and a line that is not JSON (does not open with `{` or `[`) comes as it is, for
+ * Falco's text output (`kubectl logs ds/falco`, `<time>: <Priority> <output>`) mixed with JSON.
+ */
+export async function* readInputs(input: Readable, maxLineBytes = DEFAULT_MAX_LINE): AsyncGenerator<InputLine> {
+  yield* read(input, maxLineBytes, true);
+}
+
+const DEFAULT_MAX_LINE = 16 * 1024 * 1024;
+
+async function* read(input: Readable, maxLineBytes: number, textLines: boolean): AsyncGenerator<InputLine> {
   const rl = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   let mode: 'unknown' | 'ndjson' | 'document' = 'unknown';
@@ -54,6 +73,7 @@ export async function* readEvents(input: Readable, maxLineBytes = 16 * 1024 * 10
       } else mode = 'ndjson';
     }
     if (parsed.ok) yield* expand(lineNo, parsed.value);
+    else if (textLines && !/^\s*[[{]/.test(line)) yield { line: lineNo, text: line };
     else yield { line: lineNo, error: parsed.error };
   }
   if (mode === 'document') {

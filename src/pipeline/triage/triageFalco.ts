@@ -1,15 +1,23 @@
 import { canonicalIp } from '../net/ipAddress.js';
+import { notRunWarnings, ruleLabel } from './combineMatches.js';
 import { dedupeKey } from './dedupeKey.js';
+import type { Explanation } from './explanation.js';
 import { falcoPriorityRank, severityOfFalcoPriority } from './falcoPriority.js';
+import type { FieldReading } from './fieldConditions.js';
 import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes.js';
+import { matchFalcoRules } from './matchFalcoRules.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
 import { MAX_READINGS, parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
 import { planSteps } from './planSteps.js';
-import type { FalcoRuleConfig, PlaybookConfig } from './playbookConfig.js';
+import { templatesFor, type PlaybookConfig, type TemplateSet } from './playbookConfig.js';
 import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
 
 const CONTEXT_MAX = 4096;
+/** Custom fields kept per event, and their sizes: enough for cluster, environment, team. */
+const CUSTOM_MAX = 32;
+const CUSTOM_KEY = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const CUSTOM_VALUE_MAX = 256;
 
 /** Output-field keys (Falco JSON) for each canonical field, most specific first. */
 const OUTPUT_FIELD_KEYS: Record<string, string[]> = {
@@ -37,56 +45,105 @@ function scalar(v: unknown): string | undefined {
   return undefined;
 }
 
-function passesFilters(rule: FalcoRuleConfig, alert: FalcoAlert): boolean {
-  const m = rule.match;
-  if (m.tags && !m.tags.some((t) => alert.tags.includes(t))) return false;
-  if (m.minPriority && falcoPriorityRank(alert.priority) < falcoPriorityRank(m.minPriority)) return false;
-  return true;
+/** A single value of output_fields as text (strings, finite numbers, booleans); undefined for anything else. */
+function scalarOrBool(v: unknown): string | undefined {
+  return typeof v === 'boolean' ? String(v) : scalar(v);
 }
 
 /**
- * The config rule for an alert. What Falco says the rule is decides: the rule
- * name first (JSON output), then the tag that opens the output or a stock
- * rule's output prefix, then rules that match on tags alone. Within each pass
- * the first rule in config order wins.
+ * Fields the sender added beside Falco's: output_fields keys without a dot (every Falco field is
+ * `class.field`), such as Falcosidekick's customfields (`cluster`). Single values only, bounded.
  */
-function findRule(config: PlaybookConfig, alert: FalcoAlert): FalcoRuleConfig | undefined {
-  const { rules, index } = config.falco;
-  const first = (positions: readonly number[] | undefined, extra?: (r: FalcoRuleConfig) => boolean) => {
-    if (!positions) return undefined;
-    for (const i of positions) {
-      const r = rules[i]!;
-      if ((!extra || extra(r)) && passesFilters(r, alert)) return i;
-    }
-    return undefined;
-  };
-  const byName = alert.ruleName === undefined ? undefined : first(index.byName.get(alert.ruleName));
-  if (byName !== undefined) return rules[byName];
-  const byTag = first(index.byTag.get(alert.tag));
-  const byPrefix = first(index.byPrefix, (r) => r.match.outputPrefix!.some((p) => alert.body.startsWith(p)));
-  const byText = byTag === undefined ? byPrefix : byPrefix === undefined ? byTag : Math.min(byTag, byPrefix);
-  if (byText !== undefined) return rules[byText];
-  const byTags = first(index.byTagsOnly);
-  return byTags === undefined ? undefined : rules[byTags];
+function customFields(of: Record<string, unknown>): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const [key, v] of Object.entries(of)) {
+    if (key.includes('.') || !CUSTOM_KEY.test(key)) continue;
+    const value = scalarOrBool(v);
+    if (value === undefined || value === '' || value === '<NA>') continue;
+    out[key] = value.length > CUSTOM_VALUE_MAX ? `${value.slice(0, CUSTOM_VALUE_MAX)}…` : value;
+    if (++n >= CUSTOM_MAX) break;
+  }
+  return n ? out : undefined;
+}
+
+/**
+ * The Falco rule an alert is from: the JSON output's `rule`, or for a text line, the rule named by
+ * the first config entry whose outputPrefix the output starts with (a stock rule's fixed text).
+ */
+function identifyRule(alert: FalcoAlert, config: PlaybookConfig): { name: string; from: 'json' | 'prefix' } | undefined {
+  if (alert.ruleName !== undefined) return { name: alert.ruleName, from: 'json' };
+  for (const r of config.falco.rules) {
+    const named = r.match.rule?.[0];
+    if (named !== undefined && r.match.outputPrefix?.some((p) => alert.body.startsWith(p))) return { name: named, from: 'prefix' };
+  }
+  return undefined;
+}
+
+/** Reads the text by the first template of the set that fits it; null when none does. */
+function readByTemplates(alert: FalcoAlert, set: TemplateSet): ParsedFields | null {
+  const text = set.wholeOutput ? alert.body : alert.afterTag;
+  for (const t of set.templates) {
+    const parsed = parseWithTemplate(text, t);
+    if (parsed) return parsed;
+  }
+  return null;
 }
 
 function clip(s: string): string {
   return s.length > CONTEXT_MAX ? `${s.slice(0, CONTEXT_MAX)}…` : s;
 }
 
-/** Classifies one normalized Falco alert. Routing reads only the rule name, the leading tag, tags and priority. */
-export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageResult {
+/**
+ * Classifies one normalized Falco alert. Routing reads only what Falco says in structure (the rule
+ * name, the leading tag or a stock rule's fixed prefix, tags, priority, source, output_fields and
+ * custom fields; a text line's fields only where its template reads them one way).
+ */
+export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: { explain?: boolean } = {}): { result: TriageResult; explanation?: Explanation } {
   const warnings: string[] = [];
-  const matched = findRule(config, alert);
-  const belowMinimum = falcoPriorityRank(alert.priority) < falcoPriorityRank(config.falco.minPriority);
-  const route: Route = belowMinimum ? 'ignore' : (matched?.route ?? config.falco.defaultRoute);
-
-  // Text fields: by the tag's template when it fits, otherwise generic key=value.
-  const template = config.falco.templates.get(alert.tag);
-  let text: ParsedFields | null = template ? parseWithTemplate(alert.afterTag, template) : null;
-  if (template && !text) warnings.push(`output does not fit the ${alert.tag} template; read as key=value`);
-  text ??= parseKeyValues(alert.afterTag);
+  const known = identifyRule(alert, config);
   const of = alert.outputFields;
+
+  // Text fields: by the template of the tag or the rule when one fits, otherwise generic key=value.
+  const templates = templatesFor(config, alert.tag, known?.name);
+  const templated = templates ? readByTemplates(alert, templates) : null;
+  if (templates && !templated && !alert.hasOutputFields) warnings.push(`output does not fit the ${templates.key} template; read as key=value`);
+  const text: ParsedFields = templated ?? parseKeyValues(alert.afterTag);
+
+  /**
+   * A field for matching. output_fields (and custom fields) are Falco's record: a key it did not
+   * send is absent. Without output_fields (a text line), only a template reading counts, and only
+   * when every reading of the line agrees; generic key=value reading is never used for matching.
+   */
+  const matchField = (key: string): FieldReading => {
+    if (Object.hasOwn(of, key)) {
+      const v = of[key];
+      if (v === null || v === undefined) return { kind: 'absent' };
+      const s = scalarOrBool(v);
+      if (s === undefined) return { kind: 'unknown', why: 'not a single value' };
+      return s === '' || s === '<NA>' ? { kind: 'absent' } : { kind: 'value', value: s };
+    }
+    if (alert.hasOutputFields) return { kind: 'absent' };
+    if (!templated) return { kind: 'unknown', why: 'not in output_fields, and the text has no template that fits (fields read as generic key=value are never matched)' };
+    const canonical = canonicalFieldName(key);
+    if (templated.ambiguous.includes(canonical)) return { kind: 'unknown', why: 'the output text reads more than one way there' };
+    const v = templated.fields[canonical];
+    return v === undefined || v === '' || v === '<NA>' ? { kind: 'absent' } : { kind: 'value', value: v };
+  };
+
+  const match = matchFalcoRules(
+    config,
+    { ruleName: alert.ruleName, tag: alert.tag, body: alert.body, priority: alert.priority, source: alert.source, tags: alert.tags, field: matchField },
+    options,
+  );
+  const { combined } = match;
+  const routeRule = combined.routeFrom?.rule;
+  const belowMinimum = falcoPriorityRank(alert.priority) < falcoPriorityRank(config.falco.minPriority);
+  const chosen: Route = routeRule?.route ?? config.falco.defaultRoute;
+  // Falcosidekick's test event is Debug: the minimum priority does not hide it.
+  const route: Route = belowMinimum && chosen !== 'test' ? 'ignore' : chosen;
+  const artifactRule = routeRule?.artifact ? routeRule : combined.taken.find((m) => m.rule.artifact)?.rule;
+  if (route !== 'ignore') warnings.push(...notRunWarnings(combined));
 
   const notes = new Set<string>();
   const cache = new Map<string, string | undefined>();
@@ -106,12 +163,19 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
       if (isValidFieldValue(fieldTypeOf(canonical), v)) return v;
       notes.add(`output_fields.${key} is not a valid ${fieldTypeOf(canonical)}`);
     }
-    if (text!.ambiguous.includes(canonical)) {
+    if (text.ambiguous.includes(canonical)) {
       notes.add(`${canonical} is ambiguous in the output text and was not used`);
       return undefined;
     }
-    if (text!.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
-    return text!.fields[canonical];
+    if (text.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
+    const v = text.fields[canonical];
+    // Falco writes <NA> for a field the event lacks (a pod name on the host); a template may type a field loosely.
+    if (v === undefined || v === '<NA>') return undefined;
+    if (!isValidFieldValue(fieldTypeOf(canonical), v)) {
+      notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
+      return undefined;
+    }
+    return v;
   };
 
   const target: Target = {};
@@ -133,10 +197,14 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   const filePath = (names: readonly string[]): { path: string } | { candidates: string[]; name: string; total: number } | undefined => {
     for (const name of names) {
       const v = field(name);
-      if (v !== undefined && v.trim() !== '') return { path: v };
+      if (v !== undefined && v.trim() !== '') {
+        if (isValidFieldValue('path', v)) return { path: v };
+        notes.add(`${canonicalFieldName(name)} is not an absolute path and was not used as the file`);
+        continue;
+      }
       const canonical = canonicalFieldName(name);
-      const readings = text!.readings[canonical];
-      if (text!.ambiguous.includes(canonical) && readings) {
+      const readings = text.readings[canonical];
+      if (text.ambiguous.includes(canonical) && readings) {
         const usable = [...new Set(readings.filter((r) => isValidFieldValue('path', r) && r.trim() !== ''))];
         if (usable.length > 1) return { candidates: usable.slice(0, MAX_READINGS), name: canonical, total: usable.length };
         if (usable.length === 1) return { path: usable[0]! };
@@ -146,10 +214,10 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   };
 
   let artifact: Artifact | undefined;
-  if (route === 'file-artifact' || matched?.artifact) {
-    const pathFields = matched?.artifact?.path ?? ['artifact_path', 'dst'];
+  if (route === 'file-artifact' || (artifactRule?.artifact && route !== 'ignore' && route !== 'test')) {
+    const pathFields = artifactRule?.artifact?.path ?? ['artifact_path', 'dst'];
     const found = filePath(pathFields);
-    const srcFound = filePath(matched?.artifact?.src ?? ['src']);
+    const srcFound = filePath(artifactRule?.artifact?.src ?? ['src']);
     const src = srcFound && 'path' in srcFound ? srcFound.path : undefined;
     if (found && 'path' in found) {
       artifact = { path: found.path, ...(src ? { src } : {}) };
@@ -181,9 +249,9 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   if (alert.tag && alert.tag !== alert.ruleName) context.tag = clip(alert.tag);
   warnings.push(...notes);
 
-  // Text lines carry no rule name: a stock rule matched by its output prefix is named by its configured rule name.
-  const byPrefix = matched?.match.outputPrefix?.some((p) => alert.body.startsWith(p));
-  const rule = alert.ruleName ?? (byPrefix ? (matched?.match.rule?.[0] ?? matched?.name ?? alert.tag) : alert.tag);
+  // Text lines carry no rule name: a stock rule known by its output prefix is named by its configured rule name.
+  const rule = known?.name ?? alert.tag;
+  const custom = customFields(of);
   const identity: Record<string, string | number | undefined> = {
     rule,
     node: target.node,
@@ -201,9 +269,11 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
   // A file's source is part of its identity: another upload moved to the same path is another incident.
   if (artifact?.src !== undefined) identity.src = artifact.src;
   if (artifact?.candidates) identity.candidates = artifact.candidates.join('\n');
+  // The cluster (and any other custom field) is part of the identity: the same pod name in two clusters is two incidents.
+  if (custom) identity.custom = JSON.stringify(Object.entries(custom).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const key = dedupeKey('falco', identity);
 
-  return {
+  const result: TriageResult = {
     source: 'falco',
     rule: clip(rule),
     severity: severityOfFalcoPriority(alert.priority),
@@ -216,8 +286,28 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig): TriageRe
     ...(alert.time ? { time: alert.time } : {}),
     context,
     warnings,
-    ...(matched?.observe && route !== 'ignore' ? { observe: true as const } : {}),
+    ...(combined.dryRun && route !== 'ignore' && route !== 'test' ? { observe: true as const } : {}),
+    ...(custom ? { custom } : {}),
   };
+  if (!options.explain) return { result };
+
+  const event = [
+    known ? `rule ${JSON.stringify(known.name)} (${known.from === 'json' ? "the JSON output's rule field" : 'known by its output prefix'})` : 'rule: none (a text line whose output no configured prefix names)',
+    `tag ${JSON.stringify(alert.tag)}`,
+    `priority ${alert.priority}`,
+    `source ${alert.source === undefined ? 'none' : JSON.stringify(alert.source)}`,
+    `tags ${alert.tags.length ? `[${alert.tags.map((t) => JSON.stringify(t)).join(', ')}]` : 'none'}`,
+    alert.hasOutputFields ? `output_fields: ${Object.keys(of).length} keys${custom ? `, custom: ${Object.keys(custom).join(', ')}` : ''}` : 'output_fields: none (fields come from the text)',
+    templates ? `template ${JSON.stringify(templates.key)}: ${templated ? 'fits' : 'does not fit (read as key=value, not used for matching)'}` : 'template: none (text read as key=value, not used for matching)',
+  ];
+  const decision: string[] = [];
+  if (combined.routeFrom) decision.push(`route ${chosen} from ${ruleLabel(combined.routeFrom)}`);
+  else decision.push(`route ${chosen}: falco.defaultRoute (${combined.taken.length ? 'the matched rules name no route' : 'no rule matched'})`);
+  for (const m of combined.taken) if (m !== combined.routeFrom && !combined.notRun.includes(m)) decision.push(`${ruleLabel(m)} joins the plan${m.rule.route ? ` (same route ${m.rule.route})` : ''}`);
+  decision.push(...notRunWarnings(combined));
+  if (combined.dryRun) decision.push('dry run: a matched rule has dryRun (or observe): every action of the playbook shows its plan and changes nothing');
+  if (belowMinimum) decision.push(chosen === 'test' ? `priority ${alert.priority} is below falco.minPriority (${config.falco.minPriority}), which does not apply to the test route` : `priority ${alert.priority} is below falco.minPriority (${config.falco.minPriority}): ignore`);
+  return { result, explanation: { event, rules: match.explained ?? [], decision } };
 }
 
 const ATTACKER_AT_START = /^Attacker_IP: (\S+) Attacker_Port: (\d{1,5})(?=\s|$)/;

@@ -1,6 +1,8 @@
 import { canonicalIp } from '../net/ipAddress.js';
 import { z } from 'zod';
+import { combineMatches, notRunWarnings, outcomeOf, ruleLabel, type RuleMatch } from './combineMatches.js';
 import { dedupeKey } from './dedupeKey.js';
+import type { ExplainedCheck, ExplainedRule, Explanation } from './explanation.js';
 import { severityOfGuardDutyScore } from './falcoPriority.js';
 import { isValidFieldValue } from './fieldTypes.js';
 import { planSteps } from './planSteps.js';
@@ -63,18 +65,47 @@ export type GuardDutyFinding = z.output<typeof findingSchema>;
 
 const eventSchema = z.object({ 'detail-type': z.literal('GuardDuty Finding'), time: z.string().nullish(), detail: findingSchema }).loose();
 
-/** True for an EventBridge GuardDuty event, or a bare finding. */
-export function looksLikeGuardDuty(v: Record<string, unknown>): boolean {
-  return v['detail-type'] === 'GuardDuty Finding' || v.source === 'aws.guardduty' || ('schemaVersion' in v && 'resource' in v && 'severity' in v);
+/** A finding as the GuardDuty API and SDKs return it (GetFindings): the same members, capitalized. */
+function isPascalCaseFinding(v: Record<string, unknown>): boolean {
+  return 'SchemaVersion' in v && 'Resource' in v && 'Severity' in v;
 }
 
-function matches(rule: GuardDutyRuleConfig, f: GuardDutyFinding): boolean {
+/** True for an EventBridge GuardDuty event, or a bare finding (as EventBridge or GetFindings writes it). */
+export function looksLikeGuardDuty(v: Record<string, unknown>): boolean {
+  return v['detail-type'] === 'GuardDuty Finding' || v.source === 'aws.guardduty' || ('schemaVersion' in v && 'resource' in v && 'severity' in v) || isPascalCaseFinding(v);
+}
+
+const MAX_DEPTH = 64;
+
+/**
+ * GetFindings' `AccountId`, `Resource.InstanceDetails`… as EventBridge's `accountId`,
+ * `resource.instanceDetails`…: each key's first letter lowercased, values unchanged.
+ */
+function camelCaseKeys(v: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => camelCaseKeys(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k.charAt(0).toLowerCase() + k.slice(1)] = camelCaseKeys(x, depth + 1);
+  return out;
+}
+
+const list = (values: readonly string[]) => `[${values.map((v) => JSON.stringify(v)).join(', ')}]`;
+
+/** Checks one rule; with `full` every condition is described, otherwise checking stops at the first failure. */
+function checkRule(rule: GuardDutyRuleConfig, f: GuardDutyFinding, full: boolean): { matched: boolean; checks: ExplainedCheck[] } {
   const m = rule.match;
-  if (m.type && !m.type.includes(f.type)) return false;
-  if (m.typePrefix && !m.typePrefix.some((p) => f.type.startsWith(p))) return false;
-  if (m.resourceType && !m.resourceType.includes(f.resource.resourceType)) return false;
-  if (m.minSeverity !== undefined && f.severity < m.minSeverity) return false;
-  return true;
+  const checks: ExplainedCheck[] = [];
+  let ok = true;
+  const check = (condition: string, pass: boolean, value: string): boolean => {
+    if (full) checks.push({ condition, ok: pass, value });
+    ok &&= pass;
+    return ok || full;
+  };
+  if (m.type && !check(`type in ${list(m.type)}`, m.type.includes(f.type), JSON.stringify(f.type))) return { matched: false, checks };
+  if (m.typePrefix && !check(`type starts with one of ${list(m.typePrefix)}`, m.typePrefix.some((p) => f.type.startsWith(p)), JSON.stringify(f.type))) return { matched: false, checks };
+  if (m.resourceType && !check(`resourceType in ${list(m.resourceType)}`, m.resourceType.includes(f.resource.resourceType), JSON.stringify(f.resource.resourceType))) return { matched: false, checks };
+  if (m.minSeverity !== undefined && !check(`severity >= ${m.minSeverity}`, f.severity >= m.minSeverity, String(f.severity))) return { matched: false, checks };
+  return { matched: ok, checks };
 }
 
 function ipOf(d: z.output<typeof remoteIp> | null | undefined): string | undefined {
@@ -95,10 +126,11 @@ function findIoc(f: GuardDutyFinding): Ioc | undefined {
   return ip ? { ip } : undefined;
 }
 
-export type GuardDutyTriage = { ok: true; result: TriageResult } | { ok: false; error: string };
+export type GuardDutyTriage = { ok: true; result: TriageResult; explanation?: Explanation } | { ok: false; error: string };
 
-/** Validates and classifies a GuardDuty finding (EventBridge event or bare finding). */
-export function triageGuardDuty(v: Record<string, unknown>, config: PlaybookConfig): GuardDutyTriage {
+/** Validates and classifies a GuardDuty finding (EventBridge event, bare finding, or one finding of GetFindings output). */
+export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookConfig, options: { explain?: boolean } = {}): GuardDutyTriage {
+  const v = isPascalCaseFinding(raw) ? (camelCaseKeys(raw) as Record<string, unknown>) : raw;
   const isEvent = 'detail' in v || 'detail-type' in v;
   const parsed = isEvent ? eventSchema.safeParse(v) : findingSchema.safeParse(v);
   if (!parsed.success) {
@@ -107,8 +139,12 @@ export function triageGuardDuty(v: Record<string, unknown>, config: PlaybookConf
   const f: GuardDutyFinding = isEvent ? (parsed.data as z.output<typeof eventSchema>).detail : (parsed.data as GuardDutyFinding);
   const warnings: string[] = [];
   const gd = config.guardduty;
-  const matched = f.severity < gd.severityThreshold ? undefined : gd.rules.find((r) => matches(r, f));
-  const route: Route = f.severity < gd.severityThreshold ? 'ignore' : (matched?.route ?? gd.defaultRoute);
+  const belowThreshold = f.severity < gd.severityThreshold;
+  const checked = gd.rules.map((r) => checkRule(r, f, options.explain === true));
+  const matchedRules = belowThreshold ? [] : checked.flatMap((c, index): RuleMatch<GuardDutyRuleConfig>[] => (c.matched ? [{ index, rule: gd.rules[index]! }] : []));
+  const combined = combineMatches<NonNullable<GuardDutyRuleConfig['route']>, GuardDutyRuleConfig>(matchedRules);
+  const route: Route = belowThreshold ? 'ignore' : (combined.routeFrom?.rule.route ?? gd.defaultRoute);
+  if (route !== 'ignore') warnings.push(...notRunWarnings(combined));
 
   const target: Target = {};
   const instanceId = f.resource.instanceDetails?.instanceId;
@@ -131,21 +167,37 @@ export function triageGuardDuty(v: Record<string, unknown>, config: PlaybookConf
   if (typeof f.service?.count === 'number') context.count = String(f.service.count);
 
   const time = f.updatedAt ?? (isEvent ? (parsed.data as { time?: string | null }).time : undefined) ?? undefined;
-  return {
-    ok: true,
-    result: {
-      source: 'guardduty',
-      rule: f.type,
-      severity: severityOfGuardDutyScore(f.severity),
-      route,
-      target,
-      ...(ioc ? { ioc } : {}),
-      dedupeKey: dedupeKey('guardduty', { account: f.accountId, region: f.region, id: f.id }),
-      steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: false }),
-      ...(time ? { time } : {}),
-      context,
-      warnings,
-      ...(matched?.observe && route !== 'ignore' ? { observe: true as const } : {}),
-    },
+  const result: TriageResult = {
+    source: 'guardduty',
+    rule: f.type,
+    severity: severityOfGuardDutyScore(f.severity),
+    route,
+    target,
+    ...(ioc ? { ioc } : {}),
+    dedupeKey: dedupeKey('guardduty', { account: f.accountId, region: f.region, id: f.id }),
+    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: false }),
+    ...(time ? { time } : {}),
+    context,
+    warnings,
+    ...(combined.dryRun && route !== 'ignore' ? { observe: true as const } : {}),
   };
+  if (!options.explain) return { ok: true, result };
+  const rules = checked.map((c, index): ExplainedRule => {
+    const r = gd.rules[index]!;
+    return {
+      rule: index + 1,
+      ...(r.name ? { name: r.name } : {}),
+      ...(r.route ? { route: r.route } : {}),
+      ...(r.continue ? { continue: true as const } : {}),
+      ...(r.dryRun ? { dryRun: true as const } : {}),
+      outcome: outcomeOf(combined, index),
+      checks: c.checks,
+    };
+  });
+  const decision = belowThreshold
+    ? [`severity ${f.severity} is below guardduty.severityThreshold (${gd.severityThreshold}): ignore (no rule is consulted)`]
+    : [combined.routeFrom ? `route ${route} from ${ruleLabel(combined.routeFrom)}` : `route ${route}: guardduty.defaultRoute (no rule with a route matched)`, ...notRunWarnings(combined)];
+  if (combined.dryRun && route !== 'ignore') decision.push('dry run: a matched rule has dryRun (or observe)');
+  const event = [`type ${JSON.stringify(f.type)}`, `resourceType ${JSON.stringify(f.resource.resourceType)}`, `severity ${f.severity}`];
+  return { ok: true, result, explanation: { event, rules, decision } };
 }

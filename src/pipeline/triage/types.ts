@@ -1,4 +1,8 @@
-export const ROUTES = ['file-artifact', 'block-egress', 'isolate-node', 'approval', 'record', 'forensics', 'notify', 'ignore'] as const;
+/**
+ * Where an event goes. `test` is Falcosidekick's test event: the bot says the wiring works, no
+ * incident and no playbook.
+ */
+export const ROUTES = ['file-artifact', 'block-egress', 'isolate-node', 'approval', 'record', 'forensics', 'notify', 'test', 'ignore'] as const;
 export type Route = (typeof ROUTES)[number];
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
@@ -50,12 +54,25 @@ export interface TriageResult {
   context: Record<string, string>;
   /** Things triage noticed but could not use (ambiguous or invalid fields). */
   warnings: string[];
-  /** The matching playbook rule is observe-only: its playbook runs every action as a dry run. */
+  /**
+   * A matched playbook rule has `dryRun: true` (or its alias `observe: true`): the playbook runs
+   * every action as a dry run that shows its plan.
+   */
   observe?: true;
+  /**
+   * Fields the sender added that are not Falco's own (keys without a dot in `output_fields`):
+   * Falcosidekick's `customfields` and `templatedfields`, Falco's `append_output` extra fields,
+   * e.g. `cluster`. Shown in embeds (the cluster first); playbook rules can match them.
+   */
+  custom?: Record<string, string>;
 }
 
 export interface TriageFailure {
   error: string;
 }
 
-export type TriageOutcome = { ok: true; result: TriageResult } | { ok: false; error: string };
+/**
+ * A triaged event, or why not. `skipped` marks input that is not an event at all (a Falco log line:
+ * start-up, statistics): reported with a note, never counted as a failure.
+ */
+export type TriageOutcome = { ok: true; result: TriageResult } | { ok: false; error: string; skipped?: true };

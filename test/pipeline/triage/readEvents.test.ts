@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readEvents, type InputItem } from '../../../src/pipeline/triage/readEvents.js';
+import { readEvents, readInputs, type InputItem, type InputLine } from '../../../src/pipeline/triage/readEvents.js';
 
 async function read(text: string): Promise<InputItem[]> {
   const items: InputItem[] = [];
@@ -50,5 +50,29 @@ describe('readEvents', () => {
 
   it('strips a byte order mark', async () => {
     expect(await read('\uFEFF{"a":1}\n')).toEqual([{ line: 1, value: { a: 1 } }]);
+  });
+
+  it("expands GuardDuty's GetFindings output into its findings", async () => {
+    expect(await read('{"Findings": [{"Id": "a"}, {"Id": "b"}]}')).toEqual([
+      { line: 1, value: { Id: 'a' } },
+      { line: 1, value: { Id: 'b' } },
+    ]);
+  });
+});
+
+describe('readInputs', () => {
+  async function lines(text: string): Promise<InputLine[]> {
+    const items: InputLine[] = [];
+    for await (const item of readInputs(Readable.from([text]))) items.push(item);
+    return items;
+  }
+
+  it("gives Falco's text lines as they are, among JSON lines; broken JSON is still an error", () => {
+    return expect(lines('Fri Nov 20 03:10:01 2026: Falco version: 0.41.3\n03:14:07.1: Notice A shell x\n{"a":1}\n{"b":\n')).resolves.toEqual([
+      { line: 1, text: 'Fri Nov 20 03:10:01 2026: Falco version: 0.41.3' },
+      { line: 2, text: '03:14:07.1: Notice A shell x' },
+      { line: 3, value: { a: 1 } },
+      { line: 4, error: expect.stringMatching(/invalid JSON/) },
+    ]);
   });
 });

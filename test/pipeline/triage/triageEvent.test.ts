@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadPlaybookConfig, parsePlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
-import { triageEvent } from '../../../src/pipeline/triage/triageEvent.js';
+import { triageEvent, triageLine } from '../../../src/pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../../../src/pipeline/triage/types.js';
 import { falcoJson, fixtureNames, fluentBitLine, guardDutyEvent, kv, loadFixture, reverseShellLine } from '../../helpers/events.js';
 
@@ -387,5 +388,72 @@ describe('playbook config', () => {
     const low = triageEvent(falcoJson({ rule: 'r', output: 'x', tags: ['soar_block'], priority: 'Warning' }), custom);
     expect(hit.ok && hit.result.route).toBe('approval');
     expect(low.ok && low.result.route).toBe('record');
+  });
+});
+
+describe('inputs', () => {
+  const INPUTS = new URL('../../fixtures/inputs/', import.meta.url);
+  const stock = (name: string) => JSON.parse(readFileSync(new URL(`../../fixtures/falco-stock/${name}`, import.meta.url), 'utf8')) as Record<string, unknown> & { output: string };
+
+  it('accepts a plain Fluent Bit record (log and kubernetes at the top level): text line or JSON output', () => {
+    const line = `2026-11-20T03:14:07.1+0000: Warning PRJ_EXEC_RECON ${execFields()}`;
+    const kubernetes = { pod_name: 'falco-x7k2p', namespace_name: 'falco', host: NODE, container_name: 'falco' };
+    const text = ok({ log: `${line}\n`, stream: 'stdout', time: '2026-11-20T03:14:07.2Z', kubernetes });
+    expect(text).toMatchObject({ route: 'approval', target: { node: NODE, namespace: 'dvwa', pod: 'dvwa-6d8f7c9b4-x2x9k' } });
+    expect(text.dedupeKey).toBe(ok(fluentBitLine(`PRJ_EXEC_RECON ${execFields()}`)).dedupeKey);
+    const json = ok({ log: JSON.stringify(stock('terminal-shell.json')), kubernetes });
+    expect(json).toMatchObject({ route: 'approval', rule: 'Terminal shell in container' });
+    expect(ok({ log: stock('terminal-shell.json'), kubernetes }).route).toBe('approval');
+    expect(fail({ log: 'hello', kubernetes: 'not an object' })).toMatch(/kubernetes/);
+  });
+
+  it("accepts Falco's text output lines, reading a project rule by its tag's template and anything else generically", () => {
+    const r = triageLine(`03:14:07.123456789: Critical ${reverseShellLine()}`, config);
+    expect(r).toMatchObject({ ok: true, result: { route: 'block-egress', ioc: { ip: '203.0.113.45', port: 4444 }, target: { namespace: 'dvwa' } } });
+    const generic = triageLine('03:14:07.1: Warning SOME_RULE ns=dvwa pod=p1', config);
+    expect(generic).toMatchObject({ ok: true, result: { route: 'record', rule: 'SOME_RULE', target: { namespace: 'dvwa', pod: 'p1' } } });
+    expect(triageLine('not falco', config)).toEqual({ ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' });
+  });
+
+  it("skips Falco's own start-up and statistics lines with a note, in every input shape", () => {
+    for (const line of [
+      'Fri Nov 20 03:10:01 2026: Falco version: 0.41.3 (x86_64)',
+      'Mon Nov  2 03:10:01 2026: Loading rules from:',
+      'Fri Nov 20 03:10:01 2026: Starting health webserver with threadiness 2, listening on 0.0.0.0:8765',
+      '2026-11-20T03:10:01Z: Falco version: 0.41.3 (x86_64)',
+      'Events detected: 3',
+      '   Terminal shell in container: 1',
+    ]) {
+      const outcome = triageLine(line, config);
+      expect(outcome).toMatchObject({ ok: false, skipped: true, error: expect.stringMatching(/^skipped Falco's own log line/) });
+      expect(triageEvent({ log: line, kubernetes: { host: NODE } }, config)).toMatchObject({ ok: false, skipped: true });
+      expect(triageEvent({ falco: { log: line } }, config)).toMatchObject({ ok: false, skipped: true });
+    }
+  });
+
+  it('keeps an alert that merely mentions a start-up message', () => {
+    expect(triageLine('03:14:07.1: Warning Falco version: 0.41.3 proc=x', config)).toMatchObject({ ok: true });
+  });
+
+  it("accepts GuardDuty's GetFindings output: each finding (SDK member names) is triaged like the EventBridge one", () => {
+    const out = JSON.parse(readFileSync(new URL('guardduty-get-findings.json', INPUTS), 'utf8')) as { Findings: Record<string, unknown>[] };
+    const [ec2, iam] = out.Findings.map((f) => ok(f));
+    const viaEventBridge = ok(loadFixture('guardduty-ec2-reverse-shell.json'));
+    expect(ec2).toEqual(viaEventBridge);
+    expect(iam!.route).toBe('notify');
+    // As one event it would be several incidents in one: refused, with the reason.
+    expect(fail(out)).toMatch(/GetFindings output holds 2 findings/);
+  });
+
+  it("keeps Falcosidekick's custom fields, bounded, and keys the incident by them", () => {
+    const event = falcoJson({ rule: 'Terminal shell in container', output: 'A shell was spawned in a container with an attached terminal', priority: 'Notice', fields: { 'k8s.ns.name': 'shop', cluster: 'prod-eks', team: 'payments', big: 'x'.repeat(1000), nested: { a: 1 }, 'has.dot': 'falco field', empty: '' } });
+    const r = ok(event);
+    expect(r.custom).toEqual({ cluster: 'prod-eks', team: 'payments', big: `${'x'.repeat(256)}…` });
+    const other = ok({ ...event, output_fields: { ...event.output_fields, cluster: 'staging-eks' } });
+    expect(other.dedupeKey).not.toBe(r.dedupeKey);
+    const many = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, 'v']));
+    expect(Object.keys(ok({ ...event, output_fields: many }).custom!)).toHaveLength(32);
+    // Without custom fields the key is what it always was.
+    expect(ok(loadFixture('falco-terminal-shell.json')).custom).toBeUndefined();
   });
 });
