@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { executionNameFor } from './executionName.js';
+import { handleTestEvent } from './handleTestEvent.js';
 import { recontainFile } from './recontainFile.js';
 
 export interface EventMeta {
@@ -68,6 +69,12 @@ async function containAgain(ctx: HandlerContext, incident: IncidentState, triage
 export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ messageId: meta.messageId });
   const outcome = triageEvent(event, ctx.playbooks);
+  if (!outcome.ok && outcome.skipped) {
+    // One of Falco's own log lines (start-up, statistics) shipped with its alerts: not an event.
+    log.info('not an event: skipped', { reason: outcome.error });
+    ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'skipped' });
+    return 'done';
+  }
   if (!outcome.ok) {
     log.warn('event refused', { reason: outcome.error });
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'refused' });
@@ -79,6 +86,8 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'ignored' });
     return 'done';
   }
+  // Falcosidekick's test event: a "wiring works" message, no incident and no playbook.
+  if (triage.route === 'test') return handleTestEvent(triage, meta.messageId, log, ctx);
   const now = ctx.now();
   const observed = await ctx.incidents.observe({ dedupeKey: triage.dedupeKey, messageId: meta.messageId, at: eventTime(triage, now), event, windowMs: ctx.bot.stormWindowMs });
   const incident = observed.incident;

@@ -40,6 +40,7 @@ const VALUE = LIMITS.fieldValue;
  */
 export const TRIAGE_RANK = {
   ioc: 90,
+  cluster: 84,
   node: 82,
   instance: 82,
   namespace: 81,
@@ -49,23 +50,36 @@ export const TRIAGE_RANK = {
   user: 70,
   file: 68,
   process: 65,
+  custom: 60,
 } as const;
+
+/** Custom field keys that name the cluster (Falcosidekick's customfields, any case): shown first, as "Cluster". */
+const CLUSTER_KEYS: ReadonlySet<string> = new Set(['cluster', 'cluster_name', 'clustername', 'k8s_cluster', 'eks_cluster']);
+/** Custom fields shown besides the cluster; the rest stay in the record. */
+const CUSTOM_SHOWN = 6;
 
 /** Kubernetes names are at most 253 characters; anything longer is cut. */
 const NAME_MAX = 300;
 
-/** Node, namespace, pod, container, instance: each an inline field when present. */
+/**
+ * Cluster (a custom field), node, namespace, pod, container, instance: each an inline field when
+ * present; then the other custom fields the sender added (Falcosidekick's customfields).
+ */
 export function targetFields(triage: TriageResult): RankedField[] {
   const t = triage.target ?? {};
   const out: RankedField[] = [];
   const add = (name: string, value: string | undefined, rank: number) => {
     if (value !== undefined && value.trim() !== '') out.push({ name, value: escapeInlineCode(value, NAME_MAX), inline: true, rank });
   };
+  const custom = Object.entries(triage.custom ?? {}).filter(([, v]) => typeof v === 'string');
+  const cluster = custom.find(([k]) => CLUSTER_KEYS.has(k.toLowerCase()));
+  if (cluster) add('Cluster', cluster[1], TRIAGE_RANK.cluster);
   add('Node', t.node, TRIAGE_RANK.node);
   add('Instance', t.instanceId, TRIAGE_RANK.instance);
   add('Namespace', t.namespace, TRIAGE_RANK.namespace);
   add('Pod', t.pod, TRIAGE_RANK.pod);
   add('Container', t.container, TRIAGE_RANK.container);
+  for (const [k, v] of custom.filter((c) => c !== cluster).slice(0, CUSTOM_SHOWN)) add(escapeText(k, 64, { singleLine: true }), v, TRIAGE_RANK.custom);
   return out;
 }
 
