@@ -1,25 +1,42 @@
-# sentinel: the bot image. Build: docker build -t sentinel .
-FROM node:22-bookworm-slim AS build
+# sentinel: the bot image. Build: docker build -t sentinel .   (BuildKit: Docker 23 or later, Podman, Buildah)
+#
+# The base image is pinned by digest: node:24.18.0-bookworm-slim, the multi-platform index the
+# official node images published on 2026-07-14 (linux/amd64, arm64, ppc64le; Node 24.18.0 on Debian
+# bookworm, user node = uid 1000). To move to a newer Node 24 image, read the tag's current digest
+#   docker buildx imagetools inspect node:24-bookworm-slim --format '{{json .Manifest.Digest}}'
+# and build with --build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:<digest> (or change the default).
+#
+# npm test builds both stages without Docker (test/deploy/dockerImage.test.ts): it copies what the
+# COPY lines take (after .dockerignore), runs the RUN lines, and runs the image's entrypoint.
+ARG NODE_IMAGE=node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
+
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY commands ./commands
-COPY bench ./bench
-COPY config ./config
-COPY deploy/statemachines ./deploy/statemachines
-COPY deploy/ssm ./deploy/ssm
-RUN npm ci --ignore-scripts && npm run build
+# npm's cache is a build cache: kept between builds, never in the image.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts && npm run build
 
-FROM node:22-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
 COPY --from=build /app/dist ./dist
-COPY bin ./bin
+COPY bin/sentinel ./bin/sentinel
+# Read at run time (packageRoot()): the playbook rules and AWS ranges, the state machines (the
+# embedded engine and provision), the SSM documents (provision and forensics).
 COPY config ./config
 COPY deploy/statemachines ./deploy/statemachines
 COPY deploy/ssm ./deploy/ssm
+# Root owns /app: the node user can read it, not change it (also on a writable root file system).
 USER node
+# /healthz, /readyz, /metrics on SENTINEL_HTTP_PORT; the event webhook on SENTINEL_WEBHOOK_PORT.
+EXPOSE 8080 8081
+# Docker's own health state (docker ps, restart policies, Compose depends_on). Kubernetes ignores
+# it and uses the chart's probes (/healthz liveness, /readyz readiness).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "const h = process.env.SENTINEL_HTTP_HOST; const host = !h || h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h; fetch(`http://${host}:${process.env.SENTINEL_HTTP_PORT || 8080}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
 ENTRYPOINT ["node", "bin/sentinel"]
 CMD ["start"]
