@@ -13,7 +13,9 @@ export interface BotMetrics {
 
 export function createBotMetrics(options: { defaultMetrics?: boolean } = {}): BotMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sentinel_' });
+  // Node's process metrics under their standard names (process_cpu_user_seconds_total,
+  // nodejs_heap_size_used_bytes…), which the usual dashboards and alerts query; sentinel's own are sentinel_*.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   return {
     registry,
     messagesHandled: new Counter({ name: 'sentinel_messages_handled_total', help: 'SQS messages handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
