@@ -42,7 +42,7 @@ interface Setting {
 export const SETTINGS = {
   SENTINEL_LOG_LEVEL: { schema: z.enum(['error', 'warn', 'info', 'debug']), expects: 'one of error, warn, info, debug', default: 'info' },
   SENTINEL_LOG_FORMAT: { schema: z.enum(['json', 'pretty', 'auto']), expects: 'json, pretty or auto (pretty on a terminal)', default: 'json' },
-  SENTINEL_PLAYBOOKS: { schema: z.string().min(1), expects: 'path to the playbook config (JSON); built-in defaults when unset' },
+  SENTINEL_PLAYBOOKS: { schema: z.string().min(1), expects: 'path to the playbook config (YAML, or JSON for a .json file); built-in defaults when unset' },
   SENTINEL_DATA_DIR: { schema: z.string().min(1), expects: 'directory for local state (approval store, embedded evidence)', default: './var' },
 
   DISCORD_TOKEN: { schema: z.string().min(20), expects: 'the bot token from the Discord developer portal' },

@@ -199,3 +199,24 @@ describe('a bad config is refused with file, line and reason', () => {
     expect(raw.falco.rules.every((r) => typeof r.name === 'string' && r.name.length > 0)).toBe(true);
   });
 });
+
+describe("the README's example config", () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('### Playbook config'));
+  const example = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+
+  it('loads, and routes as its comments say', () => {
+    const config = loadPlaybookConfig(file(example));
+    const shell = (ns: string, image = 'ghcr.io/acme/api') =>
+      triageEvent(falcoJson({ rule: 'Terminal shell in container', output: 'A shell was spawned in a container with an attached terminal', priority: 'Notice', fields: { 'k8s.ns.name': ns, 'container.image.repository': image } }), config);
+    expect(shell('shop')).toMatchObject({ ok: true, result: { route: 'approval' } });
+    expect(shell('shop').ok && shell('shop').result.observe).toBeFalsy();
+    expect(shell('canary-7')).toMatchObject({ ok: true, result: { route: 'approval', observe: true } });
+    expect(shell('kube-system')).toMatchObject({ ok: true, result: { route: 'record' } });
+    expect(shell('shop', 'docker.io/library/busybox')).toMatchObject({ ok: true, result: { route: 'record' } });
+    const miner = (cluster: string) =>
+      triageEvent(falcoJson({ rule: 'Detect outbound connections to common miner pool ports', output: 'Outbound connection', priority: 'Critical', fields: { cluster, 'k8s.ns.name': 'batch', 'fd.rip': '198.51.100.7', 'fd.rport': 4444 } }), config);
+    expect(miner('prod-eks')).toMatchObject({ ok: true, result: { route: 'block-egress', ioc: { ip: '198.51.100.7', port: 4444 } } });
+    expect(miner('staging-eks')).toMatchObject({ ok: true, result: { route: 'record' } });
+  });
+});
