@@ -31,7 +31,7 @@ const timings: string[] = [];
 
 /** npm's cache on this machine (what `npm ci` before `npm test` filled). */
 async function hostNpmCache(): Promise<string> {
-  const out = await runProcess({ command: 'npm', args: ['config', 'get', 'cache'], cwd: tmpdir(), env: { PATH: basePath(), HOME: process.env.HOME ?? '/root' }, timeoutMs: 60_000 });
+  const out = await runProcess({ command: 'npm', args: ['config', 'get', 'cache'], cwd: tmpdir(), env: { PATH: basePath(), HOME: process.env.HOME ?? '/root', ...(process.env.npm_config_cache ? { npm_config_cache: process.env.npm_config_cache } : {}) }, timeoutMs: 60_000 });
   const dir = out.stdout.trim();
   if (out.code !== 0 || !dir.startsWith('/')) throw new Error(`npm config get cache failed: ${out.stderr}`);
   return dir;
