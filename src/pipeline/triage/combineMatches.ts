@@ -36,6 +36,7 @@ export interface CombinedMatch<R extends string, T extends CombinableRule<R>> {
  * plan a dry run.
  */
 export function combineMatches<R extends string, T extends CombinableRule<R>>(ordered: readonly RuleMatch<T>[]): CombinedMatch<R, T> {
+  if (ordered.length === 0) return { taken: [], notRun: [], notReached: [], dryRun: false };
   const taken: RuleMatch<T>[] = [];
   for (const m of ordered) {
     taken.push(m);

@@ -55,21 +55,23 @@ function comparePriority(p: FalcoPriority, c: PriorityCondition): boolean {
  * every other condition must hold. With `full`, every condition is checked and described;
  * otherwise checking stops at the first that fails.
  */
+/** A rule that failed before any condition was described (the common case: not this event's rule). */
+const NO_MATCH: RuleCheck = Object.freeze({ index: -1, matched: false, byName: false, byTextOnly: false, checks: [] as ExplainedCheck[] }) as RuleCheck;
+
 function checkRule(rule: FalcoRuleConfig, index: number, f: FalcoFacts, full: boolean): RuleCheck {
   const m = rule.match;
-  const checks: ExplainedCheck[] = [];
   const byName = m.rule !== undefined && f.ruleName !== undefined && m.rule.includes(f.ruleName);
   const byTag = m.tag !== undefined && f.tag !== '' && m.tag.includes(f.tag);
   const byPrefix = m.outputPrefix !== undefined && m.outputPrefix.some((p) => f.body.startsWith(p));
   const hasIdentity = m.rule !== undefined || m.tag !== undefined || m.outputPrefix !== undefined;
   const identified = !hasIdentity || byName || byTag || byPrefix;
+  if (!identified && !full) return NO_MATCH;
+  const checks: ExplainedCheck[] = [];
   const result = (matched: boolean): RuleCheck => ({ index, matched, byName: matched && byName, byTextOnly: matched && !byName && (byTag || byPrefix), checks });
   if (full) {
     if (m.rule) checks.push({ condition: `rule in ${list(m.rule)}`, ok: byName, value: f.ruleName === undefined ? 'none (a text line names no rule)' : JSON.stringify(f.ruleName), identity: true });
     if (m.tag) checks.push({ condition: `tag in ${list(m.tag)}`, ok: byTag, value: JSON.stringify(f.tag), identity: true });
     if (m.outputPrefix) checks.push({ condition: `output starts with one of ${list(m.outputPrefix)}`, ok: byPrefix, value: byPrefix ? 'yes' : 'no', identity: true });
-  } else if (!identified) {
-    return result(false);
   }
   let ok = identified;
   const check = (condition: () => string, pass: boolean, value: () => string): boolean => {
@@ -105,8 +107,14 @@ export interface FalcoRuleMatch {
  */
 export function matchFalcoRules(config: PlaybookConfig, facts: FalcoFacts, options: { explain?: boolean } = {}): FalcoRuleMatch {
   const rules = config.falco.rules;
-  const checked = rules.map((r, i) => checkRule(r, i, facts, options.explain === true));
-  const matched = checked.filter((c) => c.matched);
+  const full = options.explain === true;
+  const checked: RuleCheck[] = [];
+  const matched: RuleCheck[] = [];
+  for (let i = 0; i < rules.length; i++) {
+    const c = checkRule(rules[i]!, i, facts, full);
+    if (full) checked.push(c);
+    if (c.matched) matched.push(c);
+  }
   const ordered = matched.some((c) => c.byName) ? [...matched.filter((c) => !c.byTextOnly), ...matched.filter((c) => c.byTextOnly)] : matched;
   const combined = combineMatches<FalcoRoute, FalcoRuleConfig>(ordered.map((c): RuleMatch<FalcoRuleConfig> => ({ index: c.index, rule: rules[c.index]! })));
   if (!options.explain) return { combined };

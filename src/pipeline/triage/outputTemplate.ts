@@ -9,6 +9,8 @@ export interface OutputTemplate {
   /** literals[i] precedes fields[i]; literals has one more entry than fields (the tail). */
   literals: string[];
   fields: { name: string; type: FieldType }[];
+  /** Fields typed other than their canonical type (`{pod:token}`): their values are checked again when used. */
+  loose: ReadonlySet<string>;
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_.]*)(?::([A-Za-z0-9]+))?\}/g;
@@ -34,5 +36,5 @@ export function compileOutputTemplate(template: string): OutputTemplate {
   if (fields.length === 0) throw new Error('a template needs at least one {field}');
   if (/[{}]/.test(template.replace(PLACEHOLDER, ''))) throw new Error('unbalanced or malformed { } in template');
   literals.push(template.slice(last));
-  return { literals, fields };
+  return { literals, fields, loose: new Set(fields.filter((f) => f.type !== fieldTypeOf(f.name)).map((f) => f.name)) };
 }

@@ -8,6 +8,7 @@ import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes
 import { matchFalcoRules } from './matchFalcoRules.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
+import type { OutputTemplate } from './outputTemplate.js';
 import { MAX_READINGS, parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
 import { planSteps } from './planSteps.js';
 import { templatesFor, type PlaybookConfig, type TemplateSet } from './playbookConfig.js';
@@ -81,11 +82,11 @@ function identifyRule(alert: FalcoAlert, config: PlaybookConfig): { name: string
 }
 
 /** Reads the text by the first template of the set that fits it; null when none does. */
-function readByTemplates(alert: FalcoAlert, set: TemplateSet): ParsedFields | null {
+function readByTemplates(alert: FalcoAlert, set: TemplateSet): { parsed: ParsedFields; template: OutputTemplate } | null {
   const text = set.wholeOutput ? alert.body : alert.afterTag;
-  for (const t of set.templates) {
-    const parsed = parseWithTemplate(text, t);
-    if (parsed) return parsed;
+  for (const template of set.templates) {
+    const parsed = parseWithTemplate(text, template);
+    if (parsed) return { parsed, template };
   }
   return null;
 }
@@ -106,8 +107,9 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
 
   // Text fields: by the template of the tag or the rule when one fits, otherwise generic key=value.
   const templates = templatesFor(config, alert.tag, known?.name);
-  const templated = templates ? readByTemplates(alert, templates) : null;
-  if (templates && !templated && !alert.hasOutputFields) warnings.push(`output does not fit the ${templates.key} template; read as key=value`);
+  const read = templates ? readByTemplates(alert, templates) : null;
+  if (templates && !read && !alert.hasOutputFields) warnings.push(`output does not fit the ${templates.key} template; read as key=value`);
+  const templated = read?.parsed ?? null;
   const text: ParsedFields = templated ?? parseKeyValues(alert.afterTag);
 
   /**
@@ -171,7 +173,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
     const v = text.fields[canonical];
     // Falco writes <NA> for a field the event lacks (a pod name on the host); a template may type a field loosely.
     if (v === undefined || v === '<NA>') return undefined;
-    if (!isValidFieldValue(fieldTypeOf(canonical), v)) {
+    if (read?.template.loose.has(canonical) && !isValidFieldValue(fieldTypeOf(canonical), v)) {
       notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
       return undefined;
     }
@@ -273,22 +275,17 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   if (custom) identity.custom = JSON.stringify(Object.entries(custom).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const key = dedupeKey('falco', identity);
 
-  const result: TriageResult = {
-    source: 'falco',
-    rule: clip(rule),
-    severity: severityOfFalcoPriority(alert.priority),
-    route,
-    target,
-    ...(artifact ? { artifact } : {}),
-    ...(ioc ? { ioc } : {}),
-    dedupeKey: key,
-    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact?.path), ambiguousArtifact: Boolean(artifact?.candidates) }),
-    ...(alert.time ? { time: alert.time } : {}),
-    context,
-    warnings,
-    ...(combined.dryRun && route !== 'ignore' && route !== 'test' ? { observe: true as const } : {}),
-    ...(custom ? { custom } : {}),
-  };
+  // Built in key order without spreads (this runs for every event).
+  const result = { source: 'falco', rule: clip(rule), severity: severityOfFalcoPriority(alert.priority), route, target } as TriageResult;
+  if (artifact) result.artifact = artifact;
+  if (ioc) result.ioc = ioc;
+  result.dedupeKey = key;
+  result.steps = planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact?.path), ambiguousArtifact: Boolean(artifact?.candidates) });
+  if (alert.time) result.time = alert.time;
+  result.context = context;
+  result.warnings = warnings;
+  if (combined.dryRun && route !== 'ignore' && route !== 'test') result.observe = true;
+  if (custom) result.custom = custom;
   if (!options.explain) return { result };
 
   const event = [
