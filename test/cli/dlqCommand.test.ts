@@ -163,6 +163,9 @@ describe.concurrent('sentinel dlq', { timeout: 300_000 }, () => {
       const dry = await sentinel(h, ['dlq', 'replay', '--queue', 'control', '--all', '--dry-run']);
       expect(dry.code).toBe(0);
       expect(dry.out).toBe(`dry run: would start SQS's redrive (StartMessageMoveTask) of about 1 message from ${h.controlDlqUrl} back to the control queue ${h.controlQueueUrl}\n`);
+      const dryBoth = await sentinel(h, ['dlq', 'replay', '--all', '--dry-run']);
+      expect(dryBoth.code).toBe(0);
+      expect(dryBoth.out).toBe(`intake DLQ ${h.dlqUrl}: empty, nothing to move\n${dry.out}`);
 
       // moto lacks StartMessageMoveTask: the command fails, says so, and nothing moves.
       const all = await sentinel(h, ['dlq', 'replay', '--queue', 'control', '--all']);
