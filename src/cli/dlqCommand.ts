@@ -30,6 +30,19 @@ import type { CliContext } from './types.js';
 
 export const DLQ_USAGE = 'sentinel dlq list [--queue intake|control] [--json] | sentinel dlq replay [--queue intake|control] (--id MESSAGE_ID | --all [--resend]) [--dry-run]';
 
+const DLQ_HELP = `usage: sentinel dlq list [--queue intake|control] [--json]
+       sentinel dlq replay [--queue intake|control] (--id MESSAGE_ID | --all [--resend]) [--dry-run]
+
+list     the messages on the DLQ of the intake queue, the control queue or both (the default), with
+         why each failed as the bot recorded it; nothing is deleted
+replay   --all: SQS's own redrive (StartMessageMoveTask) moves every message back to its queue
+         --id: re-sends one intake message (same body and attributes), then deletes it from the DLQ
+         --all --resend (with --queue intake): re-sends every intake message that way
+         control messages are only moved by SQS's redrive: re-sent by hand they would carry your
+         SenderId, and the bot refuses them
+--dry-run says what replay would do and changes nothing
+`;
+
 export interface DlqListOptions {
   /** One queue's DLQ; both when absent. */
   queue?: IntakeSource;
@@ -55,8 +68,8 @@ function queueOption(value: string | undefined): IntakeSource | undefined {
 /** Parses `dlq list|replay …` and runs it. */
 export async function runDlqCommand(args: string[], ctx: CliContext): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === '--help' || sub === '-h' || sub === 'help') {
-    ctx.stdout.write(`usage: ${DLQ_USAGE}\n`);
+  if (sub === 'help' || args.some((a) => a === '--help' || a === '-h')) {
+    ctx.stdout.write(DLQ_HELP);
     return 0;
   }
   if (sub === 'list') {
