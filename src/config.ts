@@ -124,7 +124,22 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted (a file-artifact repeat also has its file contained again)', default: '600' },
-  SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between edits of one incident message', default: '5' },
+  SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between counter and status edits of one message', default: '5' },
+  SENTINEL_DISCORD_CHANNEL_BUDGET: {
+    schema: z.coerce.number().int().min(1).max(50),
+    expects: 'Discord writes (posts, edits, threads) sentinel makes in one channel in any 5 seconds, shared by every message in it, approvals first (Discord allows 5)',
+    default: '4',
+  },
+  SENTINEL_DIGEST_THRESHOLD: {
+    schema: z.coerce.number().int().min(1).max(10_000),
+    expects: 'new incident messages waiting for the channel at once before new incidents are grouped into digest messages per rule and target class (storm mode)',
+    default: '8',
+  },
+  SENTINEL_AGGREGATE_EVENTS: {
+    schema: z.enum(['exact', 'counters']),
+    expects: 'exact (every distinct event is its own incident) or counters (events that differ only in the numbers of their text fields count as repeats of one incident; a different target, IoC, file, route or plan never does)',
+    default: 'exact',
+  },
   SENTINEL_MODE: {
     schema: z.enum(['enforce', 'observe']),
     expects: 'enforce (actions change things) or observe (every action, in playbooks and commands, is a dry run that shows its plan: the first step of a roll-out)',
@@ -279,6 +294,12 @@ export interface BotSettings {
   readonly mode: 'enforce' | 'observe';
   readonly stormWindowMs: number;
   readonly editIntervalMs: number;
+  /** Discord writes per channel in any 5 s (the outbox's budget). */
+  readonly channelBudget: number;
+  /** Unposted new incident messages in a channel before storm mode groups them into digests. */
+  readonly digestThreshold: number;
+  /** Triage-level aggregation: `counters` folds events that differ only in numbers into one incident. */
+  readonly aggregateEvents: 'exact' | 'counters';
   readonly approvalStore: 'file' | 's3';
   readonly approvalTimeoutSeconds: number;
   readonly approvalDefaultDecision: 'allow' | 'block';
@@ -401,6 +422,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       mode: v.SENTINEL_MODE ?? 'enforce',
       stormWindowMs: (v.SENTINEL_STORM_WINDOW_SECONDS ?? 600) * 1000,
       editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
+      channelBudget: v.SENTINEL_DISCORD_CHANNEL_BUDGET ?? 4,
+      digestThreshold: v.SENTINEL_DIGEST_THRESHOLD ?? 8,
+      aggregateEvents: v.SENTINEL_AGGREGATE_EVENTS ?? 'exact',
       approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',
       approvalTimeoutSeconds: v.SENTINEL_APPROVAL_TIMEOUT_SECONDS ?? 3600,
       approvalDefaultDecision: v.SENTINEL_APPROVAL_DEFAULT_DECISION ?? 'allow',

@@ -6,9 +6,18 @@ export interface PostedMessage {
   messageId: string;
 }
 
+export interface PostOptions {
+  /**
+   * Sent with `enforce_nonce`: Discord returns the message an earlier create with the same nonce
+   * made in the last few minutes instead of posting again, so a post retried after a crash (made,
+   * but its id never recorded) is posted once. At most 25 characters.
+   */
+  nonce?: string;
+}
+
 /** What handlers need from Discord, so they stay free of discord.js details. */
 export interface DiscordPort {
-  post(channelId: string, payload: MessageCreateOptions): Promise<PostedMessage>;
+  post(channelId: string, payload: MessageCreateOptions, options?: PostOptions): Promise<PostedMessage>;
   edit(channelId: string, messageId: string, payload: MessageEditOptions): Promise<void>;
   /** Starts (or finds) the thread on a message and returns its channel id. */
   thread(channelId: string, messageId: string, name: string): Promise<string>;
@@ -17,12 +26,39 @@ export interface DiscordPort {
   isReady(): boolean;
 }
 
+/**
+ * What a failed Discord call says about trying again, in a DiscordError's details: `status` (HTTP,
+ * absent when no answer came), Discord's error `code`, and `retryable`: no answer, 429 or 5xx
+ * (Discord is down or busy: the same call can work later) as opposed to a refusal (4xx: the same
+ * call fails the same way).
+ */
+export interface DiscordFailure {
+  status?: number;
+  code?: number | string;
+  retryable: boolean;
+}
+
+/** The failure details of an error a DiscordPort threw (anything else counts as retryable). */
+export function discordFailure(err: unknown): DiscordFailure {
+  const details = err instanceof DiscordError ? err.details : {};
+  const status = typeof details.status === 'number' ? details.status : undefined;
+  const code = typeof details.code === 'number' || typeof details.code === 'string' ? details.code : undefined;
+  return { ...(status !== undefined ? { status } : {}), ...(code !== undefined ? { code } : {}), retryable: status === undefined || status === 429 || status >= 500 };
+}
+
+function discordError(message: string, err: unknown): DiscordError {
+  const e = err as { status?: unknown; code?: unknown };
+  const status = typeof e?.status === 'number' ? e.status : undefined;
+  const code = typeof e?.code === 'number' ? e.code : undefined;
+  return new DiscordError(message, { cause: err, details: { ...(status !== undefined ? { status } : {}), ...(code !== undefined ? { code } : {}) } });
+}
+
 async function textChannel(client: Client, channelId: string) {
   const channel = await client.channels.fetch(channelId).catch((err: unknown) => {
-    throw new DiscordError(`cannot fetch channel ${channelId}: ${(err as Error).message}`, { cause: err });
+    throw discordError(`cannot fetch channel ${channelId}: ${(err as Error).message}`, err);
   });
   if (!channel) throw new NotFoundError(`channel ${channelId} not found`);
-  if (!channel.isTextBased() || !('send' in channel)) throw new DiscordError(`channel ${channelId} is not a text channel`);
+  if (!channel.isTextBased() || !('send' in channel)) throw new DiscordError(`channel ${channelId} is not a text channel`, { details: { status: 400 } });
   return channel;
 }
 
@@ -31,13 +67,14 @@ const NO_MENTIONS = { allowedMentions: { parse: [] as never[] } };
 
 export function createDiscordPort(client: Client): DiscordPort {
   return {
-    async post(channelId, payload) {
+    async post(channelId, payload, options = {}) {
       const channel = await textChannel(client, channelId);
+      const nonce = options.nonce ? { nonce: options.nonce.slice(0, 25), enforceNonce: true } : {};
       try {
-        const message = await channel.send({ ...payload, ...NO_MENTIONS });
+        const message = await channel.send({ ...payload, ...nonce, ...NO_MENTIONS });
         return { channelId: message.channelId, messageId: message.id };
       } catch (err) {
-        throw new DiscordError(`cannot post to ${channelId}: ${(err as Error).message}`, { cause: err });
+        throw discordError(`cannot post to ${channelId}: ${(err as Error).message}`, err);
       }
     },
     async edit(channelId, messageId, payload) {
@@ -45,7 +82,7 @@ export function createDiscordPort(client: Client): DiscordPort {
       try {
         await channel.messages.edit(messageId, { ...payload, ...NO_MENTIONS });
       } catch (err) {
-        throw new DiscordError(`cannot edit message ${messageId}: ${(err as Error).message}`, { cause: err });
+        throw discordError(`cannot edit message ${messageId}: ${(err as Error).message}`, err);
       }
     },
     async thread(channelId, messageId, name) {
@@ -56,13 +93,13 @@ export function createDiscordPort(client: Client): DiscordPort {
         const thread = await message.startThread({ name: name.slice(0, 100) || 'incident' });
         return thread.id;
       } catch (err) {
-        throw new DiscordError(`cannot open a thread on ${messageId}: ${(err as Error).message}`, { cause: err });
+        throw discordError(`cannot open a thread on ${messageId}: ${(err as Error).message}`, err);
       }
     },
     async fetchEmbeds(channelId, messageId) {
       const channel = await textChannel(client, channelId);
       const message = await channel.messages.fetch(messageId).catch((err: unknown) => {
-        throw new DiscordError(`cannot fetch message ${messageId}: ${(err as Error).message}`, { cause: err });
+        throw discordError(`cannot fetch message ${messageId}: ${(err as Error).message}`, err);
       });
       return message.embeds.map((e) => e.toJSON() as APIEmbed);
     },

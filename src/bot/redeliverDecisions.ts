@@ -50,11 +50,13 @@ export async function redeliverDecisions(ctx: HandlerContext, options: Redeliver
       log.warn('a recorded decision could not be delivered: the playbook no longer waits', { reason: delivery.reason });
       await audit('not-applied', { decision: decision.decision, by: decision.by, reason: delivery.reason });
     }
+    const shown = delivered ? decision.decision : 'failed';
+    const note = delivered ? 'Delivered to the playbook late (sentinel or Step Functions was unavailable).' : delivery.reason;
+    // Through the outbox when it holds the message: recorded, sent in the approval lane, never lost.
+    if (await ctx.outbox.showApprovalOutcome(record.approvalId, { decision: shown, by: decision.by, at: ctx.now(), note })) continue;
     if (!record.channelId || !record.messageId) continue;
     try {
       const embeds = await ctx.discord.fetchEmbeds(record.channelId, record.messageId).catch(() => []);
-      const shown = delivered ? decision.decision : 'failed';
-      const note = delivered ? 'Delivered to the playbook late (sentinel or Step Functions was unavailable).' : delivery.reason;
       await ctx.discord.edit(record.channelId, record.messageId, renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: shown, by: decision.by, at: ctx.now(), note }));
     } catch (err) {
       log.warn('cannot show the late delivery on the approval message', { reason: describeError(err) });

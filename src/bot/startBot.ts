@@ -24,7 +24,7 @@ import { FileAuditLog } from './stores/fileAuditLog.js';
 import { createDeadLetterStore } from './stores/createDeadLetterStore.js';
 import { FileIncidentStore } from './stores/fileIncidentStore.js';
 import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
-import { createThrottledEditor } from './throttledEditor.js';
+import { createDiscordOutbox } from './outbox/discordOutbox.js';
 import { redeliverDecisions } from './redeliverDecisions.js';
 import { sweepExpiredApprovals } from './sweepExpiredApprovals.js';
 import { newBlockSweepState, sweepExpiredBlocks } from './sweepExpiredBlocks.js';
@@ -82,7 +82,21 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await awsRanges.loadCache();
 
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl }, ...discordCacheOptions() });
-  const discord = createDiscordPort(client);
+  // Every write to Discord goes through the outbox: recorded ones (the handlers') and immediate ones (ctx.discord).
+  const outbox = createDiscordOutbox({
+    dir: join(dataDir, 'outbox'),
+    port: createDiscordPort(client),
+    channelId: config.discord.channelId!,
+    incidents,
+    approvals,
+    audit,
+    logger,
+    budget: config.bot.channelBudget,
+    editIntervalMs: config.bot.editIntervalMs,
+    digestThreshold: config.bot.digestThreshold,
+    digestWindowMs: config.bot.stormWindowMs,
+  });
+  const discord = outbox.port;
   const { engine, intakes } = backend;
   const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };
   const context: HandlerContext = {
@@ -90,7 +104,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     playbooks,
     engine,
     discord,
-    editor: createThrottledEditor(discord, config.bot.editIntervalMs, logger),
+    outbox,
     approvals,
     incidents,
     audit,
@@ -114,6 +128,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await client.login(config.discord.token!);
   await ready;
   logger.info('connected to Discord', { user: client.user?.tag });
+  await outbox.start();
 
   for (const { intake } of intakes) intake.start((message) => dispatchMessage(message, context));
   logger.info('taking messages', { mode: backend.mode, intakes: intakes.map((i) => i.name), ...backend.describe });
@@ -163,7 +178,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
         clearInterval(blockSweeper);
         if (rangesRefresher) clearInterval(rangesRefresher);
         await Promise.all(intakes.map(({ intake }) => intake.stop()));
-        await context.editor.flush();
+        await outbox.stop();
         await client.destroy();
         await ops.close();
         await backend.close();

@@ -23,14 +23,13 @@ export async function sweepExpiredApprovals(ctx: HandlerContext): Promise<number
     expired++;
     ctx.metrics.approvalsPending.dec();
     await ctx.audit.append({ at: now, who: 'sentinel', what: 'approval-expired', approvalId: record.approvalId, incidentId: record.incidentId, outcome: 'expired', detail: { defaultDecision: ctx.defaultDecision } });
+    const note = expiryNote(record.proposedAction.action, ctx.defaultDecision);
+    // Through the outbox when it holds the message (posted or still waiting for Discord): recorded, never lost.
+    if (await ctx.outbox.showApprovalOutcome(record.approvalId, { decision: 'expired', by: [], at: now, note })) continue;
     if (record.channelId && record.messageId) {
       try {
         const embeds = await ctx.discord.fetchEmbeds(record.channelId, record.messageId).catch(() => []);
-        await ctx.discord.edit(
-          record.channelId,
-          record.messageId,
-          renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: 'expired', by: [], at: now, note: expiryNote(record.proposedAction.action, ctx.defaultDecision) }),
-        );
+        await ctx.discord.edit(record.channelId, record.messageId, renderDecisionOnMessage({ approvalId: record.approvalId, embeds, decision: 'expired', by: [], at: now, note }));
       } catch (err) {
         ctx.logger.warn('cannot show the expiry on the approval message', { approvalId: record.approvalId, reason: describeError(err) });
       }

@@ -1,4 +1,5 @@
 import { describeError } from '../errors.js';
+import { shortId } from './outbox/outboxSlot.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { blockIdOf, listAllBlocks } from '../pipeline/blocks/blockRegistry.js';
 import { invokeAction } from '../pipeline/invokeAction.js';
@@ -59,10 +60,12 @@ export async function sweepExpiredBlocks(ctx: HandlerContext, state: BlockSweepS
     });
   }
   if (lines.length) {
+    // Recorded in the outbox (posted when Discord takes it); the id makes a repeated sweep post it once.
+    const id = `blocks-${shortId(...lines.map((l) => `${l.id}@${l.expiresAt}`), observe ? 'observe' : 'lifted')}`;
     try {
-      await ctx.discord.post(ctx.channelId, renderBlockExpiry(lines, { observe }));
+      await ctx.outbox.post(id, renderBlockExpiry(lines, { observe }), { channelId: ctx.channelId }, 'report');
     } catch (err) {
-      ctx.logger.warn('cannot post the expired blocks', { reason: describeError(err), blocks: lines.map((l) => l.id) });
+      ctx.logger.warn('cannot record the expired blocks message', { reason: describeError(err), blocks: lines.map((l) => l.id) });
     }
   }
   return lines.length;

@@ -9,7 +9,7 @@ import type { BotMetrics } from '../bot/ops/metrics.js';
 import type { ApprovalStore } from '../bot/stores/approvalStore.js';
 import type { AuditLog } from '../bot/stores/auditLog.js';
 import type { IncidentStore } from '../bot/stores/incidentStore.js';
-import type { ThrottledEditor } from '../bot/throttledEditor.js';
+import type { DiscordOutbox } from '../bot/outbox/discordOutbox.js';
 import type { ConfirmationStore } from '../bot/stores/confirmationStore.js';
 import type { ContainmentWindow } from '../bot/stores/containmentWindow.js';
 import type { DeadLetterStore } from '../bot/stores/deadLetterStore.js';
@@ -19,8 +19,10 @@ export interface HandlerContext {
   logger: Logger;
   playbooks: PlaybookConfig;
   engine: PlaybookEngine;
+  /** Immediate Discord writes (interactive replies), through the outbox's priority lane and channel budget. */
   discord: DiscordPort;
-  editor: ThrottledEditor;
+  /** Messages recorded durably and sent by the outbox's sender: handlers never wait on Discord. */
+  outbox: DiscordOutbox;
   approvals: ApprovalStore;
   incidents: IncidentStore;
   audit: AuditLog;

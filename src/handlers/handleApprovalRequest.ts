@@ -4,6 +4,7 @@ import type { ActionResult } from '../pipeline/actions/types.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
 import { renderApprovalMessage } from '../bot/render/approvalMessage.js';
 import { newApprovalRecord, type ApprovalRecord } from '../bot/stores/approvalStore.js';
+import { approvalSlotKey } from '../bot/outbox/outboxSlot.js';
 import type { ApprovalRequestMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { approvalIdFor } from './approvalIdFor.js';
@@ -28,8 +29,12 @@ export function approvalView(record: ApprovalRecord, triage: TriageResult, prefl
 /**
  * Asks the team: stores the approval (the task token stays in the store), runs
  * the proposed action's preflight as a dry run so the message shows what Block
- * would change, and posts one embed with Allow and Block. A playbook asks only about its own
- * execution's incident.
+ * would change, and records one embed with Allow and Block in the outbox, whose
+ * sender posts it first of everything waiting (the approval lane). The SQS
+ * message is deleted once it is recorded: while Discord is down the request
+ * waits in the outbox (and its task until its own deadline), and is posted when
+ * Discord is back; it is never dead-lettered for Discord's sake. A playbook asks
+ * only about its own execution's incident.
  */
 export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const approvalId = approvalIdFor(msg.taskToken);
@@ -67,19 +72,22 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: I
       }
     }
     if (!record) throw new Error('approval vanished after create');
-    if (record.messageId) return 'done';
+    if (record.messageId || ctx.outbox.has(approvalSlotKey(approvalId))) return 'done';
 
     const def = ctx.actions[record.proposedAction.action];
     const preflight = def
       ? await invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps)
       : undefined;
     const triage = msg.incident.triage as unknown as TriageResult;
-    const posted = await ctx.discord.post(ctx.channelId, renderApprovalMessage(approvalView(record, triage, preflight)));
-    await ctx.approvals.attachMessage(approvalId, posted.channelId, posted.messageId);
-    await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'approval-requested', incidentId: record.incidentId, approvalId, outcome: 'posted', detail: { action: record.proposedAction.action } });
-    if (incident) await ctx.incidents.setStatus(incident.incidentId, 'awaiting-approval');
+    // Posted (and audited as posted, with its message id on the record) by the outbox's sender.
+    await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight)) });
+    if (incident) {
+      await ctx.incidents.setStatus(incident.incidentId, 'awaiting-approval');
+      ctx.outbox.touchIncident(incident.incidentId); // its message shows the status
+    }
+    log.info('approval request recorded; it is posted ahead of everything else waiting for the channel', { action: record.proposedAction.action, deadline: record.deadline });
     ctx.metrics.approvalsPending.inc();
-    ctx.metrics.messagesHandled.inc({ kind: 'approval-request', outcome: 'posted' });
+    ctx.metrics.messagesHandled.inc({ kind: 'approval-request', outcome: 'recorded' });
     return 'done';
   } catch (err) {
     log.error('approval request failed; will retry', { reason: describeError(err) });

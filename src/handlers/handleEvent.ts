@@ -1,11 +1,11 @@
 import { buildPlaybookInput } from '../pipeline/incident/playbookState.js';
 import { triageEvent } from '../pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
-import { renderIncidentMessage } from '../bot/render/incidentMessage.js';
-import { renderNotifyAlert } from '../bot/render/notifyMessage.js';
+import { incidentSlotKey, type IncidentMessageView } from '../bot/outbox/outboxSlot.js';
 import type { IncidentState } from '../bot/stores/incidentStore.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { aggregationKey } from './aggregationKey.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { executionNameFor } from './executionName.js';
 import { handleTestEvent } from './handleTestEvent.js';
@@ -21,15 +21,11 @@ function eventTime(triage: TriageResult, fallback: Date): Date {
   return Number.isFinite(t) && t <= fallback.getTime() + 60_000 ? new Date(t) : fallback;
 }
 
-function incidentPayload(incident: IncidentState, triage: TriageResult, status: 'running' | 'awaiting-approval' | 'done' | 'failed', observe: boolean) {
-  return renderIncidentMessage({
-    incidentId: incident.incidentId,
-    triage,
-    status,
-    observe: observe || triage.observe === true,
-    repeats: { count: incident.count, firstSeen: incident.firstSeen, lastSeen: incident.lastSeen },
-    ...(incident.executionName ? { executionName: incident.executionName } : {}),
-  });
+/** The incident's message: the incident itself (its status and counter are rendered when sent), or a notify alert. */
+function incidentView(incident: IncidentState, triage: TriageResult, executionName: string | undefined, alert: boolean, observe: boolean): IncidentMessageView {
+  const t = triage as unknown as Record<string, unknown>;
+  if (alert) return { kind: 'alert', incidentId: incident.incidentId, triage: t };
+  return { kind: 'incident', incidentId: incident.incidentId, triage: t, observe: observe || triage.observe === true, ...(executionName ? { executionName } : {}) };
 }
 
 function forensicsSettings(ctx: HandlerContext) {
@@ -60,11 +56,14 @@ async function containAgain(ctx: HandlerContext, incident: IncidentState, triage
 /**
  * A raw Falco or GuardDuty event: triage it; the first of its kind in the storm
  * window starts the route's playbook (named from the dedupe key, so a
- * redelivery cannot start it twice) and posts the incident message; repeats
- * count, on that message, at a bounded edit rate, and a file-artifact repeat
- * also has its file extracted and quarantined again (recontainFile: the file
- * may have been replaced; at most one run per incident). Unreadable events are
- * logged with the reason and dropped (never retried forever).
+ * redelivery cannot start it twice) and records the incident message in the
+ * outbox (posted by its sender: this never waits on Discord); repeats count, on
+ * that message (re-rendered at a bounded rate), and a file-artifact repeat also
+ * has its file extracted and quarantined again (recontainFile: the file may
+ * have been replaced; at most one run per incident). With
+ * SENTINEL_AGGREGATE_EVENTS=counters, events that differ only in numbers count
+ * as repeats too (aggregationKey). Unreadable events are logged with the reason
+ * and dropped (never retried forever).
  */
 export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ messageId: meta.messageId });
@@ -89,13 +88,14 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   // Falcosidekick's test event: a "wiring works" message, no incident and no playbook.
   if (triage.route === 'test') return handleTestEvent(triage, meta.messageId, log, ctx);
   const now = ctx.now();
-  const observed = await ctx.incidents.observe({ dedupeKey: triage.dedupeKey, messageId: meta.messageId, at: eventTime(triage, now), event, windowMs: ctx.bot.stormWindowMs });
+  const dedupeKey = aggregationKey(triage, ctx.bot.aggregateEvents);
+  const observed = await ctx.incidents.observe({ dedupeKey, messageId: meta.messageId, at: eventTime(triage, now), event, windowMs: ctx.bot.stormWindowMs });
   const incident = observed.incident;
   const ilog = log.child({ incidentId: incident.incidentId });
 
   if (observed.outcome === 'duplicate-delivery') {
     // Already handled once; finish what a crash may have left undone.
-    if (incident.messageId && incident.executionName) {
+    if (incident.executionName && ctx.outbox.has(incidentSlotKey(incident.incidentId))) {
       // A file repeat whose handling was cut short: its file may still need containing again.
       if (triage.route === 'file-artifact' && meta.messageId !== incident.firstMessageId) return containAgain(ctx, incident, triage, ilog);
       return 'done';
@@ -104,19 +104,16 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   if (observed.outcome === 'repeat') {
     ctx.metrics.eventsDeduplicated.inc();
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'repeat' });
-    // Once the report replaced the incident message (done/failed), repeats are only counted.
-    if (incident.channelId && incident.messageId && incident.status !== 'done' && incident.status !== 'failed') {
-      const status = incident.status;
-      ctx.editor.schedule(incident.channelId, incident.messageId, () => incidentPayload(incident, triage, status, ctx.bot.mode === 'observe'));
-    }
-    ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey: triage.dedupeKey });
+    // The message shows the count: the incident's, or the report's once it replaced it.
+    ctx.outbox.touchIncident(incident.incidentId);
+    ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey });
     // The file at that path may have been replaced since: a file repeat is contained again.
     if (triage.route === 'file-artifact') return containAgain(ctx, incident, triage, ilog);
     return 'done';
   }
 
   // New incident (or a redelivery of one whose handling was cut short).
-  const executionName = incident.executionName ?? executionNameFor(triage.dedupeKey, new Date(incident.windowStart));
+  const executionName = incident.executionName ?? executionNameFor(incident.dedupeKey, new Date(incident.windowStart));
   const startNotifyDirectly = triage.route === 'notify' && !ctx.bot.stateMachines.notify;
   if (!startNotifyDirectly && !incident.executionName) {
     const input = buildPlaybookInput({
@@ -131,15 +128,11 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     await ctx.incidents.setExecution(incident.incidentId, executionName);
     ilog.info(started.started ? 'playbook started' : 'playbook already running', { route: triage.route, executionName });
   }
-  if (!incident.messageId) {
-    const payload = startNotifyDirectly ? renderNotifyAlert(triage) : incidentPayload({ ...incident, executionName }, triage, 'running', ctx.bot.mode === 'observe');
-    const posted = await ctx.discord.post(ctx.channelId, payload);
-    const attached = await ctx.incidents.attachMessage(incident.incidentId, posted.channelId, posted.messageId);
-    // Repeats counted while the message was being posted had nothing to edit: show their count now.
-    if (!startNotifyDirectly && attached.count > 1) {
-      ctx.editor.schedule(posted.channelId, posted.messageId, () => incidentPayload({ ...attached, executionName }, triage, attached.status, ctx.bot.mode === 'observe'));
-    }
-  }
+  // Recorded, not posted here: the outbox's sender posts it (with the count and status of the
+  // moment it is sent), in the new-incident lane, or folds it into a storm digest.
+  const existing = incident.channelId && incident.messageId ? { channelId: incident.channelId, messageId: incident.messageId } : undefined;
+  const view = incidentView(incident, triage, startNotifyDirectly ? undefined : executionName, startNotifyDirectly, ctx.bot.mode === 'observe');
+  await ctx.outbox.showIncident(incident.incidentId, view, { createOnly: true, existing });
   if (startNotifyDirectly) await ctx.incidents.setStatus(incident.incidentId, 'done');
   ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'new' });
   return 'done';

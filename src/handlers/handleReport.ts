@@ -1,6 +1,7 @@
 import { describeError } from '../errors.js';
 import { buildIncidentRecord } from '../pipeline/incident/incidentRecord.js';
-import { renderReport, renderReportFollowUps } from '../bot/render/reportMessage.js';
+import { renderReportFollowUps, type ReportInput } from '../bot/render/reportMessage.js';
+import { incidentSlotKey, shortId, type ViewOf } from '../bot/outbox/outboxSlot.js';
 import type { IntakeMessage } from '../bot/intake/intake.js';
 import type { ReportMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
@@ -10,8 +11,11 @@ import { refuseMessage } from './refuseMessage.js';
 /**
  * The end of a playbook: the incident report (route, each action and its
  * result, evidence with hashes, the decision trail, where it is recorded) as
- * the incident's one message, with a thread for follow-ups. A report updates only its own
- * execution's incident, and never one whose report is already posted.
+ * the incident's one message, with a thread for follow-ups. Recorded in the
+ * outbox (report lane) and the message deleted from the queue: the sender shows
+ * it when Discord takes it, however long Discord is down, and nothing recorded
+ * later of an earlier kind (a counter edit) can replace it. A report updates
+ * only its own execution's incident, and never one whose report is already recorded.
  */
 export async function handleReport(msg: ReportMessage, meta: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const input = msg.incident;
@@ -31,25 +35,19 @@ export async function handleReport(msg: ReportMessage, meta: IntakeMessage, ctx:
     const record = buildIncidentRecord(input, 'sentinel', ctx.now());
     const recorded = input.actions.find((a) => a.action === 'record-incident')?.details as { location?: string } | undefined;
     const location = msg.record?.location ?? recorded?.location;
-    const report = { incident: record, ...(location ? { record: { location } } : {}) };
-    const payload = renderReport(report);
-    let channelId = state?.channelId;
-    let messageId = state?.messageId;
-    if (channelId && messageId) {
-      await ctx.discord.edit(channelId, messageId, payload);
-    } else {
-      const posted = await ctx.discord.post(ctx.channelId, payload);
-      channelId = posted.channelId;
-      messageId = posted.messageId;
-      if (state) await ctx.incidents.attachMessage(state.incidentId, channelId, messageId);
-    }
-    const followUps = renderReportFollowUps(report);
-    if (followUps.length) {
-      const rule = String((input.triage as { rule?: unknown }).rule ?? 'incident');
-      const threadId = await ctx.discord.thread(channelId, messageId, `${input.incidentId} ${rule}`);
-      for (const f of followUps) await ctx.discord.post(threadId, f);
-    }
+    const report: ReportInput = { incident: record, ...(location ? { record: { location } } : {}) };
     const failed = Boolean(input.error) || input.actions.some((a) => a.status === 'failed');
+    // What the report shows (the record without the raw event, which it never shows).
+    const { event: _event, ...shown } = record;
+    const view: ViewOf<'report'> = { kind: 'report', incidentId: input.incidentId, failed, incident: shown as unknown as ViewOf<'report'>['incident'], ...(location ? { record: { location } } : {}) };
+    const existing = state?.channelId && state.messageId ? { channelId: state.channelId, messageId: state.messageId } : undefined;
+    await ctx.outbox.showIncident(input.incidentId, view, { existing });
+    // Lines that do not fit go to the message's thread (not shown when the incident went into a storm digest).
+    const rule = String((input.triage as { rule?: unknown }).rule ?? 'incident');
+    const followUps = renderReportFollowUps(report);
+    for (const [i, f] of followUps.entries()) {
+      await ctx.outbox.post(`report-${shortId(input.incidentId)}-${i}`, f, { threadOf: incidentSlotKey(input.incidentId), threadName: `${input.incidentId} ${rule}`.slice(0, 100), whenFolded: 'drop' }, 'report');
+    }
     if (state) await ctx.incidents.setStatus(state.incidentId, failed ? 'failed' : 'done');
     await ctx.audit.append({ at: ctx.now(), who: 'sentinel', what: 'report', incidentId: input.incidentId, outcome: failed ? 'failed' : 'done', detail: { location } });
     ctx.metrics.messagesHandled.inc({ kind: 'report', outcome: failed ? 'failed' : 'done' });

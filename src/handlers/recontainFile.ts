@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { describeError } from '../errors.js';
+import { incidentSlotKey, shortId } from '../bot/outbox/outboxSlot.js';
 import type { Logger } from '../logger.js';
 import { renderCommandResult } from '../bot/render/confirmMessage.js';
 import type { IncidentState } from '../bot/stores/incidentStore.js';
@@ -79,11 +81,15 @@ async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: Tri
     };
     const title = dryRun ? `Repeat of ${incident.incidentId}: the file would be contained again` : `Repeat of ${incident.incidentId}: the file was checked and contained again`;
     const payload = renderCommandResult(combined, title, { observe: dryRun });
+    // In the incident message's thread (the digest's when the incident went into one), posted by the outbox.
+    const key = incidentSlotKey(incident.incidentId);
+    const place = ctx.outbox.has(key)
+      ? { threadOf: key, threadName: `${incident.incidentId} ${triage.rule}`.slice(0, 100), whenFolded: 'digest-thread' as const }
+      : { channelId: ctx.channelId };
     try {
-      const where = incident.channelId && incident.messageId ? await ctx.discord.thread(incident.channelId, incident.messageId, `${incident.incidentId} ${triage.rule}`) : ctx.channelId;
-      await ctx.discord.post(where, payload);
+      await ctx.outbox.post(`recontain-${shortId(incident.incidentId, randomUUID())}`, payload, place, 'report');
     } catch (err) {
-      log.warn('could not show the repeat containment in Discord (it is in the audit log)', { reason: describeError(err) });
+      log.warn('could not record the repeat containment for Discord (it is in the audit log)', { reason: describeError(err) });
     }
   }
   return isTransient(extracted) || isTransient(quarantined);

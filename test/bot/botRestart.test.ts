@@ -5,6 +5,8 @@
  * the fake Kubernetes API. Each test has its own harness; they run concurrently (most of their
  * time is spent waiting on SQS visibility timeouts and Step Functions).
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { APIEmbed } from 'discord.js';
 import { describe, expect, it } from 'vitest';
@@ -141,8 +143,10 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       const playbooks = loadPlaybookConfig(undefined);
       const triaged = triageEvent(guardDutyEvent({ resourceType: 'S3Bucket', id: 'dlq-test-finding' }), playbooks);
       if (!triaged.ok) throw new Error(triaged.error);
-      // Discord keeps answering 500 to every new message in the incident channel.
-      const outage = h.discord.injectServerError({ method: 'POST', path: `/channels/${h.channelId}/messages`, status: 500, times: 1000 });
+      // The incident the alert names cannot be read back (its state file is corrupt): every delivery
+      // fails. (A Discord outage no longer does: the alert is recorded in the outbox and sent later.)
+      await mkdir(join(h.dataDir, 'incidents', 'incidents'), { recursive: true });
+      await writeFile(join(h.dataDir, 'incidents', 'incidents', 'inc-dlq-test.json'), '{"torn": ');
 
       const garbage = await h.send('{"this is": not json');
       const unknown = await h.send({ kind: 'mystery', taskToken: 'must-never-be-logged-1234' });
@@ -172,8 +176,8 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       expect(dlq.map((b) => (JSON.parse(b) as { incident: { incidentId: string } }).incident.incidentId)).toEqual(['inc-dlq-test']);
       const failures = parseLogs(h.logs).filter((l) => l.message === 'alert failed; will retry');
       expect(failures.length).toBe(2);
-      expect(String(failures[0]!.reason)).toMatch(/^cannot post to \d+: Internal Server Error$/);
-      expect(outage.hits).toBeGreaterThanOrEqual(2);
+      expect(String(failures[0]!.reason)).toMatch(/^Corrupt state at \S+inc-dlq-test\.json: not JSON/);
+      expect(h.posted()).toEqual([]);
       // Nothing is left on the queue: unreadable ones were deleted, the failing one moved.
       expect(await h.queueDepth(h.queueUrl)).toBe(0);
       expect(await h.queueDepth(h.controlQueueUrl)).toBe(0);

@@ -83,9 +83,11 @@ async function objectsUnder(prefix: string): Promise<string[]> {
 
 /** The report: the incident message, edited at the end of the playbook. */
 async function reportText(incidentId: string): Promise<string> {
+  // The status is final once the report is recorded; the outbox shows the report on the message right after.
   const state = await waitFor(async () => {
     const s = await h.bot.context.incidents.get(incidentId);
-    return s?.status === 'done' || s?.status === 'failed' ? s : undefined;
+    if (s?.status !== 'done' && s?.status !== 'failed') return undefined;
+    return s.messageId && h.discord.message(s.messageId)?.embeds[0]?.title?.startsWith('Report: ') ? s : undefined;
   }, { timeoutMs: 60_000, what: 'the report' });
   return JSON.stringify(h.discord.message(state.messageId!)?.embeds ?? []);
 }

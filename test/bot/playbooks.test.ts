@@ -141,10 +141,12 @@ async function recordedIncident(h: BotHarness, flow: Flow, output: PlaybookOutpu
 
 /** The incident message, once the report has replaced it, and the incident's final status. */
 async function reportOf(h: BotHarness, flow: Flow, timeoutMs = 90_000): Promise<{ report: APIMessage; status: string }> {
+  // The status is final once the report is recorded; the outbox shows the report on the message right after.
   const state = await waitFor(
     async () => {
       const s = await h.bot.context.incidents.get(flow.incidentId);
-      return s?.status === 'done' || s?.status === 'failed' ? s : undefined;
+      if (s?.status !== 'done' && s?.status !== 'failed') return undefined;
+      return s.messageId && h.discord.message(s.messageId)?.embeds[0]?.title?.startsWith('Report: ') ? s : undefined;
     },
     { timeoutMs, what: `the report of ${flow.incidentId}` },
   );
@@ -578,10 +580,11 @@ describe.concurrent('playbooks run by moto through the bot', () => {
     expect(JSON.stringify(report.embeds)).toContain('sentinel.NotFound');
   });
 
-  it('Discord failing with 503 while the report is posted: the report message is retried from SQS and posted in the end', { timeout: TEST_TIMEOUT_MS }, async ({ expect }) => {
+  it('Discord failing with 503 while the report is posted: the report stays in the outbox and is posted in the end', { timeout: TEST_TIMEOUT_MS }, async ({ expect }) => {
     const h = flaky;
     // The report's edit is the first PATCH of this harness: @discordjs/rest tries it four times
-    // (three retries on 5xx), all answered 503, so the first delivery fails and is left on the queue.
+    // (three retries on 5xx), all answered 503. The report is recorded in the outbox and its SQS
+    // message deleted; the outbox backs off and edits again.
     const outage = h.discord.injectServerError({ method: 'PATCH', path: new RegExp(`^/channels/${h.channelId}/messages/\\d+$`), status: 503, times: 4 });
     const ip = attackerIp();
     const event = fluentBitLine(reverseShellLine({ ip, pod: POD_NAME, ns: POD_NAMESPACE }), { host: h.node.name });
@@ -598,7 +601,10 @@ describe.concurrent('playbooks run by moto through the bot', () => {
     expect(report.embeds[0]?.title).toMatch(/^Report: /);
     expect(JSON.stringify(report.embeds)).toContain(ip);
     const logs = parseLogs(h.logs);
-    expect(logs.filter((l) => l.message === 'report failed; will retry' && l.incidentId === flow.incidentId)).toHaveLength(1);
+    expect(logs.filter((l) => l.message === 'report failed; will retry' && l.incidentId === flow.incidentId)).toHaveLength(0);
+    const waited = logs.filter((l) => l.message === 'Discord did not take a message; it stays in the outbox and is sent again' && l.key === `incident.${flow.incidentId}`);
+    expect(waited).toHaveLength(1);
+    expect(String(waited[0]!.reason)).toMatch(/Service Unavailable/);
     const patches = h.discord.calls((c) => c.method === 'PATCH' && c.path === `/channels/${h.channelId}/messages/${report.id}`);
     expect(patches.map((c) => c.status)).toEqual([503, 503, 503, 503, 200]);
     expect(await h.queueDepth(h.dlqUrl)).toBe(0);

@@ -125,7 +125,9 @@ describe('decisions recorded but not delivered', () => {
     expect(record?.status).toBe('failed');
     expect(record?.failure?.reason).toContain('no longer waits for this decision');
     expect(record?.decision?.by).toEqual([`discord:${h.users.carol}`]);
-    expect(decisionShown(message.id)).toMatch(/^❌ Not applied by /);
+    // Recorded in the outbox and shown on the message by its sender (approval lane).
+    const shown = await waitFor(async () => (decisionShown(message.id).startsWith('❌') ? decisionShown(message.id) : undefined), { timeoutMs: 30_000, what: 'not applied on the message' });
+    expect(shown).toMatch(/^❌ Not applied by /);
     expect(await h.bot.context.audit.readAudit({ approvalId, outcome: 'not-applied' })).toHaveLength(1);
     // Nothing is left to send.
     expect(await redeliverDecisions(h.bot.context, { graceMs: 0 })).toMatchObject({ delivered: 0, gone: 0, retrying: 0 });

@@ -7,7 +7,7 @@
  * with an explanation, and intake messages are re-sent (--id, --resend). The move task itself is
  * covered with mocks in dlqMoveTask.test.ts.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -134,19 +134,21 @@ describe.concurrent('sentinel dlq', { timeout: 300_000 }, () => {
       await h.start();
       const triaged = triageEvent(guardDutyEvent({ resourceType: 'S3Bucket', id: 'dlq-cli-finding' }), loadPlaybookConfig(undefined));
       if (!triaged.ok) throw new Error(triaged.error);
-      // Discord answers 500 to every new message: the alert handler catches it and asks for a retry.
-      const outage = h.discord.injectServerError({ method: 'POST', path: `/channels/${h.channelId}/messages`, status: 500, times: 1000 });
+      // The incident the alert names cannot be read back (a corrupt state file): the alert handler
+      // catches it and asks for a retry, every time. (Discord failing no longer does: the alert is
+      // recorded in the outbox and sent when Discord is back.)
       const incidentId = `inc-dlq-cli-${Date.now().toString(36)}`;
+      await mkdir(join(h.dataDir, 'incidents', 'incidents'), { recursive: true });
+      await writeFile(join(h.dataDir, 'incidents', 'incidents', `${incidentId}.json`), '{"torn": ');
       const messageId = await h.sendControl({ kind: 'notify', incident: { incidentId, triage: triaged.result } });
       await inDlq(h, h.controlDlqUrl);
-      outage.cancel();
 
       const logged = parseLogs(h.logs).filter((l) => l.message === 'alert failed; will retry');
       expect(logged).toHaveLength(2);
       const [m, ...others] = await list(h, 'control');
       expect(others).toEqual([]);
       expect(m).toMatchObject({ messageId, kind: 'notify', incidentId, lastError: { receiveCount: 2, reason: logged[1]!.reason } });
-      expect(m!.lastError!.reason).toMatch(/^cannot post to \d+: Internal Server Error$/);
+      expect(m!.lastError!.reason).toMatch(/^Corrupt state at \S+\.json: not JSON/);
       // Both queues by default.
       const both = await sentinel(h, ['dlq', 'list']);
       expect(both.out).toContain(`intake DLQ ${h.dlqUrl}: 0 messages\n`);

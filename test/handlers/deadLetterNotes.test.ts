@@ -3,8 +3,8 @@
  * own failure, recorded while the message waits for its retry, and deleted once a redelivery is
  * handled. The bot runs against moto and the fake Discord (test/helpers/botHarness.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
@@ -42,18 +42,22 @@ describe('dead-letter records of the bot', { timeout: 180_000 }, () => {
       await h.start();
       const triaged = triageEvent(guardDutyEvent({ resourceType: 'S3Bucket', id: 'dead-letter-notes' }), loadPlaybookConfig(undefined));
       if (!triaged.ok) throw new Error(triaged.error);
-      // The first delivery's post fails (Discord answers 503 to it and to discord.js's 3 retries);
-      // the alert handler catches it and asks for a retry.
-      const outage = h.discord.injectServerError({ method: 'POST', path: `/channels/${h.channelId}/messages`, status: 503, times: 4 });
+      // The first delivery fails: the incident it names cannot be read back (its state file is
+      // corrupt); the alert handler catches it and asks for a retry. The file is then removed, so
+      // the redelivery goes through. (A Discord failure no longer fails a delivery: the alert is
+      // recorded in the outbox and sent when Discord is back.)
       const incidentId = `inc-notes-${Date.now().toString(36)}`;
+      const corrupt = join(h.dataDir, 'incidents', 'incidents', `${incidentId}.json`);
+      await mkdir(dirname(corrupt), { recursive: true });
+      await writeFile(corrupt, '{"torn": ');
       const messageId = await h.sendControl({ kind: 'notify', incident: { incidentId, triage: triaged.result } });
       const file = join(h.dataDir, 'dead-letters', `${messageId}.json`);
 
       const recorded = await waitFor(async () => JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>, { timeoutMs: 30_000, what: 'the failure record' });
       const logged = parseLogs(h.logs).find((l) => l.message === 'alert failed; will retry');
       expect(recorded).toEqual({ messageId, queue: 'control', kind: 'notify', receiveCount: 1, reason: logged?.reason, at: expect.any(String) });
-      expect(String(recorded.reason)).toMatch(/Service Unavailable/);
-      expect(outage.remaining).toBe(0);
+      expect(String(recorded.reason)).toMatch(/^Corrupt state at /);
+      await rm(corrupt);
 
       // The redelivery (after the visibility timeout) posts the alert; the record goes.
       await h.waitForChannelMessage(() => true, 60_000);

@@ -97,6 +97,8 @@ export interface BotHarnessOptions {
    * default 8, as `sentinel provision` creates it) targeting the queue.
    */
   eventBus?: boolean | { minSeverity?: number };
+  /** Discord's per-channel limits on message writes, enforced by the fake (off by default). */
+  discordRateLimit?: { limit: number; windowMs: number };
 }
 
 export interface HarnessNode {
@@ -300,6 +302,7 @@ export async function createBotHarness(options: BotHarnessOptions = {}): Promise
   const logs: string[] = [];
   const dataDir = await mkdtemp(join(tmpdir(), 'sentinel-bot-'));
   const discord = await startFakeDiscord({
+    ...(options.discordRateLimit ? { channelRateLimit: options.discordRateLimit } : {}),
     members: [
       { username: 'alice', roles: ['Responder'] },
       { username: 'bob' },
@@ -383,6 +386,9 @@ async function assemble(
     SENTINEL_SQS_VISIBILITY_SECONDS: '10',
     SENTINEL_KUBECONFIG: kubeconfigPath,
     SENTINEL_EDIT_INTERVAL_SECONDS: '1',
+    // The fake Discord enforces no rate limit unless a test turns it on (discordRateLimit): a roomy
+    // channel budget keeps tests fast. Tests of the budget and storm mode set their own.
+    SENTINEL_DISCORD_CHANNEL_BUDGET: '20',
     // The test machine reaches no outside host: AWS's ranges stay the bundled copy (refresh is tested with a local server).
     SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
     ...options.env,
