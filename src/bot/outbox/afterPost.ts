@@ -33,7 +33,12 @@ const HOOKS = {
   alert: (view, posted, deps) => attachToIncident(view.incidentId, posted, deps),
   report: (view, posted, deps) => attachToIncident(view.incidentId, posted, deps),
   approval: async (view, posted, deps) => {
-    await deps.approvals.attachMessage(view.approvalId, posted.channelId, posted.messageId);
+    try {
+      await deps.approvals.attachMessage(view.approvalId, posted.channelId, posted.messageId);
+    } catch (err) {
+      // The record is gone (pruned, or another deployment's store): the message stays as posted.
+      if (!(err instanceof NotFoundError)) throw err;
+    }
     await deps.audit.append({ at: deps.now(), who: 'sentinel', what: 'approval-requested', incidentId: view.incidentId, approvalId: view.approvalId, outcome: 'posted', detail: { action: view.action } });
   },
   digest: async () => undefined,

@@ -142,8 +142,19 @@ type Target =
 type SlotTarget = Exclude<Target, { op: 'none' | 'wait' | 'drop' }>;
 type Job = { kind: 'slot'; slot: Slot; target: SlotTarget } | { kind: 'direct'; direct: Direct };
 
-/** The after-post bookkeeping failed (a store, not Discord): retried on its own, Discord is not backed off. */
-class AfterPostError extends Error {}
+/** A call to Discord failed: its cause says whether Discord is down (back the channel off) or refused it. */
+class DiscordCallError extends Error {}
+/** The message cannot be rendered (a bug or bad stored data): retried, then kept as failed; Discord is not backed off. */
+class RenderError extends Error {}
+
+/** Runs a Discord call, marking its failure as Discord's (as opposed to the outbox's own work around it). */
+async function discordCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new DiscordCallError(describeError(err), { cause: err });
+  }
+}
 
 const LANE_ORDER: Readonly<Record<Lane, number>> = Object.fromEntries(LANES.map((l, i) => [l, i])) as Record<Lane, number>;
 const MAX_BACKOFF_MS = 30_000;
@@ -680,7 +691,7 @@ class Outbox implements DiscordOutbox {
       } else if (target.op === 'thread') {
         this.#budget.take(target.channelId, this.#now());
         const parent = target.parent;
-        parent.threadId = await this.#o.port.thread(target.channelId, parent.message!.messageId, target.threadName);
+        parent.threadId = await discordCall(() => this.#o.port.thread(target.channelId, parent.message!.messageId, target.threadName));
         this.#channelRetry.delete(target.channelId);
         await this.#persist(parent);
         this.#enqueueDependents(parent.key);
@@ -698,11 +709,7 @@ class Outbox implements DiscordOutbox {
   }
 
   async #afterPost(slot: Slot): Promise<void> {
-    try {
-      await afterPost(slot, this.#hookDeps());
-    } catch (err) {
-      throw new AfterPostError(describeError(err), { cause: err });
-    }
+    await afterPost(slot, this.#hookDeps());
     slot.hooked = true;
     await this.#persist(slot);
   }
@@ -712,13 +719,18 @@ class Outbox implements DiscordOutbox {
     const version = slot.version;
     const touch = this.#touches.get(slot.key) ?? 0;
     const facts = await this.#facts(slot);
-    const payload = renderSlot(slot, facts);
+    let payload: RenderedMessage;
+    try {
+      payload = renderSlot(slot, facts);
+    } catch (err) {
+      throw new RenderError(describeError(err), { cause: err });
+    }
     const now = this.#now();
     this.#budget.take(target.channelId, now);
     if (target.op === 'post') {
-      slot.message = await this.#o.port.post(target.channelId, payload, { nonce: slot.nonce });
+      slot.message = await discordCall(() => this.#o.port.post(target.channelId, payload, { nonce: slot.nonce }));
     } else {
-      await this.#o.port.edit(target.channelId, slot.message!.messageId, payload);
+      await discordCall(() => this.#o.port.edit(target.channelId, slot.message!.messageId, payload));
     }
     this.#channelRetry.delete(target.channelId);
     slot.shown = { version, rank: viewRank(view), ...(facts.incident ? { count: facts.incident.count } : {}), at: new Date(now).toISOString() };
@@ -766,14 +778,17 @@ class Outbox implements DiscordOutbox {
 
   async #failed(slot: Slot, target: SlotTarget, err: unknown): Promise<void> {
     const reason = describeError(err);
-    if (err instanceof AfterPostError) {
+    if (!(err instanceof DiscordCallError)) {
+      // The outbox's own work (reading the incident, recording, the after-post bookkeeping, rendering):
+      // this message is retried on its own, and Discord is not backed off for it.
       const attempts = (this.#slotRetry.get(slot.key)?.attempts ?? 0) + 1;
+      if (err instanceof RenderError && attempts >= 3) return this.#giveUp(slot, `cannot render it: ${reason}`);
       this.#slotRetry.set(slot.key, { at: this.#now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** attempts), attempts });
       this.#requeue(slot.key);
-      this.#log.warn('a message was posted, but recording where it is failed; trying again', { key: slot.key, reason, attempts });
+      this.#log.warn('a message could not be prepared or recorded; trying again', { key: slot.key, reason, attempts });
       return;
     }
-    const failure = discordFailure(err);
+    const failure = discordFailure(err.cause);
     const channelId = 'channelId' in target ? target.channelId : this.#channelOf(slot);
     if (failure.retryable) {
       const retryInMs = channelId ? this.#backOff(channelId) : 1000;
@@ -798,10 +813,14 @@ class Outbox implements DiscordOutbox {
       this.#log.warn('Discord refused a message; trying again', { key: slot.key, reason, attempts });
       return;
     }
+    await this.#giveUp(slot, reason);
+  }
+
+  async #giveUp(slot: Slot, reason: string): Promise<void> {
     this.#slotRetry.delete(slot.key);
     this.#queue.delete(slot.key);
     slot.failed = { reason: reason.slice(0, 2000), at: new Date(this.#now()).toISOString() };
     await this.#persist(slot);
-    this.#log.error('Discord refused a message three times; it is kept in the outbox as failed and not sent again', { key: slot.key, reason, path: this.#files.pathOf(slot.key) });
+    this.#log.error('a message failed three times; it is kept in the outbox as failed and not sent again', { key: slot.key, reason, path: this.#files.pathOf(slot.key) });
   }
 }

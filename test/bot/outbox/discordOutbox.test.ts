@@ -1,0 +1,136 @@
+/**
+ * The outbox on its own, against the real discord.js Client and the fake Discord, with the bot's
+ * real file stores in a temporary data directory (no AWS involved): what it does when Discord
+ * refuses a message for good, when someone deletes a message it keeps up to date, and in which
+ * order it serves what waits for one channel.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Client, Events, GatewayIntentBits } from 'discord.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDiscordPort } from '../../../src/bot/discordPort.js';
+import { createDiscordOutbox, type DiscordOutbox } from '../../../src/bot/outbox/discordOutbox.js';
+import { message } from '../../../src/bot/render/payload.js';
+import { FileApprovalStore } from '../../../src/bot/stores/fileApprovalStore.js';
+import { FileAuditLog } from '../../../src/bot/stores/fileAuditLog.js';
+import { FileIncidentStore } from '../../../src/bot/stores/fileIncidentStore.js';
+import { createLogger } from '../../../src/logger.js';
+import { loadPlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
+import { triageEvent } from '../../../src/pipeline/triage/triageEvent.js';
+import { waitFor } from '../../support/aws.js';
+import { startFakeDiscord, type FakeDiscord } from '../../support/fakeDiscord/index.js';
+import { parseLogs } from '../../helpers/botHarness.js';
+import { falcoJson } from '../../helpers/events.js';
+
+let fake: FakeDiscord;
+let client: Client;
+let dir: string;
+let outbox: DiscordOutbox | undefined;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  fake = await startFakeDiscord();
+  client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: fake.apiUrl } });
+  const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+  await client.login(fake.token);
+  await ready;
+});
+
+afterAll(async () => {
+  await client?.destroy();
+  await fake?.close();
+});
+
+afterEach(async () => {
+  await outbox?.stop(0);
+  outbox = undefined;
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function start(options: { budget?: number } = {}) {
+  dir = await mkdtemp(join(tmpdir(), 'sentinel-outbox-'));
+  const logger = createLogger({ format: 'json', level: 'debug', stream: new Writable({ write: (c, _e, done) => (lines.push(...String(c).split('\n').filter(Boolean)), done()) }) });
+  const incidents = new FileIncidentStore({ dir: join(dir, 'incidents') });
+  const channelId = fake.channel('alerts').id;
+  outbox = createDiscordOutbox({
+    dir: join(dir, 'outbox'),
+    port: createDiscordPort(client),
+    channelId,
+    incidents,
+    approvals: new FileApprovalStore({ dir: join(dir, 'approvals'), logger }),
+    audit: new FileAuditLog({ dir }),
+    logger,
+    budget: options.budget ?? 20,
+    editIntervalMs: 1000,
+    digestThreshold: 8,
+    digestWindowMs: 600_000,
+  });
+  await outbox.start();
+  return { outbox, incidents, channelId };
+}
+
+function probeTriage(n: number) {
+  const r = triageEvent(falcoJson({ rule: 'Outbox probe', priority: 'Warning', output: `probe ${n}`, fields: { 'k8s.pod.name': `web-${n}`, 'k8s.ns.name': 'dvwa' } }), loadPlaybookConfig(undefined));
+  if (!r.ok) throw new Error(r.error);
+  return r.result;
+}
+
+describe('the Discord outbox', () => {
+  it('a message Discord refuses for good (400) is tried three times, kept on disk as failed, logged; the rest still goes out', async () => {
+    const { outbox: o, channelId } = await start();
+    // An embed title over Discord's 256 characters: 400 Invalid Form Body, whatever the retry.
+    await o.post('too-long', message([{ title: 'x'.repeat(300) }]), { channelId }, 'report');
+    await o.post('fine', { ...message([]), content: 'after the refused one' }, { channelId }, 'report');
+    await fake.waitForMessage((m) => m.content === 'after the refused one', 10_000);
+    const file = join(dir, 'outbox', 'post.too-long.json');
+    const slot = await waitFor(async () => {
+      const s = JSON.parse(await readFile(file, 'utf8')) as { failed?: { reason: string } };
+      return s.failed ? s : undefined;
+    }, { timeoutMs: 20_000, what: 'the refused message kept as failed' });
+    expect(slot.failed!.reason).toMatch(/Invalid Form Body/);
+    const refusals = fake.calls((c) => c.method === 'POST' && c.status === 400 && JSON.stringify(c.body).includes('x'.repeat(300)));
+    expect(refusals).toHaveLength(3);
+    expect(parseLogs(lines).filter((l) => l.message === 'a message failed three times; it is kept in the outbox as failed and not sent again' && l.key === 'post.too-long')).toHaveLength(1);
+    expect(o.backlog()).toEqual({ approval: 0, report: 0, incident: 0, update: 0 });
+  });
+
+  it('an incident message someone deleted is posted again on its next change, and the incident points at the new one', async () => {
+    const { outbox: o, incidents, channelId } = await start();
+    const triage = probeTriage(1);
+    const observed = await incidents.observe({ dedupeKey: triage.dedupeKey, messageId: 'sqs-1', at: new Date(), event: {}, windowMs: 600_000 });
+    const incidentId = observed.incident.incidentId;
+    await o.showIncident(incidentId, { kind: 'incident', incidentId, triage: triage as unknown as Record<string, unknown>, observe: false });
+    const first = await fake.waitForMessage((m) => (m.embeds[0]?.footer?.text ?? '').includes(incidentId), 10_000);
+    await waitFor(async () => ((await incidents.get(incidentId))?.messageId === first.id ? true : undefined), { what: 'the message id on the incident' });
+
+    const res = await fetch(`${fake.apiUrl}/v10/channels/${channelId}/messages/${first.id}`, { method: 'DELETE', headers: { authorization: `Bot ${fake.token}` } });
+    expect(res.status).toBe(204);
+    await incidents.observe({ dedupeKey: triage.dedupeKey, messageId: 'sqs-2', at: new Date(), event: {}, windowMs: 600_000 });
+    o.touchIncident(incidentId);
+
+    const second = await fake.waitForMessage((m) => m.id !== first.id && (m.embeds[0]?.footer?.text ?? '').includes(incidentId), 15_000);
+    expect(second.embeds[0]?.fields?.find((f) => f.name === 'Repeats')?.value).toMatch(/^seen 2 times/);
+    await waitFor(async () => ((await incidents.get(incidentId))?.messageId === second.id ? true : undefined), { what: 'the incident pointing at the new message' });
+    expect(fake.messages(channelId).filter((m) => (m.embeds[0]?.footer?.text ?? '').includes(incidentId))).toHaveLength(1);
+  });
+
+  it('serves one channel in lanes: an approval recorded last goes out before incidents, reports and counters waiting for the budget', async () => {
+    const { outbox: o, channelId } = await start({ budget: 1 });
+    const before = fake.lastSeq;
+    for (let n = 10; n < 14; n += 1) {
+      const t = probeTriage(n);
+      await o.showIncident(`inc-lanes-${n}`, { kind: 'incident', incidentId: `inc-lanes-${n}`, triage: t as unknown as Record<string, unknown>, observe: false });
+    }
+    await o.post('lanes-report', { ...message([]), content: 'a report line' }, { channelId }, 'report');
+    await o.requestApproval({ approvalId: 'lanesApproval00001', incidentId: 'inc-lanes-10', action: 'isolate-node', payload: { ...message([]), content: 'approve me' } });
+    // One write per 5 s: the first incident went out at once; then the approval, then the report, then the incidents.
+    await fake.waitForMessage((m) => m.content === 'approve me', 15_000);
+    await fake.waitForMessage((m) => m.content === 'a report line', 15_000);
+    const posts = fake.calls((c) => c.seq > before && c.method === 'POST' && c.status === 200);
+    const order = posts.map((c) => ((c.body as { content?: string }).content ?? 'incident'));
+    expect(order.slice(0, 3)).toEqual(['incident', 'approve me', 'a report line']);
+    expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(4900);
+  }, 30_000);
+});
