@@ -5,6 +5,7 @@ export { FakePod } from './pods.js';
 export { ALLOWED_COMMANDS, NOT_FOUND_EXIT_CODE, REFUSED_EXIT_CODE } from './sandbox.js';
 export { UNSCHEDULABLE_TAINT_KEY } from './nodes.js';
 export { execStatus } from './exec.js';
+export type { CustomResourceDefinition } from './customResources.js';
 export type {
   AddNodeOptions,
   AddPodDisruptionBudgetOptions,

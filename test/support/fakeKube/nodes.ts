@@ -48,6 +48,7 @@ export function addNode(store: Store, opts: AddNodeOptions = {}): KubeObject {
     status: {
       addresses: [
         { type: 'InternalIP', address: internalIP },
+        ...(opts.externalIP ? [{ type: 'ExternalIP', address: opts.externalIP }] : []),
         { type: 'InternalDNS', address: dns },
         { type: 'Hostname', address: dns },
       ],

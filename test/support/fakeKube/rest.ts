@@ -3,12 +3,14 @@
  *   core/v1 pods (get, list, patch, graceful delete), pods/log, pods/eviction,
  *   pods/ephemeralcontainers, nodes (get, list, patch),
  *   networking.k8s.io/v1 networkpolicies (create, get, list, patch, delete),
- *   policy/v1 poddisruptionbudgets (create, get, list, delete).
+ *   policy/v1 poddisruptionbudgets (create, get, list, delete),
+ *   custom resources once installed (customResources.ts: create, get, list, delete).
  * Errors are thrown as KubeError and answered as Status bodies by the server.
  */
 import { randomBytes } from 'node:crypto';
 import { deletePod, parseDeleteOptions } from './deletion.js';
 import { PDBS, POLICY_V1, createPdb, deletePdb, evictPod, withStatus } from './disruption.js';
+import { handleCustomResource } from './customResources.js';
 import { ephemeralContainers } from './ephemeral.js';
 import { servePodLog } from './logs.js';
 import { syncUnschedulableTaint } from './nodes.js';
@@ -457,6 +459,8 @@ export function handleRest(store: Store, req: RestRequest): RestResponse {
       if (rest.length === 4) return networkPolicy(store, req, namespace, rest[3]!);
     }
   }
+  // Any other group: a custom resource when its definition is installed, else the plain 404.
+  if (s[0] === 'apis') return handleCustomResource(store, store.customResources, { method: req.method, segments: s.slice(1), query: req.query, rawBody: req.rawBody });
   throw pathNotFound();
 }
 

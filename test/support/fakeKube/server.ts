@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import { WebSocketServer } from 'ws';
 import { DEFAULT_EXEC_PROTOCOLS, prepareExec, serveExec, type ExecSession } from './exec.js';
+import type { CustomResourceDefinition } from './customResources.js';
 import { addPodDisruptionBudget, withStatus } from './disruption.js';
 import { addNode } from './nodes.js';
 import { FakePod, addPod } from './pods.js';
@@ -65,6 +66,16 @@ export interface FakeKube {
   podDisruptionBudget(namespace: string, name: string): KubeObject | undefined;
   /** Ephemeral containers with this image fail to start: status waiting, reason ErrImagePull, with this message. */
   failImagePull(image: string, message?: string): void;
+  /**
+   * Serves a custom resource (a CRD, or an aggregated API such as Calico's) from now on: create,
+   * get, list, delete. Before this, its paths answer 404 as a cluster without it does.
+   */
+  installCustomResource(def: CustomResourceDefinition): void;
+  /** Removes the definition and every object of it, as deleting a CRD does. */
+  uninstallCustomResource(group: string, plural: string): void;
+  /** A copy of one custom object, or undefined. */
+  customObject(group: string, plural: string, name: string, namespace?: string): KubeObject | undefined;
+  customObjects(group: string, plural: string): KubeObject[];
   /** Replace (or with undefined, stop replacing) how execs run; return undefined from the hook to run the real program. */
   onExec(hook: ExecHook | undefined): void;
   /** Make matching requests fail with a Status body. */
@@ -336,6 +347,10 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     failImagePull(image, message) {
       store.unpullableImages.set(image, message ?? `failed to pull and unpack image "${image}": not found`);
     },
+    installCustomResource: (def) => store.customResources.install(def),
+    uninstallCustomResource: (group, plural) => store.customResources.uninstall(group, plural),
+    customObject: (group, plural, name, namespace) => store.customResources.get(group, plural, name, namespace),
+    customObjects: (group, plural) => store.customResources.list(group, plural),
     onExec(h) {
       hook = h;
     },

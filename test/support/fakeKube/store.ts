@@ -1,5 +1,6 @@
 /** In-memory objects of the fake API server. */
 import { randomUUID } from 'node:crypto';
+import { CustomResources } from './customResources.js';
 import type { FakePod } from './pods.js';
 import type { KubeObject, ObjectMeta } from './types.js';
 
@@ -37,6 +38,8 @@ export class Store {
   readonly nodes = new Map<string, KubeObject>();
   readonly networkPolicies = new Map<string, KubeObject>();
   readonly podDisruptionBudgets = new Map<string, KubeObject>();
+  /** Installed custom resource definitions (Cilium, Calico…) and their objects. */
+  readonly customResources = new CustomResources();
   /** Images whose pull fails (ErrImagePull), with the kubelet's message. */
   readonly unpullableImages = new Map<string, string>();
   private resourceVersion = 1000;

@@ -101,6 +101,8 @@ export interface AddNodeOptions {
   instanceId?: string;
   availabilityZone?: string;
   internalIP?: string;
+  /** A public address (status.addresses ExternalIP), as nodes in public subnets have. */
+  externalIP?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   unschedulable?: boolean;
