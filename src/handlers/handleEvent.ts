@@ -2,7 +2,7 @@ import { buildPlaybookInput } from '../pipeline/incident/playbookState.js';
 import { triageEvent } from '../pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
 import { incidentSlotKey, type IncidentMessageView } from '../bot/outbox/outboxSlot.js';
-import type { IncidentState } from '../bot/stores/incidentStore.js';
+import { isTerminalStatus, type IncidentState } from '../bot/stores/incidentStore.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { aggregationKey } from './aggregationKey.js';
@@ -130,9 +130,13 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   }
   // Recorded, not posted here: the outbox's sender posts it (with the count and status of the
   // moment it is sent), in the new-incident lane, or folds it into a storm digest.
-  const existing = incident.channelId && incident.messageId ? { channelId: incident.channelId, messageId: incident.messageId } : undefined;
-  const view = incidentView(incident, triage, startNotifyDirectly ? undefined : executionName, startNotifyDirectly, ctx.bot.mode === 'observe');
-  await ctx.outbox.showIncident(incident.incidentId, view, { createOnly: true, existing });
+  // (A late redelivery of an incident already reported, whose message the outbox no longer keeps,
+  // leaves the report as it is.)
+  if (!isTerminalStatus(incident.status) || !incident.messageId) {
+    const existing = incident.channelId && incident.messageId ? { channelId: incident.channelId, messageId: incident.messageId } : undefined;
+    const view = incidentView(incident, triage, startNotifyDirectly ? undefined : executionName, startNotifyDirectly, ctx.bot.mode === 'observe');
+    await ctx.outbox.showIncident(incident.incidentId, view, { createOnly: true, existing });
+  }
   if (startNotifyDirectly) await ctx.incidents.setStatus(incident.incidentId, 'done');
   ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'new' });
   return 'done';

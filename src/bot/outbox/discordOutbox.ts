@@ -100,7 +100,7 @@ export interface ApprovalOutcome {
 export interface DiscordOutbox {
   /** Loads what was recorded before (a restart), then starts sending. */
   start(): Promise<void>;
-  /** Stops sending after at most `drainMs` (default 2 s) of sending what can go now; the rest stays recorded. */
+  /** Stops sending after at most `drainMs` (default 1 s) of sending what can go now; the rest stays recorded. */
   stop(drainMs?: number): Promise<void>;
   has(key: string): boolean;
   /**
@@ -311,14 +311,14 @@ class Outbox implements DiscordOutbox {
     this.#loop = this.#run();
   }
 
-  async stop(drainMs = 2000): Promise<void> {
+  async stop(drainMs = 1000): Promise<void> {
     if (!this.#started || this.#stopping) return;
     this.#stopping = true;
     this.#drainUntil = this.#now() + drainMs;
     if (this.#pruner) clearInterval(this.#pruner);
     this.#wakeUp();
     // A write stuck inside discord.js (a long 429 wait) is not waited out past the drain time.
-    await Promise.race([this.#loop, new Promise((resolve) => setTimeout(resolve, drainMs + 1000).unref())]);
+    await Promise.race([this.#loop, new Promise((resolve) => setTimeout(resolve, drainMs + 500).unref())]);
     for (const d of this.#direct) d.reject(new DiscordError('sentinel is stopping: the message was not sent'));
     this.#direct = [];
     await Promise.allSettled([...this.#writes]);
