@@ -19,7 +19,9 @@
  *
  * The objects hold task tokens: keep the bucket private and encrypted (SSE-S3 or SSE-KMS).
  */
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { listS3Objects } from '../../aws/listS3Objects.js';
 import { AwsError, ConfigError, ConflictError, describeError } from '../../errors.js';
 import {
   APPROVAL_ID_PATTERN,
@@ -214,34 +216,25 @@ export class S3ApprovalStore extends TransitionApprovalStore {
 
   protected override async listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
     const ids: string[] = [];
-    let token: string | undefined;
-    do {
-      let out;
-      try {
-        out = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#prefix, ContinuationToken: token }));
-      } catch (err) {
-        throw this.#awsError('ListObjectsV2', `s3://${this.#bucket}/${this.#prefix}`, err);
-      }
-      for (const o of out.Contents ?? []) {
+    try {
+      for await (const o of listS3Objects(this.#s3, { bucket: this.#bucket, prefix: this.#prefix })) {
         const rest = o.Key?.slice(this.#prefix.length);
         if (rest?.endsWith('.json') && APPROVAL_ID_PATTERN.test(rest.slice(0, -5))) ids.push(rest.slice(0, -5));
       }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    } catch (err) {
+      throw this.#awsError('ListObjectsV2', `s3://${this.#bucket}/${this.#prefix}`, err);
+    }
 
     const found: ApprovalRecord[] = [];
-    const queue = [...ids];
-    const worker = async (): Promise<void> => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        try {
-          const stored = await this.#read(id);
-          if (stored && keep(stored.record)) found.push(stored.record);
-        } catch (err) {
-          this.#logger?.warn('approval store: skipping an approval that cannot be read', { location: this.locationOf(id), error: describeError(err) });
-        }
+    // Eight reads at a time (p-limit).
+    await pLimit(8).map(ids, async (id) => {
+      try {
+        const stored = await this.#read(id);
+        if (stored && keep(stored.record)) found.push(stored.record);
+      } catch (err) {
+        this.#logger?.warn('approval store: skipping an approval that cannot be read', { location: this.locationOf(id), error: describeError(err) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    });
     return found.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 

@@ -6,7 +6,9 @@
  * and deletes what was last written before the retention; record() runs it in the background at
  * most once an hour per replica.
  */
-import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { listS3Objects } from '../../aws/listS3Objects.js';
 import { AwsError, describeError } from '../../errors.js';
 import { createStringRedactor } from '../../logger.js';
 import {
@@ -109,39 +111,31 @@ export class S3DeadLetterStore implements DeadLetterStore {
   /** Every record object under the prefix: its message id and when it was last written. */
   async #objects(): Promise<{ messageId: string; key: string; lastModified: Date | undefined }[]> {
     const found: { messageId: string; key: string; lastModified: Date | undefined }[] = [];
-    let token: string | undefined;
-    do {
-      let out;
-      try {
-        out = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#prefix, ContinuationToken: token }));
-      } catch (err) {
-        throw this.#awsError('ListObjectsV2', this.location, err);
-      }
-      for (const o of out.Contents ?? []) {
+    try {
+      for await (const o of listS3Objects(this.#s3, { bucket: this.#bucket, prefix: this.#prefix })) {
         const rest = o.Key?.slice(this.#prefix.length);
         if (!o.Key || !rest?.endsWith('.json')) continue;
         const messageId = rest.slice(0, -5);
         if (DEAD_LETTER_ID_PATTERN.test(messageId)) found.push({ messageId, key: o.Key, lastModified: o.LastModified });
       }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    } catch (err) {
+      throw this.#awsError('ListObjectsV2', this.location, err);
+    }
     return found;
   }
 
   async list(): Promise<DeadLetterRecord[]> {
-    const queue = (await this.#objects()).map((o) => o.messageId);
+    const ids = (await this.#objects()).map((o) => o.messageId);
     const found: DeadLetterRecord[] = [];
-    const worker = async (): Promise<void> => {
-      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-        try {
-          const record = await this.get(id);
-          if (record) found.push(record);
-        } catch (err) {
-          this.#logger?.warn('dead-letter store: skipping a record that cannot be read', { location: `s3://${this.#bucket}/${this.#key(id)}`, error: describeError(err) });
-        }
+    // Eight reads at a time (p-limit).
+    await pLimit(8).map(ids, async (id) => {
+      try {
+        const record = await this.get(id);
+        if (record) found.push(record);
+      } catch (err) {
+        this.#logger?.warn('dead-letter store: skipping a record that cannot be read', { location: `s3://${this.#bucket}/${this.#key(id)}`, error: describeError(err) });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+    });
     return found.sort((a, b) => a.at.localeCompare(b.at));
   }
 

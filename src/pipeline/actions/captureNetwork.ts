@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { V1EphemeralContainer } from '@kubernetes/client-node';
 import { z } from 'zod';
+import { listS3Objects } from '../../aws/listS3Objects.js';
 import { AwsError, AwsNotConfiguredError, ConfigError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
 import { addEphemeralContainer, ephemeralState, waitForEphemeralRunning } from '../../kube/ephemeralContainer.js';
 import { execInPod } from '../../kube/execInPod.js';
@@ -106,17 +107,12 @@ function requireBucket(deps: ActionDeps): string {
 
 /** An object already stored for this incident under `<prefix>/<sha256>/<fileName>`, if any. */
 async function findStored(s3: S3Client, bucket: string, prefix: string, fileName: string): Promise<{ key: string; size: number } | undefined> {
-  let token: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const listed = await s3
-      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ...(token ? { ContinuationToken: token } : {}) }))
-      .catch((err: unknown) => {
-        throw new AwsError(`cannot list evidence under s3://${bucket}/${prefix}/: ${(err as Error).message}`, { cause: err });
-      });
-    const hit = (listed.Contents ?? []).find((o) => o.Key?.endsWith(`/${fileName}`) && /\/[0-9a-f]{64}\//.test(o.Key));
-    if (hit?.Key) return { key: hit.Key, size: hit.Size ?? 0 };
-    if (!listed.IsTruncated || !listed.NextContinuationToken) return undefined;
-    token = listed.NextContinuationToken;
+  try {
+    for await (const o of listS3Objects(s3, { bucket, prefix: `${prefix}/`, maxPages: 100 })) {
+      if (o.Key?.endsWith(`/${fileName}`) && /\/[0-9a-f]{64}\//.test(o.Key)) return { key: o.Key, size: o.Size ?? 0 };
+    }
+  } catch (err) {
+    throw new AwsError(`cannot list evidence under s3://${bucket}/${prefix}/: ${(err as Error).message}`, { cause: err });
   }
   return undefined;
 }

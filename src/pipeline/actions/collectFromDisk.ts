@@ -7,6 +7,7 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
+  paginateDescribeVolumes,
   type EC2Client,
   type Instance,
   type Snapshot,
@@ -274,21 +275,17 @@ async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId
 
   const found = await aws('DescribeVolumes (temporary volumes of this incident)', async () => {
     const out: Volume[] = [];
-    let NextToken: string | undefined;
-    do {
-      const page = await ec2.send(
-        new DescribeVolumesCommand({
-          Filters: [
-            { Name: `tag:${TAG_INCIDENT}`, Values: [incidentId] },
-            { Name: `tag:${TAG_TEMPORARY}`, Values: ['true'] },
-            { Name: `tag:${TAG_SNAPSHOT}`, Values: input.snapshotIds },
-          ],
-          ...(NextToken ? { NextToken } : {}),
-        }),
-      );
-      out.push(...(page.Volumes ?? []));
-      NextToken = page.NextToken;
-    } while (NextToken);
+    const pages = paginateDescribeVolumes(
+      { client: ec2 },
+      {
+        Filters: [
+          { Name: `tag:${TAG_INCIDENT}`, Values: [incidentId] },
+          { Name: `tag:${TAG_TEMPORARY}`, Values: ['true'] },
+          { Name: `tag:${TAG_SNAPSHOT}`, Values: input.snapshotIds },
+        ],
+      },
+    );
+    for await (const page of pages) out.push(...(page.Volumes ?? []));
     return out.filter((v) => v.State !== 'deleting' && v.State !== 'deleted');
   });
   const reusable = new Map<string, Volume>();

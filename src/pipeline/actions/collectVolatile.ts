@@ -1,5 +1,6 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
 import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName, ssmDocumentSha256, type SsmDocumentFile } from '../../aws/ssmDocuments.js';
@@ -35,7 +36,6 @@ import {
   type IncidentTagging,
   type SsmRegistration,
   checkSsmRegistration,
-  mapWithConcurrency,
   sha256Hex,
   excerpt,
 } from '../forensics/ec2Helpers.js';
@@ -362,7 +362,8 @@ export async function collectVolatile(
     ssmOutputToS3: input.ssmOutputToS3,
     poll: options.poll,
   };
-  const outcomes = await mapWithConcurrency(items, input.concurrency, (item) => collectItem(ctx, item));
+  // At most `concurrency` commands on the instance at once (p-limit); results in the catalogue's order.
+  const outcomes = await pLimit(input.concurrency).map(items, (item) => collectItem(ctx, item));
   const results = outcomes.map((o) => o.result);
   const evidence = outcomes.flatMap((o) => (o.evidence ? [o.evidence] : []));
   const failed = results.filter((r) => r.status === 'failed');

@@ -2,7 +2,7 @@ import {
   CreateImageCommand,
   CreateSnapshotCommand,
   DescribeImagesCommand,
-  DescribeSnapshotsCommand,
+  paginateDescribeSnapshots,
   type EC2Client,
   type Image,
   type Instance,
@@ -69,25 +69,21 @@ function tagOf(resource: { Tags?: { Key?: string; Value?: string }[] }, key: str
 }
 
 async function incidentSnapshots(ec2: EC2Client, incidentId: string, instanceId: string): Promise<Snapshot[]> {
-  const found: Snapshot[] = [];
-  let NextToken: string | undefined;
-  do {
-    const out = await awsCall(`DescribeSnapshots for incident ${incidentId}`, () =>
-      ec2.send(
-        new DescribeSnapshotsCommand({
-          OwnerIds: ['self'],
-          Filters: [
-            { Name: `tag:${TAG_INCIDENT}`, Values: [tagValue(incidentId)] },
-            { Name: `tag:${TAG_INSTANCE}`, Values: [instanceId] },
-          ],
-          ...(NextToken ? { NextToken } : {}),
-        }),
-      ),
+  return awsCall(`DescribeSnapshots for incident ${incidentId}`, async () => {
+    const found: Snapshot[] = [];
+    const pages = paginateDescribeSnapshots(
+      { client: ec2 },
+      {
+        OwnerIds: ['self'],
+        Filters: [
+          { Name: `tag:${TAG_INCIDENT}`, Values: [tagValue(incidentId)] },
+          { Name: `tag:${TAG_INSTANCE}`, Values: [instanceId] },
+        ],
+      },
     );
-    found.push(...(out.Snapshots ?? []));
-    NextToken = out.NextToken;
-  } while (NextToken);
-  return found;
+    for await (const page of pages) found.push(...(page.Snapshots ?? []));
+    return found;
+  });
 }
 
 function attachedVolumes(instance: Instance): Omit<Volume, 'existing'>[] {

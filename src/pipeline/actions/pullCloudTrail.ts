@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CloudTrailClient, LookupEventsCommand, type Event as TrailEvent, type LookupAttribute } from '@aws-sdk/client-cloudtrail';
+import { CloudTrailClient, paginateLookupEvents, type Event as TrailEvent, type LookupAttribute } from '@aws-sdk/client-cloudtrail';
 import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { AwsError, AwsNotConfiguredError, ConfigError, describeError } from '../../errors.js';
@@ -122,31 +122,29 @@ async function lookup(
 ): Promise<QueryResult> {
   const events: TrailEvent[] = [];
   const report: LookupQueryReport = { region, attribute: `${attribute.AttributeKey}=${attribute.AttributeValue}`, pages: 0, events: 0, truncated: false };
-  let NextToken: string | undefined;
-  do {
-    if (events.length >= budget) {
-      report.truncated = true;
-      break;
+  if (budget <= 0) {
+    report.truncated = true;
+    return { events, report };
+  }
+  // The paginator asks for the next page only when the loop comes back for it: the pause between pages holds.
+  const pages = paginateLookupEvents({ client, pageSize: PAGE_SIZE }, { LookupAttributes: [attribute], StartTime: window.since, EndTime: window.until });
+  try {
+    for await (const page of pages) {
+      report.pages += 1;
+      const got = page.Events ?? [];
+      const room = budget - events.length;
+      events.push(...got.slice(0, room));
+      if (got.length > room) report.truncated = true;
+      if (!page.NextToken) break;
+      if (events.length >= budget) {
+        report.truncated = true;
+        break;
+      }
+      if (delayMs > 0) await sleep(delayMs);
     }
-    if (report.pages > 0 && delayMs > 0) await sleep(delayMs);
-    let out;
-    try {
-      out = await client.send(
-        new LookupEventsCommand({
-          LookupAttributes: [attribute],
-          StartTime: window.since,
-          EndTime: window.until,
-          MaxResults: PAGE_SIZE,
-          ...(NextToken ? { NextToken } : {}),
-        }),
-      );
-    } catch (err) {
-      throw new AwsError(`CloudTrail LookupEvents (${report.attribute}, ${region}) failed: ${describeError(err)}`, { cause: err, code: 'LookupEventsFailed' });
-    }
-    report.pages += 1;
-    events.push(...(out.Events ?? []).slice(0, budget - events.length));
-    NextToken = out.NextToken;
-  } while (NextToken);
+  } catch (err) {
+    throw new AwsError(`CloudTrail LookupEvents (${report.attribute}, ${region}) failed: ${describeError(err)}`, { cause: err, code: 'LookupEventsFailed' });
+  }
   report.events = events.length;
   return { events, report };
 }

@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, type EC2Client, type Filter, type Instance } from '@aws-sdk/client-ec2';
+import { paginateDescribeInstances, type EC2Client, type Filter, type Instance } from '@aws-sdk/client-ec2';
 import { AwsError, AwsNotConfiguredError, ConflictError, KubernetesError, NotFoundError, ValidationError } from '../../errors.js';
 import type { ActionDeps } from './types.js';
 
@@ -22,13 +22,10 @@ function errorName(err: unknown): string {
 
 async function describe(ec2: EC2Client, input: { InstanceIds?: string[]; Filters?: Filter[] }, what: string): Promise<Instance[]> {
   const found: Instance[] = [];
-  let NextToken: string | undefined;
   try {
-    do {
-      const out = await ec2.send(new DescribeInstancesCommand({ ...input, ...(NextToken ? { NextToken } : {}) }));
-      for (const r of out.Reservations ?? []) found.push(...(r.Instances ?? []));
-      NextToken = out.NextToken;
-    } while (NextToken);
+    for await (const page of paginateDescribeInstances({ client: ec2 }, { ...input })) {
+      for (const r of page.Reservations ?? []) found.push(...(r.Instances ?? []));
+    }
   } catch (err) {
     // An id that does not exist (or is not well formed for EC2) is "not found", not a failure.
     if (/^InvalidInstanceID\.(NotFound|Malformed)$/.test(errorName(err))) return [];

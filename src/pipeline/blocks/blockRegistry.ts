@@ -1,11 +1,11 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { listS3Objects } from '../../aws/listS3Objects.js';
 import { AwsError, ConflictError, ValidationError } from '../../errors.js';
 import { normalizeIp } from '../net/ipAddress.js';
 import { SEVERITIES, type Severity } from '../triage/types.js';
@@ -215,19 +215,11 @@ async function readRecord(registry: BlockRegistry, key: string): Promise<BlockRe
 
 async function listKeys(registry: BlockRegistry, prefix: string): Promise<string[]> {
   const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    let out;
-    try {
-      out = await registry.s3.send(
-        new ListObjectsV2Command({ Bucket: registry.bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
-      );
-    } catch (err) {
-      throw new AwsError(`cannot list block records under ${location(registry, prefix)}: ${message(err)}`, { cause: err });
-    }
-    for (const o of out.Contents ?? []) if (o.Key?.endsWith('.json')) keys.push(o.Key);
-    token = out.IsTruncated ? out.NextContinuationToken : undefined;
-  } while (token);
+  try {
+    for await (const o of listS3Objects(registry.s3, { bucket: registry.bucket, prefix })) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+  } catch (err) {
+    throw new AwsError(`cannot list block records under ${location(registry, prefix)}: ${message(err)}`, { cause: err });
+  }
   return keys;
 }
 

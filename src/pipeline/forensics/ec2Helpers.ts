@@ -11,7 +11,7 @@ import type { ActionDeps } from '../actions/types.js';
 /**
  * Helpers shared by the EC2 actions (collect-volatile, capture-memory, collect-disk, preserve-disk,
  * isolate-node, release-node): client and setting requirements, AWS call wrapping, instance
- * lookups, the protected-instance refusal, the incident tag, SSM reachability, bounded concurrency.
+ * lookups, the protected-instance refusal, the incident tag, SSM reachability.
  */
 
 /** The incident an instance belongs to. sentinel's role may send its `incident-*` SSM documents only to instances carrying it. */
@@ -171,21 +171,6 @@ export async function checkSsmRegistration(ssm: SSMClient, instanceId: string, n
     });
   }
   return 'online';
-}
-
-/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const i = next++;
-      if (i >= items.length) return;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 export function sha256Hex(data: Buffer | string): string {

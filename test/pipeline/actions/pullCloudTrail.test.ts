@@ -88,7 +88,8 @@ describe('pull-cloudtrail with mocked LookupEvents', () => {
     // Like AWS event history: one region's events, one lookup attribute, newest first, pages with NextToken.
     trail.on(LookupEventsCommand).callsFake(async (input: LookupEventsCommandInput, getClient) => {
       const region = await getClient().config.region();
-      calls.push({ region, input });
+      // A copy: the SDK's paginator sends every page with the same input object, updating its NextToken.
+      calls.push({ region, input: { ...input } });
       const attr = input.LookupAttributes?.[0];
       const matching = [...FIXTURE_EVENTS, ...extraEvents].filter((e) => {
         const t = Date.parse(e.EventTime);
