@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { extract } from 'tar-stream';
 import { z } from 'zod';
-import { AwsError, AwsNotConfiguredError, ConfigError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, ValidationError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError, ValidationError } from '../../errors.js';
 import { createStringRedactor } from '../../logger.js';
 import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence } from '../evidence/putEvidence.js';
@@ -142,67 +143,45 @@ export function escapeExcerpt(text: string, max = EXCERPT_MAX): string {
 
 export interface TarMember {
   name: string;
-  /** `0` file, `2` symlink, `5` directory, … */
+  /** The tar typeflag: `0` file, `1` hard link, `2` symlink, `5` directory, … */
   type: string;
   data: Buffer;
 }
 
-function octal(field: Buffer): number {
-  // GNU base-256 for large values: high bit of the first byte set.
-  if (field.length && (field[0]! & 0x80) !== 0) {
-    let n = field[0]! & 0x7f;
-    for (let i = 1; i < field.length; i += 1) n = n * 256 + field[i]!;
-    return n;
-  }
-  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function cstring(field: Buffer): string {
-  const end = field.indexOf(0);
-  return field.subarray(0, end < 0 ? field.length : end).toString('utf-8');
-}
+/** tar-stream's entry types as tar typeflags (TarMember.type). */
+const TYPEFLAGS: Readonly<Record<string, string>> = {
+  file: '0',
+  link: '1',
+  symlink: '2',
+  'character-device': '3',
+  'block-device': '4',
+  directory: '5',
+  fifo: '6',
+  'contiguous-file': '7',
+};
 
 /**
- * Reads a POSIX/GNU tar archive from memory: regular files, directories and links, with GNU
- * long names (`L`) and pax `path` records (`x`). Nothing is written anywhere.
+ * Reads a tar archive from memory with tar-stream: POSIX ustar, pax (`path` and the other
+ * records) and GNU (long names, base-256 sizes). Every member is returned with its data, links
+ * and devices included (a link's data is empty; nothing is followed, nothing is written
+ * anywhere). More than `maxMembers` members → LimitExceededError `BundleTooLarge`; an archive
+ * tar-stream cannot read (bad header checksum, unknown format, cut short) → ValidationError
+ * `InvalidBundle`.
  */
-export function readTar(archive: Buffer, maxMembers = 200_000): TarMember[] {
+export async function readTar(archive: Buffer, maxMembers = 200_000): Promise<TarMember[]> {
   const members: TarMember[] = [];
-  let offset = 0;
-  let longName: string | undefined;
-  let paxPath: string | undefined;
-  while (offset + 512 <= archive.length) {
-    const header = archive.subarray(offset, offset + 512);
-    if (header.every((b) => b === 0)) break;
-    const stored = octal(header.subarray(148, 156));
-    let sum = 0;
-    for (let i = 0; i < 512; i += 1) sum += i >= 148 && i < 156 ? 32 : header[i]!;
-    if (sum !== stored) throw new ValidationError(`not a tar archive (bad header checksum at byte ${offset})`, { code: 'InvalidBundle' });
-    const size = octal(header.subarray(124, 136));
-    const type = String.fromCharCode(header[156]!) === '\0' ? '0' : String.fromCharCode(header[156]!);
-    const magic = header.subarray(257, 262).toString('latin1');
-    const prefix = magic === 'ustar' ? cstring(header.subarray(345, 500)) : '';
-    const base = cstring(header.subarray(0, 100));
-    const start = offset + 512;
-    if (start + size > archive.length) throw new ValidationError('the tar archive is cut short', { code: 'InvalidBundle' });
-    const data = archive.subarray(start, start + size);
-    offset = start + Math.ceil(size / 512) * 512;
-    if (type === 'L') {
-      longName = cstring(data);
-      continue;
+  const entries = extract();
+  entries.end(archive);
+  try {
+    for await (const entry of entries) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      members.push({ name: entry.header.name, type: TYPEFLAGS[entry.header.type ?? 'file'] ?? '?', data: Buffer.concat(chunks) });
+      if (members.length > maxMembers) throw new LimitExceededError(`the bundle has more than ${maxMembers} members`, { code: 'BundleTooLarge' });
     }
-    if (type === 'x') {
-      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(data.toString('utf-8'));
-      paxPath = m?.[1];
-      continue;
-    }
-    if (type === 'g') continue;
-    const name = paxPath ?? longName ?? (prefix ? `${prefix}/${base}` : base);
-    longName = undefined;
-    paxPath = undefined;
-    members.push({ name, type, data });
-    if (members.length > maxMembers) throw new LimitExceededError(`the bundle has more than ${maxMembers} members`, { code: 'BundleTooLarge' });
+  } catch (err) {
+    if (err instanceof SentinelError) throw err;
+    throw new ValidationError(`not a readable tar archive: ${describeError(err)}`, { code: 'InvalidBundle', cause: err });
   }
   return members;
 }
@@ -378,12 +357,12 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
   const analysed: AnalysedArtifact[] = [];
   const units: Unit[] = [];
   let extracted = 0;
-  loaded.forEach((a, ordinal) => {
+  for (const [ordinal, a] of loaded.entries()) {
     if (a.kind !== 'disk:bundle') {
       units.push({ location: a.location, kind: a.kind, text: a.body.toString('utf-8'), ordinal });
-      return;
+      continue;
     }
-    const tar = readTar(gunzip(a.body, input.maxExtractedBytes, a.location));
+    const tar = await readTar(gunzip(a.body, input.maxExtractedBytes, a.location));
     let used = 0;
     let skippedMembers = 0;
     for (const m of tar) {
@@ -401,7 +380,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
       units.push({ location: `${a.location}#${name}`, kind, text: data.toString('utf-8'), ordinal });
     }
     analysed.push({ location: a.location, kind: a.kind, sha256: a.sha256, size: a.body.length, unit: 'bundle', records: tar.length, problems: [], members: { analysed: used, skipped: skippedMembers } });
-  });
+   }
 
   const referenceTimeMs = Date.parse(input.window.until);
   const ruleOrder = new Map(ANALYSIS_RULES.map((r, i) => [r.id, i]));

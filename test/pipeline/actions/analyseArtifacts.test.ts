@@ -328,7 +328,7 @@ describe('excerpts and bundles', () => {
     expect(long.endsWith('…')).toBe(true);
   });
 
-  it('reads GNU long names, skips directories and links, and rejects a damaged archive', () => {
+  it('reads GNU long names, skips directories and links, and rejects a damaged archive', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sentinel-tar-'));
     try {
       const deep = join('volumes', '1', 'fs', 'var', 'log', 'a'.repeat(60), 'b'.repeat(60));
@@ -336,7 +336,7 @@ describe('excerpts and bundles', () => {
       writeFileSync(join(dir, deep, 'app.log'), 'line\n');
       execFileSync('ln', ['-s', '/etc/shadow', join(dir, 'volumes/1/fs/var/log/evil')]);
       const tar = execFileSync('tar', ['--format=gnu', '--sort=name', '-cf', '-', '-C', dir, 'volumes']);
-      const members = readTar(tar);
+      const members = await readTar(tar);
       const file = members.find((m) => m.name.endsWith('app.log'))!;
       expect(file.name).toBe(`${deep}/app.log`);
       expect(file.name.length).toBeGreaterThan(100);
@@ -346,7 +346,31 @@ describe('excerpts and bundles', () => {
 
       const damaged = Buffer.from(tar);
       damaged[10] = damaged[10]! ^ 0xff;
-      expect(() => readTar(damaged)).toThrow(/bad header checksum/);
+      await expect(readTar(damaged)).rejects.toMatchObject({ name: 'ValidationError', code: 'InvalidBundle', message: expect.stringMatching(/^not a readable tar archive: Invalid tar header/) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads pax path records, and refuses an archive cut short or with more members than allowed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sentinel-tar-'));
+    try {
+      // A name component over 100 characters fits no ustar header: only a pax `path` record holds it.
+      const deep = join('volumes', '1', 'fs', 'var', 'log', 'd'.repeat(120));
+      mkdirSync(join(dir, deep), { recursive: true });
+      writeFileSync(join(dir, deep, 'app.log'), 'x'.repeat(2000));
+      const tar = execFileSync('tar', ['--format=posix', '--sort=name', '-cf', '-', '-C', dir, 'volumes']);
+      expect(tar.includes(Buffer.from(` path=${deep}`))).toBe(true);
+      const members = await readTar(tar);
+      const file = members.find((m) => m.name.endsWith('app.log'))!;
+      expect(file).toMatchObject({ name: `${deep}/app.log`, type: '0' });
+      expect(file.data.toString()).toBe('x'.repeat(2000));
+      expect(members.filter((m) => m.type === '5').length).toBeGreaterThan(0);
+
+      // Cut inside the file's data: tar-stream reports the end it did not expect.
+      const at = tar.indexOf(Buffer.from('x'.repeat(512)));
+      await expect(readTar(tar.subarray(0, at + 1000))).rejects.toMatchObject({ code: 'InvalidBundle', message: expect.stringMatching(/^not a readable tar archive: /) });
+      await expect(readTar(tar, 2)).rejects.toMatchObject({ code: 'BundleTooLarge', message: 'the bundle has more than 2 members' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

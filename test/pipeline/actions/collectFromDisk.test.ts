@@ -655,7 +655,7 @@ describe('the collection document and its parameters', () => {
       expect(ran.stderr).toContain('volume 1: web root /srv/app leads outside the volume; skipped');
 
       const archive = readFileSync(join(STAGE, 'bundle.tar.gz'));
-      const members = readTar(gunzipSync(archive));
+      const members = await readTar(gunzipSync(archive));
       const names = members.map((m) => m.name);
       expect(names).toEqual(expect.arrayContaining(['manifest.txt', 'volumes/1/listing.tsv', 'volumes/1/weblisting.tsv', 'volumes/1/accounts.tsv', 'volumes/1/fs/var/log/apache2/access.log', 'volumes/1/fs/var/spool/cron/crontabs/root', 'volumes/1/fs/var/www/html/hackable/uploads/cmd.php']));
       expect(names.filter((n) => /shadow/.test(n))).toEqual([]);
