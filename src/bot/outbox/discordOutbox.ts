@@ -447,14 +447,15 @@ class Outbox implements DiscordOutbox {
       this.#log.info('storm digest opened', { digest: digestId, rule: g.rule, targetClass: g.targetClass });
     }
     const view = digest.view as ViewOf<'digest'>;
+    // Decided before anything is awaited, so a storm seen by two handlers at once folds each incident once.
     view.members.push(slot.key);
     view.lastJoinAt = at;
     digest.version += 1;
-    // The digest first: a crash before the member's own record is repaired on restart (#reconcile).
-    await this.#persist(digest);
     slot.digest = digest.key;
-    await this.#persist(slot);
     this.#queue.delete(slot.key);
+    // The digest's record first: a crash before the member's own is repaired on restart (#reconcile).
+    await this.#persist(digest);
+    await this.#persist(slot);
     this.#enqueue(digest.key);
     await this.#ensurePages(digest);
     this.#touch(this.#pageKey(view, view.members.length - 1));

@@ -138,10 +138,11 @@ describe('an incident storm against a rate-limited channel', () => {
     });
     const writes = h.discord.calls(isWrite);
     expect(writes.filter((c) => c.status === 429 && !c.injected)).toEqual([]);
-    // The bot's own budget: at most 4 writes to one channel in any 5 s.
+    // The bot's own budget: at most 4 writes to one channel in any 5 s, as the bot sends them; seen
+    // at the fake, a request's arrival can lag by the machine's load, hence the 0.5 s of slack.
     for (const channel of new Set(writes.map(channelOf))) {
       const at = writes.filter((c) => channelOf(c) === channel).map((c) => c.at);
-      for (let i = BUDGET; i < at.length; i += 1) expect(at[i]! - at[i - BUDGET]!, `writes to ${channel}`).toBeGreaterThanOrEqual(5000 - 50);
+      for (let i = BUDGET; i < at.length; i += 1) expect(at[i]! - at[i - BUDGET]!, `writes to ${channel}`).toBeGreaterThanOrEqual(4500);
     }
 
     const channel = h.discord.messages(h.channelId);
