@@ -170,7 +170,7 @@ describe('an incident storm against a rate-limited channel', () => {
     expect(new Set(listed).size).toBe(inDigest);
     for (const id of listed) expect(incidents).toContain(id);
     expect(pages.every((m) => !m.content.includes('⏳'))).toBe(true);
-    h.logs.push(`storm: ${DISTINCT} incidents in ${((Date.now() - started) / 1000).toFixed(0)} s, ${writes.length} writes`);
+    console.info(`storm: ${DISTINCT} incidents, ${REPEATED} repeats: ${writes.length} Discord writes (${posts.length} posts in the channel), ${alone.length} incidents shown alone, ${inDigest} in the digest, ${((Date.now() - started) / 1000).toFixed(0)} s`);
   });
 
   it('the decisions asked for during the storm still work: Block resumes the playbook', { timeout: 180_000 }, async () => {
