@@ -93,7 +93,7 @@ describe('long steps', () => {
     });
     try {
       child = startBotProcess(h.env());
-      await child.waitForOutput((l) => l.includes('consuming the queues'), 90_000);
+      await child.waitForOutput((l) => l.includes('taking messages'), 90_000);
       const machine = await extractStep('inc-heartbeat-killed', { tellHeartbeat: true });
       const run = await machine.start();
       await waitFor(async () => (execStarted ? true : undefined), { timeoutMs: 60_000, what: 'the step to reach the pod' });
