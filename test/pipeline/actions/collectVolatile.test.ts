@@ -37,6 +37,7 @@ import { volatileItems, type VolatileItemId } from '../../../src/pipeline/forens
 import { invokeAction } from '../../../src/pipeline/invokeAction.js';
 import { testDeps, testSettings } from '../../helpers/deps.js';
 import { anyAmiId, createMotoClients, createVpcWithSubnet, MOTO_REGION, motoSettings, uniqueName } from '../../support/aws.js';
+import { useFakeWaiterClock } from '../../support/fakeWaiterClock.js';
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const EMPTY_SHA = sha('');
@@ -102,10 +103,9 @@ function depsWith(ssmClient: 'moto' | 'mock'): ActionDeps {
   return testDeps({ aws: { ...aws, ec2: recordingEc2, ...(ssmClient === 'mock' ? { ssm: unit.ssm } : {}) }, settings: testSettings({ evidenceBucket: bucket, collector: 'sentinel-test' }) });
 }
 
-/** A fake clock for the SSM poll: sleeping advances it, nothing waits for real. */
+/** The SSM waits' timing; the clock is faked in the mocked describe (useFakeWaiterClock), so nothing waits for real. */
 function fakePoll() {
-  let t = 0;
-  return { poll: { sleep: async (ms: number) => void (t += ms), now: () => t, initialIntervalMs: 500, maxIntervalMs: 5000 } };
+  return { poll: { initialIntervalMs: 500, maxIntervalMs: 5000 } };
 }
 
 async function readObject(location: string): Promise<{ body: Buffer; metadata: Record<string, string> }> {
@@ -264,6 +264,8 @@ describe('against moto (SSM happy path: instant Success, empty output)', () => {
 });
 
 describe('with mocked SSM (the emulator lacks real output and failures)', () => {
+  useFakeWaiterClock();
+
   it('polls through InvocationDoesNotExist and InProgress, stores real output with the right sha256, and reports one failure and one timeout without losing the rest', async () => {
     const instanceId = await launch();
     const incidentId = `${HOSTILE}-${uniqueName('x')}`;
