@@ -14,7 +14,6 @@
  *
  * The DLQs come from each source queue's RedrivePolicy, read with the CLI's own credentials.
  */
-import { parseArgs } from 'node:util';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
 import type { IntakeSource } from '../bot/intake/intake.js';
@@ -27,21 +26,6 @@ import { countMessages, peekDeadLetters, type PeekedMessage } from './dlq/peekDe
 import { CONTROL_RESEND_REFUSAL, resendDeadLetter, startMoveTask } from './dlq/replayDeadLetters.js';
 import { resolveDeadLetterQueue, type DeadLetterQueue } from './dlq/resolveDeadLetterQueue.js';
 import type { CliContext } from './types.js';
-
-export const DLQ_USAGE = 'sentinel dlq list [--queue intake|control] [--json] | sentinel dlq replay [--queue intake|control] (--id MESSAGE_ID | --all [--resend]) [--dry-run]';
-
-const DLQ_HELP = `usage: sentinel dlq list [--queue intake|control] [--json]
-       sentinel dlq replay [--queue intake|control] (--id MESSAGE_ID | --all [--resend]) [--dry-run]
-
-list     the messages on the DLQ of the intake queue, the control queue or both (the default), with
-         why each failed as the bot recorded it; nothing is deleted
-replay   --all: SQS's own redrive (StartMessageMoveTask) moves every message back to its queue
-         --id: re-sends one intake message (same body and attributes), then deletes it from the DLQ
-         --all --resend (with --queue intake): re-sends every intake message that way
-         control messages are only moved by SQS's redrive: re-sent by hand they would carry your
-         SenderId, and the bot refuses them
---dry-run says what replay would do and changes nothing
-`;
 
 export interface DlqListOptions {
   /** One queue's DLQ; both when absent. */
@@ -57,48 +41,6 @@ export interface DlqReplayOptions {
   all: boolean;
   resend: boolean;
   dryRun: boolean;
-}
-
-function queueOption(value: string | undefined): IntakeSource | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'intake' && value !== 'control') throw new UserError(`--queue ${JSON.stringify(value)}: expected intake or control`);
-  return value;
-}
-
-/** Parses `dlq list|replay …` and runs it. */
-export async function runDlqCommand(args: string[], ctx: CliContext): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'help' || args.some((a) => a === '--help' || a === '-h')) {
-    ctx.stdout.write(DLQ_HELP);
-    return 0;
-  }
-  if (sub === 'list') {
-    const { values } = parseArgs({ args: rest, options: { queue: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: false });
-    return runDlqList({ ...optionalQueue(values.queue), json: values.json ?? false }, ctx);
-  }
-  if (sub === 'replay') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        queue: { type: 'string' },
-        id: { type: 'string' },
-        all: { type: 'boolean', default: false },
-        resend: { type: 'boolean', default: false },
-        'dry-run': { type: 'boolean', default: false },
-      },
-      allowPositionals: false,
-    });
-    return runDlqReplay(
-      { ...optionalQueue(values.queue), ...(values.id !== undefined ? { id: values.id } : {}), all: values.all ?? false, resend: values.resend ?? false, dryRun: values['dry-run'] ?? false },
-      ctx,
-    );
-  }
-  throw new UserError(`expected "list" or "replay"${sub ? `, not ${JSON.stringify(sub)}` : ''}\nusage: ${DLQ_USAGE}`);
-}
-
-function optionalQueue(value: string | undefined): { queue?: IntakeSource } {
-  const queue = queueOption(value);
-  return queue ? { queue } : {};
 }
 
 /** The source queues asked for: one (its URL must be set) or every configured one. */

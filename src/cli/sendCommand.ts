@@ -7,32 +7,12 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
 import { UserError, describeError } from '../errors.js';
 import { readEvents } from '../pipeline/triage/readEvents.js';
 import type { CliContext } from './types.js';
 
 export const SEND_USAGE = 'sentinel send [--url URL] [--token TOKEN] FILE...';
-
-const HELP = `usage: ${SEND_USAGE}
-
-Posts each event in the files to a running sentinel's webhook, one request per event, in order.
-A FILE holds Falco or Falcosidekick JSON, GuardDuty findings (EventBridge events) or Fluent Bit
-records: one JSON document, a JSON array, NDJSON, or documents one after another. "-" reads stdin.
-
-options:
-  --url URL       the webhook; default http://127.0.0.1:<SENTINEL_WEBHOOK_PORT>/events
-                  (a URL without a path gets /events)
-  --token TOKEN   the shared secret sent in X-Sentinel-Token; default SENTINEL_WEBHOOK_TOKEN
-                  (prefer the variable: other users can see a command line)
-  -h, --help      this help
-
-Prints one line per event: <HTTP status> <file>:<line> <backlog id, or the webhook's reason>
-("error" instead of a status when the event was not read or not sent). A full backlog (429) is
-retried after the Retry-After the webhook gives, up to 5 times.
-Exit status: 0 every event accepted (202), 1 any refused or not sent, 2 usage.
-`;
 
 export interface SendOptions {
   url: URL;
@@ -168,20 +148,18 @@ export async function sendEvents(options: SendOptions, ctx: CliContext): Promise
   return failed ? 1 : 0;
 }
 
-/** Parses `send …` and runs it. */
-export async function runSendCommand(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { url: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    ctx.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length === 0) throw new UserError(`no FILE given (use - for stdin)\nusage: ${SEND_USAGE}`);
-  if (values.token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(values.token)) throw new UserError('--token: expected 1 to 512 printable characters without spaces');
-  const url = resolveWebhookUrl(values.url, ctx.config);
-  const token = values.token ?? ctx.config.bot.webhook.token;
-  return sendEvents({ url, token, files: positionals }, ctx);
+/** The options of `sentinel send` as given; checked here (usage errors are UserErrors). */
+export interface SendCommandOptions {
+  url?: string;
+  token?: string;
+  files: string[];
+}
+
+/** `sentinel send`: checks the options, resolves the webhook URL and token, and sends. */
+export async function runSendCommand(options: SendCommandOptions, ctx: CliContext): Promise<number> {
+  if (options.files.length === 0) throw new UserError(`no FILE given (use - for stdin)\nusage: ${SEND_USAGE}`);
+  if (options.token !== undefined && !/^[\x21-\x7e]{1,512}$/.test(options.token)) throw new UserError('--token: expected 1 to 512 printable characters without spaces');
+  const url = resolveWebhookUrl(options.url, ctx.config);
+  const token = options.token ?? ctx.config.bot.webhook.token;
+  return sendEvents({ url, token, files: options.files }, ctx);
 }

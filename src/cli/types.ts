@@ -9,10 +9,3 @@ export interface CliContext {
   stdout: Writable;
   stderr: Writable;
 }
-
-export interface CliCommand {
-  summary: string;
-  usage: string;
-  /** Resolves to the process exit status. */
-  run(args: string[], ctx: CliContext): Promise<number>;
-}
