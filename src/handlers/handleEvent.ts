@@ -101,20 +101,27 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       return 'done';
     }
   }
+  const startNotifyDirectly = triage.route === 'notify' && !ctx.bot.stateMachines.notify;
   if (observed.outcome === 'repeat') {
     ctx.metrics.eventsDeduplicated.inc();
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'repeat' });
     // The message shows the count: the incident's, or the report's once it replaced it.
     ctx.outbox.touchIncident(incident.incidentId);
     ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey });
-    // The file at that path may have been replaced since: a file repeat is contained again.
-    if (triage.route === 'file-artifact') return containAgain(ctx, incident, triage, ilog);
-    return 'done';
+    // The first event's handling may have died after the incident was recorded and before its
+    // playbook started or its message was recorded; a repeat (a replay from the DLQ carries a new
+    // message id) then finishes it: starting is idempotent (the execution's name), so is recording.
+    const cutShort = (!incident.executionName && !startNotifyDirectly) || (!incident.messageId && !ctx.outbox.has(incidentSlotKey(incident.incidentId)));
+    if (!cutShort) {
+      // The file at that path may have been replaced since: a file repeat is contained again.
+      if (triage.route === 'file-artifact') return containAgain(ctx, incident, triage, ilog);
+      return 'done';
+    }
+    ilog.warn('the first handling of this incident was cut short: finishing it', { executionStarted: Boolean(incident.executionName) });
   }
 
-  // New incident (or a redelivery of one whose handling was cut short).
+  // New incident (or one whose handling was cut short).
   const executionName = incident.executionName ?? executionNameFor(incident.dedupeKey, new Date(incident.windowStart));
-  const startNotifyDirectly = triage.route === 'notify' && !ctx.bot.stateMachines.notify;
   if (!startNotifyDirectly && !incident.executionName) {
     const input = buildPlaybookInput({
       incidentId: incident.incidentId,
