@@ -79,6 +79,12 @@ export const SETTINGS = {
     expects: 'rules short of SENTINEL_NACL_MAX_RULES at which automatic blocks stop and ask a responder (0-39)',
     default: '2',
   },
+  SENTINEL_EGRESS_BACKEND: {
+    schema: z.enum(['nacl', 'cilium', 'calico']),
+    expects:
+      'where deny-egress blocks: nacl (a network ACL rule in the node subnet\'s ACL, at most SENTINEL_NACL_MAX_RULES), cilium (a CiliumClusterwideNetworkPolicy egress deny, Cilium 1.16+) or calico (a GlobalNetworkPolicy in tier sentinel, projectcalico.org/v3)',
+    default: 'nacl',
+  },
   SENTINEL_BLOCK_TTL_HOURS: { schema: z.coerce.number().int().min(1).max(8760), expects: 'hours an egress block lasts before the sweeper lifts it (1-8760)', default: '24' },
   SENTINEL_BLOCK_SWEEP_SECONDS: { schema: z.coerce.number().int().min(5).max(86_400), expects: 'seconds between sweeps that lift expired egress blocks', default: '60' },
   SENTINEL_AUTO_CONTAINMENT_CAP: {
@@ -123,6 +129,7 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_FALCO: { schema: sfnArn, expects: 'ARN of the Falco incident state machine' },
   SENTINEL_STATE_MACHINE_FORENSICS: { schema: sfnArn, expects: 'ARN of the EC2 forensics state machine' },
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
+  SENTINEL_STATE_MACHINE_POD: { schema: sfnArn, expects: 'ARN of the pod containment state machine (route contain-pod: GuardDuty EKS findings in a pod)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted (a file-artifact repeat also has its file contained again)', default: '600' },
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between counter and status edits of one message', default: '5' },
   SENTINEL_DISCORD_CHANNEL_BUDGET: {
@@ -239,6 +246,8 @@ export interface PipelineSettings {
   readonly naclHeadroom: number;
   /** Hours a block lasts (its expiresAt) unless the action input says otherwise. */
   readonly blockTtlHours: number;
+  /** Where deny-egress blocks: a network ACL rule, or a cluster-wide Cilium or Calico policy. */
+  readonly egressBackend: 'nacl' | 'cilium' | 'calico';
   /** ip-ranges.json services whose addresses stay blockable; every other AWS range is protected. */
   readonly awsIpRangesBlockableServices: readonly string[];
   /** The cap on automatic containment (deny-egress, isolate-node, isolate-pod run by a playbook step). */
@@ -286,7 +295,7 @@ export interface WebhookSettings {
 }
 
 export interface BotSettings {
-  readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined };
+  readonly stateMachines: { readonly falco: string | undefined; readonly forensics: string | undefined; readonly notify: string | undefined; readonly pod: string | undefined };
   /** Unique id of the state machines' role: the only SenderId (`<id>` or `<id>:<session>`) a control message may have. */
   readonly stateMachineRoleId: string | undefined;
   readonly stepHeartbeatSeconds: number;
@@ -403,6 +412,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       egressAllowlist: v.SENTINEL_EGRESS_ALLOWLIST ?? [],
       naclHeadroom: v.SENTINEL_NACL_HEADROOM ?? 2,
       blockTtlHours: v.SENTINEL_BLOCK_TTL_HOURS ?? 24,
+      egressBackend: v.SENTINEL_EGRESS_BACKEND ?? 'nacl',
       awsIpRangesBlockableServices: v.SENTINEL_AWS_IP_RANGES_BLOCKABLE_SERVICES ?? ['EC2'],
       autoContainment: { cap: v.SENTINEL_AUTO_CONTAINMENT_CAP ?? 10, windowMinutes: v.SENTINEL_AUTO_CONTAINMENT_WINDOW_MINUTES ?? 60 },
       isolationSecurityGroupId: v.SENTINEL_ISOLATION_SG_ID,
@@ -416,7 +426,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       ssmDocumentPrefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
     },
     bot: {
-      stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY },
+      stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY, pod: v.SENTINEL_STATE_MACHINE_POD },
       stateMachineRoleId: v.SENTINEL_SFN_ROLE_ID,
       stepHeartbeatSeconds: v.SENTINEL_STEP_HEARTBEAT_SECONDS ?? 120,
       mode: v.SENTINEL_MODE ?? 'enforce',

@@ -2,6 +2,7 @@ import { describeError } from '../errors.js';
 import { shortId } from './outbox/outboxSlot.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { blockIdOf, listAllBlocks } from '../pipeline/blocks/blockRegistry.js';
+import { listAllClusterBlocks } from '../pipeline/blocks/clusterBlockRegistry.js';
 import { invokeAction } from '../pipeline/invokeAction.js';
 import { renderBlockExpiry, type ExpiredBlockLine } from './render/blockExpiryMessage.js';
 
@@ -32,7 +33,12 @@ export async function sweepExpiredBlocks(ctx: HandlerContext, state: BlockSweepS
   if (!s3 || !bucket || !def) return 0;
   const now = ctx.now();
   const observe = ctx.bot.mode === 'observe';
-  const blocks = await listAllBlocks({ s3, bucket }, (key, reason) => ctx.logger.warn('skipping an invalid block record', { key, reason }));
+  const onInvalid = (key: string, reason: string) => ctx.logger.warn('skipping an invalid block record', { key, reason });
+  // Network ACL rules and cluster policies (SENTINEL_EGRESS_BACKEND cilium or calico), each lifted by unblock-egress.
+  const blocks = [
+    ...(await listAllBlocks({ s3, bucket }, onInvalid)).map((b) => ({ key: b.key, record: b.record, place: { naclId: b.record.naclId, ruleNumber: b.record.ruleNumber } })),
+    ...(await listAllClusterBlocks({ s3, bucket }, onInvalid)).map((b) => ({ key: b.key, record: b.record, place: { where: `${b.record.policy.kind} ${b.record.policy.name}` } })),
+  ];
   const expired = blocks.filter((b) => b.record.expiresAt !== null && Date.parse(b.record.expiresAt) <= now.getTime());
   const lines: ExpiredBlockLine[] = [];
   for (const block of expired) {
@@ -46,7 +52,7 @@ export async function sweepExpiredBlocks(ctx: HandlerContext, state: BlockSweepS
       ctx.actionDeps,
     );
     if (observe) state.observed.add(id);
-    const line: ExpiredBlockLine = { id, ip: r.ip, port: r.port, naclId: r.naclId, ruleNumber: r.ruleNumber, incidentId: r.incidentId, expiresAt: r.expiresAt!, status: result.status, summary: result.summary };
+    const line: ExpiredBlockLine = { id, ip: r.ip, port: r.port, ...block.place, incidentId: r.incidentId, expiresAt: r.expiresAt!, status: result.status, summary: result.summary };
     // Another replica lifted it first: nothing to report here.
     if (result.status === 'skipped' && !observe && (result.details as { blocks?: unknown[] }).blocks?.length === 0) continue;
     lines.push(line);
@@ -56,7 +62,7 @@ export async function sweepExpiredBlocks(ctx: HandlerContext, state: BlockSweepS
       what: 'block-expired',
       incidentId: r.incidentId,
       outcome: observe ? 'observed' : result.status,
-      detail: { block: id, ip: r.ip, port: r.port, naclId: r.naclId, ruleNumber: r.ruleNumber, expiresAt: r.expiresAt, summary: result.summary },
+      detail: { block: id, ip: r.ip, port: r.port, ...block.place, expiresAt: r.expiresAt, summary: result.summary },
     });
   }
   if (lines.length) {

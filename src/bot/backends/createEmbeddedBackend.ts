@@ -39,7 +39,7 @@ export async function createEmbeddedBackend(config: Config, logger: Logger): Pro
     bot: {
       ...config.bot,
       stateMachineRoleId: EMBEDDED_ENGINE_SENDER_ID,
-      stateMachines: { falco: marker('falco-incident'), forensics: marker('ec2-forensics'), notify: marker('notify') },
+      stateMachines: { falco: marker('falco-incident'), forensics: marker('ec2-forensics'), notify: marker('notify'), pod: marker('pod-containment') },
     },
     describe: { webhookUrl: webhook.url, dataDir: config.dataDir, evidence: `${config.dataDir}/objects/${LOCAL_EVIDENCE_BUCKET}`, playbooks: [...playbooks].join(', ') },
     async close() {

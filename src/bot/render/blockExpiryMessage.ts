@@ -7,8 +7,11 @@ export interface ExpiredBlockLine {
   id: string;
   ip: string;
   port: number | null;
-  naclId: string;
-  ruleNumber: number;
+  /** A network ACL block's rule; a cluster block has `where` (its policy) instead. */
+  naclId?: string;
+  ruleNumber?: number;
+  /** What the block is, when not a network ACL rule: `CiliumClusterwideNetworkPolicy <name>`. */
+  where?: string;
   incidentId: string;
   expiresAt: string;
   /** unblock-egress's status and summary. */
@@ -24,7 +27,7 @@ const MARK = { succeeded: '✅', skipped: '➖', failed: '⚠️' } as const;
  */
 export function renderBlockExpiry(lines: readonly ExpiredBlockLine[], options: { observe: boolean }): RenderedMessage {
   const text = lines
-    .map((l) => `${MARK[l.status]} ${l.id}: ${l.ip} ${l.port === null ? 'all TCP ports' : `tcp/${l.port}`}, rule ${l.ruleNumber} of ${l.naclId}, incident ${l.incidentId}, expired ${l.expiresAt}: ${l.summary}`)
+    .map((l) => `${MARK[l.status]} ${l.id}: ${l.ip} ${l.port === null ? 'all TCP ports' : `tcp/${l.port}`}, ${l.where ?? `rule ${l.ruleNumber} of ${l.naclId}`}, incident ${l.incidentId}, expired ${l.expiresAt}: ${l.summary}`)
     .join('\n');
   const lifted = lines.filter((l) => l.status === 'succeeded').length;
   const title = options.observe

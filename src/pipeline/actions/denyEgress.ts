@@ -50,6 +50,7 @@ import { familyEntries, planNaclRule, type NaclDenyTarget } from '../planning/pl
 import { planNaclRoom, type EvictionCandidate } from '../planning/planNaclRoom.js';
 import { checkProtectedDestination } from '../planning/protectedDestination.js';
 import { SEVERITIES } from '../triage/types.js';
+import { CLUSTER_EGRESS_RBAC, denyEgressInCluster, type ClusterDenyEgressDetails } from './denyEgressInCluster.js';
 import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
@@ -326,6 +327,36 @@ async function evictionCandidates(registry: BlockRegistry, nacl: NetworkAcl, nac
 }
 
 /**
+ * What every backend checks before anything else: protected destinations that need no call
+ * (built-in ranges, the configured allowlist, AWS's ranges), the expiry, who asked and for which
+ * incident. Returns the block's expiry (input, or now + SENTINEL_BLOCK_TTL_HOURS).
+ */
+function checkBlockRequest(input: DenyEgressInput, request: ActionRequest<DenyEgressInput>, deps: ActionDeps): { now: Date; expiresAt: string } {
+  refuseProtected(input.ip, deps);
+  const now = deps.now();
+  if (input.expiresAt && Date.parse(input.expiresAt) <= now.getTime()) {
+    throw new ValidationError(`expiresAt ${input.expiresAt} is not in the future`);
+  }
+  const expiresAt = new Date(input.expiresAt ? Date.parse(input.expiresAt) : now.getTime() + deps.settings.blockTtlHours * 3_600_000).toISOString();
+  if (!request.actor || !request.incidentId) throw new ValidationError('deny-egress needs an actor and an incident id to record the block');
+  return { now, expiresAt };
+}
+
+/**
+ * deny-egress as the registry runs it: with SENTINEL_EGRESS_BACKEND (deps.settings.egressBackend)
+ * `nacl` a network ACL rule (denyEgress below), with `cilium` or `calico` one cluster-wide policy
+ * (denyEgressInCluster.ts). Both refuse the same protected destinations, record the block with its
+ * expiry for unblock-egress and the sweeper, and are idempotent.
+ */
+export async function denyEgressByBackend(request: ActionRequest<DenyEgressInput>, deps: ActionDeps): Promise<ActionResult<DenyEgressDetails | ClusterDenyEgressDetails>> {
+  const backend = deps.settings.egressBackend;
+  if (backend === 'nacl') return denyEgress(request, deps);
+  const input = parseInput(request.input);
+  const { expiresAt } = checkBlockRequest(input, request, deps);
+  return denyEgressInCluster(backend, { ...request, input }, deps, { expiresAt, automatic: request.actor.startsWith('stepfunctions:') });
+}
+
+/**
  * Denies TCP egress to one IP address (one port, or all TCP ports) with a network ACL
  * egress rule placed below the first egress allow rule, so it actually wins. Finds the
  * network ACL (input naclId, SENTINEL_NACL_ID, or the one of the subnet of the node's
@@ -351,14 +382,7 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
   const automatic = request.actor.startsWith('stepfunctions:');
   const severity = input.severity ?? null;
 
-  // Refusals that need no AWS call: built-in ranges, the configured allowlist, AWS's ranges.
-  refuseProtected(ip, deps);
-  const now = deps.now();
-  if (input.expiresAt && Date.parse(input.expiresAt) <= now.getTime()) {
-    throw new ValidationError(`expiresAt ${input.expiresAt} is not in the future`);
-  }
-  const expiresAt = new Date(input.expiresAt ? Date.parse(input.expiresAt) : now.getTime() + deps.settings.blockTtlHours * 3_600_000).toISOString();
-  if (!request.actor || !request.incidentId) throw new ValidationError('deny-egress needs an actor and an incident id to record the block');
+  const { now, expiresAt } = checkBlockRequest(input, request, deps);
   const { ec2, registry } = requireClients(deps);
 
   // Preflight: the network ACL, the VPC's own ranges, the plan.
@@ -553,11 +577,13 @@ export const denyEgressAction = defineAction({
   description:
     'Deny TCP egress to one IP address (one port or all ports) with a network ACL rule placed before the first egress allow rule, ' +
     'and record it so unblock-egress removes exactly that rule. Applies to every subnet associated with the network ACL. ' +
+    'With SENTINEL_EGRESS_BACKEND cilium or calico, a cluster-wide CiliumClusterwideNetworkPolicy or Calico GlobalNetworkPolicy (tier sentinel) denies every pod instead, recorded the same way; the nodes\' own addresses are refused too. ' +
     'Refuses private, link-local, loopback, multicast and reserved addresses (also in IPv4-mapped, NAT64, 6to4 and Teredo forms), the VPC\'s own ranges, ' +
     'the egress allowlist and AWS\'s published service ranges. Blocks expire (SENTINEL_BLOCK_TTL_HOURS). Automatic blocks stop SENTINEL_NACL_HEADROOM rules ' +
     'short of the quota; a full ACL evicts only sentinel\'s own oldest expired or lowest-severity block.',
   containment: true,
-  permissions: { iam: DENY_EGRESS_IAM, rbac: [] },
+  // The network ACL backend's IAM; a cluster backend's RBAC (only the one configured is used).
+  permissions: { iam: DENY_EGRESS_IAM, rbac: [...CLUSTER_EGRESS_RBAC.cilium, ...CLUSTER_EGRESS_RBAC.calico, ...CLUSTER_EGRESS_RBAC.nodes].map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })) },
   input: inputSchema,
-  run: denyEgress,
+  run: denyEgressByBackend,
 });

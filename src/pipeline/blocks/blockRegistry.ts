@@ -119,12 +119,12 @@ export function blockKeyFromRef(ref: string): string {
 
 const location = (registry: BlockRegistry, key: string) => `s3://${registry.bucket}/${key}`;
 
-function isPreconditionFailed(err: unknown): boolean {
+export function isPreconditionFailed(err: unknown): boolean {
   const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'PreconditionFailed' || e?.Code === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
 }
 
-function isNoSuchKey(err: unknown): boolean {
+export function isNoSuchKey(err: unknown): boolean {
   const e = err as { name?: string; Code?: string };
   return e?.name === 'NoSuchKey' || e?.Code === 'NoSuchKey';
 }
@@ -213,14 +213,27 @@ async function readRecord(registry: BlockRegistry, key: string): Promise<BlockRe
   return parsed.data;
 }
 
-async function listKeys(registry: BlockRegistry, prefix: string): Promise<string[]> {
+/**
+ * Every record key under `prefix` (`.json`). Cluster blocks (clusterBlockRegistry.ts) share the
+ * `blocks/<ip>/` prefix; `accept` picks one kind's keys.
+ */
+export async function listRecordKeys(registry: BlockRegistry, prefix: string, accept: (key: string) => boolean): Promise<string[]> {
   const keys: string[] = [];
   try {
-    for await (const o of listS3Objects(registry.s3, { bucket: registry.bucket, prefix })) if (o.Key?.endsWith('.json')) keys.push(o.Key);
+    for await (const o of listS3Objects(registry.s3, { bucket: registry.bucket, prefix })) if (o.Key?.endsWith('.json') && accept(o.Key)) keys.push(o.Key);
   } catch (err) {
     throw new AwsError(`cannot list block records under ${location(registry, prefix)}: ${message(err)}`, { cause: err });
   }
   return keys;
+}
+
+/** A network ACL block's key (`blocks/<ip>/acl-…/<rule>.json`), not a cluster block's. */
+function isNaclKey(key: string): boolean {
+  return key.slice(BLOCK_RECORD_PREFIX.length).split('/')[1]?.startsWith('acl-') === true;
+}
+
+function listKeys(registry: BlockRegistry, prefix: string): Promise<string[]> {
+  return listRecordKeys(registry, prefix, isNaclKey);
 }
 
 async function readAll(registry: BlockRegistry, keys: readonly string[]): Promise<StoredBlock[]> {
