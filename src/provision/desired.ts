@@ -29,6 +29,7 @@ export const STATE_MACHINE_SETTINGS: Readonly<Record<string, SettingName>> = {
   'falco-incident': 'SENTINEL_STATE_MACHINE_FALCO',
   'ec2-forensics': 'SENTINEL_STATE_MACHINE_FORENSICS',
   notify: 'SENTINEL_STATE_MACHINE_NOTIFY',
+  'pod-containment': 'SENTINEL_STATE_MACHINE_POD',
 };
 
 export interface StateMachineTemplate {

@@ -117,6 +117,9 @@ describe('sentinel provision', () => {
       ...(planLines(run.lines).some((l) => l.includes(`${prefix}-notify`))
         ? { SENTINEL_STATE_MACHINE_NOTIFY: `arn:aws:states:${MOTO_REGION}:${MOTO_ACCOUNT_ID}:stateMachine:${prefix}-notify` }
         : {}),
+      ...(planLines(run.lines).some((l) => l.includes(`${prefix}-pod-containment`))
+        ? { SENTINEL_STATE_MACHINE_POD: `arn:aws:states:${MOTO_REGION}:${MOTO_ACCOUNT_ID}:stateMachine:${prefix}-pod-containment` }
+        : {}),
     });
     const config = loadConfig({ env: settings, envFile: false });
     expect(config.queueUrl).toBe(queueUrl);

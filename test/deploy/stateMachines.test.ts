@@ -6,6 +6,7 @@
  * playbook's own rules (failures are recorded and the playbook goes on; nothing that may destroy
  * memory runs before the capture or the waiver). test/deploy/forensicsPlaybook.test.ts runs them.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,7 @@ const MACHINE_OF_ROUTE: Record<Exclude<Route, 'ignore' | 'test'>, string> = {
   record: 'falco-incident',
   forensics: 'ec2-forensics',
   notify: 'notify',
+  'contain-pod': 'pod-containment',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -278,6 +280,8 @@ function representativeTriages(): { name: string; triage: TriageResult }[] {
   const noIp = triaged(guardDutyEvent({}));
   const noInstance: TriageResult = { ...noIp, target: {}, warnings: ['forensics needs an instance id and the finding has none'] };
   const notify = triaged(guardDutyEvent({ resourceType: 'AccessKey', remoteIp: '198.51.100.24' }));
+  const eks = (name: string) => triaged(JSON.parse(readFileSync(new URL(`../fixtures/guardduty-eks/${name}`, import.meta.url), 'utf8')));
+  const eksRuntime = eks('runtime-reverse-shell.json');
   const base = fixtures.find((f) => f.triage.route === 'block-egress')!.triage;
   const ambiguousFile = triaged(
     fluentBitLine(`DVWA_UPLOAD_MOVE ${kv({ src: '/tmp/phpA1b2C3', dst: '/var/www/html/uploads/a proc=x cmdline=.php', proc: 'apache2', cmdline: 'apache2', user: 'www-data', container: 'dvwa', pod: 'dvwa-6d8f7c9b4-x2x9k', ns: 'dvwa' })}`),
@@ -289,6 +293,9 @@ function representativeTriages(): { name: string; triage: TriageResult }[] {
     { name: 'guardduty forensics without a remote IP', triage: noIp },
     { name: 'guardduty forensics without an instance', triage: noInstance },
     { name: 'guardduty notify', triage: notify },
+    { name: 'guardduty EKS runtime finding in a pod', triage: eksRuntime },
+    { name: 'guardduty EKS audit log finding in a pod (no node, no remote IP)', triage: eks('audit-privileged-container.json') },
+    { name: 'guardduty EKS finding with a node and no pod', triage: { ...eksRuntime, target: { node: eksRuntime.target.node! }, artifact: undefined } as TriageResult },
     { name: 'falco approval', triage: { ...base, route: 'approval' as const } },
     { name: 'falco isolate-node', triage: { ...base, route: 'isolate-node' as const } },
   ].filter((t) => t.triage.route !== 'ignore');
@@ -327,7 +334,7 @@ describe('loadStateMachineDefinitions', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('reads every deploy/statemachines/*.asl.json by name, with ${ControlQueueUrl} replaced in string values', () => {
-    expect(definitions.map((d) => d.name)).toEqual(['ec2-forensics', 'falco-incident', 'notify']);
+    expect(definitions.map((d) => d.name)).toEqual(['ec2-forensics', 'falco-incident', 'notify', 'pod-containment']);
     for (const d of definitions) {
       expect(d.definition).not.toContain('${');
       const queueUrls = machinesIn(JSON.parse(d.definition) as Machine)
@@ -401,6 +408,8 @@ describe('every state machine', () => {
       // What a Catch of sentinel.NeedsApproval.* and its Pass state write before a containment approval.
       state.escalation = { reason: 'cap', summary: 'block this egress destination, which the playbook did NOT block by itself' };
       steps.collectDisk = { ...steps.collectDisk, snapshotIds: ['snap-0a1b2c3d4e5f60718'] };
+      // What NodeFromPod writes when the finding names no node: the node isolate-pod read from the pod.
+      if (machineName === 'pod-containment' && !steps.isolateNode!.node) steps.isolateNode = { node: 'ip-10-0-1-10.ap-northeast-2.compute.internal' };
       steps.analyse = {
         ...steps.analyse,
         artifacts: [{ kind: 'volatile:processes', location: 's3://sentinel-evidence/evidence/inc/volatile/i-0a1b2c3d4e5f60718/processes/x.txt', sha256: 'a'.repeat(64) }],
@@ -420,6 +429,9 @@ describe('every state machine', () => {
         if (machineName === 'ec2-forensics' && !input.forensics.hasRemoteIp && ['deny-egress', 'add-malicious-ip'].includes(msg.action)) continue;
         if (machineName === 'falco-incident' && ['extract-file', 'quarantine-file'].includes(msg.action) && !triage.artifact) continue;
         if (machineName === 'falco-incident' && msg.action === 'deny-egress' && !triage.ioc) continue;
+        if (machineName === 'pod-containment' && ['extract-file', 'quarantine-file'].includes(msg.action) && !triage.artifact) continue;
+        if (machineName === 'pod-containment' && msg.action === 'deny-egress' && !triage.ioc) continue;
+        if (machineName === 'pod-containment' && msg.action === 'isolate-pod' && !triage.target.pod) continue;
         const def = ACTIONS[msg.action];
         expect(def, `${s}: action ${msg.action}`).toBeDefined();
         const r = def!.input.safeParse(msg.input);
@@ -432,6 +444,9 @@ describe('every state machine', () => {
     expect(sent).toContain('ec2-forensics:Report:report');
     expect(sent).toContain('falco-incident:AskApproval:approval-request');
     expect(sent).toContain('falco-incident:AskFileCandidates:approval-request');
+    for (const s of ['IsolatePod:task', 'AskIsolatePod:approval-request', 'ExtractFile:task', 'QuarantineFile:task', 'DenyEgress:task', 'AskDenyEgress:approval-request', 'AskNodeIsolation:approval-request', 'IsolateNode:task', 'IsolateNodeNetworkOnly:task', 'Report:report']) {
+      expect(sent).toContain(`pod-containment:${s}`);
+    }
   });
 
   it('reads only JSONPaths that are in the execution input or were written by an earlier state', () => {
@@ -456,6 +471,60 @@ describe('every state machine', () => {
       }
     }
     expect(checked).toBeGreaterThan(100);
+  });
+});
+
+describe('the pod containment playbook', () => {
+  const m = () => machines['pod-containment']!;
+  const taskBody = (s: State) => (s.Parameters?.MessageBody ?? {}) as Json;
+  const actionTasks = () => Object.entries(m().States).filter(([, s]) => s.Type === 'Task' && taskBody(s).kind === 'task');
+
+  it('runs pod isolation, the executable, the egress block and the node question in that order when nothing fails', () => {
+    const order: string[] = [];
+    let at: string | undefined = m().StartAt;
+    const seen = new Set<string>();
+    while (at && !seen.has(at)) {
+      seen.add(at);
+      const s: State = m().States[at]!;
+      if (s.Type === 'Task') order.push(at);
+      at = s.Type === 'Choice' ? ((s.Choices![0]!.Next as string) ?? s.Default) : s.Next;
+    }
+    expect(order).toEqual(['IsolatePod', 'ExtractFile', 'QuarantineFile', 'DenyEgress', 'AskNodeIsolation', 'IsolateNode', 'RecordIncident', 'Report']);
+  });
+
+  it('never skips a later step because one failed, and records each failure as that step\'s result', () => {
+    const tasks = (from: string) => new Set([...reachable(m(), from)].filter((n) => m().States[n]!.Type === 'Task' && taskBody(m().States[n]!).kind === 'task'));
+    for (const [name, s] of actionTasks()) {
+      expect(s.Retry?.find((r) => r.ErrorEquals.includes('sentinel.Transient')), `${name} retries sentinel.Transient`).toBeDefined();
+      const all = s.Catch?.at(-1);
+      expect(all?.ErrorEquals, `${name} catches States.ALL last`).toEqual(['States.ALL']);
+      const afterSuccess = tasks(s.Next!);
+      for (const c of s.Catch ?? []) {
+        const afterFailure = tasks(c.Next);
+        for (const t of afterSuccess) expect(afterFailure.has(t), `${name} failing (${c.ErrorEquals.join(',')}) skips ${t}`).toBe(true);
+      }
+      if (name === 'RecordIncident') continue;
+      expect(all!.ResultPath).toBe(s.ResultPath);
+      const recorder = m().States[all!.Next]!;
+      expect(recorder.Type).toBe('Pass');
+      expect(recorder.Parameters).toMatchObject({ status: 'failed', action: taskBody(s).action, 'error.$': s.ResultPath });
+    }
+    for (const name of Object.keys(m().States)) expect(reachable(m(), name).has('Report'), `${name} leads to Report`).toBe(true);
+    expect(Object.entries(m().States).filter(([, s]) => s.End).map(([n]) => n)).toEqual(['Report']);
+  });
+
+  it('isolates a node only after a responder decided Block on the question, never by itself', () => {
+    const isolations = actionTasks().filter(([, s]) => taskBody(s).action === 'isolate-node').map(([n]) => n);
+    expect(isolations.sort()).toEqual(['IsolateNode', 'IsolateNodeNetworkOnly']);
+    // Without passing the Block branch of CheckNodeDecision, no isolation is reachable.
+    const withoutBlock: Machine = structuredClone(m());
+    withoutBlock.States.CheckNodeDecision!.Choices = [];
+    for (const n of isolations) expect(reachable(withoutBlock, withoutBlock.StartAt).has(n), n).toBe(false);
+    const ask = taskBody(m().States.AskNodeIsolation!);
+    expect(ask).toMatchObject({ kind: 'approval-request', proposedAction: { action: 'isolate-node', 'input.$': '$.steps.isolateNode' } });
+    // The approved step sends exactly the input the responders decided on (the bot matches them).
+    expect(taskBody(m().States.IsolateNode!)['input.$']).toBe('$.steps.isolateNode');
+    expect(taskBody(m().States.IsolateNode!)['memory.$']).toBe('$.memory');
   });
 });
 

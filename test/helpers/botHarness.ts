@@ -81,8 +81,8 @@ export interface BotHarnessOptions {
   /** Register the slash commands (with the product's register-commands) before starting. */
   registerCommands?: boolean;
   /**
-   * Also create the EC2 forensics and notify state machines from deploy/statemachines and give
-   * the bot their ARNs (SENTINEL_STATE_MACHINE_FORENSICS / _NOTIFY).
+   * Also create the EC2 forensics, notify and pod containment state machines from
+   * deploy/statemachines and give the bot their ARNs (SENTINEL_STATE_MACHINE_FORENSICS / _NOTIFY / _POD).
    */
   allStateMachines?: boolean;
   /**
@@ -123,8 +123,8 @@ export interface BotHarness {
   bucket: string;
   /** The Falco incident state machine. */
   stateMachineArn: string;
-  /** Every state machine created (forensics and notify only with `allStateMachines`). */
-  stateMachines: { falco: string; forensics?: string; notify?: string };
+  /** Every state machine created (forensics, notify and pod only with `allStateMachines`). */
+  stateMachines: { falco: string; forensics?: string; notify?: string; pod?: string };
   /** The custom bus whose GuardDuty rule targets the queue (with `eventBus`). */
   eventBusName?: string;
   dataDir: string;
@@ -240,8 +240,8 @@ async function createStateMachine(aws: AwsClients, queueUrl: string): Promise<st
   return out.stateMachineArn!;
 }
 
-/** The forensics and notify state machines, loaded the way `sentinel provision` loads them. */
-async function createOtherStateMachines(aws: AwsClients, queueUrl: string): Promise<{ forensics: string; notify: string }> {
+/** The forensics, notify and pod containment state machines, loaded the way `sentinel provision` loads them. */
+async function createOtherStateMachines(aws: AwsClients, queueUrl: string): Promise<{ forensics: string; notify: string; pod: string }> {
   const definitions = await loadStateMachineDefinitions(queueUrl);
   const create = async (name: string, prefix: string) => {
     const def = definitions.find((d) => d.name === name);
@@ -249,8 +249,8 @@ async function createOtherStateMachines(aws: AwsClients, queueUrl: string): Prom
     const out = await aws.sfn.send(new CreateStateMachineCommand({ name: uniqueName(prefix), definition: def.definition, roleArn: ROLE_ARN }));
     return out.stateMachineArn!;
   };
-  const [forensics, notify] = await Promise.all([create('ec2-forensics', 'forensics'), create('notify', 'notify')]);
-  return { forensics, notify };
+  const [forensics, notify, pod] = await Promise.all([create('ec2-forensics', 'forensics'), create('notify', 'notify'), create('pod-containment', 'pod')]);
+  return { forensics, notify, pod };
 }
 
 /** A custom bus with the GuardDuty rule (the product's pattern) and the queue as its target. */
@@ -378,7 +378,7 @@ async function assemble(
     SENTINEL_SFN_ROLE_ID: MOTO_STATE_MACHINE_ROLE_ID,
     SENTINEL_EVIDENCE_BUCKET: bucket,
     SENTINEL_STATE_MACHINE_FALCO: stateMachineArn,
-    ...(others ? { SENTINEL_STATE_MACHINE_FORENSICS: others.forensics, SENTINEL_STATE_MACHINE_NOTIFY: others.notify } : {}),
+    ...(others ? { SENTINEL_STATE_MACHINE_FORENSICS: others.forensics, SENTINEL_STATE_MACHINE_NOTIFY: others.notify, SENTINEL_STATE_MACHINE_POD: others.pod } : {}),
     SENTINEL_DATA_DIR: dataDir,
     SENTINEL_HTTP_PORT: '0',
     SENTINEL_HTTP_HOST: '127.0.0.1',

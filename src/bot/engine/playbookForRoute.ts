@@ -5,6 +5,7 @@ export const PLAYBOOK_FILES = {
   falco: 'falco-incident',
   forensics: 'ec2-forensics',
   notify: 'notify',
+  pod: 'pod-containment',
 } as const satisfies Record<string, string>;
 
 export type PlaybookKey = keyof typeof PLAYBOOK_FILES;
@@ -16,6 +17,8 @@ export function playbookForRoute(route: Route): PlaybookKey | undefined {
       return 'forensics';
     case 'notify':
       return 'notify';
+    case 'contain-pod':
+      return 'pod';
     case 'ignore':
       return undefined;
     default:

@@ -154,6 +154,8 @@ export function buildPlaybookInput(args: {
       // The severity reaches the block record: a full network ACL evicts the lowest-severity block first.
       denyEgress: ioc ? { ip: ioc.ip, ...(ioc.port ? { port: ioc.port } : {}), ...(node ? { node } : {}), severity: triage.severity } : {},
       isolateNode: node ? { node } : {},
+      // The pod playbook (pod-containment): the pod isolation; its node comes from the finding, or from the isolation's result.
+      isolatePod: t.namespace && t.pod ? { namespace: t.namespace, pod: t.pod } : {},
       instanceId: t.instanceId ?? '',
       addMaliciousIp: ioc
         ? { ip: ioc.ip, source: triage.source, ...(findingId ? { findingId } : {}), ...(seen ? { firstSeen: seen, lastSeen: seen } : {}) }
@@ -218,12 +220,13 @@ export const playbookStateSchema = z
 
 export type PlaybookState = z.output<typeof playbookStateSchema>;
 
-/** The action each playbook step runs (steps of the Falco, forensics and notify playbooks). */
+/** The action each playbook step runs (steps of the Falco, forensics, notify and pod playbooks). */
 export const STEP_ACTIONS: Readonly<Record<string, string>> = {
   extractFile: 'extract-file',
   quarantineFile: 'quarantine-file',
   denyEgress: 'deny-egress',
   isolateNode: 'isolate-node',
+  isolatePod: 'isolate-pod',
   recordIncident: 'record-incident',
   notify: 'notify',
   addMaliciousIp: 'add-malicious-ip',
@@ -295,6 +298,7 @@ const CONTAINMENT_DECISIONS: Readonly<Record<string, string>> = {
   denyEgressDecision: 'deny-egress',
   isolateNodeDecision: 'isolate-node',
   isolateInstanceDecision: 'isolate-node',
+  isolatePodDecision: 'isolate-pod',
 };
 
 function containmentDecisions(state: PlaybookState): IncidentInput['decisions'] {

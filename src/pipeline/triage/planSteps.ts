@@ -1,7 +1,10 @@
 import type { Route } from './types.js';
 
-/** The ordered plan of each route, by pipeline action id. `on-block:` runs only when a person chooses Block. */
-export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: boolean; ambiguousArtifact?: boolean }): string[] {
+/**
+ * The ordered plan of each route, by pipeline action id. `on-block:` runs only when a person chooses
+ * Block. `hasPod` and `hasNode` (the event names a pod, a node or instance) shape `contain-pod`.
+ */
+export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: boolean; ambiguousArtifact?: boolean; hasPod?: boolean; hasNode?: boolean }): string[] {
   switch (route) {
     case 'file-artifact':
       if (opts.hasArtifact) return ['extract-file', 'quarantine-file', 'record-incident', 'report'];
@@ -32,6 +35,17 @@ export function planSteps(route: Route, opts: { hasIoc: boolean; hasArtifact: bo
       ];
     case 'notify':
       return ['notify'];
+    // The pod playbook (pod-containment): each step only when the event gives what it needs; the
+    // node is asked about whenever it is known (from the event, or from the pod once isolated).
+    case 'contain-pod':
+      return [
+        ...(opts.hasPod ? ['isolate-pod'] : []),
+        ...(opts.hasPod && opts.hasArtifact ? ['extract-file', 'quarantine-file'] : []),
+        ...(opts.hasIoc ? ['deny-egress'] : []),
+        ...(opts.hasPod || opts.hasNode ? ['request-approval', 'on-block:isolate-node'] : []),
+        'record-incident',
+        'report',
+      ];
     // Falcosidekick's test event: the bot says the wiring works; no incident, no playbook.
     case 'test':
     case 'ignore':

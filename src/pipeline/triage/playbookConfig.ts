@@ -9,7 +9,8 @@ import { compileOutputTemplate, type OutputTemplate } from './outputTemplate.js'
 import { readConfigDocument, type ConfigDocument } from './readConfigDocument.js';
 
 const falcoRoute = z.enum(['file-artifact', 'block-egress', 'isolate-node', 'approval', 'record', 'test', 'ignore']);
-const guardDutyRoute = z.enum(['forensics', 'notify', 'ignore']);
+/** `contain-pod`: the pod playbook, for a finding in a pod (EKS Runtime Monitoring, EKS audit logs). */
+const guardDutyRoute = z.enum(['forensics', 'contain-pod', 'notify', 'ignore']);
 const priority = z.string().transform((v, ctx) => {
   const p = parseFalcoPriority(v);
   if (!p) ctx.addIssue({ code: 'custom', message: `unknown Falco priority "${v}" (expected one of ${FALCO_PRIORITIES.join(', ')})` });
@@ -111,10 +112,12 @@ const guardDutyRuleSchema = z
         typePrefix: names.optional(),
         resourceType: names.optional(),
         minSeverity: z.number().min(0).max(10).optional(),
+        /** The finding names a pod (an EKS finding whose kubernetesWorkloadDetails is of type pods), or, with false, none. */
+        pod: z.boolean().optional(),
       })
       .strict()
-      .refine((m) => m.type || m.typePrefix || m.resourceType || m.minSeverity !== undefined, {
-        message: 'a match needs at least one of type, typePrefix, resourceType or minSeverity',
+      .refine((m) => m.type || m.typePrefix || m.resourceType || m.minSeverity !== undefined || m.pod !== undefined, {
+        message: 'a match needs at least one of type, typePrefix, resourceType, minSeverity or pod',
       }),
     route: guardDutyRoute.optional(),
   })

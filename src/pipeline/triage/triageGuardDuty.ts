@@ -7,10 +7,25 @@ import { severityOfGuardDutyScore } from './falcoPriority.js';
 import { isValidFieldValue } from './fieldTypes.js';
 import { planSteps } from './planSteps.js';
 import type { GuardDutyRuleConfig, PlaybookConfig } from './playbookConfig.js';
-import type { Ioc, Route, Target, TriageResult } from './types.js';
+import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
 
 const remoteIp = z.object({ ipAddressV4: z.string().nullish(), ipAddressV6: z.string().nullish() }).loose();
 const severity = z.union([z.number(), z.string().regex(/^\s*\d+(\.\d+)?\s*$/, 'a number').transform(Number)]);
+/** A number as GuardDuty writes it, or a numeric string: only ever shown. */
+const shownNumber = z.union([z.number(), z.string()]).nullish();
+/** GuardDuty's Container: in kubernetesWorkloadDetails.containers and as resource.containerDetails. */
+const container = z.object({ name: z.string().nullish(), image: z.string().nullish(), id: z.string().nullish() }).loose();
+/** Runtime Monitoring's ProcessDetails (service.runtimeDetails.process). */
+const processDetails = z
+  .object({
+    name: z.string().nullish(),
+    executablePath: z.string().nullish(),
+    executableSha256: z.string().nullish(),
+    pid: shownNumber,
+    user: z.string().nullish(),
+    lineage: z.array(z.object({ executablePath: z.string().nullish(), name: z.string().nullish() }).loose()).nullish(),
+  })
+  .loose();
 
 const findingSchema = z
   .object({
@@ -34,23 +49,41 @@ const findingSchema = z
           .nullish(),
         kubernetesDetails: z
           .object({
-            kubernetesWorkloadDetails: z.object({ name: z.string().nullish(), namespace: z.string().nullish(), type: z.string().nullish() }).loose().nullish(),
+            kubernetesWorkloadDetails: z
+              .object({ name: z.string().nullish(), namespace: z.string().nullish(), type: z.string().nullish(), containers: z.array(container).nullish() })
+              .loose()
+              .nullish(),
+            kubernetesUserDetails: z.object({ username: z.string().nullish() }).loose().nullish(),
           })
           .loose()
           .nullish(),
+        eksClusterDetails: z.object({ name: z.string().nullish(), arn: z.string().nullish() }).loose().nullish(),
+        containerDetails: container.nullish(),
       })
       .loose(),
     service: z
       .object({
         count: z.number().nullish(),
+        featureName: z.string().nullish(),
+        runtimeDetails: z
+          .object({ process: processDetails.nullish(), context: z.object({ commandLineExample: z.string().nullish() }).loose().nullish() })
+          .loose()
+          .nullish(),
         action: z
           .object({
             networkConnectionAction: z
-              .object({ remoteIpDetails: remoteIp.nullish(), remotePortDetails: z.object({ port: z.number().nullish() }).loose().nullish() })
+              .object({
+                connectionDirection: z.string().nullish(),
+                remoteIpDetails: remoteIp.nullish(),
+                remotePortDetails: z.object({ port: z.number().nullish() }).loose().nullish(),
+              })
               .loose()
               .nullish(),
             awsApiCallAction: z.object({ remoteIpDetails: remoteIp.nullish() }).loose().nullish(),
-            kubernetesApiCallAction: z.object({ remoteIpDetails: remoteIp.nullish() }).loose().nullish(),
+            kubernetesApiCallAction: z
+              .object({ remoteIpDetails: remoteIp.nullish(), verb: z.string().nullish(), requestUri: z.string().nullish(), sourceIps: z.array(z.string()).nullish() })
+              .loose()
+              .nullish(),
             portProbeAction: z.object({ portProbeDetails: z.array(z.object({ remoteIpDetails: remoteIp.nullish() }).loose()).nullish() }).loose().nullish(),
           })
           .loose()
@@ -105,7 +138,43 @@ function checkRule(rule: GuardDutyRuleConfig, f: GuardDutyFinding, full: boolean
   if (m.typePrefix && !check(`type starts with one of ${list(m.typePrefix)}`, m.typePrefix.some((p) => f.type.startsWith(p)), JSON.stringify(f.type))) return { matched: false, checks };
   if (m.resourceType && !check(`resourceType in ${list(m.resourceType)}`, m.resourceType.includes(f.resource.resourceType), JSON.stringify(f.resource.resourceType))) return { matched: false, checks };
   if (m.minSeverity !== undefined && !check(`severity >= ${m.minSeverity}`, f.severity >= m.minSeverity, String(f.severity))) return { matched: false, checks };
+  if (m.pod !== undefined) {
+    const pod = podOf(f);
+    if (!check(m.pod ? 'names a pod' : 'names no pod', Boolean(pod) === m.pod, pod ? JSON.stringify(`${pod.namespace}/${pod.pod}`) : 'no pod')) return { matched: false, checks };
+  }
   return { matched: ok, checks };
+}
+
+const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The pod an EKS finding is about: Runtime Monitoring and EKS audit log findings name it in
+ * kubernetesWorkloadDetails (type `pods`). Another workload type (a Deployment, a DaemonSet…)
+ * names no single pod; neither does a name or namespace that is not a Kubernetes name.
+ */
+function podOf(f: GuardDutyFinding): { namespace: string; pod: string } | undefined {
+  const w = f.resource.kubernetesDetails?.kubernetesWorkloadDetails;
+  const type = w?.type?.toLowerCase();
+  if (!w?.name || !w.namespace || (type !== 'pods' && type !== 'pod')) return undefined;
+  if (!isValidFieldValue('k8sName', w.namespace) || w.namespace.length > 63 || !isValidFieldValue('k8sName', w.name)) return undefined;
+  return { namespace: w.namespace, pod: w.name };
+}
+
+/** The finding is about Kubernetes (EKS Runtime Monitoring or EKS audit logs): it names a cluster, a workload or a Kubernetes user. */
+function isKubernetesFinding(f: GuardDutyFinding): boolean {
+  return Boolean(f.resource.eksClusterDetails || f.resource.kubernetesDetails);
+}
+
+/** The container the process ran in: the finding's containerDetails, else the workload's only container. */
+function containerOf(f: GuardDutyFinding): string | undefined {
+  const listed = f.resource.kubernetesDetails?.kubernetesWorkloadDetails?.containers ?? [];
+  const name = f.resource.containerDetails?.name ?? (listed.length === 1 ? listed[0]?.name : undefined);
+  return name && CONTAINER_NAME.test(name) ? name : undefined;
+}
+
+/** An absolute path as a file step takes it (no NUL, at most 4096 characters). */
+function filePath(path: string | null | undefined): string | undefined {
+  return path && path.startsWith('/') && path.length <= 4096 && !path.includes('\0') ? path : undefined;
 }
 
 function ipOf(d: z.output<typeof remoteIp> | null | undefined): string | undefined {
@@ -114,6 +183,11 @@ function ipOf(d: z.output<typeof remoteIp> | null | undefined): string | undefin
   return ip ? canonicalIp(ip) : undefined;
 }
 
+/**
+ * The finding's remote IP. A Kubernetes finding's IoC is only the remote end of a connection (a
+ * Runtime Monitoring network finding): the address of an EKS audit log finding is whoever called
+ * the Kubernetes API, which triage keeps as context (`callerIp`), not as an address to block.
+ */
 function findIoc(f: GuardDutyFinding): Ioc | undefined {
   const a = f.service?.action;
   const net = a?.networkConnectionAction;
@@ -122,8 +196,35 @@ function findIoc(f: GuardDutyFinding): Ioc | undefined {
     const port = net?.remotePortDetails?.port;
     return port && port >= 1 && port <= 65535 ? { ip: netIp, port } : { ip: netIp };
   }
+  if (isKubernetesFinding(f)) return undefined;
   const ip = ipOf(a?.awsApiCallAction?.remoteIpDetails) ?? ipOf(a?.kubernetesApiCallAction?.remoteIpDetails) ?? ipOf(a?.portProbeAction?.portProbeDetails?.[0]?.remoteIpDetails);
   return ip ? { ip } : undefined;
+}
+
+/** What an EKS finding tells beyond the target: the cluster, the process, the API call. Only ever shown. */
+function kubernetesContext(f: GuardDutyFinding): Record<string, string> {
+  const out: Record<string, string> = {};
+  const put = (k: string, v: string | number | null | undefined, max = 1024) => {
+    if (v !== undefined && v !== null && String(v).trim() !== '') out[k] = String(v).slice(0, max);
+  };
+  const cluster = f.resource.eksClusterDetails;
+  put('cluster', cluster?.name, 100);
+  put('clusterArn', cluster?.arn, 2048);
+  const process = f.service?.runtimeDetails?.process;
+  put('proc', process?.executablePath ?? process?.name, 4096);
+  put('parent', process?.lineage?.[0]?.executablePath ?? process?.lineage?.[0]?.name, 4096);
+  put('pid', process?.pid);
+  put('exeSha256', process?.executableSha256, 64);
+  put('cmdline', f.service?.runtimeDetails?.context?.commandLineExample, 4096);
+  const api = f.service?.action?.kubernetesApiCallAction;
+  put('user', process?.user ?? f.resource.kubernetesDetails?.kubernetesUserDetails?.username, 256);
+  const caller = ipOf(api?.remoteIpDetails) ?? api?.sourceIps?.map((ip) => canonicalIp(ip)).find(Boolean);
+  put('callerIp', caller, 64);
+  put('apiCall', api?.verb && api.requestUri ? `${api.verb} ${api.requestUri}` : undefined, 2048);
+  const image = f.resource.containerDetails?.image ?? f.resource.kubernetesDetails?.kubernetesWorkloadDetails?.containers?.[0]?.image;
+  put('image', image, 1024);
+  put('feature', f.service?.featureName, 64);
+  return out;
 }
 
 export type GuardDutyTriage = { ok: true; result: TriageResult; explanation?: Explanation } | { ok: false; error: string };
@@ -156,11 +257,19 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
   if (dns && isValidFieldValue('hostname', dns)) target.node = dns;
   const workload = f.resource.kubernetesDetails?.kubernetesWorkloadDetails;
   if (workload?.namespace && isValidFieldValue('k8sName', workload.namespace)) target.namespace = workload.namespace;
-  if (workload?.name && workload.type?.toLowerCase() === 'pods' && isValidFieldValue('k8sName', workload.name)) target.pod = workload.name;
+  const pod = podOf(f);
+  if (pod) target.pod = pod.pod;
+  else if (workload?.name && workload.type) warnings.push(`the finding names a workload of type ${workload.type.slice(0, 64)}, not a pod: pod actions need the pod`);
+  const container = pod ? containerOf(f) : undefined;
+  if (container) target.container = container;
   if (route === 'forensics' && !target.instanceId) warnings.push('forensics needs an instance id and the finding has none');
 
+  const kubernetes = isKubernetesFinding(f);
   const ioc = findIoc(f);
-  const context: Record<string, string> = { findingId: f.id, score: String(f.severity), resourceType: f.resource.resourceType };
+  // The process's executable, when the finding names one in a pod: the pod playbook extracts and quarantines it (if it is still there).
+  const exe = pod ? filePath(f.service?.runtimeDetails?.process?.executablePath) : undefined;
+  const artifact: Artifact | undefined = exe ? { path: exe } : undefined;
+  const context: Record<string, string> = { findingId: f.id, score: String(f.severity), resourceType: f.resource.resourceType, ...(kubernetes ? kubernetesContext(f) : {}) };
   if (f.title) context.title = f.title.slice(0, 4096);
   if (f.accountId) context.account = f.accountId;
   if (f.region) context.region = f.region;
@@ -174,12 +283,15 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
     route,
     target,
     ...(ioc ? { ioc } : {}),
+    ...(artifact ? { artifact } : {}),
     dedupeKey: dedupeKey('guardduty', { account: f.accountId, region: f.region, id: f.id }),
-    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: false }),
+    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact), hasPod: Boolean(target.namespace && target.pod), hasNode: Boolean(target.node ?? target.instanceId) }),
     ...(time ? { time } : {}),
     context,
     warnings,
     ...(combined.dryRun && route !== 'ignore' ? { observe: true as const } : {}),
+    // The EKS cluster, shown first in embeds (as Falcosidekick's cluster custom field is).
+    ...(context.cluster ? { custom: { cluster: context.cluster } } : {}),
   };
   if (!options.explain) return { ok: true, result };
   const rules = checked.map((c, index): ExplainedRule => {
@@ -198,6 +310,6 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
     ? [`severity ${f.severity} is below guardduty.severityThreshold (${gd.severityThreshold}): ignore (no rule is consulted)`]
     : [combined.routeFrom ? `route ${route} from ${ruleLabel(combined.routeFrom)}` : `route ${route}: guardduty.defaultRoute (no rule with a route matched)`, ...notRunWarnings(combined)];
   if (combined.dryRun && route !== 'ignore') decision.push('dry run: a matched rule has dryRun (or observe)');
-  const event = [`type ${JSON.stringify(f.type)}`, `resourceType ${JSON.stringify(f.resource.resourceType)}`, `severity ${f.severity}`];
+  const event = [`type ${JSON.stringify(f.type)}`, `resourceType ${JSON.stringify(f.resource.resourceType)}`, `severity ${f.severity}`, ...(pod ? [`pod ${JSON.stringify(`${pod.namespace}/${pod.pod}`)}`] : [])];
   return { ok: true, result, explanation: { event, rules, decision } };
 }

@@ -1,8 +1,10 @@
 /**
  * Where an event goes. `test` is Falcosidekick's test event: the bot says the wiring works, no
- * incident and no playbook.
+ * incident and no playbook. `contain-pod` is the pod-level playbook (pod-containment: isolate the
+ * pod, extract and quarantine the process's executable, block the remote IP, ask before isolating
+ * the node), for GuardDuty EKS findings in a pod.
  */
-export const ROUTES = ['file-artifact', 'block-egress', 'isolate-node', 'approval', 'record', 'forensics', 'notify', 'test', 'ignore'] as const;
+export const ROUTES = ['file-artifact', 'block-egress', 'isolate-node', 'approval', 'record', 'forensics', 'notify', 'contain-pod', 'test', 'ignore'] as const;
 export type Route = (typeof ROUTES)[number];
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
