@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DescribeNetworkAclsCommand, type NetworkAclEntry } from '@aws-sdk/client-ec2';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { APIEmbed, APIMessage } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalIdFor } from '../../src/handlers/approvalIdFor.js';
@@ -150,6 +150,59 @@ describe('/isolate', () => {
   });
 });
 
+describe('/isolate terminate', () => {
+  /** A pod its ReplicaSet would replace, on the harness's node. */
+  function replicaPod(name: string) {
+    h.kube.addPod({
+      namespace: POD_NAMESPACE,
+      name,
+      containers: [POD_CONTAINER],
+      nodeName: h.node.name,
+      labels: { app: 'web' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8c7b6f4', uid: '0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b', controller: true, blockOwnerDeletion: true }],
+    });
+    return `${POD_NAMESPACE}/${name}`;
+  }
+
+  it('shows terminate-pod\'s plan, and on the issuer\'s Confirm deletes the pod with the grace period asked', async () => {
+    const pod = replicaPod('web-5d8c7b6f4-t3rm1');
+    const plan = await shown(run(h.users.alice, 'isolate', { pod, terminate: true, grace: 5, reason: 'reverse shell in the pod' }));
+    expect(embedOf(plan).description).toContain(`terminate pod ${pod}`);
+    expect(embedOf(plan).fields?.[0]?.value).toContain(`would terminate pod ${pod} (grace period 5 s): its ReplicaSet web-5d8c7b6f4 will replace it`);
+    expect(h.kube.hasPod(POD_NAMESPACE, 'web-5d8c7b6f4-t3rm1')).toBe(true);
+    const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmIdOf(plan)}:yes` });
+    expect((await confirm.waitForResponse()).type).toBe(6);
+    const edit = await confirm.waitForEdit(undefined, 15_000);
+    expect((edit.body as { embeds: APIEmbed[] }).embeds[0]?.description).toMatch(/terminated pod .* \(grace period 5 s\)/);
+    expect(h.kube.pod(POD_NAMESPACE, 'web-5d8c7b6f4-t3rm1').object().metadata.deletionGracePeriodSeconds).toBe(5);
+    const audit = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: '/isolate', outcome: 'succeeded' });
+      return entries.find((e) => (e.detail as { actionId?: string }).actionId === 'terminate-pod');
+    });
+    expect(audit.detail).toMatchObject({ actionId: 'terminate-pod', input: { namespace: POD_NAMESPACE, pod: 'web-5d8c7b6f4-t3rm1', gracePeriodSeconds: 5 }, reason: 'reverse shell in the pod' });
+  });
+
+  it('a pod without a controller: the plan says why it is refused, with nothing to confirm; force plans its deletion', async () => {
+    const pod = `${POD_NAMESPACE}/${POD_NAME}`;
+    const refused = await shown(run(h.users.alice, 'isolate', { pod, terminate: true, reason: 'reverse shell in the pod' }));
+    expect(JSON.stringify(refused.embeds)).toContain('it has no controller (ownerReferences), so nothing would recreate it; pass force: true');
+    expect(buttonsOf(refused)).toEqual([]);
+    const forced = await shown(run(h.users.alice, 'isolate', { pod, terminate: true, force: true, reason: 'reverse shell in the pod' }));
+    expect(embedOf(forced).fields?.[0]?.value).toContain('it has no controller: nothing will recreate it');
+    expect(buttonsOf(forced).map((b) => b.label)).toEqual(['Confirm', 'Cancel']);
+    expect(h.kube.hasPod(POD_NAMESPACE, POD_NAME)).toBe(true);
+  });
+
+  it('refuses terminate with a node, with release, and force or grace without terminate', async () => {
+    const pod = `${POD_NAMESPACE}/${POD_NAME}`;
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { node: h.node.name, terminate: true, reason: 'because' }))).toBe(
+      'Cannot run /isolate: terminate: terminate goes with pod (a node is isolated or drained, not terminated)',
+    );
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { pod, terminate: true, release: true, reason: 'because' }))).toBe('Cannot run /isolate: terminate: give terminate or release, not both');
+    expect(await ephemeralText(run(h.users.alice, 'isolate', { pod, force: true, reason: 'because' }))).toBe('Cannot run /isolate: terminate: force and grace go with terminate');
+  });
+});
+
 describe('/unblock', () => {
   const ip = '203.0.113.77';
 
@@ -219,6 +272,58 @@ describe('/evidence', () => {
     expect(await downloaded.text()).toBe(POD_FILE_CONTENT);
     expect(embedOf(message).title).toBe(`evidence ${POD_NAMESPACE}/${POD_NAME}:${POD_FILE}`);
     expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.container === POD_CONTAINER && e.argv[0] === 'cat')).toBe(true);
+  });
+
+  it('logs: shows the plan, then on Confirm stores the container\'s current and previous logs with their sha256', async () => {
+    const name = 'logs-7c9d8e6f5-l0g5x';
+    const pod = h.kube.addPod({ namespace: POD_NAMESPACE, name, containers: [POD_CONTAINER], nodeName: h.node.name });
+    pod.writeLog(POD_CONTAINER, 'before the restart\n');
+    pod.restartContainer(POD_CONTAINER, { exitCode: 137, reason: 'OOMKilled' });
+    pod.writeLog(POD_CONTAINER, 'GET /uploads/shell.php?c=id 200\n');
+    const plan = await shown(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: name, container: POD_CONTAINER, previous: true }, 'logs'));
+    expect(embedOf(plan).description).toBe(`logs of ${POD_NAMESPACE}/${name}`);
+    const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmIdOf(plan)}:yes` });
+    expect((await confirm.waitForResponse()).type).toBe(6);
+    const edit = await confirm.waitForEdit(undefined, 15_000);
+    const text = JSON.stringify((edit.body as { embeds: APIEmbed[] }).embeds);
+    expect(text).toContain(`collected 2 logs of pod ${POD_NAMESPACE}/${name} in s3://${h.bucket}/`);
+    expect(text).toMatch(/log=current sha256=[0-9a-f]{64}/);
+    expect(text).toContain('log=previous');
+    const stored = await waitFor(async () => {
+      const entries = await h.bot.context.audit.readAudit({ what: '/evidence logs', outcome: 'succeeded' });
+      return entries.length ? entries : undefined;
+    });
+    expect(stored[0]!.detail).toMatchObject({ actionId: 'collect-pod-logs', input: { namespace: POD_NAMESPACE, pod: name, containers: [POD_CONTAINER], previous: true } });
+    // The current log as stored: the kubelet's lines with their timestamps.
+    const sha = /log=current sha256=([0-9a-f]{64})/.exec(text)![1]!;
+    const listed = await h.aws.s3.send(new ListObjectsV2Command({ Bucket: h.bucket, Prefix: `evidence/${stored[0]!.incidentId}/${sha}/` }));
+    const body = await h.aws.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: listed.Contents![0]!.Key! }));
+    const log = await body.Body!.transformToString();
+    expect(log).toMatch(/^\S+ GET \/uploads\/shell\.php\?c=id 200\n$/);
+    expect(createHash('sha256').update(log).digest('hex')).toBe(sha);
+  });
+
+  it('capture: shows the bounded tcpdump it would run, and on Confirm stores the pcap', async () => {
+    const pcap = Buffer.concat([Buffer.from('d4c3b2a1020004000000000000000000ffff000071000000', 'hex')]);
+    h.kube.onExec((ctx) => (ctx.argv.includes('tcpdump') ? { stdout: pcap, stderr: '0 packets captured\n0 packets received by filter\n0 packets dropped by kernel\n', exitCode: 0 } : undefined));
+    try {
+      const plan = await shown(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, seconds: 5, packets: 50, host: '203.0.113.9', port: 4444 }, 'capture'));
+      expect(embedOf(plan).description).toBe(`network capture of ${POD_NAMESPACE}/${POD_NAME}`);
+      expect(embedOf(plan).fields?.[0]?.value).toContain('would capture up to 50 packets or 5 s');
+      expect(embedOf(plan).fields?.[0]?.value).toMatch(/filter: .*host 203\.0\.113\.9.*port 4444/);
+      const confirm = h.discord.clickButton({ userId: h.users.alice, messageId: plan.id, customId: `cfm:${confirmIdOf(plan)}:yes` });
+      expect((await confirm.waitForResponse()).type).toBe(6);
+      const edit = await confirm.waitForEdit(undefined, 60_000);
+      expect(JSON.stringify((edit.body as { embeds: APIEmbed[] }).embeds)).toContain(createHash('sha256').update(pcap).digest('hex').slice(0, 12));
+      expect(h.kube.execs.some((e) => e.pod === POD_NAME && e.argv.includes('tcpdump'))).toBe(true);
+    } finally {
+      h.kube.onExec(undefined);
+    }
+  });
+
+  it('logs and capture refuse invalid options', async () => {
+    expect(await ephemeralText(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, container: 'Not_A_Container' }, 'logs'))).toBe('Cannot run /evidence logs: container: a container name');
+    expect(await ephemeralText(run(h.users.alice, 'evidence', { namespace: POD_NAMESPACE, pod: POD_NAME, host: 'evil.example' }, 'capture'))).toBe('Cannot run /evidence capture: host: an IPv4 or IPv6 address');
   });
 
   it('show: the evidence manifest of a recorded incident', async () => {

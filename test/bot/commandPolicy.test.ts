@@ -23,7 +23,7 @@ import { waitFor } from '../support/aws.js';
 import type { InteractionCallbackRecord, InteractionHandle, SlashOptionValue } from '../support/fakeDiscord/types.js';
 import { createBotHarness, POD_CONTAINER, POD_FILE, POD_FILE_CONTENT, POD_NAME, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';
 
-const TWO_PERSON = 'isolate-pod,unblock-egress';
+const TWO_PERSON = 'isolate-pod,unblock-egress,terminate-pod';
 
 let h: BotHarness;
 
@@ -141,6 +141,30 @@ describe('a two-person action started by a slash command', () => {
     const ran = await audited({ what: '/isolate', incidentId, outcome: 'succeeded' });
     expect(ran).toEqual([expect.objectContaining({ who: carol, detail: expect.objectContaining({ confirmedBy: [alice, carol], reason: 'web shell found' }) })]);
     expect(await h.bot.context.audit.readAudit({ incidentId, outcome: 'confirmed-awaiting-second' })).toEqual([expect.objectContaining({ who: alice })]);
+  });
+
+  it('/isolate terminate: terminate-pod on the list needs a second responder too; only then is the pod deleted', async () => {
+    const name = 'web-6b7c8d9e0f-2prsn';
+    h.kube.addPod({
+      namespace: POD_NAMESPACE,
+      name,
+      containers: [POD_CONTAINER],
+      nodeName: h.node.name,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-6b7c8d9e0f', uid: '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d', controller: true }],
+    });
+    const target = `${POD_NAMESPACE}/${name}`;
+    const plan = await shown(run(h.users.alice, 'isolate', { pod: target, terminate: true, reason: 'reverse shell' }));
+    expect(fieldOf(plan, 'Two-person rule')).toMatch(/a different responder must confirm too/);
+    const confirmId = confirmIdOf(plan)!;
+    const first = await clickForEdit(h.users.alice, plan, `cfm:${confirmId}:yes`);
+    expect(first.content).toBe(`Confirmed by you: terminate pod ${target}. A different responder must confirm too; the request is posted in the channel. Nothing changes until then.`);
+    expect(h.kube.pod(POD_NAMESPACE, name).object().metadata.deletionTimestamp).toBeUndefined();
+    const request = await secondRequest(confirmId);
+    expect(fieldOf(request, 'Plan')).toContain(`would terminate pod ${target}`);
+    const done = await clickForEdit(h.users.carol, request, `cfm:${confirmId}:yes`);
+    expect(embedOf(done).description).toMatch(/terminated pod/);
+    expect(fieldOf(done, 'Confirmed by')).toBe(`<@${h.users.alice}>, <@${h.users.carol}>`);
+    expect(h.kube.hasPod(POD_NAMESPACE, name) ? h.kube.pod(POD_NAMESPACE, name).object().metadata.deletionTimestamp : 'gone').toBeDefined();
   });
 
   it('an action not on the list (release-pod) runs on the initiator’s Confirm alone', async () => {

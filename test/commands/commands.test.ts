@@ -19,4 +19,18 @@ describe('slash command definitions', () => {
     expect(byName.unblock!.options!.map((o) => o.name)).toEqual(['ip', 'port', 'block']);
     expect(byName.unblock!.options!.filter((o) => 'required' in o && o.required)).toEqual([]);
   });
+
+  it('/isolate has terminate (with force and grace); /evidence has logs and capture beside collect and show', () => {
+    const byName = Object.fromEntries(commandDefinitions().map((d) => [d.name, d]));
+    expect(byName.isolate!.options!.map((o) => o.name)).toEqual(['reason', 'node', 'pod', 'release', 'terminate', 'force', 'grace']);
+    expect(byName.isolate!.options!.find((o) => o.name === 'grace')).toMatchObject({ min_value: 1, max_value: 3600 });
+    const subs = (byName.evidence!.options ?? []) as { name: string; options?: { name: string; required?: boolean }[] }[];
+    expect(subs.map((s) => s.name)).toEqual(['collect', 'logs', 'capture', 'show']);
+    const logs = subs.find((s) => s.name === 'logs')!.options!;
+    expect(logs.map((o) => o.name)).toEqual(['namespace', 'pod', 'container', 'previous', 'tail']);
+    expect(logs.filter((o) => o.required).map((o) => o.name)).toEqual(['namespace', 'pod']);
+    const capture = subs.find((s) => s.name === 'capture')!.options!;
+    expect(capture.map((o) => o.name)).toEqual(['namespace', 'pod', 'seconds', 'packets', 'host', 'port']);
+    for (const s of subs) expect((s as { description?: string }).description?.length ?? 0).toBeLessThanOrEqual(100);
+  });
 });

@@ -24,8 +24,15 @@ export const isolateOptionsSchema = z
       })
       .optional(),
     release: z.boolean().default(false),
+    /** Terminate the pod instead of isolating it (terminate-pod). */
+    terminate: z.boolean().default(false),
+    force: z.boolean().optional(),
+    grace: z.number().int().min(1).max(3600).optional(),
   })
-  .refine((o) => Boolean(o.node) !== Boolean(o.pod), { message: 'give exactly one of node or pod' });
+  .refine((o) => Boolean(o.node) !== Boolean(o.pod), { message: 'give exactly one of node or pod' })
+  .refine((o) => !o.terminate || Boolean(o.pod), { message: 'terminate goes with pod (a node is isolated or drained, not terminated)', path: ['terminate'] })
+  .refine((o) => !(o.terminate && o.release), { message: 'give terminate or release, not both', path: ['terminate'] })
+  .refine((o) => o.terminate || (o.force === undefined && o.grace === undefined), { message: 'force and grace go with terminate', path: ['terminate'] });
 
 /** `/unblock`: every block of an ip (and port), or one block record by its id. */
 export const unblockOptionsSchema = z
@@ -44,6 +51,47 @@ export const evidenceCollectOptionsSchema = z.object({
   path: z.string().min(2).max(4096).startsWith('/', 'an absolute path'),
   container: z.string().min(1).max(253).optional(),
 });
+
+const ipOption = z.string().trim().refine((v) => parseIpAddress(v) !== undefined, 'an IPv4 or IPv6 address');
+const containerName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a container name');
+
+/** `/evidence logs`: collect-pod-logs' input. */
+export const evidenceLogsOptionsSchema = z
+  .object({
+    namespace: dnsLabel,
+    pod: dnsName,
+    container: containerName.optional(),
+    previous: z.boolean().optional(),
+    tail: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .transform((o) => ({
+    namespace: o.namespace,
+    pod: o.pod,
+    ...(o.container ? { containers: [o.container] } : {}),
+    ...(o.previous ? { previous: true } : {}),
+    ...(o.tail !== undefined ? { tailLines: o.tail } : {}),
+  }));
+
+/** `/evidence capture`: capture-network's input (the filter from validated parts only). */
+export const evidenceCaptureOptionsSchema = z
+  .object({
+    namespace: dnsLabel,
+    pod: dnsName,
+    seconds: z.number().int().min(1).max(300).optional(),
+    packets: z.number().int().min(1).max(100_000).optional(),
+    host: ipOption.optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .transform((o) => {
+    const filter = { ...(o.host ? { hosts: [parseIpAddress(o.host)!.text] } : {}), ...(o.port !== undefined ? { ports: [o.port] } : {}) };
+    return {
+      namespace: o.namespace,
+      pod: o.pod,
+      ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
+      ...(o.packets !== undefined ? { packets: o.packets } : {}),
+      ...(Object.keys(filter).length ? { filter } : {}),
+    };
+  });
 
 export const evidenceShowOptionsSchema = z.object({
   incident: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'an incident id'),

@@ -3,7 +3,7 @@ import { readIncidentRecord } from '../../pipeline/incident/readIncidentRecord.j
 import { renderReport } from '../../bot/render/reportMessage.js';
 import { auditPerson, requireResponder } from '../authorize.js';
 import type { HandlerContext } from '../context.js';
-import { evidenceCollectOptionsSchema, evidenceShowOptionsSchema } from './commandOptions.js';
+import { evidenceCaptureOptionsSchema, evidenceCollectOptionsSchema, evidenceLogsOptionsSchema, evidenceShowOptionsSchema } from './commandOptions.js';
 import { planCommand } from './planCommand.js';
 import { evidenceView } from './presignEvidence.js';
 import { refuseOptions } from './refuseOptions.js';
@@ -13,12 +13,14 @@ import { ephemeralText, replaceText } from './replies.js';
  * `/evidence collect`: copies a file out of a pod into the evidence store. It execs in the pod and
  * writes to S3, so like every command that changes something it shows the plan first and runs on
  * Confirm (handleConfirmButton answers with the SHA-256, size and a short-lived download link).
+ * `/evidence logs` (collect-pod-logs) and `/evidence capture` (capture-network: an ephemeral debug
+ * container running a bounded tcpdump) go the same way: plan, Confirm, the two-person policy.
  * `/evidence show`: the evidence manifest of an incident; read-only, but still for responders only,
  * and audited.
  */
 export async function handleEvidenceCommand(interaction: ChatInputCommandInteraction, ctx: HandlerContext): Promise<void> {
   const sub = interaction.options.getSubcommand(false);
-  const command = sub === 'collect' || sub === 'show' ? `/evidence ${sub}` : '/evidence';
+  const command = sub === 'collect' || sub === 'show' || sub === 'logs' || sub === 'capture' ? `/evidence ${sub}` : '/evidence';
   if (!(await requireResponder(interaction, ctx, { attempt: `run ${command}`, what: command }))) return;
   if (sub === 'collect') {
     const parsed = evidenceCollectOptionsSchema.safeParse({
@@ -30,6 +32,33 @@ export async function handleEvidenceCommand(interaction: ChatInputCommandInterac
     if (!parsed.success) return refuseOptions(interaction, ctx, command, parsed.error);
     const { namespace, pod, path } = parsed.data;
     await planCommand(interaction, ctx, { command, actionId: 'extract-file', input: parsed.data, reason: 'manual /evidence collect', summary: `evidence ${namespace}/${pod}:${path}` });
+    return;
+  }
+  if (sub === 'logs') {
+    const parsed = evidenceLogsOptionsSchema.safeParse({
+      namespace: interaction.options.getString('namespace') ?? '',
+      pod: interaction.options.getString('pod') ?? '',
+      container: interaction.options.getString('container') ?? undefined,
+      previous: interaction.options.getBoolean('previous') ?? undefined,
+      tail: interaction.options.getInteger('tail') ?? undefined,
+    });
+    if (!parsed.success) return refuseOptions(interaction, ctx, command, parsed.error);
+    const { namespace, pod } = parsed.data;
+    await planCommand(interaction, ctx, { command, actionId: 'collect-pod-logs', input: parsed.data, reason: 'manual /evidence logs', summary: `logs of ${namespace}/${pod}` });
+    return;
+  }
+  if (sub === 'capture') {
+    const parsed = evidenceCaptureOptionsSchema.safeParse({
+      namespace: interaction.options.getString('namespace') ?? '',
+      pod: interaction.options.getString('pod') ?? '',
+      seconds: interaction.options.getInteger('seconds') ?? undefined,
+      packets: interaction.options.getInteger('packets') ?? undefined,
+      host: interaction.options.getString('host') ?? undefined,
+      port: interaction.options.getInteger('port') ?? undefined,
+    });
+    if (!parsed.success) return refuseOptions(interaction, ctx, command, parsed.error);
+    const { namespace, pod } = parsed.data;
+    await planCommand(interaction, ctx, { command, actionId: 'capture-network', input: parsed.data, reason: 'manual /evidence capture', summary: `network capture of ${namespace}/${pod}` });
     return;
   }
   if (sub === 'show') {
@@ -57,5 +86,5 @@ export async function handleEvidenceCommand(interaction: ChatInputCommandInterac
     await audit('shown');
     return;
   }
-  await interaction.reply(ephemeralText('Use /evidence collect or /evidence show.'));
+  await interaction.reply(ephemeralText('Use /evidence collect, /evidence logs, /evidence capture or /evidence show.'));
 }
