@@ -39,7 +39,7 @@ export const unblockOptionsSchema = z
   .object({
     ip: z.string().trim().refine((v) => parseIpAddress(v) !== undefined, 'an IPv4 or IPv6 address').optional(),
     port: z.number().int().min(1).max(65535).optional(),
-    /** One block by its id (`<ip>/<network ACL id>/<rule number>`, as reports and the expiry message show it). */
+    /** One block by its id (`<ip>/<network ACL id>/<rule number>` or `<ip>/<cilium|calico>/<policy name>`, as reports and the expiry message show it). */
     block: z.string().trim().min(5).max(200).optional(),
   })
   .refine((o) => (o.ip === undefined) !== (o.block === undefined), { message: 'give either ip (and optionally port) or block' })

@@ -18,7 +18,7 @@ const inputSchema = z
     ip: ipAddressSchema.optional(),
     /** Only the block of exactly this port; every block of the IP when absent. */
     port: portSchema.optional(),
-    /** Exactly one block: its id (`<ip>/<naclId>/<ruleNumber>`) or its record key (`blocks/….json`). */
+    /** Exactly one block: its id (`<ip>/<naclId>/<ruleNumber>`, or `<ip>/<cilium|calico>/<policy name>`) or its record key (`blocks/….json`). */
     block: z.string().trim().min(5).max(200).optional(),
   })
   .refine((v) => (v.ip === undefined) !== (v.block === undefined), { message: 'give either ip (and optionally port) or block, not both' })

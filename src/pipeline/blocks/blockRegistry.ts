@@ -112,7 +112,7 @@ export function blockKeyFromRef(ref: string): string {
   const parts = id.split('/');
   const [ip, naclId, rule] = parts;
   if (parts.length !== 3 || !ip || !naclId || !rule || !NACL_ID.test(naclId) || !/^[1-9]\d{0,4}$/.test(rule)) {
-    throw new ValidationError(`${JSON.stringify(ref)} is not a block id (<ip>/<network ACL id>/<rule number>, e.g. 203.0.113.7/acl-0abc1234/3) or block record key`);
+    throw new ValidationError(`${JSON.stringify(ref)} is not a block id (<ip>/<network ACL id>/<rule number>, e.g. 203.0.113.7/acl-0abc1234/3, or <ip>/<cilium|calico>/<policy name>) or block record key`);
   }
   return blockKey({ ip: normalizeIp(ip), naclId, ruleNumber: Number(rule) });
 }
