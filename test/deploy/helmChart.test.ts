@@ -151,14 +151,22 @@ function permissions(rules: Rule[]): string[] {
 }
 
 /** The RBAC rules written in docs/permissions/*.md (flow-style YAML: `apiGroups: [""]` etc.). */
-function documentedRules(): Rule[] {
+/**
+ * The RBAC docs/permissions documents, for an egress backend: the ClusterRoles named
+ * `sentinel-egress-<backend>` (docs/permissions/egress.md) count only for their own backend.
+ */
+function documentedRules(egressBackend: 'nacl' | 'cilium' | 'calico' = 'nacl'): Rule[] {
   const dir = new URL('../../docs/permissions/', import.meta.url);
   const rules: Rule[] = [];
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.md'))) {
     const text = readFileSync(new URL(file, dir), 'utf8');
     for (const block of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
-      const re = /apiGroups:\s*(\[[^\]]*\])\s*\n\s*resources:\s*(\[[^\]]*\])\s*\n\s*verbs:\s*(\[[^\]]*\])/g;
-      for (const m of block[1]!.matchAll(re)) rules.push({ apiGroups: JSON.parse(m[1]!), resources: JSON.parse(m[2]!), verbs: JSON.parse(m[3]!) });
+      for (const doc of block[1]!.split(/^---$/m)) {
+        const backend = /name: sentinel-egress-(\w+)/.exec(doc)?.[1];
+        if (backend !== undefined && backend !== egressBackend) continue;
+        const re = /apiGroups:\s*(\[[^\]]*\])\s*\n\s*resources:\s*(\[[^\]]*\])\s*\n\s*verbs:\s*(\[[^\]]*\])/g;
+        for (const m of doc.matchAll(re)) rules.push({ apiGroups: JSON.parse(m[1]!), resources: JSON.parse(m[2]!), verbs: JSON.parse(m[3]!) });
+      }
     }
   }
   return rules;
@@ -333,6 +341,24 @@ describe('the bot\'s identity and permissions', () => {
         expect(permissions(role.rules as Rule[]).every((p) => p.startsWith('core/nodes/') || p === 'core/pods/list'), b.metadata.name).toBe(true);
       }
     }
+  });
+
+  it('with a cluster egress backend, grants that backend\'s policies and the nodes\' list cluster-wide, as docs/permissions/egress.md says; none with the network ACL', { timeout: 300_000 }, async () => {
+    for (const backend of ['cilium', 'calico'] as const) {
+      const r = await renderAndValidate({ ...MINIMAL, settings: { SENTINEL_EGRESS_BACKEND: backend } });
+      expect(r.report.results.filter((x) => x.status === 'failed')).toEqual([]);
+      const roles = [...byKind(r, 'ClusterRole'), ...byKind(r, 'Role')];
+      expect(permissions(roles.flatMap((role) => role.rules as Rule[]))).toEqual(permissions(documentedRules(backend)));
+      const role = one(r, 'ClusterRole', `sentinel-egress-${backend}`);
+      const binding = one(r, 'ClusterRoleBinding', `sentinel-egress-${backend}`) as K8sObject & { roleRef: { name: string }; subjects: Subject[] };
+      expect(binding.roleRef.name).toBe(role.metadata.name);
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'sentinel', namespace: one(r, 'ServiceAccount', 'sentinel').metadata.namespace }]);
+      expect(permissions(role.rules as Rule[])).toContain('core/nodes/list');
+      expect(permissions(role.rules as Rule[]).some((p) => p.startsWith(backend === 'cilium' ? 'cilium.io/' : 'projectcalico.org/'))).toBe(true);
+      expect(r.render.yaml).not.toMatch(backend === 'cilium' ? /projectcalico/ : /cilium\.io/);
+    }
+    expect(minimal.render.yaml).not.toMatch(/sentinel-egress-/);
+    expect(await refused({ ...MINIMAL, settings: { SENTINEL_EGRESS_BACKEND: 'iptables' } })).toMatch(/SENTINEL_EGRESS_BACKEND is "iptables": expected nacl, cilium or calico/);
   });
 
   it('binds the pod actions in exactly the namespaces listed, one RoleBinding each, and none by default', async () => {
