@@ -1,0 +1,83 @@
+/**
+ * The storm's figures from what the bot logged and what the fake Discord recorded (pure: no I/O).
+ */
+import type { RecordedCall } from '../../test/support/fakeDiscord/types.js';
+
+export interface LatencyFigures {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Nearest-rank percentile of seconds; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export function latencies(ms: readonly number[]): LatencyFigures {
+  const s = ms.map((x) => x / 1000).sort((a, b) => a - b);
+  return { count: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.length ? s[s.length - 1]! : Number.NaN };
+}
+
+const INCIDENT_ID = /inc-[0-9a-f]{20}/g;
+const isWrite = (c: RecordedCall) => ['POST', 'PATCH', 'PUT', 'DELETE'].includes(c.method) && c.path.startsWith('/channels/');
+
+export interface DiscordFigures {
+  /** Every REST request the bot made. */
+  requests: number;
+  /** Message writes that succeeded: posts in the incident channel, posts in threads, edits, threads started. */
+  channelPosts: number;
+  threadPosts: number;
+  edits: number;
+  threadsStarted: number;
+  /** 429s the fake's own per-channel limits gave (beyond injected ones: none are injected here). */
+  rateLimited: number;
+  injected: number;
+  /** Other failed writes (status >= 400, not 429). */
+  failedWrites: number;
+  /** Storm digests posted. */
+  digests: number;
+}
+
+const succeeded = (c: RecordedCall) => c.status >= 200 && c.status < 300;
+
+export function discordFigures(calls: readonly RecordedCall[], channelId: string): DiscordFigures {
+  const ok = calls.filter((c) => isWrite(c) && succeeded(c));
+  const channelOf = (c: RecordedCall) => /^\/channels\/(\d+)/.exec(c.path)?.[1];
+  const posts = ok.filter((c) => c.method === 'POST' && c.route === '/channels/:channel_id/messages');
+  return {
+    requests: calls.length,
+    channelPosts: posts.filter((c) => channelOf(c) === channelId).length,
+    threadPosts: posts.filter((c) => channelOf(c) !== channelId).length,
+    edits: ok.filter((c) => c.method === 'PATCH').length,
+    threadsStarted: ok.filter((c) => c.method === 'POST' && c.path.endsWith('/threads')).length,
+    rateLimited: calls.filter((c) => c.status === 429 && !c.injected).length,
+    injected: calls.filter((c) => c.injected).length,
+    failedWrites: calls.filter((c) => isWrite(c) && c.status >= 400 && c.status !== 429).length,
+    digests: posts.filter((c) => /"title":"🌩 Storm: /.test(JSON.stringify(c.body))).length,
+  };
+}
+
+/** When each incident first shows in Discord: the first message write (post or edit, its own message, a digest page, an approval) naming it. */
+export function firstShown(calls: readonly RecordedCall[]): Map<string, number> {
+  const shown = new Map<string, number>();
+  for (const c of calls) {
+    if (!isWrite(c) || !succeeded(c) || c.body === undefined) continue;
+    for (const m of JSON.stringify(c.body).matchAll(INCIDENT_ID)) if (!shown.has(m[0])) shown.set(m[0], c.at);
+  }
+  return shown;
+}
+
+/** When each approval's message (its Allow and Block buttons) reached the fake Discord. */
+export function approvalPosts(calls: readonly RecordedCall[]): Map<string, number> {
+  const posted = new Map<string, number>();
+  for (const c of calls) {
+    if (c.method !== 'POST' || c.status !== 200 || c.route !== '/channels/:channel_id/messages') continue;
+    const m = /"custom_id":"apv:([^:"]+):allow"/.exec(JSON.stringify(c.body ?? {}));
+    if (m && !posted.has(m[1]!)) posted.set(m[1]!, c.at);
+  }
+  return posted;
+}
