@@ -116,7 +116,7 @@ export function parseMessage(body: string | undefined): ParseResult {
   }
   if (json && typeof json === 'object' && !Array.isArray(json) && 'kind' in json) {
     const kind = (json as { kind: unknown }).kind;
-    if (typeof kind !== 'string' || !(kind in schemas)) return { ok: false, reason: `unknown message kind ${JSON.stringify(String(kind).slice(0, 40))}` };
+    if (typeof kind !== 'string' || !Object.hasOwn(schemas, kind)) return { ok: false, reason: `unknown message kind ${JSON.stringify(String(kind).slice(0, 40))}` };
     const k = kind as keyof typeof schemas;
     const r = schemas[k].safeParse(json);
     if (!r.success) return { ok: false, reason: `invalid ${k} message: ${issues(r.error)}` };
