@@ -9,31 +9,128 @@ import { parseIpAddress } from '../net/ipAddress.js';
 export const FIELD_TYPES = ['text', 'path', 'token', 'ip', 'port', 'k8sName', 'hostname', 'hex'] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-const HOSTNAME = /^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$/;
-const HEX = /^[0-9a-f]{1,64}$/i;
-const TOKEN = /^\S+$/u;
+/**
+ * The value checks, written as loops over the characters: they run for every field of every
+ * event, and each is exactly the pattern in its comment.
+ */
 
-export function isValidFieldValue(type: FieldType, value: string): boolean {
+/** JavaScript's `\s`: WhiteSpace and LineTerminator (what `trim` removes). */
+export function isJsWhitespace(c: number): boolean {
+  return (
+    c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isLower = (c: number) => c >= 97 && c <= 122;
+const isUpper = (c: number) => c >= 65 && c <= 90;
+
+// Each check reads text[from, to): the template parser checks a value where it lies in the line,
+// before (and without) cutting it out.
+
+/** `/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/` (a Kubernetes name), or with A-Z too (a hostname). */
+function isDnsName(text: string, from: number, to: number, upper: boolean): boolean {
+  const n = to - from;
+  if (n <= 0 || n > 253) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (isDigit(c) || isLower(c) || (upper && isUpper(c))) continue;
+    if ((c === 45 || c === 46) && i !== from && i !== to - 1) continue;
+    return false;
+  }
+  return true;
+}
+
+/** `/^[0-9a-f]{1,64}$/i`. */
+function isHex(text: string, from: number, to: number): boolean {
+  const n = to - from;
+  if (n <= 0 || n > 64) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c) && !(c >= 97 && c <= 102) && !(c >= 65 && c <= 70)) return false;
+  }
+  return true;
+}
+
+/** `/^\S+$/u`: not empty, no whitespace. */
+function isToken(text: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) if (isJsWhitespace(text.charCodeAt(i))) return false;
+  return true;
+}
+
+/** `/^\d{1,5}$/` and 1 to 65535. */
+function isPort(text: string, from: number, to: number): boolean {
+  const n = to - from;
+  if (n <= 0 || n > 5) return false;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return false;
+    v = v * 10 + (c - 48);
+  }
+  return v >= 1 && v <= 65535;
+}
+
+/** isPlainIpv4 of text[from, to). */
+function isPlainIpv4At(text: string, from: number, to: number): boolean {
+  const n = to - from;
+  if (n < 7 || n > 15) return false;
+  let parts = 0;
+  let digits = 0;
+  let part = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i === to ? 46 : text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part > 255 || ++parts > 4) return false;
+      digits = 0;
+      part = 0;
+    } else if (isDigit(c)) {
+      if (digits === 1 && part === 0) return false;
+      part = part * 10 + (c - 48);
+      if (++digits > 3) return false;
+    } else {
+      return false;
+    }
+  }
+  return parts === 4;
+}
+
+/**
+ * True when `value` is an IPv4 address in four decimal parts (no leading zeros, each at most
+ * 255): the IP module reads such text as that address, and its canonical form is the text itself.
+ * False says only that the fast reading does not apply (ask the IP module).
+ */
+export function isPlainIpv4(value: string): boolean {
+  return isPlainIpv4At(value, 0, value.length);
+}
+
+/** Whether text[from, to) is a valid value of the type (isValidFieldValue without cutting the value out). */
+export function isValidFieldRange(type: FieldType, text: string, from: number, to: number): boolean {
   switch (type) {
     case 'text':
       return true;
     case 'path':
       // Only the first character: which readings fit must not depend on where a value ends.
-      return value.startsWith('/');
+      return to > from && text.charCodeAt(from) === 47;
     case 'token':
-      return TOKEN.test(value);
+      return isToken(text, from, to);
     case 'ip':
-      return parseIpAddress(value) !== undefined;
+      return isPlainIpv4At(text, from, to) || parseIpAddress(text.slice(from, to)) !== undefined;
     case 'port':
-      return /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535;
+      return isPort(text, from, to);
     case 'k8sName':
-      return K8S_NAME.test(value);
+      return isDnsName(text, from, to, false);
     case 'hostname':
-      return HOSTNAME.test(value);
+      return isDnsName(text, from, to, true);
     case 'hex':
-      return HEX.test(value);
+      return isHex(text, from, to);
   }
+}
+
+export function isValidFieldValue(type: FieldType, value: string): boolean {
+  return isValidFieldRange(type, value, 0, value.length);
 }
 
 /** True for types whose values never contain whitespace. */

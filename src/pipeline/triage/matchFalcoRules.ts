@@ -2,6 +2,7 @@ import { combineMatches, outcomeOf, type CombinedMatch, type RuleMatch } from '.
 import type { ExplainedCheck, ExplainedRule } from './explanation.js';
 import { describeFieldCondition, describeReading, testFieldCondition, type FieldReading } from './fieldConditions.js';
 import { falcoPriorityRank, type FalcoPriority } from './falcoPriority.js';
+import { indexFalcoRules } from './indexFalcoRules.js';
 import type { FalcoRoute, FalcoRuleConfig, PlaybookConfig, PriorityCondition } from './playbookConfig.js';
 
 /**
@@ -110,10 +111,18 @@ export function matchFalcoRules(config: PlaybookConfig, facts: FalcoFacts, optio
   const full = options.explain === true;
   const checked: RuleCheck[] = [];
   const matched: RuleCheck[] = [];
-  for (let i = 0; i < rules.length; i++) {
-    const c = checkRule(rules[i]!, i, facts, full);
-    if (full) checked.push(c);
-    if (c.matched) matched.push(c);
+  if (full) {
+    for (let i = 0; i < rules.length; i++) {
+      const c = checkRule(rules[i]!, i, facts, full);
+      checked.push(c);
+      if (c.matched) matched.push(c);
+    }
+  } else {
+    // Only the rules that can be the event's: every other one fails on identity (checkRule's NO_MATCH).
+    for (const i of indexFalcoRules(rules).candidates(facts.ruleName, facts.tag, facts.body)) {
+      const c = checkRule(rules[i]!, i, facts, false);
+      if (c.matched) matched.push(c);
+    }
   }
   const ordered = matched.some((c) => c.byName) ? [...matched.filter((c) => !c.byTextOnly), ...matched.filter((c) => c.byTextOnly)] : matched;
   const combined = combineMatches<FalcoRoute, FalcoRuleConfig>(ordered.map((c): RuleMatch<FalcoRuleConfig> => ({ index: c.index, rule: rules[c.index]! })));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isJsWhitespace } from './fieldTypes.js';
 import { falcoLogLine } from './falcoLogLine.js';
 import { parseFalcoPriority, type FalcoPriority } from './falcoPriority.js';
 
@@ -56,14 +57,30 @@ export const fluentBitSchema = z.object({
   kubernetes: kubernetesSchema.optional(),
 });
 
+/** Without a leading byte-order mark and trailing whitespace (line ends among it). */
 function cleanLine(s: string): string {
-  return s.replace(/^\uFEFF/, '').replace(/[\r\n]+$/, '').trimEnd();
+  return (s.charCodeAt(0) === 0xfeff ? s.slice(1) : s).trimEnd();
 }
 
+/**
+ * The tag (the first run of non-whitespace, after any leading whitespace) and what follows it
+ * after one whitespace character and then one space at most. The tag is empty only when the
+ * body is all whitespace.
+ */
 function splitBody(body: string): { tag: string; afterTag: string } {
-  const trimmed = body.replace(/^\s+/, '');
-  const m = /^(\S+)(?:\s([\s\S]*))?$/.exec(trimmed);
-  return { tag: m?.[1] ?? '', afterTag: (m?.[2] ?? '').replace(/^ /, '') };
+  const n = body.length;
+  let start = 0;
+  while (start < n && isJsWhitespace(body.charCodeAt(start))) start++;
+  let end = start;
+  while (end < n && !isJsWhitespace(body.charCodeAt(end))) end++;
+  if (end >= n - 1) return { tag: body.slice(start, end), afterTag: '' };
+  return { tag: body.slice(start, end), afterTag: body.slice(body.charCodeAt(end + 1) === 32 ? end + 2 : end + 1) };
+}
+
+/** Whether an object has any own enumerable key (without listing them). */
+function hasAnyKey(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
 }
 
 function issuesText(error: z.ZodError): string {
@@ -82,23 +99,17 @@ function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string):
   const priority = parseFalcoPriority(j.priority) ?? (prefix ? parseFalcoPriority(prefix[2]!) : undefined);
   if (!priority) return { ok: false, error: `unknown Falco priority "${j.priority.slice(0, 40)}"` };
   const body = prefix ? output.slice(prefix[0].length) : output;
-  return {
-    ok: true,
-    alert: {
-      shape,
-      ruleName: j.rule,
-      priority,
-      body,
-      ...splitBody(body),
-      outputFields: j.output_fields ?? {},
-      hasOutputFields: Object.keys(j.output_fields ?? {}).length > 0,
-      tags: j.tags ?? [],
-      ...(sourceOf(j.source) ? { source: sourceOf(j.source)! } : {}),
-      ...(j.hostname ? { host: j.hostname } : host ? { host } : {}),
-      ...(j.time ? { time: j.time } : {}),
-      ...(j.uuid ? { uuid: j.uuid } : {}),
-    },
-  };
+  const { tag, afterTag } = splitBody(body);
+  const outputFields = j.output_fields ?? {};
+  // Built in key order without spreads (this runs for every event).
+  const alert: FalcoAlert = { shape, ruleName: j.rule, priority, body, tag, afterTag, outputFields, hasOutputFields: hasAnyKey(outputFields), tags: j.tags ?? [] };
+  const source = sourceOf(j.source);
+  if (source) alert.source = source;
+  if (j.hostname) alert.host = j.hostname;
+  else if (host) alert.host = host;
+  if (j.time) alert.time = j.time;
+  if (j.uuid) alert.uuid = j.uuid;
+  return { ok: true, alert };
 }
 
 function fromTextLine(line: string, host: string | undefined, shape: 'fluentbit-text' | 'falco-text' = 'fluentbit-text'): NormalizeResult {
@@ -110,21 +121,12 @@ function fromTextLine(line: string, host: string | undefined, shape: 'fluentbit-
     return { ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' };
   }
   const body = text.slice(prefix[0].length);
-  if (!body.trim()) return { ok: false, error: 'Falco log line has no output after the priority' };
-  return {
-    ok: true,
-    alert: {
-      shape,
-      priority: parseFalcoPriority(prefix[2]!)!,
-      body,
-      ...splitBody(body),
-      outputFields: {},
-      hasOutputFields: false,
-      tags: [],
-      ...(host ? { host } : {}),
-      time: prefix[1]!,
-    },
-  };
+  const { tag, afterTag } = splitBody(body);
+  if (!tag) return { ok: false, error: 'Falco log line has no output after the priority' };
+  const alert: FalcoAlert = { shape, priority: parseFalcoPriority(prefix[2]!)!, body, tag, afterTag, outputFields: {}, hasOutputFields: false, tags: [] };
+  if (host) alert.host = host;
+  alert.time = prefix[1]!;
+  return { ok: true, alert };
 }
 
 function fromLog(log: unknown, host: string | undefined): NormalizeResult {
@@ -132,11 +134,12 @@ function fromLog(log: unknown, host: string | undefined): NormalizeResult {
     return fromFalcoJson(log as FalcoJson, 'fluentbit-json', host);
   }
   if (typeof log === 'string') {
-    const trimmed = log.trim();
-    if (trimmed.startsWith('{')) {
+    // Only a log that starts with whitespace needs trimming to see whether it is JSON.
+    const first = log.charCodeAt(0);
+    if (first === 123 /* { */ || (isJsWhitespace(first) && log.trim().startsWith('{'))) {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(trimmed);
+        parsed = JSON.parse(log.trim());
       } catch {
         return { ok: false, error: 'Fluent Bit log looks like JSON but does not parse' };
       }

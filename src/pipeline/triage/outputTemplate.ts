@@ -11,6 +11,46 @@ export interface OutputTemplate {
   fields: { name: string; type: FieldType }[];
   /** Fields typed other than their canonical type (`{pod:token}`): their values are checked again when used. */
   loose: ReadonlySet<string>;
+  /** How to find the separators in one pass, when that can be done (see Separators); null otherwise. */
+  separators: Separators | null;
+}
+
+/**
+ * For a template whose separators (literals 1 to n-1) are distinct and none inside another: a
+ * regular expression matching any of them, so that one split of a text finds their occurrences in
+ * order. A split cannot see an occurrence that starts inside the one before it (the end of
+ * ` Port: ` is the start of ` User: `); `overlaps` lists, for each separator, where such an
+ * occurrence could start and which separator it would be, so that the reader can look there.
+ */
+export interface Separators {
+  pattern: RegExp;
+  overlaps: ReadonlyMap<string, readonly SeparatorOverlap[]>;
+}
+
+export interface SeparatorOverlap {
+  /** Where in the separator the other one would start. */
+  at: number;
+  literal: string;
+  /** The character the text must have right after the separator for it to be there. */
+  next: number;
+}
+
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g;
+
+function separatorsOf(literals: readonly string[]): Separators | null {
+  const inner = literals.slice(1, -1);
+  if (inner.length === 0 || inner.some((l) => l === '') || new Set(inner).size !== inner.length) return null;
+  if (inner.some((a) => inner.some((b) => a !== b && b.includes(a)))) return null;
+  const overlaps = new Map<string, SeparatorOverlap[]>();
+  for (const s of inner) {
+    const list: SeparatorOverlap[] = [];
+    for (let at = 1; at < s.length; at++) {
+      const rest = s.slice(at);
+      for (const literal of inner) if (literal.length > rest.length && literal.startsWith(rest)) list.push({ at, literal, next: literal.charCodeAt(rest.length) });
+    }
+    if (list.length) overlaps.set(s, list);
+  }
+  return { pattern: new RegExp(`(${inner.map((l) => l.replace(REGEX_SPECIAL, '\\$&')).join('|')})`), overlaps };
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_.]*)(?::([A-Za-z0-9]+))?\}/g;
@@ -36,5 +76,5 @@ export function compileOutputTemplate(template: string): OutputTemplate {
   if (fields.length === 0) throw new Error('a template needs at least one {field}');
   if (/[{}]/.test(template.replace(PLACEHOLDER, ''))) throw new Error('unbalanced or malformed { } in template');
   literals.push(template.slice(last));
-  return { literals, fields, loose: new Set(fields.filter((f) => f.type !== fieldTypeOf(f.name)).map((f) => f.name)) };
+  return { literals, fields, loose: new Set(fields.filter((f) => f.type !== fieldTypeOf(f.name)).map((f) => f.name)), separators: separatorsOf(literals) };
 }

@@ -1,5 +1,5 @@
-import { canonicalFieldName, fieldTypeOf, isTokenType, isValidFieldValue } from './fieldTypes.js';
-import type { OutputTemplate } from './outputTemplate.js';
+import { canonicalFieldName, fieldTypeOf, isJsWhitespace, isTokenType, isValidFieldRange, isValidFieldValue } from './fieldTypes.js';
+import type { OutputTemplate, SeparatorOverlap } from './outputTemplate.js';
 
 export interface ParsedFields {
   /** Canonical field name to value, only for fields that have exactly one reading. */
@@ -63,14 +63,20 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
   const tail = literals[n]!;
   if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length) return null;
   const end = text.length - tail.length;
-  const occ: number[][] = [];
-  let once = true;
-  for (let i = 1; i < n; i++) {
-    occ[i] = occurrences(text, literals[i]!, end);
-    if (occ[i]!.length !== 1) once = false;
+  // Fast paths: each separator occurs exactly once, so there is at most one reading.
+  if (template.separators) {
+    // One split finds the separators: when it saw every occurrence, and they are the separators
+    // in template order, once each, the pieces between them are the values.
+    const { pattern, overlaps } = template.separators;
+    const pieces = (end === text.length ? text : text.slice(0, end)).split(pattern);
+    if (pieces.length === 2 * n - 1 && inTemplateOrder(pieces, literals) && !hiddenOccurrence(text, pieces, overlaps, end)) return readPieces(pieces, template);
+  } else {
+    // Two searches per separator tell (the first occurrence, and none after it).
+    const single = onlyOccurrences(text, literals, end);
+    if (single) return readSingle(text, template, single, end);
   }
-  // Fast path: each separator occurs exactly once, so there is at most one reading.
-  if (once) return readSingle(text, template, occ, end);
+  const occ: number[][] = [];
+  for (let i = 1; i < n; i++) occ[i] = occurrences(text, literals[i]!, end);
 
   // Candidate ends b for field i starting at a: positions where literals[i+1] begins.
   const candidates = (i: number, a: number): number[] => {
@@ -84,7 +90,7 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
     }
     return list.slice(from);
   };
-  const valid = (i: number, a: number, b: number) => b >= a && isValidFieldValue(fields[i]!.type, text.slice(a, b));
+  const valid = (i: number, a: number, b: number) => b >= a && isValidFieldRange(fields[i]!.type, text, a, b);
   const next = (i: number, b: number) => (i === n - 1 ? b : b + literals[i + 1]!.length);
 
   // Forward: reachable start positions of each field.
@@ -138,22 +144,108 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
   return result;
 }
 
-function readSingle(text: string, template: OutputTemplate, occ: number[][], end: number): ParsedFields | null {
-  const { literals, fields } = template;
-  const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [], readings: {} };
-  let a = literals[0]!.length;
-  for (let i = 0; i < fields.length; i++) {
-    const b = i === fields.length - 1 ? end : occ[i + 1]![0]!;
-    if (b < a) return null;
-    const value = text.slice(a, b);
-    if (!isValidFieldValue(fields[i]!.type, value)) return null;
-    result.fields[fields[i]!.name] = value;
-    if (i < fields.length - 1) a = b + literals[i + 1]!.length;
+/**
+ * The position of each separator (literals 1 to n-1) when each occurs exactly once in the text
+ * before `end` (counting overlapping occurrences, as `occurrences` does); null otherwise.
+ */
+function onlyOccurrences(text: string, literals: readonly string[], end: number): number[] | null {
+  const n = literals.length - 1;
+  const at: number[] = new Array(n);
+  for (let i = 1; i < n; i++) {
+    const literal = literals[i]!;
+    if (!literal) return null;
+    const first = text.indexOf(literal);
+    if (first === -1 || first + literal.length > end) return null;
+    const second = text.indexOf(literal, first + 1);
+    if (second !== -1 && second + literal.length <= end) return null;
+    at[i] = first;
   }
-  return result;
+  return at;
 }
 
-const KEY = /(^|\s)([A-Za-z_][A-Za-z0-9_.]*)=/g;
+/** Whether the separators split out (odd places of `pieces`) are literals 1 to n-1 in order. */
+function inTemplateOrder(pieces: readonly string[], literals: readonly string[]): boolean {
+  for (let i = 1; i < pieces.length; i += 2) if (pieces[i] !== literals[(i + 1) / 2]) return false;
+  return true;
+}
+
+/**
+ * Whether a separator occurs where the split could not see it: starting inside the separator
+ * found before it (only where `overlaps` says one can).
+ */
+function hiddenOccurrence(text: string, pieces: readonly string[], overlaps: ReadonlyMap<string, readonly SeparatorOverlap[]>, end: number): boolean {
+  if (overlaps.size === 0) return false;
+  let pos = pieces[0]!.length;
+  for (let i = 1; i < pieces.length; i += 2) {
+    const separator = pieces[i]!;
+    const list = overlaps.get(separator);
+    if (list) {
+      const next = text.charCodeAt(pos + separator.length);
+      for (const o of list) {
+        if (o.next === next && pos + o.at + o.literal.length <= end && text.startsWith(o.literal, pos + o.at)) return true;
+      }
+    }
+    pos += separator.length + pieces[i + 1]!.length;
+  }
+  return false;
+}
+
+/** readSingle for a text split at its separators: the value of field i is piece 2i (the first after the head). */
+function readPieces(pieces: readonly string[], template: OutputTemplate): ParsedFields | null {
+  const { literals, fields } = template;
+  const head = literals[0]!.length;
+  const first = pieces[0]!;
+  // The first separator inside the head: no reading (readSingle's b < a).
+  if (first.length < head) return null;
+  const values: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i++) {
+    const value = i === 0 ? (head === 0 ? first : first.slice(head)) : pieces[2 * i]!;
+    if (!isValidFieldValue(fields[i]!.type, value)) return null;
+    values[fields[i]!.name] = value;
+  }
+  return { fields: values, ambiguous: [], invalid: [], readings: {} };
+}
+
+function readSingle(text: string, template: OutputTemplate, at: readonly number[], end: number): ParsedFields | null {
+  const { literals, fields } = template;
+  const values: Record<string, string> = {};
+  let a = literals[0]!.length;
+  for (let i = 0; i < fields.length; i++) {
+    const b = i === fields.length - 1 ? end : at[i + 1]!;
+    if (b < a) return null;
+    if (!isValidFieldRange(fields[i]!.type, text, a, b)) return null;
+    values[fields[i]!.name] = text.slice(a, b);
+    if (i < fields.length - 1) a = b + literals[i + 1]!.length;
+  }
+  return { fields: values, ambiguous: [], invalid: [], readings: {} };
+}
+
+/** `[A-Za-z_]`, then `[A-Za-z0-9_.]`: the characters of a key. */
+const isKeyStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const isKeyPart = (c: number) => isKeyStart(c) || (c >= 48 && c <= 57) || c === 46;
+
+/**
+ * The next `key=` at or after `from` that starts the text or follows whitespace, as
+ * `/(^|\s)([A-Za-z_][A-Za-z0-9_.]*)=/g` finds it: the match's index (the whitespace before the
+ * key, or 0), and where the key starts and ends (the `=`). -1 when there is none.
+ */
+function nextKey(text: string, from: number, out: { index: number; key: number; eq: number }): boolean {
+  const n = text.length;
+  for (let w = from === 0 ? -1 : from; w < n - 1; w++) {
+    if (w >= 0 && !isJsWhitespace(text.charCodeAt(w))) continue;
+    const k = w + 1;
+    if (!isKeyStart(text.charCodeAt(k))) continue;
+    let e = k + 1;
+    while (e < n && isKeyPart(text.charCodeAt(e))) e++;
+    if (e < n && text.charCodeAt(e) === 61) {
+      out.index = w < 0 ? 0 : w;
+      out.key = k;
+      out.eq = e;
+      return true;
+    }
+  }
+  return false;
+}
 
 /**
  * Reads `key=value` pairs the way Falco rules write them: a value runs to the
@@ -162,29 +254,37 @@ const KEY = /(^|\s)([A-Za-z_][A-Za-z0-9_.]*)=/g;
  * a value of the wrong shape for its field is dropped as invalid.
  */
 export function parseKeyValues(text: string): ParsedFields {
-  const matches = [...text.matchAll(KEY)];
-  const seen = new Map<string, Set<string>>();
-  for (let i = 0; i < matches.length; i++) {
-    const m = matches[i]!;
-    const start = m.index + m[0].length;
-    const stop = i + 1 < matches.length ? matches[i + 1]!.index : text.length;
+  // Each name's values in order of appearance: one string, or a Set once there are two.
+  const seen = new Map<string, string | Set<string>>();
+  const m = { index: 0, key: 0, eq: 0 };
+  const next = { index: 0, key: 0, eq: 0 };
+  let found = nextKey(text, 0, m);
+  while (found) {
+    const start = m.eq + 1;
+    const more = nextKey(text, start, next);
+    const stop = more ? next.index : text.length;
     let value = text.slice(start, stop).trimEnd();
-    const name = canonicalFieldName(m[2]!);
+    const name = canonicalFieldName(text.slice(m.key, m.eq));
     // Stock Falco outputs close their field list with ")".
-    if (i + 1 === matches.length && value.endsWith(')') && !value.includes('(')) value = value.slice(0, -1);
-    const set = seen.get(name) ?? new Set<string>();
-    set.add(value);
-    seen.set(name, set);
+    if (!more && value.endsWith(')') && !value.includes('(')) value = value.slice(0, -1);
+    const had = seen.get(name);
+    if (had === undefined) seen.set(name, value);
+    else if (typeof had === 'string') {
+      if (had !== value) seen.set(name, new Set([had, value]));
+    } else had.add(value);
+    m.index = next.index;
+    m.key = next.key;
+    m.eq = next.eq;
+    found = more;
   }
   const result: ParsedFields = { fields: {}, ambiguous: [], invalid: [], readings: {} };
   for (const [name, values] of seen) {
-    if (values.size > 1) {
+    if (typeof values !== 'string') {
       result.ambiguous.push(name);
       result.readings[name] = [...values].filter((v) => isValidFieldValue(fieldTypeOf(name), v)).slice(0, MAX_READINGS + 1);
       continue;
     }
-    const value = [...values][0]!;
-    if (isValidFieldValue(fieldTypeOf(name), value)) result.fields[name] = value;
+    if (isValidFieldValue(fieldTypeOf(name), values)) result.fields[name] = values;
     else result.invalid.push(name);
   }
   return result;

@@ -4,7 +4,8 @@ import { dedupeKey } from './dedupeKey.js';
 import type { Explanation } from './explanation.js';
 import { falcoPriorityRank, severityOfFalcoPriority } from './falcoPriority.js';
 import type { FieldReading } from './fieldConditions.js';
-import { isValidFieldValue, fieldTypeOf, canonicalFieldName } from './fieldTypes.js';
+import { isValidFieldValue, fieldTypeOf, canonicalFieldName, isPlainIpv4, type FieldType } from './fieldTypes.js';
+import { indexFalcoRules } from './indexFalcoRules.js';
 import { matchFalcoRules } from './matchFalcoRules.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
@@ -56,17 +57,47 @@ function scalarOrBool(v: unknown): string | undefined {
  * `class.field`), such as Falcosidekick's customfields (`cluster`). Single values only, bounded.
  */
 function customFields(of: Record<string, unknown>): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
+  let out: Record<string, string> | undefined;
   let n = 0;
-  for (const [key, v] of Object.entries(of)) {
-    if (key.includes('.') || !CUSTOM_KEY.test(key)) continue;
-    const value = scalarOrBool(v);
+  // for-in over own keys: Object.entries' keys in its order, without building the entries.
+  for (const key in of) {
+    if (!Object.hasOwn(of, key) || key.includes('.') || !CUSTOM_KEY.test(key)) continue;
+    const value = scalarOrBool(of[key]);
     if (value === undefined || value === '' || value === '<NA>') continue;
+    out ??= {};
     out[key] = value.length > CUSTOM_VALUE_MAX ? `${value.slice(0, CUSTOM_VALUE_MAX)}…` : value;
     if (++n >= CUSTOM_MAX) break;
   }
-  return n ? out : undefined;
+  return out;
 }
+
+/**
+ * How a field is read: its canonical name and type, the output_fields keys that hold it, and its
+ * slot in an event's cache of values read.
+ */
+interface FieldPlan {
+  canonical: string;
+  type: FieldType;
+  /** Undefined for a name with no keys of its own: output_fields holds it under the name itself. */
+  keys: readonly string[] | undefined;
+  slot: number;
+}
+
+/** Field plans by the name triage asks for (names from this file and from the config's artifact fields). */
+const FIELD_PLANS = new Map<string, FieldPlan>();
+
+function planOf(name: string): FieldPlan {
+  let plan = FIELD_PLANS.get(name);
+  if (!plan) {
+    const canonical = canonicalFieldName(name);
+    plan = { canonical, type: fieldTypeOf(canonical), keys: OUTPUT_FIELD_KEYS[name], slot: FIELD_PLANS.size };
+    FIELD_PLANS.set(name, plan);
+  }
+  return plan;
+}
+
+/** A field read and found absent, in an event's cache (where a hole means: not read yet). */
+const ABSENT = Symbol('absent');
 
 /**
  * The Falco rule an alert is from: the JSON output's `rule`, or for a text line, the rule named by
@@ -74,11 +105,8 @@ function customFields(of: Record<string, unknown>): Record<string, string> | und
  */
 function identifyRule(alert: FalcoAlert, config: PlaybookConfig): { name: string; from: 'json' | 'prefix' } | undefined {
   if (alert.ruleName !== undefined) return { name: alert.ruleName, from: 'json' };
-  for (const r of config.falco.rules) {
-    const named = r.match.rule?.[0];
-    if (named !== undefined && r.match.outputPrefix?.some((p) => alert.body.startsWith(p))) return { name: named, from: 'prefix' };
-  }
-  return undefined;
+  const named = indexFalcoRules(config.falco.rules).ruleNameByPrefix(alert.body);
+  return named === undefined ? undefined : { name: named, from: 'prefix' };
 }
 
 /** Reads the text by the first template of the set that fits it; null when none does. */
@@ -110,7 +138,9 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   const read = templates ? readByTemplates(alert, templates) : null;
   if (templates && !read && !alert.hasOutputFields) warnings.push(`output does not fit the ${templates.key} template; read as key=value`);
   const templated = read?.parsed ?? null;
-  const text: ParsedFields = templated ?? parseKeyValues(alert.afterTag);
+  // The text's fields: read as key=value only when a field is looked for there (output_fields often has them all).
+  let textFields: ParsedFields | undefined = templated ?? undefined;
+  const textOf = (): ParsedFields => (textFields ??= parseKeyValues(alert.afterTag));
 
   /**
    * A field for matching. output_fields (and custom fields) are Falco's record: a key it did not
@@ -148,33 +178,37 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   if (route !== 'ignore') warnings.push(...notRunWarnings(combined));
 
   const notes = new Set<string>();
-  const cache = new Map<string, string | undefined>();
+  const cache: (string | typeof ABSENT)[] = [];
   /** A field from output_fields (trusted structure) first, then from the text. */
   const field = (name: string): string | undefined => {
-    if (cache.has(name)) return cache.get(name);
-    const value = readField(name);
-    cache.set(name, value);
+    const plan = planOf(name);
+    const cached = cache[plan.slot];
+    if (cached !== undefined) return cached === ABSENT ? undefined : cached;
+    const value = readField(plan, name);
+    cache[plan.slot] = value ?? ABSENT;
     return value;
   };
-  const readField = (name: string): string | undefined => {
-    const canonical = canonicalFieldName(name);
-    const rawKeys = OUTPUT_FIELD_KEYS[name];
-    for (const key of rawKeys ?? [name]) {
-      const v = scalar(of[key]);
-      if (v === undefined || v === '' || v === '<NA>') continue;
-      if (isValidFieldValue(fieldTypeOf(canonical), v)) return v;
-      notes.add(`output_fields.${key} is not a valid ${fieldTypeOf(canonical)}`);
+  const readField = ({ canonical, type, keys }: FieldPlan, name: string): string | undefined => {
+    // Without output_fields there is nothing to look up: the loop would find every key absent.
+    if (alert.hasOutputFields) {
+      for (const key of keys ?? [name]) {
+        const v = scalar(of[key]);
+        if (v === undefined || v === '' || v === '<NA>') continue;
+        if (isValidFieldValue(type, v)) return v;
+        notes.add(`output_fields.${key} is not a valid ${type}`);
+      }
     }
-    if (text.ambiguous.includes(canonical)) {
+    const text = textOf();
+    if (text.ambiguous.length && text.ambiguous.includes(canonical)) {
       notes.add(`${canonical} is ambiguous in the output text and was not used`);
       return undefined;
     }
-    if (text.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
+    if (text.invalid.length && text.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${type}`);
     const v = text.fields[canonical];
     // Falco writes <NA> for a field the event lacks (a pod name on the host); a template may type a field loosely.
     if (v === undefined || v === '<NA>') return undefined;
-    if (read?.template.loose.has(canonical) && !isValidFieldValue(fieldTypeOf(canonical), v)) {
-      notes.add(`${canonical} in the output text is not a valid ${fieldTypeOf(canonical)}`);
+    if (read?.template.loose.has(canonical) && !isValidFieldValue(type, v)) {
+      notes.add(`${canonical} in the output text is not a valid ${type}`);
       return undefined;
     }
     return v;
@@ -205,6 +239,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
         continue;
       }
       const canonical = canonicalFieldName(name);
+      const text = textOf();
       const readings = text.readings[canonical];
       if (text.ambiguous.includes(canonical) && readings) {
         const usable = [...new Set(readings.filter((r) => isValidFieldValue('path', r) && r.trim() !== ''))];
@@ -311,7 +346,8 @@ const ATTACKER_AT_START = /^Attacker_IP: (\S+) Attacker_Port: (\d{1,5})(?=\s|$)/
 
 function ioc(raw: string | undefined, port: string | undefined): Ioc | undefined {
   // One canonical form (sentinel's IP module): the dedupe key, the block and the list agree on it.
-  const ip = raw ? canonicalIp(raw) : undefined;
+  // Plain dotted IPv4 is its own canonical form.
+  const ip = raw ? (isPlainIpv4(raw) ? raw : canonicalIp(raw)) : undefined;
   if (!ip) return undefined;
   const p = port !== undefined && /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 ? Number(port) : undefined;
   return p === undefined ? { ip } : { ip, port: p };
