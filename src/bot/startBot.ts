@@ -17,7 +17,7 @@ import type { Backend } from './backends/backend.js';
 import { createAwsBackend } from './backends/createAwsBackend.js';
 import { selectRunMode } from './selectRunMode.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
-import { createBotMetrics } from './ops/metrics.js';
+import { createBotMetrics, registerOutboxBacklog } from './ops/metrics.js';
 import { ConfirmationStore } from './stores/confirmationStore.js';
 import { FileApprovalStore } from './stores/fileApprovalStore.js';
 import { FileAuditLog } from './stores/fileAuditLog.js';
@@ -96,6 +96,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     digestThreshold: config.bot.digestThreshold,
     digestWindowMs: config.bot.stormWindowMs,
   });
+  registerOutboxBacklog(metrics.registry, () => outbox.backlog());
   const discord = outbox.port;
   const { engine, intakes } = backend;
   const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };

@@ -50,6 +50,8 @@ describe.concurrent('the bot process', { timeout: 300_000 }, () => {
       expect(metrics.status).toBe(200);
       expect(metrics.text).toContain('# TYPE sentinel_messages_handled_total counter');
       expect(metrics.text).toContain('# TYPE sentinel_approvals_pending gauge');
+      // The Discord outbox's backlog, per lane, read at each scrape.
+      expect(metrics.text).toMatch(/^sentinel_discord_outbox_waiting\{lane="approval"\} \d+$/m);
       // Node's default metrics keep their standard names, for the usual dashboards.
       expect(metrics.text).toMatch(/^process_cpu_user_seconds_total /m);
       expect(metrics.text).toMatch(/^nodejs_heap_size_used_bytes /m);

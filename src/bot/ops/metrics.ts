@@ -32,3 +32,19 @@ export function createBotMetrics(options: { defaultMetrics?: boolean } = {}): Bo
     eventsDeduplicated: new Counter({ name: 'sentinel_events_deduplicated_total', help: 'Events counted on an existing incident instead of starting a new one', registers: [registry] }),
   };
 }
+
+/**
+ * `sentinel_discord_outbox_waiting{lane}`: messages recorded in the Discord outbox and not yet sent, read at each
+ * scrape. A backlog that grows while Discord is up means the channel budget is too small for the incident rate.
+ */
+export function registerOutboxBacklog(registry: Registry, backlog: () => Readonly<Record<string, number>>): Gauge<'lane'> {
+  return new Gauge({
+    name: 'sentinel_discord_outbox_waiting',
+    help: 'Discord messages recorded in the outbox and not yet sent, by lane',
+    labelNames: ['lane'],
+    registers: [registry],
+    collect() {
+      for (const [lane, waiting] of Object.entries(backlog())) this.set({ lane }, waiting);
+    },
+  });
+}

@@ -76,6 +76,10 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
     case 'decided': {
       const decision = result.record.decision!;
       ctx.metrics.approvalsPending.dec();
+      // The person's decision is audited when it is recorded, before the playbook gets it: the steps it
+      // resumes audit after it, and a delivery that fails is audited as its own entry below.
+      await audit('decided', { decision: decision.decision, by: decision.by });
+      ctx.metrics.approvalsDecided.inc({ decision: decision.decision });
       const delivery = await deliverDecision(ctx, result.record);
       if (delivery.outcome === 'gone') {
         await show('failed', decision.by, delivery.reason);
@@ -90,8 +94,6 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
         return;
       }
       await show(decision.decision, decision.by);
-      await audit('decided', { decision: decision.decision, by: decision.by });
-      ctx.metrics.approvalsDecided.inc({ decision: decision.decision });
       log.info('approval decided', { decision: decision.decision });
       return;
     }
