@@ -193,6 +193,7 @@ export const SETTINGS = {
   SENTINEL_FORENSICS_WEB_ROOTS: { schema: list.pipe(z.array(absPath)), expects: 'comma-separated web roots for volatile and disk collection', default: '/var/www' },
   SENTINEL_FORENSICS_CREATE_AMI: { schema: bool, expects: 'true to also register an AMI (no reboot) when preserving the disk', default: 'false' },
   SENTINEL_CLOUDTRAIL_LOOKBACK_MINUTES: { schema: z.coerce.number().int().min(1).max(129_600), expects: 'minutes before the finding that the CloudTrail pull covers', default: '1440' },
+  SENTINEL_ANALYSIS_RULES_DIR: { schema: absPath, expects: "absolute directory of the team's own forensic analysis rules (*.yaml, merged after the stock config/analysis-rules; docs/forensics-rules.md)" },
 
   SENTINEL_SFN_ROLE_ARN: { schema: iamRoleArn, expects: 'the IAM role the state machines run as (sentinel provision; CloudFormation output StateMachineRoleArn)' },
   SENTINEL_PROVISION_PREFIX: { schema: provisionPrefix, expects: 'name prefix of the resources sentinel provision creates (lower-case, 1-32 characters)', default: 'sentinel' },
@@ -265,6 +266,8 @@ export interface PipelineSettings {
   readonly captureImage: string;
   /** sentinel's SSM documents are sent as `<prefix>-<name>` (SENTINEL_PROVISION_PREFIX, as provision creates them). */
   readonly ssmDocumentPrefix: string;
+  /** A directory of the team's own analysis rules (*.yaml), merged after the stock ones; none when absent. */
+  readonly analysisRulesDir?: string | undefined;
 }
 
 /** How the bot runs: engine, storms, approvals, intake, operations. */
@@ -424,6 +427,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       protectedNodeLabels: v.SENTINEL_PROTECTED_NODE_LABELS ?? [],
       captureImage: v.SENTINEL_CAPTURE_IMAGE ?? 'nicolaka/netshoot:v0.13',
       ssmDocumentPrefix: v.SENTINEL_PROVISION_PREFIX ?? 'sentinel',
+      analysisRulesDir: v.SENTINEL_ANALYSIS_RULES_DIR,
     },
     bot: {
       stateMachines: { falco: v.SENTINEL_STATE_MACHINE_FALCO, forensics: v.SENTINEL_STATE_MACHINE_FORENSICS, notify: v.SENTINEL_STATE_MACHINE_NOTIFY, pod: v.SENTINEL_STATE_MACHINE_POD },

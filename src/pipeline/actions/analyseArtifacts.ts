@@ -9,7 +9,7 @@ import { evidenceKey } from '../evidence/evidenceKey.js';
 import { putEvidence } from '../evidence/putEvidence.js';
 import type { EvidenceItem } from '../evidence/types.js';
 import {
-  ANALYSIS_RULES,
+  analysisRulesFor,
   applyRules,
   ARTIFACT_KINDS,
   buildMatchContext,
@@ -299,6 +299,8 @@ interface Unit {
 export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsInput>, deps: ActionDeps): Promise<ActionResult<AnalyseArtifactsDetails | Record<string, unknown>>> {
   const input = inputSchema.parse(request.input);
   const { s3, bucket } = requireStore(deps);
+  // The stock rules, then the team's own (SENTINEL_ANALYSIS_RULES_DIR); a bad rule file fails here, naming it.
+  const rules = analysisRulesFor(deps.settings);
   const notes: string[] = [];
 
   // Preflight: only the evidence bucket is read (no confused deputy reading other buckets).
@@ -310,11 +312,11 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
   const sampleKey = evidenceKey(request.incidentId, '0'.repeat(64), 'analysis-findings.json');
   const destination = sampleKey.replace(`/${'0'.repeat(64)}/`, '/<sha256>/');
   if (request.dryRun) {
-    return planned(`would analyse ${input.artifacts.length} artifact(s) with ${ANALYSIS_RULES.length} rules and store the findings at s3://${bucket}/${destination}`, {
+    return planned(`would analyse ${input.artifacts.length} artifact(s) with ${rules.length} rules and store the findings at s3://${bucket}/${destination}`, {
       artifacts: input.artifacts.map((a) => ({
         location: 'location' in a ? a.location : `inline:${a.name}`,
         kind: a.kind,
-        rules: a.kind === 'disk:bundle' ? 'by member path' : ANALYSIS_RULES.filter((r) => r.sources.includes(a.kind)).map((r) => r.id),
+        rules: a.kind === 'disk:bundle' ? 'by member path' : rules.filter((r) => r.sources.includes(a.kind)).map((r) => r.id),
       })),
       window: input.window,
       destination: `s3://${bucket}/${destination}`,
@@ -383,7 +385,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
    }
 
   const referenceTimeMs = Date.parse(input.window.until);
-  const ruleOrder = new Map(ANALYSIS_RULES.map((r, i) => [r.id, i]));
+  const ruleOrder = new Map(rules.map((r, i) => [r.id, i]));
   const ranked: { finding: Finding; ordinal: number; unitIndex: number }[] = [];
   units.forEach((u, unitIndex) => {
     const parsed = parseArtifact(u.kind, u.text, { referenceTimeMs });
@@ -393,7 +395,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
     } else if (parsed.problems.length) {
       notes.push(`${u.location}: ${parsed.problems.length} line(s) could not be read (${parsed.problems[0]})`);
     }
-    for (const hit of applyRules(u.kind, parsed, ctx)) {
+    for (const hit of applyRules(u.kind, parsed, ctx, rules)) {
       const first = hit.records[0];
       ranked.push({
         ordinal: u.ordinal,
@@ -435,7 +437,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
       findingRemoteIp: input.findingRemoteIp ?? null,
       instanceAddresses: [...(ctx.sets.instanceAddresses ?? [])],
     },
-    rules: ANALYSIS_RULES.map((r) => r.id),
+    rules: rules.map((r) => r.id),
     artifacts: analysed,
     counts,
     findings,
@@ -465,7 +467,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
     size: Buffer.byteLength(body),
     collector: deps.settings.collector,
     collectedAt: analysedAt,
-    source: { artifacts: String(loaded.length), rules: String(ANALYSIS_RULES.length), window: `${input.window.since}/${input.window.until}` },
+    source: { artifacts: String(loaded.length), rules: String(rules.length), window: `${input.window.since}/${input.window.until}` },
   };
   const worst = findings[0]?.severity;
   const summary = findings.length
@@ -477,7 +479,7 @@ export async function analyseArtifacts(request: ActionRequest<AnalyseArtifactsIn
     counts,
     artifacts: analysed,
     knownBadIps: ctx.sets.knownBadIps?.size ?? 0,
-    rules: ANALYSIS_RULES.length,
+    rules: rules.length,
     location: put.location,
     sha256,
     alreadyStored: !put.created,
