@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describeError } from '../errors.js';
 import type { IntakeMessage } from '../bot/intake/intake.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
@@ -45,6 +46,59 @@ function claimedIncident(parsed: ParsedMessage): string | undefined {
  *   for the retry logged) is kept in the dead-letter record store for `sentinel dlq list`.
  */
 export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
+  // At-least-once delivery: copies of one message (the same body from the same sender on the same
+  // queue) often arrive together, in one batch. A copy waits for the one being handled. A playbook
+  // message handled here already (its step run and answered, its report shown) is not handled again:
+  // Step Functions may still take the token as live for a moment after it was answered, and the
+  // copy would run the step a second time. Events are always handled (each delivery is counted).
+  const copies = copiesByBot.get(ctx.incidents) ?? { inFlight: new Map(), handled: new Map() };
+  copiesByBot.set(ctx.incidents, copies);
+  const key = `${message.source}\n${message.senderId ?? ''}\n${createHash('sha256').update(message.body ?? '').digest('hex')}`;
+  const before = copies.inFlight.get(key);
+  const handled = (before ? before.catch(() => undefined) : Promise.resolve()).then(async () => {
+    const at = copies.handled.get(key);
+    if (message.source === 'control' && at !== undefined && Date.now() - at < HANDLED_COPY_TTL_MS) {
+      ctx.logger.info('a copy of a playbook message already handled here; dropped', { messageId: message.id, receiveCount: message.receiveCount });
+      ctx.metrics.messagesHandled.inc({ kind: 'unknown', outcome: 'duplicate' });
+      await noteHandled(ctx, message);
+      return 'done' as const;
+    }
+    const outcome = await dispatchOne(message, ctx);
+    if (outcome === 'done' && message.source === 'control') rememberHandled(copies.handled, key);
+    return outcome;
+  });
+  copies.inFlight.set(key, handled);
+  try {
+    return await handled;
+  } finally {
+    if (copies.inFlight.get(key) === handled) copies.inFlight.delete(key);
+  }
+}
+
+/** How long, and how many, handled playbook messages are remembered to drop their copies. */
+const HANDLED_COPY_TTL_MS = 3_600_000;
+const HANDLED_COPY_MAX = 10_000;
+
+interface Copies {
+  /** Messages being handled, by queue, sender and body digest. */
+  inFlight: Map<string, Promise<HandlerOutcome>>;
+  /** Playbook messages handled to the end, with when (oldest first). */
+  handled: Map<string, number>;
+}
+
+/** Per bot (keyed by its incident store). */
+const copiesByBot = new WeakMap<object, Copies>();
+
+function rememberHandled(handled: Map<string, number>, key: string): void {
+  handled.delete(key);
+  handled.set(key, Date.now());
+  for (const [k, at] of handled) {
+    if (handled.size <= HANDLED_COPY_MAX && Date.now() - at < HANDLED_COPY_TTL_MS) break;
+    handled.delete(k);
+  }
+}
+
+async function dispatchOne(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   // A message left for a retry gets its last error recorded (`sentinel dlq list` shows it once the
   // message is dead-lettered); a redelivered one that is finally handled has its record deleted.
   const attempt: { kind: MessageKind | 'unknown' } = { kind: 'unknown' };
