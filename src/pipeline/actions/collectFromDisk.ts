@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   AttachVolumeCommand,
   CreateVolumeCommand,
@@ -19,47 +18,42 @@ import {
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CancelCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
-import { AwsError, AwsNotConfiguredError, ConfigError, ConflictError, describeError, LimitExceededError, NotFoundError, ProtectedTargetError, SentinelError } from '../../errors.js';
+import { AwsError, AwsNotConfiguredError, ConfigError, describeError, NotFoundError, SentinelError } from '../../errors.js';
 import type { PipelineSettings } from '../../config.js';
 import { runSsmCommand, type PollOptions, type SsmCommandResult } from '../../aws/runSsmCommand.js';
 import { runWaiter } from '../../aws/runWaiter.js';
 import { checkSsmParameters, SSM_DOCUMENTS, ssmDocument, ssmDocumentName } from '../../aws/ssmDocuments.js';
 import type { EvidenceItem } from '../evidence/types.js';
 import { collectDiskParameters, DEVICE_NAMES } from '../forensics/diskCollectScript.js';
-import { refuseProtected } from '../forensics/ec2Helpers.js';
+import {
+  checkForensicInstance,
+  checkSnapshots,
+  cleanupComplete,
+  cleanupSummary,
+  diskBundleKey,
+  lastLines,
+  planVolumes,
+  readResultLine,
+  readVolumeLines,
+  safeIncidentSegment,
+  sortTemporaryVolumes,
+  tagOf,
+  usedDeviceLetters,
+  TAG_INCIDENT,
+  TAG_SNAPSHOT,
+  TAG_SOURCE_INSTANCE,
+  TAG_TEMPORARY,
+  type CleanupReport,
+  type PlannedVolume,
+} from '../planning/planDiskCollection.js';
 import { webRootProblem } from '../forensics/volatileCommands.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
 
-// ---------------------------------------------------------------------------------------------
-// Tags, devices, names.
-// ---------------------------------------------------------------------------------------------
-
-/** The incident id (the same tag preserve-disk and isolate-node put on snapshots). */
-export const TAG_INCIDENT = 'sentinel:incident';
-/** `true` on volumes sentinel creates only to read them: always deleted afterwards. */
-export const TAG_TEMPORARY = 'sentinel:temporary';
-/** The snapshot a temporary volume was made from. */
-export const TAG_SNAPSHOT = 'sentinel:snapshot';
-/** The compromised instance the evidence belongs to. */
-export const TAG_SOURCE_INSTANCE = 'sentinel:instance';
-/** `true` on the instances allowed to mount evidence (ssm:SendCommand of workstation-* documents is scoped to this tag). */
-export const TAG_FORENSIC = 'sentinel:forensic';
+// The tags and names collect-disk uses (planning/planDiskCollection.ts), for callers and tests.
+export { diskBundleKey, safeIncidentSegment, TAG_FORENSIC, TAG_INCIDENT, TAG_SNAPSHOT, TAG_SOURCE_INSTANCE, TAG_TEMPORARY, type CleanupReport, type PlannedVolume } from '../planning/planDiskCollection.js';
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
-
-/** The incident id as a path segment on the forensic instance: letters, digits, _ and - only. */
-export function safeIncidentSegment(incidentId: string): string {
-  return incidentId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64) || 'incident';
-}
-
-/** Where the bundle of one collection goes: fixed by incident, instance and snapshots, so a rerun finds it. */
-export function diskBundleKey(incidentId: string, instanceId: string, snapshotIds: readonly string[]): string {
-  let incident = incidentId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128) || 'unknown';
-  if (/^\.+$/.test(incident)) incident = incident.replace(/\./g, '_');
-  const snaps = createHash('sha256').update([...snapshotIds].sort().join(',')).digest('hex').slice(0, 12);
-  return `evidence/${incident}/disk/${instanceId}-${snaps}.tar.gz`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Input.
@@ -170,23 +164,6 @@ async function describeVolume(ec2: EC2Client, volumeId: string): Promise<Volume 
   }
 }
 
-function tag(resource: { Tags?: { Key?: string; Value?: string }[] }, key: string): string | undefined {
-  return resource.Tags?.find((t) => t.Key === key)?.Value;
-}
-
-/** The letter of /dev/sdX or /dev/xvdX (the same slot to EC2). */
-function deviceLetter(name: string | undefined): string | undefined {
-  return /^\/dev\/(?:sd|xvd)([a-z])\d*$/.exec(name ?? '')?.[1];
-}
-
-export interface CleanupReport {
-  volumeId: string;
-  snapshotId: string | undefined;
-  detach: 'detached' | 'forced' | 'not-attached' | 'failed';
-  delete: 'deleted' | 'already-gone' | 'failed';
-  error?: string;
-}
-
 /**
  * Detaches (from the forensic instance only) and deletes one temporary volume. Every step is
  * tried, whatever happened before; nothing is thrown, failures are reported.
@@ -279,17 +256,11 @@ async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId
       throw err;
     }
   });
-  const forensic = inst.find((i) => i.InstanceId === input.forensicInstanceId);
-  if (!forensic) throw new NotFoundError(`no forensic instance ${input.forensicInstanceId}`, { code: 'ForensicInstanceNotFound' });
-  refuseProtected(forensic, settings, 'runs a collection');
-  if (tag(forensic, TAG_FORENSIC) !== 'true') {
-    throw new ProtectedTargetError(`${input.forensicInstanceId} is not tagged ${TAG_FORENSIC}=true: evidence is only mounted on forensic instances`, { code: 'NotForensicInstance' });
-  }
-  if (forensic.State?.Name !== 'running') {
-    throw new ConflictError(`forensic instance ${input.forensicInstanceId} is ${forensic.State?.Name ?? 'in an unknown state'}, not running`, { code: 'ForensicInstanceNotRunning' });
-  }
-  const availabilityZone = forensic.Placement?.AvailabilityZone;
-  if (!availabilityZone) throw new AwsError(`forensic instance ${input.forensicInstanceId} has no availability zone`);
+  const { forensic, availabilityZone } = checkForensicInstance(
+    inst.find((i) => i.InstanceId === input.forensicInstanceId),
+    input.forensicInstanceId,
+    settings,
+  );
 
   const snapshots = await aws('DescribeSnapshots', async () => {
     try {
@@ -299,17 +270,7 @@ async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId
       throw err;
     }
   });
-  for (const id of input.snapshotIds) {
-    const s = snapshots.find((x) => x.SnapshotId === id);
-    if (!s) throw new NotFoundError(`snapshot ${id} not found`, { code: 'SnapshotNotFound' });
-    if (s.State === 'error') throw new ConflictError(`snapshot ${id} failed (state error)`, { code: 'SnapshotFailed' });
-    // Not a refusal: the snapshot is still being taken; a retry later succeeds.
-    if (s.State !== 'completed') throw new AwsError(`snapshot ${id} is ${s.State ?? 'not ready'} (${s.Progress ?? '?'}); retry when it has completed`, { code: 'SnapshotPending' });
-    const source = tag(s, TAG_SOURCE_INSTANCE);
-    if (source && source !== input.instanceId) {
-      throw new ConflictError(`snapshot ${id} was taken of ${source}, not of ${input.instanceId}`, { code: 'SnapshotOfOtherInstance' });
-    }
-  }
+  checkSnapshots(snapshots, input.snapshotIds, input.instanceId);
 
   const found = await aws('DescribeVolumes (temporary volumes of this incident)', async () => {
     const out: Volume[] = [];
@@ -324,64 +285,10 @@ async function preflight(ec2: EC2Client, input: CollectFromDiskInput, incidentId
       },
     );
     for await (const page of pages) out.push(...(page.Volumes ?? []));
-    return out.filter((v) => v.State !== 'deleting' && v.State !== 'deleted');
+    return out;
   });
-  const reusable = new Map<string, Volume>();
-  const extra: Volume[] = [];
-  // Prefer a volume already on the forensic instance, then one in its zone that is free.
-  const score = (v: Volume) => (v.Attachments?.some((a) => a.InstanceId === input.forensicInstanceId && a.State !== 'detached') ? 0 : v.State === 'available' ? 1 : 2);
-  for (const v of [...found].sort((a, b) => score(a) - score(b))) {
-    const snap = tag(v, TAG_SNAPSHOT);
-    const usable = v.AvailabilityZone === availabilityZone && v.State !== 'error' && !v.Attachments?.some((a) => a.InstanceId !== input.forensicInstanceId && a.State !== 'detached');
-    if (snap && usable && !reusable.has(snap)) reusable.set(snap, v);
-    else extra.push(v);
-  }
-  const usedLetters = new Set<string>();
-  const root = deviceLetter(forensic.RootDeviceName);
-  if (root) usedLetters.add(root);
-  for (const m of forensic.BlockDeviceMappings ?? []) {
-    const l = deviceLetter(m.DeviceName);
-    if (l) usedLetters.add(l);
-  }
-  return { forensic, availabilityZone, snapshots, reusable, extra, usedLetters };
-}
-
-interface PlannedVolume {
-  n: number;
-  snapshotId: string;
-  /** Set once created (or when reused). */
-  volumeId: string | undefined;
-  device: string;
-  reused: boolean;
-  /** Already attached to the forensic instance at `device`. */
-  attached: boolean;
-  mountPoint: string;
-  fstype?: string;
-  partition?: string;
-  status?: string;
-}
-
-function planVolumes(input: CollectFromDiskInput, p: Preflight, mountBase: string): PlannedVolume[] {
-  const free = DEVICE_NAMES.filter((d) => !p.usedLetters.has(deviceLetter(d)!));
-  const plan: PlannedVolume[] = [];
-  let next = 0;
-  input.snapshotIds.forEach((snapshotId, i) => {
-    const reuse = p.reusable.get(snapshotId);
-    const attachment = reuse?.Attachments?.find((a) => a.InstanceId === input.forensicInstanceId && a.State !== 'detached');
-    const attachedAt = attachment && (DEVICE_NAMES as readonly string[]).includes(attachment.Device ?? '') ? attachment.Device! : undefined;
-    let device = attachedAt;
-    if (!device) {
-      // A reused volume attached at a name outside our list is detached and attached again.
-      while (next < free.length && plan.some((x) => x.device === free[next])) next += 1;
-      device = free[next];
-      next += 1;
-    }
-    if (!device) {
-      throw new LimitExceededError(`no free device name left on ${input.forensicInstanceId} for ${input.snapshotIds.length} volume(s) (${DEVICE_NAMES[0]}…${DEVICE_NAMES[DEVICE_NAMES.length - 1]})`, { code: 'NoFreeDevice' });
-    }
-    plan.push({ n: i + 1, snapshotId, volumeId: reuse?.VolumeId, device, reused: Boolean(reuse), attached: Boolean(attachedAt), mountPoint: `${mountBase}/${i + 1}` });
-  });
-  return plan;
+  const { reusable, extra } = sortTemporaryVolumes(found, input.forensicInstanceId, availabilityZone);
+  return { forensic, availabilityZone, snapshots, reusable, extra, usedLetters: usedDeviceLetters(forensic) };
 }
 
 async function headBundle(s3: S3Client, bucket: string, key: string): Promise<{ sha256: string | undefined; size: number | undefined; checksum: string | undefined } | undefined> {
@@ -393,13 +300,6 @@ async function headBundle(s3: S3Client, bucket: string, key: string): Promise<{ 
     if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || status === 404) return undefined;
     throw new AwsError(`checking s3://${bucket}/${key} failed: ${describeError(err)}`, { cause: err });
   }
-}
-
-const RESULT_LINE = /^SENTINEL-RESULT sha256=([0-9a-f]{64}) size=(\d+) key=(\S+)$/m;
-const VOLUME_LINE = /^SENTINEL-VOLUME n=(\d+) volume=(vol-[0-9a-f]+)(?: device=(\/dev\/[A-Za-z0-9/_-]+))?(?: fstype=([a-z0-9]+))? status=([a-z-]+)$/gm;
-
-function lastLines(text: string, count = 5): string {
-  return text.trim().split('\n').slice(-count).join(' | ').slice(0, 600);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,13 +326,6 @@ function requireClients(deps: ActionDeps): { ec2: EC2Client; ssm: SSMClient; s3:
   const bucket = deps.settings.evidenceBucket;
   if (!bucket) throw new ConfigError('no evidence bucket is configured (set SENTINEL_EVIDENCE_BUCKET): cannot store the disk bundle', { code: 'NoEvidenceBucket' });
   return { ec2, ssm, s3, bucket };
-}
-
-function cleanupSummary(reports: CleanupReport[]): string {
-  if (!reports.length) return 'no temporary volume to clean up';
-  const failed = reports.filter((r) => r.error || r.delete === 'failed');
-  if (!failed.length) return `${reports.length} temporary volume(s) detached and deleted`;
-  return `CLEANUP FAILED for ${failed.map((r) => `${r.volumeId} (${r.error ?? 'not deleted'})`).join(', ')}: detach and delete ${failed.length === 1 ? 'it' : 'them'} by hand`;
 }
 
 /**
@@ -476,8 +369,8 @@ export async function collectFromDisk(
       });
     }
     const reports: CleanupReport[] = [];
-    for (const v of leftovers) reports.push(await removeVolume(ec2, interval, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
-    const complete = reports.every((r) => !r.error && r.delete !== 'failed');
+    for (const v of leftovers) reports.push(await removeVolume(ec2, interval, v.VolumeId!, tagOf(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+    const complete = cleanupComplete(reports);
     return skipped(`disk evidence already collected at ${location}${reports.length ? `; ${cleanupSummary(reports)}` : ''}`, {
       location,
       sha256: existing.sha256,
@@ -529,7 +422,7 @@ export async function collectFromDisk(
   try {
     // Extra copies from earlier partial runs go first, so their device names are free.
     for (const v of p.extra) {
-      cleanupReports.push(await removeVolume(ec2, interval, v.VolumeId!, tag(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
+      cleanupReports.push(await removeVolume(ec2, interval, v.VolumeId!, tagOf(v, TAG_SNAPSHOT), input.forensicInstanceId, input.volumeWaitSeconds));
     }
     for (const v of plan) {
       tracked.push(v);
@@ -606,13 +499,7 @@ export async function collectFromDisk(
       },
       poll,
     );
-    for (const m of ran.stdout.matchAll(VOLUME_LINE)) {
-      const v = plan.find((x) => x.n === Number(m[1]) && x.volumeId === m[2]);
-      if (!v) continue;
-      v.status = m[5];
-      if (m[3]) v.partition = m[3];
-      if (m[4]) v.fstype = m[4];
-    }
+    readVolumeLines(ran.stdout, plan);
     if (ran.status === 'WaitTimedOut') {
       try {
         await ssm.send(new CancelCommandCommand({ CommandId: ran.commandId, InstanceIds: [input.forensicInstanceId] }));
@@ -628,11 +515,10 @@ export async function collectFromDisk(
         details: { commandId: ran.commandId, status: ran.status, exitCode: ran.exitCode },
       });
     }
-    const line = RESULT_LINE.exec(ran.stdout);
-    if (!line || line[3] !== key) {
+    result = readResultLine(ran.stdout, key);
+    if (!result) {
       throw new AwsError(`the collection script on ${input.forensicInstanceId} reported no bundle for ${key} (command ${ran.commandId})`, { code: 'CollectionNoResult' });
     }
-    result = { sha256: line[1]!, size: Number(line[2]) };
     const stored = await headBundle(s3, bucket, key);
     if (!stored) throw new AwsError(`the collection script reported ${location}, but it is not there`, { code: 'BundleMissing' });
     const checksumHex = stored.checksum && !stored.checksum.includes('-') ? Buffer.from(stored.checksum, 'base64').toString('hex') : undefined;
@@ -648,10 +534,10 @@ export async function collectFromDisk(
       cleanupReports.push(await removeVolume(ec2, interval, v.volumeId, v.snapshotId, input.forensicInstanceId, input.volumeWaitSeconds));
     }
   }
-  const cleanupComplete = cleanupReports.every((r) => !r.error && r.delete !== 'failed');
+  const cleanupDone = cleanupComplete(cleanupReports);
   const cleanupText = cleanupSummary(cleanupReports);
   if (failure) {
-    const cleanup = { complete: cleanupComplete, volumes: cleanupReports };
+    const cleanup = { complete: cleanupDone, volumes: cleanupReports };
     if (failure instanceof SentinelError) {
       failure.message = `${failure.message}; ${cleanupText}`;
       failure.details.cleanup = cleanup;
@@ -660,7 +546,7 @@ export async function collectFromDisk(
     throw new AwsError(`${describeError(failure)}; ${cleanupText}`, { cause: failure, details: { cleanup } });
   }
   const { sha256, size } = result!;
-  if (!cleanupComplete) notes.push(cleanupText);
+  if (!cleanupDone) notes.push(cleanupText);
   const collectedAt = deps.now().toISOString();
   const evidence: EvidenceItem = {
     kind: 'disk:bundle',
@@ -685,7 +571,7 @@ export async function collectFromDisk(
     command: { commandId: ran!.commandId, status: ran!.status, exitCode: ran!.exitCode },
     artifacts: [{ kind: 'disk:bundle', location, sha256 }],
     evidence,
-    cleanup: { complete: cleanupComplete, volumes: cleanupReports },
+    cleanup: { complete: cleanupDone, volumes: cleanupReports },
     notes,
   };
   const collected = plan.filter((v) => v.status === 'collected').length;
