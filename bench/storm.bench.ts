@@ -31,8 +31,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -52,7 +52,7 @@ import { MOTO_STATE_MACHINE_ROLE_ID, startMoto } from '../test/support/moto/star
 import { buildStormEvents } from './storm/buildStormEvents.js';
 import { drainWithPlainLoop, type PlainLoopResult } from './storm/drainWithPlainLoop.js';
 import { loadQueue } from './storm/loadQueue.js';
-import { approvalPosts, discordFigures, firstShown, latencies } from './storm/summarizeStorm.js';
+import { approvalPosts, discordFigures, firstShown, INTAKE_LINES, intakeStalls, latencies } from './storm/summarizeStorm.js';
 
 const { values } = parseArgs({
   options: {
@@ -97,6 +97,8 @@ interface BotLog {
   /** Approval id → when the bot recorded it, and its deadline. */
   approvals: Map<string, { at: number; deadline: number; incidentId: string }>;
   repeats: number;
+  /** The intake handler's lines (INTAKE_LINES): when each event's handling ended, and how. */
+  intakeLines: { at: number; message: string }[];
   levels: Record<string, number>;
   /** Warnings and errors by message. */
   problems: Map<string, number>;
@@ -107,7 +109,7 @@ interface BotLog {
 }
 
 function watchBot(child: ChildProcess, logFile?: string): BotLog {
-  const state: BotLog = { recorded: new Map(), approvals: new Map(), repeats: 0, levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
+  const state: BotLog = { recorded: new Map(), approvals: new Map(), repeats: 0, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
   const file = logFile ? createWriteStream(logFile).on('error', (err) => process.stderr.write(`cannot write ${logFile}: ${err.message}\n`)) : undefined;
   const onLine = (line: string) => {
     file?.write(`${line}\n`);
@@ -126,6 +128,7 @@ function watchBot(child: ChildProcess, logFile?: string): BotLog {
     const at = Date.parse(String(l.timestamp));
     state.levels[level] = (state.levels[level] ?? 0) + 1;
     if (level === 'warn' || level === 'error') state.problems.set(`${level}: ${message}`, (state.problems.get(`${level}: ${message}`) ?? 0) + 1);
+    if (message in INTAKE_LINES) state.intakeLines.push({ at, message });
     if (message === 'taking messages') state.takingAt = at;
     else if (message === 'health and metrics listening') state.opsUrl = String(l.url);
     else if (message === 'playbook started' && typeof l.incidentId === 'string') {
@@ -145,6 +148,40 @@ function memoryOf(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** The bot's V8 heap from its own /metrics (Node's default metrics; loopback, no token), in bytes. */
+async function heapOf(opsUrl: string): Promise<{ used: number; total: number; external: number } | undefined> {
+  const text = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(2000) })
+    .then((r) => r.text())
+    .catch(() => undefined);
+  if (!text) return undefined;
+  const value = (name: string) => Number(new RegExp(`^(?:sentinel_)?${name} ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
+}
+
+/** When the bot stored an approval (its first revision's createdAt, in the file approval store), ms. */
+async function approvalCreatedAt(dataDir: string, approvalId: string): Promise<number | undefined> {
+  const dir = join(dataDir, 'approvals', approvalId);
+  const first = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^r\d+\.json$/.test(f)).sort()[0];
+  if (!first) return undefined;
+  const record = JSON.parse(await readFile(join(dir, first), 'utf8')) as { createdAt?: string };
+  const at = Date.parse(String(record.createdAt));
+  return Number.isFinite(at) ? at : undefined;
+}
+
+/** The 1-minute load average, sampled: the machine is shared, so every figure goes with it. */
+function sampleLoad(everyMs = 5000): { stop(): { min: number; mean: number; max: number; samples: number } } {
+  const xs: number[] = [loadavg()[0]!];
+  const timer = setInterval(() => xs.push(loadavg()[0]!), everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      xs.push(loadavg()[0]!);
+      const r = (x: number) => Math.round(x * 100) / 100;
+      return { min: r(Math.min(...xs)), mean: r(xs.reduce((a, b) => a + b, 0) / xs.length), max: r(Math.max(...xs)), samples: xs.length };
+    },
+  };
 }
 
 /** CPU seconds a process has used (user + system). */
@@ -289,7 +326,9 @@ async function main(): Promise<void> {
       return drainWithPlainLoop(emqAws.sqs, baselineQueue, plan.events.length);
     };
     log(`baseline before the storm: the plain loop over the same ${TOTAL} messages`);
+    const loadBefore = sampleLoad(1000);
     const plainBefore = await plain();
+    const plainBeforeLoad = loadBefore.stop();
     log(`  ${plainBefore.perSecond.toFixed(0)} messages/s (${plainBefore.seconds.toFixed(1)} s)`);
 
     log(`loading the storm on the intake queue (${incidents} incidents: ${JSON.stringify(plan.routes)}; ${plan.repeatsEach} events each repeated one)`);
@@ -336,20 +375,41 @@ async function main(): Promise<void> {
     const t0 = await waitUntil(() => botLog.takingAt ?? (child.exitCode !== null ? Promise.reject(new Error(`the bot exited:\n${botLog.tail.join('\n')}`)) : undefined), 'the bot to take messages', 120_000);
     const cpu0 = cpuSecondsOf(pid);
 
-    // Memory, sampled throughout (VmHWM, the kernel's own peak, is read at the end too).
+    // Memory, sampled throughout (VmHWM, the kernel's own peak, is read at the end too), and the
+    // bot's heap from its /metrics every 2 s: the highest heap used, and the heap when RSS peaked.
     let peakRss = 0;
+    let rssNow = 0;
     const sampler = setInterval(() => {
       try {
-        peakRss = Math.max(peakRss, memoryOf(pid).rss);
+        rssNow = memoryOf(pid).rss;
+        peakRss = Math.max(peakRss, rssNow);
       } catch {
         /* exited */
       }
     }, 250);
+    type Heap = { used: number; total: number; external: number };
+    const heap: { peak?: Heap; atPeakRss?: Heap & { rss: number } } = {};
+    let heapBusy = false;
+    const heapSampler = setInterval(() => {
+      if (heapBusy || !botLog.opsUrl) return;
+      heapBusy = true;
+      const rss = rssNow;
+      void heapOf(botLog.opsUrl)
+        .then((h) => {
+          if (!h) return;
+          if (!heap.peak || h.used > heap.peak.used) heap.peak = h;
+          if (!heap.atPeakRss || rss > heap.atPeakRss.rss) heap.atPeakRss = { rss, ...h };
+        })
+        .finally(() => (heapBusy = false));
+    }, 2000);
+    const stormLoad = sampleLoad();
 
     // Step Functions' StartExecution as the bot meets it: a new incident's handler waits for it.
     const startLatencies = probeStartExecution(aws, probeMachineArn);
     const drainedAt = await waitUntil(async () => ((await depth(emqAws.sqs, intake.queueUrl)) === 0 ? Date.now() : undefined), 'the intake queue to drain', 3 * 3600_000, 100);
     const drainCpu = cpuSecondsOf(pid) - cpu0;
+    const drainLoad = stormLoad.stop();
+    const settleLoad = sampleLoad();
     const startExecution = latencies(await startLatencies.stop());
     const drainSeconds = (drainedAt - t0) / 1000;
     log(`intake drained: ${TOTAL} events in ${drainSeconds.toFixed(1)} s (${(TOTAL / drainSeconds).toFixed(0)} events/s; the bot used ${drainCpu.toFixed(1)} s of CPU)`);
@@ -375,6 +435,14 @@ async function main(): Promise<void> {
     }
     const settledAt = Date.now();
     clearInterval(sampler);
+    clearInterval(heapSampler);
+    const settleLoadFigures = settleLoad.stop();
+    // The approvals' stages, read from the bot's approval store before it is removed.
+    const createdAt = new Map<string, number>();
+    for (const id of botLog.approvals.keys()) {
+      const at = await approvalCreatedAt(dataDir, id);
+      if (at !== undefined) createdAt.set(id, at);
+    }
     const memory = memoryOf(pid);
     peakRss = Math.max(peakRss, memory.rss);
 
@@ -385,7 +453,9 @@ async function main(): Promise<void> {
     if (exitCode === 'timeout') child.kill('SIGKILL');
 
     log(`baseline after the storm: the plain loop again`);
+    const loadAfter = sampleLoad(1000);
     const plainAfter = await plain();
+    const plainAfterLoad = loadAfter.stop();
     log(`  ${plainAfter.perSecond.toFixed(0)} messages/s (${plainAfter.seconds.toFixed(1)} s)`);
 
     // ---- figures -----------------------------------------------------------------------------
@@ -397,12 +467,21 @@ async function main(): Promise<void> {
     const posted = approvalPosts(calls);
     const askToPost: number[] = [];
     const recordToPost: number[] = [];
+    const askToStored: number[] = [];
+    const storedToRecorded: number[] = [];
     for (const [id, a] of botLog.approvals) {
       const at = posted.get(id);
       if (at === undefined) continue;
-      askToPost.push(at - (a.deadline - APPROVAL_TIMEOUT_S * 1000));
+      const asked = a.deadline - APPROVAL_TIMEOUT_S * 1000;
+      askToPost.push(at - asked);
       recordToPost.push(at - a.at);
+      const stored = createdAt.get(id);
+      if (stored !== undefined) {
+        askToStored.push(stored - asked);
+        storedToRecorded.push(a.at - stored);
+      }
     }
+    const stalls = intakeStalls(botLog.intakeLines);
     const best = plainBefore.perSecond >= plainAfter.perSecond ? plainBefore : plainAfter;
     const botPerSecond = TOTAL / drainSeconds;
     const statuses: Record<string, number> = {};
@@ -435,9 +514,23 @@ async function main(): Promise<void> {
         posted: askToPost.length,
         askedToPosted: roundLatency(latencies(askToPost)),
         recordedToPosted: roundLatency(latencies(recordToPost)),
+        /** The stages: the request reaching the bot (moto's Step Functions, the control queue, the bot's control consumer), stored in the approval store… */
+        askedToStored: roundLatency(latencies(askToStored)),
+        /** …then the proposed action's preflight (a dry run against moto) and the outbox record, logged… */
+        storedToRecorded: roundLatency(latencies(storedToRecorded)),
         targetP99Seconds: 10,
       },
-      memory: { peakRssMb: mb(peakRss), vmHwmMb: mb(memory.hwm), afterMb: mb(memory.rss), targetMb: 200 },
+      memory: {
+        peakRssMb: mb(peakRss),
+        vmHwmMb: mb(memory.hwm),
+        afterMb: mb(memory.rss),
+        /** The bot's heap (its /metrics, every 2 s): the highest heap used seen, and the sample taken nearest the RSS peak. */
+        peakHeapUsedMb: heap.peak ? mb(heap.peak.used) : null,
+        atPeakRss: heap.atPeakRss ? { rssMb: mb(heap.atPeakRss.rss), heapUsedMb: mb(heap.atPeakRss.used), heapTotalMb: mb(heap.atPeakRss.total), externalMb: mb(heap.atPeakRss.external) } : null,
+        targetMb: 200,
+      },
+      intakeStalls: stalls,
+      load: { plainBefore: plainBeforeLoad, drain: drainLoad, settle: settleLoadFigures, plainAfter: plainAfterLoad, cores: availableParallelism() },
       executions: statuses,
       deadLettered: { intake: intakeDlq, control: controlDlq },
       settled,
@@ -463,8 +556,14 @@ async function main(): Promise<void> {
     log(`recorded → shown      ${lat(r.recordedToShown)}; never shown ${r.recordedToShown.notShown}`);
     log(`approvals             ${r.approvals.recorded} recorded, ${r.approvals.posted} posted`);
     log(`  asked → posted      ${lat(r.approvals.askedToPosted)} (target p99 < 10 s)`);
-    log(`  recorded → posted   ${lat(r.approvals.recordedToPosted)}`);
+    log(`  asked → stored      ${lat(r.approvals.askedToStored)} (Step Functions on moto, the control queue, the bot's control consumer)`);
+    log(`  stored → recorded   ${lat(r.approvals.storedToRecorded)} (the proposed action's preflight dry run, the outbox record)`);
+    log(`  recorded → posted   ${lat(r.approvals.recordedToPosted)} (the outbox's approval lane)`);
     log(`memory                peak RSS ${r.memory.peakRssMb} MB (VmHWM ${r.memory.vmHwmMb} MB), ${r.memory.afterMb} MB at the end (target < 200 MB)`);
+    if (r.memory.atPeakRss) log(`                      near the peak: heap used ${r.memory.atPeakRss.heapUsedMb} of ${r.memory.atPeakRss.heapTotalMb} MB, external ${r.memory.atPeakRss.externalMb} MB; highest heap used ${r.memory.peakHeapUsedMb} MB`);
+    log(`intake waited on      ${Object.entries(r.intakeStalls.byEnd).sort((a, b) => b[1].seconds - a[1].seconds).map(([k, v]) => `${k}: ${v.seconds} s (${v.count}×)`).join('; ')} — silences > ${r.intakeStalls.thresholdMs} ms of ${r.intakeStalls.spanSeconds} s`);
+    const ld = (l: { min: number; mean: number; max: number }) => `${l.mean} (${l.min}–${l.max})`;
+    log(`load average (1 min)  ${r.load.cores} cores; plain loop before ${ld(r.load.plainBefore)}, storm ${ld(r.load.drain)}, settling ${ld(r.load.settle)}, plain loop after ${ld(r.load.plainAfter)}`);
     log(`executions            ${JSON.stringify(r.executions)}; dead-lettered: intake ${r.deadLettered.intake}, control ${r.deadLettered.control}`);
     log(`settled               ${r.settled ? 'yes' : 'NO (gave up waiting)'}, ${r.settleSeconds} s after the drain; SIGTERM → exit ${r.sigtermToExitSeconds} s`);
     log(`bot log               ${JSON.stringify(r.botLog.levels)}; ${r.botLog.otherLines} non-JSON lines`);

@@ -81,3 +81,42 @@ export function approvalPosts(calls: readonly RecordedCall[]): Map<string, numbe
   }
   return posted;
 }
+
+/** The intake handler's log lines, each the end of one event's handling (handleEvent and recontainFile). */
+export const INTAKE_LINES: Readonly<Record<string, string>> = {
+  'playbook started': 'a new incident (its playbook started)',
+  'playbook already running': 'a new incident (its playbook already running)',
+  'repeat counted on the open incident': 'a repeat counted',
+  'incident folded into a storm digest': 'an incident folded into a digest',
+  'repeat of a file incident: contained again': "a file repeat (its file extracted and quarantined again)",
+};
+
+export interface IntakeStalls {
+  /** From the first intake line to the last, seconds. */
+  spanSeconds: number;
+  /** Silences longer than `thresholdMs` between intake lines, by what ended them: count and seconds. */
+  byEnd: Record<string, { count: number; seconds: number }>;
+  thresholdMs: number;
+}
+
+/**
+ * Where the intake waited: the silences between consecutive intake lines (the bot handles up to
+ * ten events at once, and sqs-consumer receives the next ten only when all ten are done), each
+ * charged to the kind of line that ended it, i.e. to what the batch was waiting for. A heuristic
+ * (one slow event in a batch holds the other nine), but it names the step the batches waited on.
+ */
+export function intakeStalls(lines: readonly { at: number; message: string }[], thresholdMs = 100): IntakeStalls {
+  const intake = lines.filter((l) => l.message in INTAKE_LINES).sort((a, b) => a.at - b.at);
+  const byEnd: IntakeStalls['byEnd'] = {};
+  for (let i = 1; i < intake.length; i += 1) {
+    const gap = intake[i]!.at - intake[i - 1]!.at;
+    if (gap <= thresholdMs) continue;
+    const what = INTAKE_LINES[intake[i]!.message]!;
+    const e = (byEnd[what] ??= { count: 0, seconds: 0 });
+    e.count += 1;
+    e.seconds += gap / 1000;
+  }
+  for (const e of Object.values(byEnd)) e.seconds = Math.round(e.seconds * 10) / 10;
+  const spanSeconds = intake.length > 1 ? Math.round((intake[intake.length - 1]!.at - intake[0]!.at) / 100) / 10 : 0;
+  return { spanSeconds, byEnd, thresholdMs };
+}
