@@ -1,5 +1,6 @@
 import { describeError } from '../errors.js';
 import { invokeAction, type FailedDetails } from '../pipeline/invokeAction.js';
+import type { ActionDefinition } from '../pipeline/actions/types.js';
 import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
 import type { IntakeMessage } from '../bot/intake/intake.js';
 import type { TaskMessage } from './messages.js';
@@ -9,9 +10,8 @@ import { memoryWaiverFor } from './memoryWaiver.js';
 import { auditContainmentResult, gateContainment, releaseContainmentSlot } from './gateContainment.js';
 import { stepDeadline } from './stepDeadline.js';
 
-function destroysMemory(ctx: HandlerContext, msg: TaskMessage): boolean {
-  const def = ctx.actions[msg.action];
-  if (!def?.destroysMemory) return false;
+function destroysMemory(ctx: HandlerContext, msg: TaskMessage, def: ActionDefinition): boolean {
+  if (!def.destroysMemory) return false;
   if (typeof def.destroysMemory === 'boolean') return def.destroysMemory;
   const parsed = def.input.safeParse(msg.input);
   return parsed.success ? def.destroysMemory(parsed.data, ctx.actionDeps.settings) : false;
@@ -56,7 +56,7 @@ async function withHeartbeats<T>(ctx: HandlerContext, msg: TaskMessage, run: () 
 export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
   const log = ctx.logger.child({ incidentId: msg.incidentId, action: msg.action, executionName: msg.executionName });
   const refuse = (reason: string) => refuseMessage(ctx, meta, { kind: 'task', what: 'task-refused', reason, incidentId: msg.incidentId });
-  const def = ctx.actions[msg.action];
+  const registered = ctx.actions[msg.action];
   // Observe mode holds for every step, whatever the execution was started with.
   const dryRun = msg.dryRun === true || ctx.bot.mode === 'observe';
   try {
@@ -70,12 +70,15 @@ export async function handleTask(msg: TaskMessage, meta: IntakeMessage, ctx: Han
       if (err instanceof TaskGoneError) return await refuse(`the task token is not live (${err.code ?? 'gone'})`);
       throw err;
     }
-    if (!def) {
+    if (!registered) {
       log.warn('unknown action requested by a playbook');
       await ctx.engine.taskFailed(msg.taskToken, 'sentinel.UnknownAction', `no action "${msg.action}" in the registry`);
       return 'done';
     }
-    if (!dryRun && destroysMemory(ctx, msg) && !msg.memory?.captured) {
+    // The action's module, imported on its first use (heartbeated: a first import may take a while;
+    // a failed import is retried with the message).
+    const def = await withHeartbeats(ctx, msg, () => registered.load());
+    if (!dryRun && destroysMemory(ctx, msg, def) && !msg.memory?.captured) {
       const waiver = await memoryWaiverFor(ctx.approvals, msg.incidentId, msg.executionName);
       if (!waiver) {
         if (msg.memory?.waivedBy) log.warn('a memory waiver in the task body was ignored: no responder waived the capture in the approval store');

@@ -1,4 +1,5 @@
 import { AwsNotConfiguredError, describeError, SentinelError, UserError, ValidationError } from '../errors.js';
+import type { RegisteredAction } from './actions/registry.js';
 import type { ActionDefinition, ActionDeps, ActionRequest, ActionResult } from './actions/types.js';
 import { describeInputIssues } from './actions/parseActionInput.js';
 import { planWithoutAws } from './planWithoutAws.js';
@@ -25,12 +26,20 @@ export interface FailedDetails {
  * (planWithoutAws.ts): the step succeeds, the report shows what would have been done.
  */
 export async function invokeAction(
-  definition: ActionDefinition,
+  action: ActionDefinition | RegisteredAction,
   rawInput: unknown,
   options: InvokeOptions,
   deps: ActionDeps,
 ): Promise<ActionResult<object>> {
-  const logger = deps.logger.child({ action: definition.id, incidentId: options.incidentId, actor: options.actor });
+  const logger = deps.logger.child({ action: action.id, incidentId: options.incidentId, actor: options.actor });
+  // A registered action's module is loaded on its first use (actions/registry.ts).
+  let definition: ActionDefinition;
+  try {
+    definition = 'load' in action ? await action.load() : action;
+  } catch (err) {
+    logger.error('action could not be loaded', { reason: describeError(err) });
+    return { status: 'failed', summary: `the ${action.id} action could not be loaded: ${describeError(err)}`, details: { error: 'InternalError', final: false } satisfies FailedDetails };
+  }
   const parsed = definition.input.safeParse(rawInput);
   if (!parsed.success) {
     const why = describeInputIssues(parsed.error);

@@ -18,8 +18,7 @@ import type { CollectVolatileDetails } from '../../src/pipeline/actions/collectV
 import { isolateNodeAction } from '../../src/pipeline/actions/isolateNode.js';
 import type { PreserveDiskDetails } from '../../src/pipeline/actions/preserveDisk.js';
 import type { PullCloudTrailDetails } from '../../src/pipeline/actions/pullCloudTrail.js';
-import { actionRegistry } from '../../src/pipeline/actions/registry.js';
-import type { AnyActionDefinition } from '../../src/pipeline/actions/types.js';
+import { loadAllActions } from '../../src/pipeline/actions/registry.js';
 import { actionDestroysMemory, assertMemoryPreserved, MemoryNotPreservedError } from '../../src/pipeline/forensics/memoryGuard.js';
 import type { IncidentInput } from '../../src/pipeline/incident/incidentRecord.js';
 import { buildPlaybookInput, type ForensicsPlaybookSettings } from '../../src/pipeline/incident/playbookState.js';
@@ -46,7 +45,7 @@ beforeAll(() => {
 afterAll(() => destroyAwsClients(aws));
 
 /** The bot's action registry: every task must name an action in it. */
-const ACTIONS = actionRegistry() as Readonly<Record<string, AnyActionDefinition>>;
+const ACTIONS = await loadAllActions();
 
 const playbooks = loadPlaybookConfig();
 function triageOf(event: unknown): TriageResult {

@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { parseMessage } from '../../src/handlers/messages.js';
-import { actionRegistry } from '../../src/pipeline/actions/registry.js';
-import type { AnyActionDefinition } from '../../src/pipeline/actions/types.js';
+import { loadAllActions } from '../../src/pipeline/actions/registry.js';
 import { buildPlaybookInput, type ForensicsPlaybookSettings, type PlaybookSettings } from '../../src/pipeline/incident/playbookState.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
@@ -314,7 +313,7 @@ function inputFor(triage: TriageResult, forensics?: ForensicsPlaybookSettings) {
 }
 
 /** The bot's action registry: every task must name an action in it. */
-const ACTIONS = actionRegistry() as Readonly<Record<string, AnyActionDefinition>>;
+const ACTIONS = await loadAllActions();
 
 // ---------------------------------------------------------------------------------------------
 

@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalObjectStore, localS3Client, type LocalObjectStore } from '../../src/aws/localObjectStore.js';
 import { AwsNotConfiguredError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
-import { actionRegistry } from '../../src/pipeline/actions/registry.js';
-import type { ActionDeps, AnyActionDefinition } from '../../src/pipeline/actions/types.js';
+import { loadAllActions } from '../../src/pipeline/actions/registry.js';
+import type { ActionDeps } from '../../src/pipeline/actions/types.js';
 import { invokeAction } from '../../src/pipeline/invokeAction.js';
 import { testDeps, testSettings } from '../helpers/deps.js';
 
-const ACTIONS = actionRegistry() as Readonly<Record<string, AnyActionDefinition>>;
+const ACTIONS = await loadAllActions();
 const INSTANCE = 'i-0a1b2c3d4e5f60718';
 const NODE = 'ip-10-0-1-23.ap-northeast-2.compute.internal';
 

@@ -1,65 +1,91 @@
-import { addMaliciousIpAction } from './addMaliciousIp.js';
-import { analyseArtifactsAction } from './analyseArtifacts.js';
-import { annotatePodAction } from './annotatePod.js';
-import { captureMemoryAction } from './captureMemory.js';
-import { captureNetworkAction } from './captureNetwork.js';
-import { collectFromDiskAction } from './collectFromDisk.js';
-import { collectPodLogsAction } from './collectPodLogs.js';
-import { collectVolatileAction } from './collectVolatile.js';
-import { denyEgressAction } from './denyEgress.js';
-import { drainNodeAction } from './drainNode.js';
-import { extractFileAction } from './extractFile.js';
-import { isolateNodeAction } from './isolateNode.js';
-import { isolatePodAction } from './isolatePod.js';
-import { labelPodAction } from './labelPod.js';
-import { preserveDiskAction } from './preserveDisk.js';
-import { pullCloudTrailAction } from './pullCloudTrail.js';
-import { quarantineFileAction } from './quarantineFile.js';
-import { recordIncidentAction } from './recordIncident.js';
-import { releaseNodeAction } from './releaseNode.js';
-import { releasePodAction } from './releasePod.js';
-import { terminatePodAction } from './terminatePod.js';
 import type { ActionDefinition, AnyActionDefinition } from './types.js';
-import { unblockEgressAction } from './unblockEgress.js';
 
 /**
- * Every pipeline action, by id: what Step Functions tasks, buttons and slash
- * commands can run. docs/permissions.md lists what each needs.
+ * Every pipeline action, by id: what Step Functions tasks, buttons and slash commands can run.
+ * docs/permissions.md lists what each needs.
+ *
+ * Each action's module is imported on its first use, not at start-up: the modules bring the
+ * SDKs they need (EC2, SSM, CloudTrail, Auto Scaling, the Kubernetes client), which an idle bot
+ * does not (docs/benchmarks.md, Memory). The literal `import()` paths keep them in the build and
+ * in the type check.
  */
-export const ACTIONS = {
-  'extract-file': extractFileAction,
-  'quarantine-file': quarantineFileAction,
-  'deny-egress': denyEgressAction,
-  'unblock-egress': unblockEgressAction,
-  'isolate-node': isolateNodeAction,
-  'release-node': releaseNodeAction,
-  'isolate-pod': isolatePodAction,
-  'release-pod': releasePodAction,
-  'terminate-pod': terminatePodAction,
-  'label-pod': labelPodAction,
-  'annotate-pod': annotatePodAction,
-  'collect-pod-logs': collectPodLogsAction,
-  'capture-network': captureNetworkAction,
-  'drain-node': drainNodeAction,
-  'record-incident': recordIncidentAction,
-  'collect-volatile': collectVolatileAction,
-  'capture-memory': captureMemoryAction,
-  'preserve-disk': preserveDiskAction,
-  'collect-disk': collectFromDiskAction,
-  'pull-cloudtrail': pullCloudTrailAction,
-  analyse: analyseArtifactsAction,
-  'add-malicious-ip': addMaliciousIpAction,
-} as const satisfies Record<string, AnyActionDefinition>;
+const LOADERS = {
+  'extract-file': async () => (await import('./extractFile.js')).extractFileAction,
+  'quarantine-file': async () => (await import('./quarantineFile.js')).quarantineFileAction,
+  'deny-egress': async () => (await import('./denyEgress.js')).denyEgressAction,
+  'unblock-egress': async () => (await import('./unblockEgress.js')).unblockEgressAction,
+  'isolate-node': async () => (await import('./isolateNode.js')).isolateNodeAction,
+  'release-node': async () => (await import('./releaseNode.js')).releaseNodeAction,
+  'isolate-pod': async () => (await import('./isolatePod.js')).isolatePodAction,
+  'release-pod': async () => (await import('./releasePod.js')).releasePodAction,
+  'terminate-pod': async () => (await import('./terminatePod.js')).terminatePodAction,
+  'label-pod': async () => (await import('./labelPod.js')).labelPodAction,
+  'annotate-pod': async () => (await import('./annotatePod.js')).annotatePodAction,
+  'collect-pod-logs': async () => (await import('./collectPodLogs.js')).collectPodLogsAction,
+  'capture-network': async () => (await import('./captureNetwork.js')).captureNetworkAction,
+  'drain-node': async () => (await import('./drainNode.js')).drainNodeAction,
+  'record-incident': async () => (await import('./recordIncident.js')).recordIncidentAction,
+  'collect-volatile': async () => (await import('./collectVolatile.js')).collectVolatileAction,
+  'capture-memory': async () => (await import('./captureMemory.js')).captureMemoryAction,
+  'preserve-disk': async () => (await import('./preserveDisk.js')).preserveDiskAction,
+  'collect-disk': async () => (await import('./collectFromDisk.js')).collectFromDiskAction,
+  'pull-cloudtrail': async () => (await import('./pullCloudTrail.js')).pullCloudTrailAction,
+  analyse: async () => (await import('./analyseArtifacts.js')).analyseArtifactsAction,
+  'add-malicious-ip': async () => (await import('./addMaliciousIp.js')).addMaliciousIpAction,
+} as const satisfies Record<string, () => Promise<AnyActionDefinition>>;
 
-export type ActionId = keyof typeof ACTIONS;
+export type ActionId = keyof typeof LOADERS;
 
-export type ActionRegistry = Readonly<Record<string, ActionDefinition>>;
+/** Loads one action's definition (its module). */
+export type ActionLoader = () => Promise<AnyActionDefinition>;
 
-export function isActionId(id: string): id is ActionId {
-  return Object.hasOwn(ACTIONS, id);
+/** An action as the registry holds it: its id now, its definition (module) on first use. */
+export interface RegisteredAction {
+  readonly id: string;
+  /**
+   * The action's definition, its module imported on the first call. Concurrent first calls share
+   * one import; a failed import is not kept, so a later call tries again.
+   */
+  load(): Promise<ActionDefinition>;
 }
 
-/** The registry as a plain lookup table. */
+export type ActionRegistry = Readonly<Record<string, RegisteredAction>>;
+
+export function isActionId(id: string): id is ActionId {
+  return Object.hasOwn(LOADERS, id);
+}
+
+/** One registered action over a loader, loading at most once at a time and keeping what it loaded. */
+function registerAction(id: string, loader: ActionLoader): RegisteredAction {
+  let loading: Promise<ActionDefinition> | undefined;
+  const load = (): Promise<ActionDefinition> => {
+    loading ??= loader().then(
+      (definition) => {
+        if (definition.id !== id) throw new Error(`the action registered as ${id} is defined as ${definition.id}`);
+        return definition as ActionDefinition;
+      },
+      (err: unknown) => {
+        loading = undefined;
+        throw err;
+      },
+    );
+    return loading;
+  };
+  return Object.freeze({ id, load });
+}
+
+/** A registry over the given loaders (actionRegistry() gives sentinel's own). */
+export function createActionRegistry(loaders: Readonly<Record<string, ActionLoader>>): ActionRegistry {
+  return Object.freeze(Object.fromEntries(Object.entries(loaders).map(([id, loader]) => [id, registerAction(id, loader)])));
+}
+
+/** Sentinel's actions, none loaded yet: made once by the composition root and passed in. */
 export function actionRegistry(): ActionRegistry {
-  return ACTIONS as unknown as ActionRegistry;
+  return createActionRegistry(LOADERS);
+}
+
+/** Every action of a registry, loaded (tests, documentation checks: whatever needs all of them at once). */
+export async function loadAllActions(registry: ActionRegistry = actionRegistry()): Promise<Readonly<Record<string, ActionDefinition>>> {
+  const entries = await Promise.all(Object.values(registry).map(async (action) => [action.id, await action.load()] as const));
+  return Object.freeze(Object.fromEntries(entries));
 }

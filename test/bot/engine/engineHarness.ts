@@ -13,8 +13,7 @@ import { defaultPlaybookDir } from '../../../src/bot/engine/loadEmbeddedPlaybook
 import { TaskGoneError } from '../../../src/bot/engine/stepFunctionsEngine.js';
 import type { IntakeHandler, IntakeMessage, IntakeOutcome } from '../../../src/bot/intake/intake.js';
 import { parseMessage, type ParsedMessage } from '../../../src/handlers/messages.js';
-import { actionRegistry } from '../../../src/pipeline/actions/registry.js';
-import type { AnyActionDefinition } from '../../../src/pipeline/actions/types.js';
+import { loadAllActions } from '../../../src/pipeline/actions/registry.js';
 import { buildPlaybookInput, type ForensicsPlaybookSettings } from '../../../src/pipeline/incident/playbookState.js';
 import { loadPlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../../src/pipeline/triage/triageEvent.js';
@@ -161,7 +160,7 @@ export function labelOf(p: ParsedMessage): string {
   }
 }
 
-const ACTIONS = actionRegistry() as Readonly<Record<string, AnyActionDefinition>>;
+const ACTIONS = await loadAllActions();
 
 /** What the bot does with a task by default: the action succeeds with representative details. */
 export function defaultReply(d: Delivery): Reply {

@@ -14,15 +14,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddedEngine } from '../../../src/bot/engine/embeddedEngine.js';
 import { renderReport } from '../../../src/bot/render/reportMessage.js';
 import { createLocalObjectStore, localS3Client, type LocalObjectStore } from '../../../src/aws/localObjectStore.js';
-import { actionRegistry } from '../../../src/pipeline/actions/registry.js';
+import { loadAllActions } from '../../../src/pipeline/actions/registry.js';
 import { buildIncidentRecord } from '../../../src/pipeline/incident/incidentRecord.js';
-import type { ActionDeps, AnyActionDefinition } from '../../../src/pipeline/actions/types.js';
+import type { ActionDeps } from '../../../src/pipeline/actions/types.js';
 import { invokeAction, type FailedDetails } from '../../../src/pipeline/invokeAction.js';
 import { loadFixture } from '../../helpers/events.js';
 import { testDeps, testSettings } from '../../helpers/deps.js';
 import { executionName, playbookInput, startEngine, taskOf, tempDir, triageOf, waitForEnd, type Delivery, type Reply } from './engineHarness.js';
 
-const ACTIONS = actionRegistry() as Readonly<Record<string, AnyActionDefinition>>;
+const ACTIONS = await loadAllActions();
 let dataDir: string;
 let store: LocalObjectStore;
 let deps: ActionDeps;

@@ -8,11 +8,10 @@ import { actionResultText, statusText } from '../../../src/bot/render/actionDeta
 import { renderReport } from '../../../src/bot/render/reportMessage.js';
 import { AwsNotConfiguredError } from '../../../src/errors.js';
 import { actionRegistry } from '../../../src/pipeline/actions/registry.js';
-import type { AnyActionDefinition } from '../../../src/pipeline/actions/types.js';
 import { planWithoutAws } from '../../../src/pipeline/planWithoutAws.js';
 import { expectWithinDiscordLimits } from './fixtures.js';
 
-const denyEgress = (actionRegistry() as Record<string, AnyActionDefinition>)['deny-egress']!;
+const denyEgress = await actionRegistry()['deny-egress']!.load();
 const plan = planWithoutAws(denyEgress, { ip: '203.0.113.7', port: 4444 }, new AwsNotConfiguredError('EC2', 'cannot deny egress'));
 
 describe('an AWS-not-configured result, rendered', () => {

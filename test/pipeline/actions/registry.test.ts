@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ACTIONS } from '../../../src/pipeline/actions/registry.js';
+import { actionRegistry, createActionRegistry, loadAllActions } from '../../../src/pipeline/actions/registry.js';
+import type { AnyActionDefinition } from '../../../src/pipeline/actions/types.js';
+import { invokeAction } from '../../../src/pipeline/invokeAction.js';
+import { testDeps } from '../../helpers/deps.js';
 import { identityStatements, world } from '../../support/cloudformation/template.js';
+
+const ACTIONS = await loadAllActions();
 
 /** The bot's statements in deploy/cloudformation/sentinel.json (parameter defaults, a cluster VPC and name). */
 const botStatements = ['BotIntakePolicy', 'BotContainmentPolicy', 'BotForensicsPolicy'].flatMap((p) => identityStatements(world())[p]!);
@@ -58,5 +63,76 @@ describe('action registry', () => {
         if (!onlyDocuments) expect(st.Condition, `${action} ${st.Sid ?? ''}`).toBeDefined();
       }
     }
+  });
+});
+
+describe('action registry: each action loaded on its first use', () => {
+  /** A loader that counts its calls and resolves when told, so that two first uses overlap. */
+  function gatedLoader(definition: AnyActionDefinition) {
+    let calls = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const loader = async () => {
+      calls += 1;
+      await gate;
+      return definition;
+    };
+    return { loader, open: () => open(), calls: () => calls };
+  }
+
+  it('names every action without loading any', () => {
+    const registry = actionRegistry();
+    expect(Object.keys(registry).sort()).toEqual(Object.keys(ACTIONS).sort());
+    for (const [id, action] of Object.entries(registry)) expect(action.id).toBe(id);
+  });
+
+  it('loads an action once when its first two uses overlap, and keeps it', async () => {
+    const denyEgress = ACTIONS['deny-egress']!;
+    const gated = gatedLoader(denyEgress);
+    const registry = createActionRegistry({ 'deny-egress': gated.loader });
+    const first = registry['deny-egress']!.load();
+    const second = registry['deny-egress']!.load();
+    gated.open();
+    const [a, b] = await Promise.all([first, second]);
+    expect(a).toBe(denyEgress);
+    expect(b).toBe(denyEgress);
+    expect(await registry['deny-egress']!.load()).toBe(denyEgress);
+    expect(gated.calls()).toBe(1);
+  });
+
+  it('tries a failed load again at the next use', async () => {
+    let calls = 0;
+    const registry = createActionRegistry({
+      'deny-egress': async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('disk hiccup');
+        return ACTIONS['deny-egress']!;
+      },
+    });
+    await expect(registry['deny-egress']!.load()).rejects.toThrow('disk hiccup');
+    expect(await registry['deny-egress']!.load()).toBe(ACTIONS['deny-egress']);
+    expect(calls).toBe(2);
+  });
+
+  it('refuses a module whose action has another id than the one it is registered under', async () => {
+    const registry = createActionRegistry({ 'isolate-node': async () => ACTIONS['deny-egress']! });
+    await expect(registry['isolate-node']!.load()).rejects.toThrow('the action registered as isolate-node is defined as deny-egress');
+  });
+
+  it('runs a registered action through invokeAction, loading it then; a module that fails to load is a failed, retryable result', async () => {
+    const deps = testDeps({ aws: {} });
+    const input = { ip: '203.0.113.9', source: 'falco' };
+    const registry = actionRegistry();
+    const viaRegistry = await invokeAction(registry['add-malicious-ip']!, input, { actor: 'cli', incidentId: 'inc-lazy', dryRun: true }, deps);
+    const direct = await invokeAction(ACTIONS['add-malicious-ip']!, input, { actor: 'cli', incidentId: 'inc-lazy', dryRun: true }, deps);
+    expect(viaRegistry.summary.length).toBeGreaterThan(0);
+    expect(viaRegistry).toEqual(direct);
+    const broken = createActionRegistry({ 'add-malicious-ip': async () => Promise.reject(new Error('Cannot find module ./addMaliciousIp.js')) });
+    const failed = await invokeAction(broken['add-malicious-ip']!, { ip: '203.0.113.9', source: 'falco' }, { actor: 'cli', incidentId: 'inc-lazy' }, deps);
+    expect(failed).toEqual({
+      status: 'failed',
+      summary: 'the add-malicious-ip action could not be loaded: Cannot find module ./addMaliciousIp.js',
+      details: { error: 'InternalError', final: false },
+    });
   });
 });
