@@ -4,7 +4,8 @@ import { combineMatches, notRunWarnings, outcomeOf, ruleLabel, type RuleMatch } 
 import { dedupeKey } from './dedupeKey.js';
 import type { ExplainedCheck, ExplainedRule, Explanation } from './explanation.js';
 import { severityOfGuardDutyScore } from './falcoPriority.js';
-import { isValidFieldValue } from './fieldTypes.js';
+import { isPlainIpv4, isValidFieldValue } from './fieldTypes.js';
+import { isWellFormedGuardDutyEvent, isWellFormedGuardDutyFinding } from './isWellFormedGuardDuty.js';
 import { planSteps } from './planSteps.js';
 import type { GuardDutyRuleConfig, PlaybookConfig } from './playbookConfig.js';
 import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
@@ -27,7 +28,7 @@ const processDetails = z
   })
   .loose();
 
-const findingSchema = z
+export const findingSchema = z
   .object({
     id: z.string().min(1),
     type: z.string().min(1),
@@ -96,7 +97,7 @@ const findingSchema = z
 
 export type GuardDutyFinding = z.output<typeof findingSchema>;
 
-const eventSchema = z.object({ 'detail-type': z.literal('GuardDuty Finding'), time: z.string().nullish(), detail: findingSchema }).loose();
+export const eventSchema = z.object({ 'detail-type': z.literal('GuardDuty Finding'), time: z.string().nullish(), detail: findingSchema }).loose();
 
 /** A finding as the GuardDuty API and SDKs return it (GetFindings): the same members, capitalized. */
 function isPascalCaseFinding(v: Record<string, unknown>): boolean {
@@ -180,7 +181,8 @@ function filePath(path: string | null | undefined): string | undefined {
 function ipOf(d: z.output<typeof remoteIp> | null | undefined): string | undefined {
   const ip = d?.ipAddressV4 ?? d?.ipAddressV6 ?? undefined;
   // One canonical form (sentinel's IP module): the dedupe key, the block and the list agree on it.
-  return ip ? canonicalIp(ip) : undefined;
+  // Plain dotted IPv4 is its own canonical form.
+  return ip ? (isPlainIpv4(ip) ? ip : canonicalIp(ip)) : undefined;
 }
 
 /**
@@ -233,7 +235,14 @@ export type GuardDutyTriage = { ok: true; result: TriageResult; explanation?: Ex
 export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookConfig, options: { explain?: boolean } = {}): GuardDutyTriage {
   const v = isPascalCaseFinding(raw) ? (camelCaseKeys(raw) as Record<string, unknown>) : raw;
   const isEvent = 'detail' in v || 'detail-type' in v;
-  const parsed = isEvent ? eventSchema.safeParse(v) : findingSchema.safeParse(v);
+  // Well-formed input is read as it is; the schema (which copies it) only for the rest, and for the error.
+  const parsed = isEvent
+    ? isWellFormedGuardDutyEvent(v)
+      ? { success: true as const, data: v as z.output<typeof eventSchema> }
+      : eventSchema.safeParse(v)
+    : isWellFormedGuardDutyFinding(v)
+      ? { success: true as const, data: v as GuardDutyFinding }
+      : findingSchema.safeParse(v);
   if (!parsed.success) {
     return { ok: false, error: `GuardDuty finding is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
   }
