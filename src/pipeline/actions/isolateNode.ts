@@ -11,12 +11,11 @@ import {
   RevokeSecurityGroupIngressCommand,
   StopInstancesCommand,
   type EC2Client,
-  type Instance,
   type SecurityGroup,
 } from '@aws-sdk/client-ec2';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConfigError, ConflictError, describeError, ProtectedTargetError } from '../../errors.js';
+import { AwsError, ConflictError, describeError } from '../../errors.js';
 import {
   TAG_ISOLATED,
   TAG_INCIDENT,
@@ -28,19 +27,36 @@ import {
   type IsolationRecord,
   type StoredRecord,
   readIsolationRecord,
-  tagValue,
-  type InstanceEni,
-  instanceEnis,
   type AsgMembership,
   autoScalingMembership,
   requireRecordStore,
 } from '../isolation/isolationRecord.js';
+import {
+  alreadyIsolated,
+  alreadyIsolatedReport,
+  checkConfiguredGroup,
+  checkIsolationTarget,
+  chooseIsolationGroup,
+  dryRunReport,
+  groupPlan,
+  isolatedSummary,
+  mergeIsolationRecord,
+  newIsolationRecord,
+  planStop,
+  ruleCount,
+  sameGroups,
+  STANDBY_STATES,
+  STOPPED_STATES,
+  volumesToSnapshot,
+  type IsolateNodeDetails,
+  type IsolationGroupChoice,
+  type NodeIsolationFacts,
+  type SnapshotDetail,
+} from '../planning/planNodeIsolation.js';
 import { awsCall, awsErrorName, httpStatusOf, requireEc2 } from '../forensics/ec2Helpers.js';
 import { resolveInstance } from './resolveInstance.js';
 import { parseActionInput } from './parseActionInput.js';
 import { defineAction, planned, skipped, succeeded, type ActionDeps, type ActionRequest, type ActionResult } from './types.js';
-
-const sameGroups = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
 
 // ---------------------------------------------------------------------------------------------
 // isolate-node
@@ -54,61 +70,12 @@ const inputSchema = z.strictObject({
 
 export type IsolateNodeInput = z.output<typeof inputSchema>;
 
-const STANDBY_STATES = new Set(['Standby', 'EnteringStandby']);
-const STOPPABLE_STATES = new Set(['pending', 'running']);
-const STOPPED_STATES = new Set(['stopping', 'stopped']);
+// The plan's types, for callers and tests.
+export type { IsolateNodeDetails, IsolationGroupPlan, SnapshotDetail } from '../planning/planNodeIsolation.js';
 
-export interface IsolationGroupPlan {
-  /** Null when it would be created (dry run). */
-  groupId: string | null;
-  name: string | null;
-  source: 'configured' | 'existing' | 'created' | 'would create';
-}
-
-export interface SnapshotDetail {
-  volumeId: string;
-  deviceName: string | null;
-  /** Null when it would be created (dry run). */
-  snapshotId: string | null;
-  /** An earlier run for this incident already took it. */
-  reused: boolean;
-}
-
-export interface IsolateNodeDetails {
-  node: string;
-  instanceId: string;
-  vpcId: string;
-  isolationGroup: IsolationGroupPlan;
-  snapshots: SnapshotDetail[];
-  asg: { groupName: string; lifecycleStateBefore: string; standby: 'entered' | 'already' | 'would enter' | 'not possible' } | null;
-  securityGroups: { networkInterfaceId: string; before: string[]; after: string[] }[];
-  stopRequested: boolean;
-  /** The instance is (or, in a dry run, would be) stopped by this run. */
-  stopped: boolean;
-  /** Stopping loses the instance's memory: true only when this run stops (or would stop) it. */
-  destroysMemory: boolean;
-  /** created/updated/kept: this run; exists/missing: already isolated (skipped); would …: dry run. */
-  record: { location: string; state: 'created' | 'updated' | 'kept' | 'exists' | 'missing' | 'would create' | 'would update' };
-  notes: string[];
-}
-
-interface Preflight {
-  instance: Instance;
-  instanceId: string;
-  vpcId: string;
-  state: string;
-  group: { groupId: string | null; name: string; source: 'configured' | 'existing' | 'create'; rules: SecurityGroup | undefined };
-  volumes: { volumeId: string; deviceName: string | null; existing: string | undefined }[];
-  asg: AsgMembership | null;
-  enis: InstanceEni[];
-  stopRequested: boolean;
-  willStop: boolean;
+/** The facts the plan is made from, with the record store the run writes to. */
+interface Preflight extends NodeIsolationFacts {
   record: { s3: S3Client; bucket: string; key: string; location: string; stored: StoredRecord | undefined };
-  notes: string[];
-}
-
-function ruleCount(group: SecurityGroup | undefined): number {
-  return (group?.IpPermissions?.length ?? 0) + (group?.IpPermissionsEgress?.length ?? 0);
 }
 
 async function describeGroups(ec2: EC2Client, input: DescribeSecurityGroupsCommandInput, what: string): Promise<SecurityGroup[]> {
@@ -121,95 +88,50 @@ async function describeGroups(ec2: EC2Client, input: DescribeSecurityGroupsComma
   }
 }
 
-function isolationGroupName(vpcId: string): string {
-  return `sentinel-isolation-${vpcId}`;
-}
-
-async function findIsolationGroup(ec2: EC2Client, vpcId: string, configured: string | undefined, notes: string[]): Promise<Preflight['group']> {
+async function findIsolationGroup(ec2: EC2Client, vpcId: string, configured: string | undefined, notes: string[]): Promise<IsolationGroupChoice> {
   if (configured) {
     const [group] = await describeGroups(ec2, { GroupIds: [configured] }, configured);
-    if (!group) throw new ConfigError(`SENTINEL_ISOLATION_SG_ID ${configured} does not exist`);
-    if (group.VpcId !== vpcId) {
-      throw new ConfigError(`SENTINEL_ISOLATION_SG_ID ${configured} is in ${group.VpcId ?? 'no VPC'}, not in the instance's VPC ${vpcId}`);
-    }
-    const rules = ruleCount(group);
-    if (rules > 0) notes.push(`the configured isolation group ${configured} has ${rules} rule(s); traffic they allow still flows`);
-    return { groupId: configured, name: group.GroupName ?? configured, source: 'configured', rules: undefined };
+    return checkConfiguredGroup(group, configured, vpcId, notes);
   }
   const tagged = await describeGroups(
     ec2,
     { Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: `tag:${TAG_ISOLATION_GROUP}`, Values: ['true'] }] },
     `isolation group in ${vpcId}`,
   );
-  const group = tagged.filter((g) => g.GroupId).sort((a, b) => a.GroupId!.localeCompare(b.GroupId!))[0];
-  if (group) return { groupId: group.GroupId!, name: group.GroupName ?? group.GroupId!, source: 'existing', rules: group };
-  return { groupId: null, name: isolationGroupName(vpcId), source: 'create', rules: undefined };
+  return chooseIsolationGroup(tagged, vpcId);
 }
 
 async function preflight(request: ActionRequest<IsolateNodeInput>, deps: ActionDeps, stopRequested: boolean): Promise<Preflight> {
   const ec2 = requireEc2(deps, 'isolate a node');
   const store = requireRecordStore(deps, 'isolate a node');
   const instance = await resolveInstance(request.input.node, deps);
-  const instanceId = instance.InstanceId!;
   const notes: string[] = [];
-
   // Refuse protected instances before anything else is read or changed.
-  const protectedValue = tagValue(instance, deps.settings.protectedTag);
-  if (protectedValue !== undefined) {
-    throw new ProtectedTargetError(
-      `instance ${instanceId} is protected (tag ${deps.settings.protectedTag}=${protectedValue}); sentinel never isolates it`,
-      { details: { instanceId, tag: deps.settings.protectedTag } },
-    );
-  }
-  const state = instance.State?.Name ?? 'unknown';
-  if (state === 'terminated' || state === 'shutting-down') {
-    throw new ConflictError(`instance ${instanceId} is ${state}; there is nothing to isolate`, { code: 'InstanceGone' });
-  }
-  const vpcId = instance.VpcId;
-  if (!vpcId) throw new ConflictError(`instance ${instanceId} is not in a VPC; only VPC instances can be isolated`, { code: 'NotInVpc' });
-  const enis = instanceEnis(instance);
-  if (enis.length === 0) throw new ConflictError(`instance ${instanceId} has no network interfaces`, { code: 'NoNetworkInterfaces' });
-  const foreign = enis.filter((e) => e.vpcId && e.vpcId !== vpcId);
-  if (foreign.length > 0) {
-    throw new ConflictError(
-      `instance ${instanceId} has network interfaces in another VPC (${foreign.map((e) => `${e.networkInterfaceId} in ${e.vpcId}`).join(', ')}); isolate it by hand`,
-      { code: 'MultiVpcInstance' },
-    );
-  }
+  const { instanceId, state, vpcId, enis } = checkIsolationTarget(instance, deps.settings);
 
   const group = await findIsolationGroup(ec2, vpcId, deps.settings.isolationSecurityGroupId, notes);
 
-  const volumes = (instance.BlockDeviceMappings ?? [])
-    .filter((m) => m.Ebs?.VolumeId)
-    .map((m) => ({ volumeId: m.Ebs!.VolumeId!, deviceName: m.DeviceName ?? null, existing: undefined as string | undefined }));
-  if (volumes.length > 0) {
-    const out = await awsCall(`DescribeSnapshots for incident ${request.incidentId}`, () =>
-      ec2.send(
-        new DescribeSnapshotsCommand({
-          OwnerIds: ['self'],
-          Filters: [
-            { Name: `tag:${TAG_INCIDENT}`, Values: [request.incidentId] },
-            { Name: `tag:${TAG_INSTANCE}`, Values: [instanceId] },
-          ],
-        }),
-      ),
-    );
-    for (const v of volumes) {
-      const snap = (out.Snapshots ?? []).find(
-        (s) => s.State !== 'error' && s.Tags?.some((t) => t.Key === TAG_VOLUME && t.Value === v.volumeId),
-      );
-      v.existing = snap?.SnapshotId;
-    }
-  }
+  const ebs = (instance.BlockDeviceMappings ?? []).filter((m) => m.Ebs?.VolumeId);
+  const incidentSnapshots =
+    ebs.length === 0
+      ? []
+      : ((
+          await awsCall(`DescribeSnapshots for incident ${request.incidentId}`, () =>
+            ec2.send(
+              new DescribeSnapshotsCommand({
+                OwnerIds: ['self'],
+                Filters: [
+                  { Name: `tag:${TAG_INCIDENT}`, Values: [request.incidentId] },
+                  { Name: `tag:${TAG_INSTANCE}`, Values: [instanceId] },
+                ],
+              }),
+            ),
+          )
+        ).Snapshots ?? []);
+  const volumes = volumesToSnapshot(instance, incidentSnapshots);
 
   const asg = await autoScalingMembership(deps.aws.autoScaling, instance);
-  if (asg && asg.lifecycleState !== 'InService' && !STANDBY_STATES.has(asg.lifecycleState)) {
-    notes.push(`instance is ${asg.lifecycleState} in Auto Scaling group ${asg.groupName}: it cannot be moved to standby`);
-  }
-  const willStop = stopRequested && STOPPABLE_STATES.has(state);
-  if (willStop && asg && asg.lifecycleState !== 'InService' && !STANDBY_STATES.has(asg.lifecycleState)) {
-    notes.push(`stopping it outside standby may make ${asg.groupName} replace (terminate) it`);
-  }
+  const willStop = planStop(state, stopRequested, asg, notes);
 
   const key = isolationRecordKey(instanceId);
   const stored = await readIsolationRecord(store.s3, store.bucket, instanceId);
@@ -228,16 +150,6 @@ async function preflight(request: ActionRequest<IsolateNodeInput>, deps: ActionD
     record: { ...store, key, location: `s3://${store.bucket}/${key}`, stored },
     notes,
   };
-}
-
-/** Tag present, every ENI only on the isolation group, standby done, stopped when asked. */
-function alreadyIsolated(p: Preflight): boolean {
-  const groupId = p.group.groupId;
-  if (!groupId || tagValue(p.instance, TAG_ISOLATED) !== 'true') return false;
-  if (!p.enis.every((e) => sameGroups(e.groups, [groupId]))) return false;
-  if (p.asg && p.asg.lifecycleState === 'InService') return false;
-  if (p.willStop) return false;
-  return true;
 }
 
 /** Creates the per-VPC isolation group (or finds the one a concurrent run created) and makes sure it has no rules. */
@@ -344,59 +256,6 @@ async function enterStandby(autoScaling: AutoScalingClient, asg: AsgMembership, 
   }
 }
 
-function newRecord(p: Preflight, groupId: string, at: string): IsolationRecord {
-  return {
-    version: 1,
-    instanceId: p.instanceId,
-    vpcId: p.vpcId,
-    isolationGroupId: groupId,
-    createdAt: at,
-    updatedAt: at,
-    requests: [],
-    prior: {
-      instanceState: p.state,
-      // An ENI already on the isolation group (a partial earlier run) has no prior state worth restoring.
-      networkInterfaces: p.enis
-        .filter((e) => !sameGroups(e.groups, [groupId]))
-        .map((e) => ({ networkInterfaceId: e.networkInterfaceId, deviceIndex: e.deviceIndex, groups: e.groups })),
-      autoScaling: p.asg ? { groupName: p.asg.groupName, lifecycleState: p.asg.lifecycleState } : null,
-    },
-    sentinel: { enteredStandby: false, stopped: false, snapshots: [] },
-  };
-}
-
-/** Adds this run to a record without touching the prior state it already holds (except ENIs it does not know). */
-function mergeRecord(
-  base: IsolationRecord,
-  p: Preflight,
-  request: ActionRequest<unknown>,
-  groupId: string,
-  done: { enteredStandby: boolean; snapshots: SnapshotDetail[] },
-  at: string,
-): IsolationRecord {
-  const record: IsolationRecord = structuredClone(base);
-  const known = new Set(record.prior.networkInterfaces.map((n) => n.networkInterfaceId));
-  for (const e of p.enis) {
-    if (!known.has(e.networkInterfaceId) && !sameGroups(e.groups, [groupId]) && !sameGroups(e.groups, [record.isolationGroupId])) {
-      record.prior.networkInterfaces.push({ networkInterfaceId: e.networkInterfaceId, deviceIndex: e.deviceIndex, groups: e.groups });
-    }
-  }
-  if (!record.prior.autoScaling && p.asg) record.prior.autoScaling = { groupName: p.asg.groupName, lifecycleState: p.asg.lifecycleState };
-  record.isolationGroupId = groupId;
-  record.sentinel.enteredStandby ||= done.enteredStandby;
-  // Recorded before the stop is attempted: release starts the instance only if it is stopped then.
-  record.sentinel.stopped ||= p.willStop;
-  const snaps = new Set(record.sentinel.snapshots.map((s) => s.snapshotId));
-  for (const s of done.snapshots) {
-    if (s.snapshotId && !snaps.has(s.snapshotId)) record.sentinel.snapshots.push({ volumeId: s.volumeId, deviceName: s.deviceName, snapshotId: s.snapshotId });
-  }
-  if (!record.requests.some((r) => r.incidentId === request.incidentId)) {
-    record.requests.push({ incidentId: request.incidentId, actor: request.actor, ...(request.reason ? { reason: request.reason } : {}), at });
-  }
-  if (JSON.stringify({ ...record, updatedAt: '' }) !== JSON.stringify({ ...base, updatedAt: '' })) record.updatedAt = at;
-  return record;
-}
-
 function isPreconditionFailed(err: unknown): boolean {
   return awsErrorName(err) === 'PreconditionFailed' || httpStatusOf(err) === 412;
 }
@@ -434,11 +293,6 @@ async function saveRecord(
   throw new ConflictError(`isolation record ${location} keeps changing under this run; try again`, { code: 'RecordConflict' });
 }
 
-function groupPlan(p: Preflight, groupId: string | null, created: boolean, dryRun: boolean): IsolationGroupPlan {
-  const source = p.group.source === 'create' ? (dryRun ? 'would create' : created ? 'created' : 'existing') : p.group.source;
-  return { groupId, name: p.group.name, source };
-}
-
 /**
  * Isolates the EC2 instance behind a node: snapshots its EBS volumes (evidence first), moves it
  * to Auto Scaling standby (without shrinking the group), saves its prior state to S3, tags it and
@@ -455,50 +309,15 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
   const p = await preflight({ ...request, input }, deps, stopRequested);
   const ec2 = requireEc2(deps, 'isolate a node');
   const notes = [...p.notes];
-  const standbyPlan = (): NonNullable<IsolateNodeDetails['asg']>['standby'] =>
-    p.asg!.lifecycleState === 'InService' ? 'would enter' : STANDBY_STATES.has(p.asg!.lifecycleState) ? 'already' : 'not possible';
-
   const base = { node: input.node, instanceId: p.instanceId, vpcId: p.vpcId, stopRequested };
 
   if (alreadyIsolated(p)) {
-    const details: IsolateNodeDetails = {
-      ...base,
-      isolationGroup: groupPlan(p, p.group.groupId, false, false),
-      // Only this incident's snapshots: another incident asking again takes none.
-      snapshots: p.volumes
-        .filter((v) => v.existing)
-        .map((v) => ({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: v.existing!, reused: true })),
-      asg: p.asg ? { groupName: p.asg.groupName, lifecycleStateBefore: p.asg.lifecycleState, standby: 'already' } : null,
-      securityGroups: p.enis.map((e) => ({ networkInterfaceId: e.networkInterfaceId, before: e.groups, after: e.groups })),
-      stopped: false,
-      destroysMemory: false,
-      record: { location: p.record.location, state: p.record.stored ? 'exists' : 'missing' },
-      notes: p.record.stored ? notes : [...notes, `no isolation record at ${p.record.location}: release cannot restore the prior groups`],
-    };
-    const summary = `instance ${p.instanceId} is already isolated (security group ${p.group.groupId})`;
+    const { summary, details } = alreadyIsolatedReport(p, base);
     return request.dryRun ? planned(`${summary}; nothing to do`, details) : skipped(summary, details);
   }
-
   if (request.dryRun) {
-    const target = p.group.groupId ?? `${p.group.name} (would create)`;
-    const details: IsolateNodeDetails = {
-      ...base,
-      isolationGroup: groupPlan(p, p.group.groupId, false, true),
-      snapshots: p.volumes.map((v) => ({ volumeId: v.volumeId, deviceName: v.deviceName, snapshotId: v.existing ?? null, reused: Boolean(v.existing) })),
-      asg: p.asg ? { groupName: p.asg.groupName, lifecycleStateBefore: p.asg.lifecycleState, standby: standbyPlan() } : null,
-      securityGroups: p.enis.map((e) => ({ networkInterfaceId: e.networkInterfaceId, before: e.groups, after: [target] })),
-      stopped: p.willStop,
-      destroysMemory: p.willStop,
-      record: { location: p.record.location, state: p.record.stored ? 'would update' : 'would create' },
-      notes,
-    };
-    const parts = [
-      `snapshot ${p.volumes.filter((v) => !v.existing).length} volume(s)`,
-      ...(p.asg?.lifecycleState === 'InService' ? [`move it to standby in ${p.asg.groupName}`] : []),
-      `put ${p.enis.length} network interface(s) on ${target}`,
-      ...(p.willStop ? ['stop it (memory is lost)'] : []),
-    ];
-    return planned(`would isolate instance ${p.instanceId}: ${parts.join(', ')}`, details);
+    const { summary, details } = dryRunReport(p, base);
+    return planned(summary, details);
   }
 
   // (0) The isolation group, before any other change: it may need creating.
@@ -517,7 +336,7 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
   // (c) The prior state, before any group changes.
   const at = deps.now().toISOString();
   const recordState = await saveRecord(p, (stored) =>
-    mergeRecord(stored ?? newRecord(p, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
+    mergeIsolationRecord(stored ?? newIsolationRecord(p, groupId, at), p, request, groupId, { enteredStandby: standby === 'entered', snapshots }, at),
   );
 
   // (d) Mark the instance and its ENIs before changing them: IAM lets sentinel swap the groups of
@@ -572,14 +391,7 @@ export async function isolateNode(request: ActionRequest<IsolateNodeInput>, deps
     stopped: p.willStop,
     record: p.record.location,
   });
-  const newSnaps = snapshots.filter((s) => !s.reused).length;
-  const parts = [
-    `${newSnaps} snapshot(s) taken${snapshots.length > newSnaps ? `, ${snapshots.length - newSnaps} reused` : ''}`,
-    ...(standby === 'entered' ? [`moved to standby in ${p.asg!.groupName}`] : []),
-    `${p.enis.length} network interface(s) on ${groupId}${created ? ' (created)' : ''}`,
-    ...(p.willStop ? ['stopped'] : []),
-  ];
-  return succeeded(`isolated instance ${p.instanceId}: ${parts.join(', ')}`, details);
+  return succeeded(isolatedSummary(p, { snapshots, standby, groupId, created }), details);
 }
 
 export const isolateNodeAction = defineAction({
