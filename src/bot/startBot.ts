@@ -1,9 +1,10 @@
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { secretValues, type Config } from '../config.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createKubeClients, loadKubeConfig, type KubeClients } from '../kube/clients.js';
+import { lazyKubeClients, type KubeClients } from '../kube/clients.js';
 import { actionRegistry } from '../pipeline/actions/registry.js';
 import { checkTwoPersonActions } from '../policy/checkTwoPersonActions.js';
 import { loadPlaybookConfig } from '../pipeline/triage/playbookConfig.js';
@@ -41,13 +42,20 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-function tryKube(config: Config, logger: Logger): KubeClients | undefined {
+/**
+ * The Kubernetes clients, made on their first use (the client package is the heaviest sentinel
+ * has; an idle bot does not load it). A SENTINEL_KUBECONFIG file that cannot be read leaves the
+ * bot without them, said at start-up; any other kubeconfig problem is a ConfigError at first use.
+ */
+function kubeClients(config: Config, logger: Logger): KubeClients | undefined {
+  const path = config.kubeconfigPath;
   try {
-    return createKubeClients(loadKubeConfig(config.kubeconfigPath));
+    if (path) accessSync(path, fsConstants.R_OK);
   } catch (err) {
     logger.warn('no Kubernetes access: pod actions will fail until a kubeconfig is available', { reason: describeError(err) });
     return undefined;
   }
+  return lazyKubeClients({ kubeconfigPath: path, logger });
 }
 
 /**
@@ -68,7 +76,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       ? await createAwsBackend(config, logger)
       : await (await import('./backends/createEmbeddedBackend.js')).createEmbeddedBackend(config, logger);
   const { aws } = backend;
-  const kube = tryKube(config, logger);
+  const kube = kubeClients(config, logger);
   const metrics = createBotMetrics({ defaultMetrics: true });
   const dataDir = config.dataDir;
   const approvals =
