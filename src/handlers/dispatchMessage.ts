@@ -46,25 +46,27 @@ function claimedIncident(parsed: ParsedMessage): string | undefined {
  *   for the retry logged) is kept in the dead-letter record store for `sentinel dlq list`.
  */
 export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
-  // At-least-once delivery: copies of one message (the same body from the same sender on the same
-  // queue) often arrive together, in one batch. A copy waits for the one being handled. A playbook
-  // message handled here already (its step run and answered, its report shown) is not handled again:
-  // Step Functions may still take the token as live for a moment after it was answered, and the
-  // copy would run the step a second time. Events are always handled (each delivery is counted).
+  // At-least-once delivery: copies of one playbook message (the same body from the same sender on
+  // the control queue) often arrive together, in one batch. A copy waits for the one being handled,
+  // and a copy of one handled here already (its step run and answered, its report shown) is not
+  // handled again: Step Functions may still take the token as live for a moment after it was
+  // answered, and the copy would run the step a second time. Events are handled as they come (each
+  // delivery is counted, and repeats of an incident fold into one run of their own).
+  if (message.source !== 'control') return dispatchOne(message, ctx);
   const copies = copiesByBot.get(ctx.incidents) ?? { inFlight: new Map(), handled: new Map() };
   copiesByBot.set(ctx.incidents, copies);
   const key = `${message.source}\n${message.senderId ?? ''}\n${createHash('sha256').update(message.body ?? '').digest('hex')}`;
   const before = copies.inFlight.get(key);
   const handled = (before ? before.catch(() => undefined) : Promise.resolve()).then(async () => {
     const at = copies.handled.get(key);
-    if (message.source === 'control' && at !== undefined && Date.now() - at < HANDLED_COPY_TTL_MS) {
-      ctx.logger.info('a copy of a playbook message already handled here; dropped', { messageId: message.id, receiveCount: message.receiveCount });
+    if (at !== undefined && Date.now() - at < HANDLED_COPY_TTL_MS) {
+      ctx.logger.info('a copy of a playbook message already handled here; dropped', { messageId: message.id, receiveCount: message.receiveCount, reason: 'the same body from the same sender was handled to the end by this bot' });
       ctx.metrics.messagesHandled.inc({ kind: 'unknown', outcome: 'duplicate' });
       await noteHandled(ctx, message);
       return 'done' as const;
     }
     const outcome = await dispatchOne(message, ctx);
-    if (outcome === 'done' && message.source === 'control') rememberHandled(copies.handled, key);
+    if (outcome === 'done') rememberHandled(copies.handled, key);
     return outcome;
   });
   copies.inFlight.set(key, handled);

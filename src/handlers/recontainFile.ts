@@ -92,7 +92,10 @@ async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: Tri
       log.warn('could not record the repeat containment for Discord (it is in the audit log)', { reason: describeError(err) });
     }
   }
-  return isTransient(extracted) || isTransient(quarantined);
+  const transient = [extracted, quarantined].find(isTransient);
+  // The message is left for a retry: say why, so the dead-letter record (sentinel dlq list) has it.
+  if (transient) log.error('containing a file repeat again failed for now; will retry', { reason: transient.summary });
+  return transient !== undefined;
 }
 
 /**
