@@ -19,36 +19,26 @@ import {
   describeError,
   LimitExceededError,
   NotFoundError,
-  ProtectedTargetError,
   ValidationError,
 } from '../../errors.js';
-import {
-  blockIdOf,
-  blockRecordSchema,
-  listAllBlocks,
-  recordBlock,
-  type BlockRecord,
-  type BlockRegistry,
-  type RecordBlockResult,
-  type StoredBlock,
-} from '../blocks/blockRegistry.js';
+import { blockIdOf, blockRecordSchema, listAllBlocks, recordBlock, type BlockRegistry, type RecordBlockResult, type StoredBlock } from '../blocks/blockRegistry.js';
 import { describeLift, liftBlock } from '../blocks/liftBlock.js';
-import {
-  awsErrorCode,
-  describeEntry,
-  ec2Call,
-  egressEntryAt,
-  entryMatches,
-  portLabel,
-  readNacl,
-  toNaclEntries,
-  type ExpectedEntry,
-} from '../blocks/naclEntries.js';
+import { awsErrorCode, describeEntry, ec2Call, egressEntryAt, entryMatches, readNacl, toNaclEntries, type ExpectedEntry } from '../blocks/naclEntries.js';
 import { bundledAwsIpRanges } from '../net/awsIpRanges.js';
-import { hostCidr, ipAddressSchema } from '../net/ipAddress.js';
-import { familyEntries, planNaclRule, type NaclDenyTarget } from '../planning/planNaclRule.js';
-import { planNaclRoom, type EvictionCandidate } from '../planning/planNaclRoom.js';
-import { checkProtectedDestination } from '../planning/protectedDestination.js';
+import { ipAddressSchema } from '../net/ipAddress.js';
+import {
+  blockExpiry,
+  denyTarget,
+  naclBlockRecord,
+  naclSubnetIds,
+  parseInstanceRef,
+  placementAfterEviction,
+  placementText,
+  planDenyStep,
+  refuseProtectedEgress,
+  sentinelBlocksIn,
+  vpcCidrsOf,
+} from '../planning/planEgressDeny.js';
 import { SEVERITIES } from '../triage/types.js';
 import { CLUSTER_EGRESS_RBAC, denyEgressInCluster, type ClusterDenyEgressDetails } from './denyEgressInCluster.js';
 import { parseActionInput } from './parseActionInput.js';
@@ -169,8 +159,9 @@ interface LocatedNacl {
 }
 
 async function findInstance(ec2: EC2Client, ref: string, label: string): Promise<Instance> {
-  const id = INSTANCE_ID.test(ref) ? ref : PROVIDER_ID.exec(ref)?.[1];
-  if (id) {
+  const parsed = parseInstanceRef(ref);
+  if ('instanceId' in parsed) {
+    const id = parsed.instanceId;
     const out = await ec2Call(`${label} ${ref}`, () => ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
     const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === id);
     if (!instance) throw new NotFoundError(`${label} ${ref}: no such instance`);
@@ -243,21 +234,12 @@ async function vpcCidrs(ec2: EC2Client, vpcId: string): Promise<string[]> {
   const out = await ec2Call(`VPC ${vpcId}`, () => ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] })));
   const vpc = out.Vpcs?.find((v) => v.VpcId === vpcId);
   if (!vpc) throw new NotFoundError(`VPC ${vpcId}: not found`);
-  const gone = (state: string | undefined) => state === 'disassociated' || state === 'failed';
-  const cidrs = [
-    vpc.CidrBlock,
-    ...(vpc.CidrBlockAssociationSet ?? []).filter((a) => !gone(a.CidrBlockState?.State)).map((a) => a.CidrBlock),
-    ...(vpc.Ipv6CidrBlockAssociationSet ?? []).filter((a) => !gone(a.Ipv6CidrBlockState?.State)).map((a) => a.Ipv6CidrBlock),
-  ];
-  return [...new Set(cidrs.filter((c): c is string => typeof c === 'string' && c.length > 0))];
+  return vpcCidrsOf(vpc);
 }
 
 function refuseProtected(ip: string, deps: ActionDeps, vpc?: readonly string[]): void {
   const awsRanges = deps.awsRanges?.current() ?? bundledAwsIpRanges(deps.settings.awsIpRangesBlockableServices);
-  const check = checkProtectedDestination(ip, { allowlist: deps.settings.egressAllowlist, awsRanges, ...(vpc ? { vpcCidrs: vpc } : {}) });
-  if (check.protected) {
-    throw new ProtectedTargetError(`refusing to deny egress to ${ip}: ${check.reason ?? 'protected destination'}`, { details: { ip } });
-  }
+  refuseProtectedEgress(ip, { allowlist: deps.settings.egressAllowlist, awsRanges, ...(vpc ? { vpcCidrs: vpc } : {}) });
 }
 
 function parseInput(raw: unknown): DenyEgressInput {
@@ -312,18 +294,7 @@ async function rollBack(ec2: EC2Client, naclId: string, expected: ExpectedEntry,
 /** sentinel's blocks in this ACL and address family whose rules are still exactly its deny: all that eviction may take. */
 async function evictionCandidates(registry: BlockRegistry, nacl: NetworkAcl, naclId: string, ipv6: boolean, deps: ActionDeps) {
   const blocks = await listAllBlocks(registry, (key, reason) => deps.logger.warn('skipping an invalid block record', { key, reason }));
-  const byKey = new Map<string, StoredBlock>();
-  const candidates: EvictionCandidate[] = [];
-  for (const block of blocks) {
-    const r = block.record;
-    if (r.naclId !== naclId || r.ipv6 !== ipv6) continue;
-    const entry = egressEntryAt(nacl, r.ruleNumber);
-    // The customer's rules have no record; a recorded rule someone changed is no longer sentinel's.
-    if (!entry || !entryMatches(entry, { ruleNumber: r.ruleNumber, cidr: r.cidr, ipv6: r.ipv6, portRange: r.portRange })) continue;
-    byKey.set(block.key, block);
-    candidates.push({ key: block.key, ip: r.ip, ruleNumber: r.ruleNumber, severity: r.severity, createdAt: r.createdAt, expiresAt: r.expiresAt });
-  }
-  return { candidates, byKey };
+  return sentinelBlocksIn(blocks, nacl, naclId, ipv6);
 }
 
 /**
@@ -334,10 +305,7 @@ async function evictionCandidates(registry: BlockRegistry, nacl: NetworkAcl, nac
 function checkBlockRequest(input: DenyEgressInput, request: ActionRequest<DenyEgressInput>, deps: ActionDeps): { now: Date; expiresAt: string } {
   refuseProtected(input.ip, deps);
   const now = deps.now();
-  if (input.expiresAt && Date.parse(input.expiresAt) <= now.getTime()) {
-    throw new ValidationError(`expiresAt ${input.expiresAt} is not in the future`);
-  }
-  const expiresAt = new Date(input.expiresAt ? Date.parse(input.expiresAt) : now.getTime() + deps.settings.blockTtlHours * 3_600_000).toISOString();
+  const expiresAt = blockExpiry(input.expiresAt, now, deps.settings.blockTtlHours);
   if (!request.actor || !request.incidentId) throw new ValidationError('deny-egress needs an actor and an incident id to record the block');
   return { now, expiresAt };
 }
@@ -372,13 +340,8 @@ export async function denyEgressByBackend(request: ActionRequest<DenyEgressInput
  */
 export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: ActionDeps): Promise<ActionResult<DenyEgressDetails>> {
   const input = parseInput(request.input);
-  const host = hostCidr(input.ip);
-  const ip = input.ip;
-  const ipv6 = host.family === 'ipv6';
-  const cidr = host.text;
-  const port = input.port ?? null;
-  const portRange = { from: input.port ?? 0, to: input.port ?? 65535 };
-  const what = `${ip} ${portLabel(port)}`;
+  const t = denyTarget(input.ip, input.port);
+  const { ip, cidr, ipv6, port, portRange, what } = t;
   const automatic = request.actor.startsWith('stepfunctions:');
   const severity = input.severity ?? null;
 
@@ -390,72 +353,44 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
   const { naclId, vpcId } = located;
   refuseProtected(ip, deps, await vpcCidrs(ec2, vpcId));
 
-  const target: NaclDenyTarget = { cidr, ipv6, ...(input.port !== undefined ? { port: input.port } : {}) };
-  const subnetIds = (located.nacl.Associations ?? []).map((a) => a.SubnetId).filter((s): s is string => Boolean(s));
+  const subnetIds = naclSubnetIds(located.nacl);
   const base = { ip, cidr, port, naclId, vpcId, naclSource: located.source, subnetIds, automatic };
-  const recordFor = (ruleNumber: number): BlockRecord => ({
-    version: 1,
-    kind: 'nacl-egress-deny',
-    ip,
-    cidr,
-    ipv6,
-    port,
-    protocol: '6',
-    portRange,
-    naclId,
-    ruleNumber,
-    vpcId,
-    actor: request.actor,
-    reason: request.reason ?? input.reason ?? null,
-    incidentId: request.incidentId,
-    createdAt: now.toISOString(),
-    expiresAt,
-    severity,
-  });
+  const recordFor = (ruleNumber: number) =>
+    naclBlockRecord(t, { naclId, vpcId, ruleNumber }, { actor: request.actor, reason: request.reason ?? input.reason ?? null, incidentId: request.incidentId, createdAt: now.toISOString(), expiresAt, severity });
+  const room = { maxRules: deps.settings.naclMaxRules, headroom: deps.settings.naclHeadroom, automatic, severity, now, naclId };
 
   let nacl = located.nacl;
   let evicted: EvictedBlock | undefined;
   let created: { ruleNumber: number; firstAllow: number | null; attempts: number } | undefined;
   for (let attempt = 1; !created; attempt++) {
     const entries = toNaclEntries(nacl.Entries ?? []);
-    const plan = planNaclRule(entries, target);
-    if (plan.kind === 'exists') {
-      return skipped(`egress to ${what} is already denied: ${plan.reason} in ${naclId}`, {
+    // Room for one more rule; at most one eviction per run.
+    let step = planDenyStep(entries, t, room, evicted ? [] : undefined);
+    let stored: Map<string, StoredBlock> = new Map();
+    if (step.kind === 'look-for-eviction') {
+      const found = await evictionCandidates(registry, nacl, naclId, ipv6, deps);
+      stored = found.byKey;
+      step = planDenyStep(entries, t, room, found.candidates);
+    }
+    if (step.kind === 'exists') {
+      return skipped(`egress to ${what} is already denied: ${step.reason} in ${naclId}`, {
         ...base,
-        ruleNumber: plan.ruleNumber,
+        ruleNumber: step.ruleNumber,
         firstAllow: null,
         created: false,
         record: null,
         attempts: attempt,
-        note: plan.reason,
+        note: step.reason,
         ...(evicted ? { evicted } : {}),
       });
     }
-
-    // Room for one more rule; at most one eviction per run.
-    const roomInput = {
-      used: familyEntries(entries, ipv6).length,
-      maxRules: deps.settings.naclMaxRules,
-      headroom: deps.settings.naclHeadroom,
-      automatic,
-      severity,
-      now,
-      naclId,
-      family: ipv6 ? ('IPv6' as const) : ('IPv4' as const),
-    };
-    let room = planNaclRoom({ ...roomInput, candidates: [] });
-    let stored: Map<string, StoredBlock> = new Map();
-    if (room.kind !== 'room' && !evicted) {
-      const found = await evictionCandidates(registry, nacl, naclId, ipv6, deps);
-      stored = found.byKey;
-      room = planNaclRoom({ ...roomInput, candidates: found.candidates });
+    if (step.kind === 'needs-approval') {
+      throw new LimitExceededError(step.reason, { code: 'NeedsApproval.Quota', details: { naclId, used: step.used, maxRules: room.maxRules, headroom: room.headroom } });
     }
-    if (room.kind === 'needs-approval') {
-      throw new LimitExceededError(room.reason, { code: 'NeedsApproval.Quota', details: { naclId, used: roomInput.used, maxRules: roomInput.maxRules, headroom: roomInput.headroom } });
-    }
-    if (room.kind === 'full') throw new LimitExceededError(room.reason, { code: 'NaclFull', details: { naclId } });
-    if (room.kind === 'evict') {
-      const victim = stored.get(room.victim.key)!;
+    if (step.kind === 'full') throw new LimitExceededError(step.reason, { code: 'NaclFull', details: { naclId } });
+    if (step.kind === 'look-for-eviction') throw new Error('unreachable: eviction candidates were looked up');
+    if (step.kind === 'evict') {
+      const victim = stored.get(step.victim.key)!;
       const about = {
         id: blockIdOf(victim.key),
         ip: victim.record.ip,
@@ -464,14 +399,13 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
         severity: victim.record.severity,
         createdAt: victim.record.createdAt,
         expiresAt: victim.record.expiresAt,
-        why: room.why,
+        why: step.why,
       };
       if (request.dryRun) {
-        const after = planNaclRule(entries.filter((e) => !(e.egress && e.ruleNumber === victim.record.ruleNumber)), target);
-        const ruleNumber = after.kind === 'create' ? after.ruleNumber : victim.record.ruleNumber;
+        const after = placementAfterEviction(entries, t, victim.record.ruleNumber);
         return planned(
-          `would evict sentinel's block ${about.id} (${victim.record.ip}, rule ${about.ruleNumber}: ${room.why}) and deny egress to ${what} with rule ${ruleNumber} of ${naclId}`,
-          { ...base, ruleNumber, firstAllow: after.kind === 'create' ? after.firstAllow : null, created: false, record: null, attempts: attempt, expiresAt, evicted: { ...about, outcome: 'would be lifted' } },
+          `would evict sentinel's block ${about.id} (${victim.record.ip}, rule ${about.ruleNumber}: ${step.why}) and deny egress to ${what} with rule ${after.ruleNumber} of ${naclId}`,
+          { ...base, ruleNumber: after.ruleNumber, firstAllow: after.firstAllow, created: false, record: null, attempts: attempt, expiresAt, evicted: { ...about, outcome: 'would be lifted' } },
         );
       }
       const lifted = await liftBlock(ec2, registry, victim, false);
@@ -480,8 +414,9 @@ export async function denyEgress(request: ActionRequest<DenyEgressInput>, deps: 
       nacl = await readNacl(ec2, naclId);
       continue;
     }
+    const plan = step;
 
-    const placement = plan.firstAllow === null ? 'no egress allow rule to precede' : `before allow rule ${plan.firstAllow}`;
+    const placement = placementText(plan.firstAllow);
     if (request.dryRun) {
       return planned(`would deny egress to ${what} with rule ${plan.ruleNumber} of ${naclId} (${placement}) until ${expiresAt}`, {
         ...base,
