@@ -12,10 +12,12 @@
  * Options: --seconds N (idle sampling time, default 30), --warmup N (default 60),
  * --breakdown (also: the RSS each heavy dependency adds on its own, each in a fresh process),
  * --json (one JSON object on stdout instead of the table), --node-options "FLAGS" (NODE_OPTIONS for the
- * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles).
+ * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles),
+ * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
+ * bench/memory/recordModules.mjs; its resolve hook costs a little memory of its own).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     breakdown: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'node-options': { type: 'string', default: '' },
+    modules: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -224,7 +227,10 @@ async function main(): Promise<void> {
       SENTINEL_KUBECONFIG: kubeconfigPath,
       SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
     };
-    if (values['node-options']) env.NODE_OPTIONS = values['node-options'];
+    const modulesFile = join(dataDir, 'modules.txt');
+    const nodeOptions = [values['node-options'], values.modules ? `--import=${join(ROOT, 'bench', 'memory', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
+    if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
+    if (values.modules) env.SENTINEL_BENCH_MODULES_FILE = modulesFile;
     bot = spawnNode([join(ROOT, 'bin', 'sentinel'), 'start'], env);
     const b = bot;
     const url = await waitForLine(b, (line) => {
@@ -240,6 +246,12 @@ async function main(): Promise<void> {
     log(`baseline: plain node (-e 'setInterval(...)'), idle ${Math.min(warmup, 10)} s, then sampling for ${seconds} s`);
     const base = await baseline();
     const modules = values.breakdown ? await breakdown() : undefined;
+    // What it had loaded: written when it exits.
+    let loaded: LoadedModules | undefined;
+    if (values.modules) {
+      await stopChild(b);
+      loaded = loadedModules(existsSync(modulesFile) ? readFileSync(modulesFile, 'utf8') : '');
+    }
 
     const result = {
       node: process.version,
@@ -253,6 +265,7 @@ async function main(): Promise<void> {
       botHeapMb: heap,
       targetMb: 120,
       ...(modules ? { modules: modules.map((m) => ({ ...m, rssMb: round(m.rssMb), heapMb: round(m.heapMb) })) } : {}),
+      ...(loaded ? { loaded } : {}),
     };
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -269,6 +282,12 @@ async function main(): Promise<void> {
         log('what each module adds when imported alone (fresh process each, young generation 1 MB, after GC):');
         for (const m of result.modules) log(`  ${m.module.padEnd(32)} rss +${fmt(m.rssMb)}  heap +${fmt(m.heapMb)}`);
       }
+      if (result.loaded) {
+        log('');
+        log(`loaded by the idle bot: ${result.loaded.sentinelModules} sentinel modules, ${result.loaded.packages.length} packages`);
+        log(`  packages: ${result.loaded.packages.join(', ')}`);
+        log(`  actions: ${result.loaded.actions.length ? result.loaded.actions.join(', ') : 'none'}`);
+      }
     }
   } finally {
     if (bot) await stopChild(bot);
@@ -278,6 +297,37 @@ async function main(): Promise<void> {
     await moto.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+interface LoadedModules {
+  /** npm packages (their names), sorted. */
+  packages: string[];
+  sentinelModules: number;
+  /** Action modules (src/pipeline/actions/…), by file. */
+  actions: string[];
+}
+
+/** The packages and sentinel modules in recordModules.mjs's list. */
+function loadedModules(text: string): LoadedModules {
+  const packages = new Set<string>();
+  const sentinel = new Set<string>();
+  const actions = new Set<string>();
+  for (const line of text.split('\n')) {
+    const where = line.replace(/^(esm|cjs) /, '');
+    if (!where || where.startsWith('node:')) continue;
+    const path = where.startsWith('file:') ? decodeURIComponent(new URL(where).pathname) : where;
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path.slice(path.lastIndexOf('node_modules/')))?.[1];
+    if (pkg) {
+      packages.add(pkg);
+      continue;
+    }
+    const own = /\/dist\/src\/(.+\.js)$/.exec(path)?.[1];
+    if (!own) continue;
+    sentinel.add(own);
+    const action = /^pipeline\/actions\/(?:.+\/)?([^/]+)\.js$/.exec(own)?.[1];
+    if (action && !['registry', 'types', 'parseActionInput', 'podFileInput'].includes(action)) actions.add(action);
+  }
+  return { packages: [...packages].sort(), sentinelModules: sentinel.size, actions: [...actions].sort() };
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
