@@ -37,6 +37,13 @@ export interface CombinedMatch<R extends string, T extends CombinableRule<R>> {
  */
 export function combineMatches<R extends string, T extends CombinableRule<R>>(ordered: readonly RuleMatch<T>[]): CombinedMatch<R, T> {
   if (ordered.length === 0) return { taken: [], notRun: [], notReached: [], dryRun: false };
+  if (ordered.length === 1) {
+    // The common case (one rule matched), without the searches below: it is taken, and decides the route if it names one.
+    const only = ordered[0]!;
+    const dryRun = only.rule.dryRun === true;
+    if (only.rule.route === undefined) return { taken: [only], notRun: [], notReached: [], dryRun };
+    return { taken: [only], routeFrom: only, notRun: [], notReached: [], dryRun };
+  }
   const taken: RuleMatch<T>[] = [];
   for (const m of ordered) {
     taken.push(m);

@@ -16,6 +16,8 @@ export type FieldType = (typeof FIELD_TYPES)[number];
 
 /** JavaScript's `\s`: WhiteSpace and LineTerminator (what `trim` removes). */
 export function isJsWhitespace(c: number): boolean {
+  // Printable ASCII and the C1 controls (U+0085 included) first: none is whitespace, and most characters are there.
+  if (c > 32 && c < 0xa0) return false;
   return (
     c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
     c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff

@@ -30,7 +30,42 @@ export interface FalcoAlert {
 /** `skipped`: not an alert but one of Falco's own log lines (start-up, statistics). */
 export type NormalizeResult = { ok: true; alert: FalcoAlert } | { ok: false; error: string; skipped?: true };
 
-const PREFIX = /^(\S+): (Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug) /i;
+/** The priority words of `<time>: <Priority> `, lower case (`Info` as Falco also writes it). */
+const PREFIX_PRIORITIES: ReadonlySet<string> = new Set(['emergency', 'alert', 'critical', 'error', 'warning', 'notice', 'informational', 'info', 'debug']);
+
+interface Prefix {
+  /** Its length: where the output proper starts. */
+  length: number;
+  time: string;
+  /** The priority word as written. */
+  priority: string;
+}
+
+/**
+ * Falco's `<time>: <Priority> ` at the start of a line, read as
+ * `/^(\S+): (Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug) /i` reads it
+ * (without the regular expression: this runs for every event). The time is the first run of
+ * non-whitespace and ends with the colon; the priority is an ASCII word matched in any case,
+ * followed by a space.
+ */
+function readPrefix(text: string): Prefix | undefined {
+  const n = text.length;
+  let w = 0;
+  while (w < n && !isJsWhitespace(text.charCodeAt(w))) w++;
+  if (w < 2 || w >= n || text.charCodeAt(w) !== 32 || text.charCodeAt(w - 1) !== 58 /* : */) return undefined;
+  const start = w + 1;
+  // The longest priority word is 13 letters; the space after it must come within 14.
+  let q = start;
+  for (; q < n && q - start <= 13; q++) {
+    const c = text.charCodeAt(q);
+    if (c === 32) break;
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return undefined;
+  }
+  if (q >= n || text.charCodeAt(q) !== 32 || q === start) return undefined;
+  const priority = text.slice(start, q);
+  if (!PREFIX_PRIORITIES.has(priority.toLowerCase())) return undefined;
+  return { length: q + 1, time: text.slice(0, w - 1), priority };
+}
 
 export const falcoJsonSchema = z.object({
   rule: z.string().min(1, 'rule is empty'),
@@ -95,10 +130,10 @@ function sourceOf(s: string | null | undefined): string | undefined {
 
 function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string): NormalizeResult {
   const output = cleanLine(j.output);
-  const prefix = PREFIX.exec(output);
-  const priority = parseFalcoPriority(j.priority) ?? (prefix ? parseFalcoPriority(prefix[2]!) : undefined);
+  const prefix = readPrefix(output);
+  const priority = parseFalcoPriority(j.priority) ?? (prefix ? parseFalcoPriority(prefix.priority) : undefined);
   if (!priority) return { ok: false, error: `unknown Falco priority "${j.priority.slice(0, 40)}"` };
-  const body = prefix ? output.slice(prefix[0].length) : output;
+  const body = prefix ? output.slice(prefix.length) : output;
   const { tag, afterTag } = splitBody(body);
   const outputFields = j.output_fields ?? {};
   // Built in key order without spreads (this runs for every event).
@@ -114,18 +149,18 @@ function fromFalcoJson(j: FalcoJson, shape: FalcoAlert['shape'], host?: string):
 
 function fromTextLine(line: string, host: string | undefined, shape: 'fluentbit-text' | 'falco-text' = 'fluentbit-text'): NormalizeResult {
   const text = cleanLine(line);
-  const prefix = PREFIX.exec(text);
+  const prefix = readPrefix(text);
   if (!prefix) {
     const note = falcoLogLine(text);
     if (note) return { ok: false, error: note, skipped: true };
     return { ok: false, error: 'Falco log line does not start with "<time>: <Priority> "' };
   }
-  const body = text.slice(prefix[0].length);
+  const body = text.slice(prefix.length);
   const { tag, afterTag } = splitBody(body);
   if (!tag) return { ok: false, error: 'Falco log line has no output after the priority' };
-  const alert: FalcoAlert = { shape, priority: parseFalcoPriority(prefix[2]!)!, body, tag, afterTag, outputFields: {}, hasOutputFields: false, tags: [] };
+  const alert: FalcoAlert = { shape, priority: parseFalcoPriority(prefix.priority)!, body, tag, afterTag, outputFields: {}, hasOutputFields: false, tags: [] };
   if (host) alert.host = host;
-  alert.time = prefix[1]!;
+  alert.time = prefix.time;
   return { ok: true, alert };
 }
 

@@ -239,11 +239,29 @@ export function parsePlaybookConfig(input: unknown, location: string, doc?: Conf
  * its Falco rule name (it describes the whole output).
  */
 export function templatesFor(config: PlaybookConfig, tag: string, ruleName: string | undefined): TemplateSet | undefined {
-  const byTag = tag ? config.falco.templates.get(tag) : undefined;
-  if (byTag?.length) return { key: tag, wholeOutput: false, templates: byTag };
-  const byRule = ruleName !== undefined ? config.falco.templates.get(ruleName) : undefined;
-  if (byRule?.length) return { key: ruleName!, wholeOutput: true, templates: byRule };
+  const templates = config.falco.templates;
+  let sets = TEMPLATE_SETS.get(templates);
+  if (!sets) {
+    sets = { byTag: new Map(), byRule: new Map() };
+    TEMPLATE_SETS.set(templates, sets);
+  }
+  const byTag = tag ? templates.get(tag) : undefined;
+  if (byTag?.length) return setOf(sets.byTag, tag, false, byTag);
+  const byRule = ruleName !== undefined ? templates.get(ruleName) : undefined;
+  if (byRule?.length) return setOf(sets.byRule, ruleName!, true, byRule);
   return undefined;
+}
+
+/** Each config's template sets, made once (they are the same for every event with that tag or rule). */
+const TEMPLATE_SETS = new WeakMap<ReadonlyMap<string, readonly OutputTemplate[]>, { byTag: Map<string, TemplateSet>; byRule: Map<string, TemplateSet> }>();
+
+function setOf(made: Map<string, TemplateSet>, key: string, wholeOutput: boolean, templates: readonly OutputTemplate[]): TemplateSet {
+  let set = made.get(key);
+  if (!set) {
+    set = Object.freeze({ key, wholeOutput, templates });
+    made.set(key, set);
+  }
+  return set;
 }
 
 /** Where the built-in defaults live. */

@@ -175,7 +175,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   // Falcosidekick's test event is Debug: the minimum priority does not hide it.
   const route: Route = belowMinimum && chosen !== 'test' ? 'ignore' : chosen;
   const artifactRule = routeRule?.artifact ? routeRule : combined.taken.find((m) => m.rule.artifact)?.rule;
-  if (route !== 'ignore') warnings.push(...notRunWarnings(combined));
+  if (route !== 'ignore' && combined.notRun.length) warnings.push(...notRunWarnings(combined));
 
   const notes = new Set<string>();
   const cache: (string | typeof ABSENT)[] = [];
