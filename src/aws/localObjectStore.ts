@@ -51,7 +51,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { AwsNotConfiguredError } from '../errors.js';
-import { isErrno } from '../bot/stores/storeIo.js';
+import { isErrno } from '../stores/storeIo.js';
 import { listObjectKeys } from './objectStore/listObjectKeys.js';
 import { newVersionId, objectLayout, type ObjectLayout } from './objectStore/locateObject.js';
 import { ObjectKeyLocks } from './objectStore/lockObjectKey.js';

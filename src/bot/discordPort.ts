@@ -1,30 +1,9 @@
-import type { APIEmbed, Client, MessageCreateOptions, MessageEditOptions } from 'discord.js';
+import type { APIEmbed, Client } from 'discord.js';
 import { DiscordError, NotFoundError } from '../errors.js';
+import type { DiscordPort } from '../handlers/ports/discordPort.js';
 
-export interface PostedMessage {
-  channelId: string;
-  messageId: string;
-}
-
-export interface PostOptions {
-  /**
-   * Sent with `enforce_nonce`: Discord returns the message an earlier create with the same nonce
-   * made in the last few minutes instead of posting again, so a post retried after a crash (made,
-   * but its id never recorded) is posted once. At most 25 characters.
-   */
-  nonce?: string;
-}
-
-/** What handlers need from Discord, so they stay free of discord.js details. */
-export interface DiscordPort {
-  post(channelId: string, payload: MessageCreateOptions, options?: PostOptions): Promise<PostedMessage>;
-  edit(channelId: string, messageId: string, payload: MessageEditOptions): Promise<void>;
-  /** Starts (or finds) the thread on a message and returns its channel id. */
-  thread(channelId: string, messageId: string, name: string): Promise<string>;
-  /** The embeds a posted message shows now. */
-  fetchEmbeds(channelId: string, messageId: string): Promise<APIEmbed[]>;
-  isReady(): boolean;
-}
+// The port's types are the handlers' (src/handlers/ports/discordPort.ts); this module implements it.
+export type { DiscordPort, PostedMessage, PostOptions } from '../handlers/ports/discordPort.js';
 
 /**
  * What a failed Discord call says about trying again, in a DiscordError's details: `status` (HTTP,

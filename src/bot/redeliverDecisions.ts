@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { deliverDecision } from '../handlers/deliverDecision.js';
-import { renderDecisionOnMessage } from './render/decisionOnMessage.js';
+import { renderDecisionOnMessage } from '../handlers/render/decisionOnMessage.js';
 
 export interface RedeliverOptions {
   /** Leave decisions younger than this to the click that made them (it may still be sending). Default 60 s. */

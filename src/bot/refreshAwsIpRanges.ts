@@ -10,7 +10,7 @@ import {
   type AwsIpRangesDocument,
   type AwsIpRangesSource,
 } from '../pipeline/net/awsIpRanges.js';
-import { ensureDir, isErrno, writeFileAtomic } from './stores/storeIo.js';
+import { ensureDir, isErrno, writeFileAtomic } from '../stores/storeIo.js';
 
 /** The largest ip-ranges.json accepted (AWS's is about 3 MB). */
 export const MAX_AWS_IP_RANGES_BYTES = 32 * 1024 * 1024;

@@ -19,18 +19,18 @@ import { createAwsBackend } from './backends/createAwsBackend.js';
 import { selectRunMode } from './selectRunMode.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
 import { createBotMetrics, registerOutboxBacklog } from './ops/metrics.js';
-import { ConfirmationStore } from './stores/confirmationStore.js';
-import { FileApprovalStore } from './stores/fileApprovalStore.js';
-import { FileAuditLog } from './stores/fileAuditLog.js';
-import { createDeadLetterStore } from './stores/createDeadLetterStore.js';
-import { FileIncidentStore } from './stores/fileIncidentStore.js';
-import { S3ApprovalStore } from './stores/s3ApprovalStore.js';
+import { ConfirmationStore } from '../stores/confirmationStore.js';
+import { FileApprovalStore } from '../stores/fileApprovalStore.js';
+import { FileAuditLog } from '../stores/fileAuditLog.js';
+import { createDeadLetterStore } from '../stores/createDeadLetterStore.js';
+import { FileIncidentStore } from '../stores/fileIncidentStore.js';
+import { S3ApprovalStore } from '../stores/s3ApprovalStore.js';
 import { createDiscordOutbox } from './outbox/discordOutbox.js';
 import { redeliverDecisions } from './redeliverDecisions.js';
 import { sweepExpiredApprovals } from './sweepExpiredApprovals.js';
 import { newBlockSweepState, sweepExpiredBlocks } from './sweepExpiredBlocks.js';
 import { AwsIpRangesHolder } from './refreshAwsIpRanges.js';
-import { ContainmentWindow } from './stores/containmentWindow.js';
+import { ContainmentWindow } from '../stores/containmentWindow.js';
 
 export interface RunningBot {
   context: HandlerContext;

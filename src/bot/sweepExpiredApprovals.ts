@@ -1,6 +1,6 @@
 import { describeError } from '../errors.js';
 import type { HandlerContext } from '../handlers/context.js';
-import { renderDecisionOnMessage } from './render/decisionOnMessage.js';
+import { renderDecisionOnMessage } from '../handlers/render/decisionOnMessage.js';
 
 /** What the playbook does when nobody answered, as the message should say it. */
 export function expiryNote(action: string, defaultDecision: 'allow' | 'block'): string {

@@ -1,10 +1,10 @@
 import { describeError } from '../errors.js';
-import { shortId } from './outbox/outboxSlot.js';
+import { shortId } from '../handlers/ports/outboxSlot.js';
 import type { HandlerContext } from '../handlers/context.js';
 import { blockIdOf, listAllBlocks } from '../pipeline/blocks/blockRegistry.js';
 import { listAllClusterBlocks } from '../pipeline/blocks/clusterBlockRegistry.js';
 import { invokeAction } from '../pipeline/invokeAction.js';
-import { renderBlockExpiry, type ExpiredBlockLine } from './render/blockExpiryMessage.js';
+import { renderBlockExpiry, type ExpiredBlockLine } from '../handlers/render/blockExpiryMessage.js';
 
 /** Who lifts expired blocks, in block records' audit and the action log. */
 export const BLOCK_EXPIRY_ACTOR = 'sentinel:block-expiry';

@@ -16,9 +16,9 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { awsSettingsFromConfig, createAwsClients, destroyAwsClients } from '../aws/clients.js';
-import type { IntakeSource } from '../bot/intake/intake.js';
-import { createDeadLetterStore } from '../bot/stores/createDeadLetterStore.js';
-import { DEAD_LETTER_ID_PATTERN, type DeadLetterRecord, type DeadLetterStore } from '../bot/stores/deadLetterStore.js';
+import type { IntakeSource } from '../handlers/ports/intake.js';
+import { createDeadLetterStore } from '../stores/createDeadLetterStore.js';
+import { DEAD_LETTER_ID_PATTERN, type DeadLetterRecord, type DeadLetterStore } from '../stores/deadLetterStore.js';
 import { ConfigError, UserError, describeError } from '../errors.js';
 import { requireSettings, secretValues, type Config } from '../config.js';
 import { describeDeadLetter, formatDeadLetterRows, type DeadLetterRow } from './dlq/describeDeadLetter.js';

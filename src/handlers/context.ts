@@ -3,16 +3,16 @@ import type { Logger } from '../logger.js';
 import type { ActionRegistry } from '../pipeline/actions/registry.js';
 import type { ActionDeps } from '../pipeline/actions/types.js';
 import type { PlaybookConfig } from '../pipeline/triage/playbookConfig.js';
-import type { DiscordPort } from '../bot/discordPort.js';
-import type { PlaybookEngine } from '../bot/engine/playbookEngine.js';
-import type { BotMetrics } from '../bot/ops/metrics.js';
-import type { ApprovalStore } from '../bot/stores/approvalStore.js';
-import type { AuditLog } from '../bot/stores/auditLog.js';
-import type { IncidentStore } from '../bot/stores/incidentStore.js';
-import type { DiscordOutbox } from '../bot/outbox/discordOutbox.js';
-import type { ConfirmationStore } from '../bot/stores/confirmationStore.js';
-import type { ContainmentWindow } from '../bot/stores/containmentWindow.js';
-import type { DeadLetterStore } from '../bot/stores/deadLetterStore.js';
+import type { DiscordPort } from './ports/discordPort.js';
+import type { PlaybookEngine } from './ports/playbookEngine.js';
+import type { BotMetrics } from './ports/metrics.js';
+import type { ApprovalStore } from '../stores/approvalStore.js';
+import type { AuditLog } from '../stores/auditLog.js';
+import type { IncidentStore } from '../stores/incidentStore.js';
+import type { DiscordOutbox } from './ports/outbox.js';
+import type { ConfirmationStore } from '../stores/confirmationStore.js';
+import type { ContainmentWindow } from '../stores/containmentWindow.js';
+import type { DeadLetterStore } from '../stores/deadLetterStore.js';
 
 /** Everything a handler may use, created once at start-up and passed in. */
 export interface HandlerContext {

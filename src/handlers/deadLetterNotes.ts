@@ -1,12 +1,12 @@
 /**
- * What the intake tells the dead-letter record store (src/bot/stores/deadLetterStore.ts): a
+ * What the intake tells the dead-letter record store (src/stores/deadLetterStore.ts): a
  * message left for a retry gets its last error recorded, a redelivered message that is finally
  * handled has its record deleted. Neither ever changes the message's outcome: a store that fails
  * is logged, and the message is retried or deleted as it would have been.
  */
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { HandlerContext } from './context.js';
 
 export interface FailureCapture {

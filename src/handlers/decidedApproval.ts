@@ -1,4 +1,4 @@
-import type { ApprovalChoice, ApprovalRecord, ApprovalStore } from '../bot/stores/approvalStore.js';
+import type { ApprovalChoice, ApprovalRecord, ApprovalStore } from '../stores/approvalStore.js';
 import { stableJson } from '../util/stableJson.js';
 
 /** A responder's decision, as the approval store recorded it. */

@@ -1,6 +1,6 @@
 import { ConflictError, describeError } from '../errors.js';
-import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
-import type { ApprovalRecord } from '../bot/stores/approvalStore.js';
+import { TaskGoneError } from './ports/playbookEngine.js';
+import type { ApprovalRecord } from '../stores/approvalStore.js';
 import type { HandlerContext } from './context.js';
 
 export type DeliveryOutcome =

@@ -1,4 +1,4 @@
-import { ContainmentWindow } from '../bot/stores/containmentWindow.js';
+import { ContainmentWindow } from '../stores/containmentWindow.js';
 import { describeError } from '../errors.js';
 import type { ActionDefinition } from '../pipeline/actions/types.js';
 import type { HandlerContext } from './context.js';

@@ -2,13 +2,13 @@ import { describeError, ConflictError } from '../errors.js';
 import { invokeAction } from '../pipeline/invokeAction.js';
 import type { ActionResult } from '../pipeline/actions/types.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
-import { renderApprovalMessage } from '../bot/render/approvalMessage.js';
-import { newApprovalRecord, type ApprovalRecord } from '../bot/stores/approvalStore.js';
-import { approvalSlotKey } from '../bot/outbox/outboxSlot.js';
+import { renderApprovalMessage } from './render/approvalMessage.js';
+import { newApprovalRecord, type ApprovalRecord } from '../stores/approvalStore.js';
+import { approvalSlotKey } from './ports/outboxSlot.js';
 import type { ApprovalRequestMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { approvalIdFor } from './approvalIdFor.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import type { IntakeMessage } from './ports/intake.js';
 import { refuseForeignIncident } from './ownIncident.js';
 import { refuseMessage } from './refuseMessage.js';
 

@@ -1,8 +1,8 @@
 import { buildPlaybookInput } from '../pipeline/incident/playbookState.js';
 import { triageEvent } from '../pipeline/triage/triageEvent.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
-import { incidentSlotKey, type IncidentMessageView } from '../bot/outbox/outboxSlot.js';
-import { isTerminalStatus, type IncidentState } from '../bot/stores/incidentStore.js';
+import { incidentSlotKey, type IncidentMessageView } from './ports/outboxSlot.js';
+import { isTerminalStatus, type IncidentState } from '../stores/incidentStore.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { aggregationKey } from './aggregationKey.js';

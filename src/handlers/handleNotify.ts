@@ -1,6 +1,6 @@
 import { describeError } from '../errors.js';
-import { incidentSlotKey } from '../bot/outbox/outboxSlot.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import { incidentSlotKey } from './ports/outboxSlot.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { NotifyMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { refuseForeignIncident } from './ownIncident.js';

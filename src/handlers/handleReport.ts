@@ -1,8 +1,8 @@
 import { describeError } from '../errors.js';
 import { buildIncidentRecord } from '../pipeline/incident/incidentRecord.js';
-import { renderReportFollowUps, type ReportInput } from '../bot/render/reportMessage.js';
-import { incidentSlotKey, shortId, type ViewOf } from '../bot/outbox/outboxSlot.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import { renderReportFollowUps, type ReportInput } from './render/reportMessage.js';
+import { incidentSlotKey, shortId, type ViewOf } from './ports/outboxSlot.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { ReportMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { refuseForeignIncident } from './ownIncident.js';

@@ -1,8 +1,8 @@
 import { describeError } from '../errors.js';
 import { invokeAction, type FailedDetails } from '../pipeline/invokeAction.js';
 import type { ActionDefinition } from '../pipeline/actions/types.js';
-import { TaskGoneError } from '../bot/engine/stepFunctionsEngine.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import { TaskGoneError } from './ports/playbookEngine.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { TaskMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { refuseMessage } from './refuseMessage.js';

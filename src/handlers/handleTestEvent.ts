@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { renderTestEventMessage } from '../bot/render/testEventMessage.js';
+import { renderTestEventMessage } from './render/testEventMessage.js';
 import type { Logger } from '../logger.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';

@@ -1,4 +1,4 @@
-import type { ApprovalStore } from '../bot/stores/approvalStore.js';
+import type { ApprovalStore } from '../stores/approvalStore.js';
 import { findDecidedApproval, type DecidedApproval } from './decidedApproval.js';
 
 /** The approval the forensics playbook asks when memory capture failed (ec2-forensics.asl.json, AskWaiver). */

@@ -1,4 +1,4 @@
-import type { IncidentState } from '../bot/stores/incidentStore.js';
+import type { IncidentState } from '../stores/incidentStore.js';
 import { executionNameFor } from './executionName.js';
 
 /**

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describeError } from '../errors.js';
-import { incidentSlotKey, shortId } from '../bot/outbox/outboxSlot.js';
+import { incidentSlotKey, shortId } from './ports/outboxSlot.js';
 import type { Logger } from '../logger.js';
-import { renderCommandResult } from '../bot/render/confirmMessage.js';
-import type { IncidentState } from '../bot/stores/incidentStore.js';
+import { renderCommandResult } from './render/confirmMessage.js';
+import type { IncidentState } from '../stores/incidentStore.js';
 import type { ActionResult } from '../pipeline/actions/types.js';
 import { invokeAction, type FailedDetails } from '../pipeline/invokeAction.js';
 import type { TriageResult } from '../pipeline/triage/types.js';

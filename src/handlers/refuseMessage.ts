@@ -1,4 +1,4 @@
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 
 export interface Refusal {

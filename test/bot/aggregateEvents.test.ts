@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aggregationKey } from '../../src/handlers/aggregationKey.js';
-import { incidentIdFor } from '../../src/bot/stores/incidentStore.js';
+import { incidentIdFor } from '../../src/stores/incidentStore.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
 import { waitFor } from '../support/aws.js';

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { ConfigError } from '../../src/errors.js';
 import { invokeAction } from '../../src/pipeline/invokeAction.js';
-import { OBSERVE_RESULT_NOTE } from '../../src/bot/render/confirmMessage.js';
+import { OBSERVE_RESULT_NOTE } from '../../src/handlers/render/confirmMessage.js';
 import { waitFor } from '../support/aws.js';
 import type { InteractionCallbackRecord, InteractionHandle, SlashOptionValue } from '../support/fakeDiscord/types.js';
 import { createBotHarness, POD_CONTAINER, POD_FILE, POD_FILE_CONTENT, POD_NAME, POD_NAMESPACE, type BotHarness } from '../helpers/botHarness.js';

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { DescribeNetworkAclsCommand, type NetworkAclEntry } from '@aws-sdk/client-ec2';
 import type { APIMessage } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newApprovalRecord } from '../../src/bot/stores/approvalStore.js';
+import { newApprovalRecord } from '../../src/stores/approvalStore.js';
 import { executionNameFor } from '../../src/handlers/executionName.js';
 import { listBlocks } from '../../src/pipeline/blocks/blockRegistry.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { APIMessage } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/bot/stores/auditLog.js';
+import type { AuditEntry } from '../../src/stores/auditLog.js';
 import { executionNameFor } from '../../src/handlers/executionName.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';

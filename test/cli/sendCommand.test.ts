@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { IntakeMessage } from '../../src/bot/intake/intake.js';
+import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
 import { createWebhookIntake, type WebhookIntake, type WebhookIntakeOptions } from '../../src/bot/intake/webhookIntake.js';
 import { main } from '../../src/cli/main.js';
 import { createSilentLogger } from '../../src/logger.js';

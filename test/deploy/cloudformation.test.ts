@@ -67,13 +67,13 @@ const BOT_CORE: Statement[] = [
   },
   { Effect: 'Allow', Action: ['states:StartExecution'], Resource: ['arn:aws:states:REGION:ACCOUNT:stateMachine:PREFIX-*'] },
   { Effect: 'Allow', Action: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], Resource: ['*'] },
-  // record-incident (src/pipeline/actions/recordIncident.ts) and its index; /evidence reads them.
+  // record-incident (src/pipeline/actions/evidence/recordIncident.ts) and its index; /evidence reads them.
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/incidents/*', 'arn:aws:s3:::EVIDENCE_BUCKET/incident-index/*'] },
-  // The S3 approval store (src/bot/stores/s3ApprovalStore.ts, prefix sentinel/approvals/).
+  // The S3 approval store (src/stores/s3ApprovalStore.ts, prefix sentinel/approvals/).
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/sentinel/approvals/*'] },
-  // Why a message failed, with SENTINEL_APPROVAL_STORE=s3 (src/bot/stores/s3DeadLetterStore.ts, prefix sentinel/dead-letters/).
+  // Why a message failed, with SENTINEL_APPROVAL_STORE=s3 (src/stores/s3DeadLetterStore.ts, prefix sentinel/dead-letters/).
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/sentinel/dead-letters/*'] },
-  // The cap's window of automatic containment steps (src/bot/stores/containmentWindow.ts).
+  // The cap's window of automatic containment steps (src/stores/containmentWindow.ts).
   { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: ['arn:aws:s3:::EVIDENCE_BUCKET/containment/automatic-window.json'] },
 ];
 

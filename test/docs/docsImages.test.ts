@@ -13,7 +13,7 @@ import { DOCS_IMAGES_DIR, pngSize } from '../../docs/images/generate/buildDocsIm
 import { checkDocsImages } from '../../docs/images/generate/checkDocsImages.js';
 import { renderDiscordMarkdown } from '../../docs/images/generate/renderDiscordMarkdown.js';
 import { fieldColumns, renderMessagePage } from '../../docs/images/generate/renderMessagePage.js';
-import { renderIncidentMessage } from '../../src/bot/render/incidentMessage.js';
+import { renderIncidentMessage } from '../../src/handlers/render/incidentMessage.js';
 import type { TriageResult } from '../../src/pipeline/triage/types.js';
 
 const DIR = fileURLToPath(DOCS_IMAGES_DIR);

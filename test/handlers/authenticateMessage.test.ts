@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IntakeMessage } from '../../src/bot/intake/intake.js';
+import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
 import { refuseKind, refuseSender, senderIsRole } from '../../src/handlers/authenticateMessage.js';
 import { MESSAGE_KINDS } from '../../src/handlers/messages.js';
 

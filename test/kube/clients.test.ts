@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { lazyKubeClients } from '../../src/kube/clients.js';
 import { createLogger } from '../../src/logger.js';
-import { labelPodAction } from '../../src/pipeline/actions/labelPod.js';
+import { labelPodAction } from '../../src/pipeline/actions/containment/labelPod.js';
 import { invokeAction } from '../../src/pipeline/invokeAction.js';
 import { startFakeKube, type FakeKube } from '../support/fakeKube/index.js';
 import { testDeps } from '../helpers/deps.js';

@@ -1,6 +1,6 @@
 /**
  * The messages pictured in the docs: sample events from test/fixtures/events, triaged with the
- * real triage and playbook config, rendered by the bot's own renderers (src/bot/render), built
+ * real triage and playbook config, rendered by the bot's own renderers (src/handlers/render), built
  * the way the handlers build them (handleEvent, handleApprovalRequest, handleApprovalButton,
  * handleReport, handleNotify). Only what a real deployment would fill in from AWS or Kubernetes
  * (an action's result, a user id) is written out here, in the shape the action returns it.
@@ -11,13 +11,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderApprovalMessage, type ApprovalMessageInput } from '../../../src/bot/render/approvalMessage.js';
-import { renderDecisionOnMessage } from '../../../src/bot/render/decisionOnMessage.js';
-import { renderIncidentMessage } from '../../../src/bot/render/incidentMessage.js';
-import { renderNotifyAlert } from '../../../src/bot/render/notifyMessage.js';
-import type { RenderedMessage } from '../../../src/bot/render/payload.js';
-import { renderReport } from '../../../src/bot/render/reportMessage.js';
-import { incidentIdFor } from '../../../src/bot/stores/incidentStore.js';
+import { renderApprovalMessage, type ApprovalMessageInput } from '../../../src/handlers/render/approvalMessage.js';
+import { renderDecisionOnMessage } from '../../../src/handlers/render/decisionOnMessage.js';
+import { renderIncidentMessage } from '../../../src/handlers/render/incidentMessage.js';
+import { renderNotifyAlert } from '../../../src/handlers/render/notifyMessage.js';
+import type { RenderedMessage } from '../../../src/handlers/render/payload.js';
+import { renderReport } from '../../../src/handlers/render/reportMessage.js';
+import { incidentIdFor } from '../../../src/stores/incidentStore.js';
 import { approvalIdFor } from '../../../src/handlers/approvalIdFor.js';
 import { executionNameFor } from '../../../src/handlers/executionName.js';
 import { planned, succeeded } from '../../../src/pipeline/actions/types.js';

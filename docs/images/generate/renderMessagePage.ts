@@ -4,7 +4,7 @@
  * `#message`.
  */
 import type { APIEmbed, APIEmbedField } from 'discord.js';
-import type { RenderedMessage } from '../../../src/bot/render/payload.js';
+import type { RenderedMessage } from '../../../src/handlers/render/payload.js';
 import type { SampleView } from './buildDocsSamples.js';
 import { escapeHtml, formatDiscordTime, renderDiscordMarkdown, renderInline } from './renderDiscordMarkdown.js';
 

@@ -6,7 +6,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno } from '../../bot/stores/storeIo.js';
+import { isErrno } from '../../stores/storeIo.js';
 import type { ObjectLayout } from './locateObject.js';
 import { compareKeys } from './validateObjectName.js';
 

@@ -21,8 +21,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { KeyedMutex } from '../../bot/stores/keyedMutex.js';
-import { createFileExclusive, delay, isErrno } from '../../bot/stores/storeIo.js';
+import { KeyedMutex } from '../../stores/keyedMutex.js';
+import { createFileExclusive, delay, isErrno } from '../../stores/storeIo.js';
 import { makeS3Error } from './makeS3Error.js';
 
 interface Holder {

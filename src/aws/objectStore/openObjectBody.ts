@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { isErrno } from '../../bot/stores/storeIo.js';
+import { isErrno } from '../../stores/storeIo.js';
 import { makeS3Error } from './makeS3Error.js';
 import type { ObjectVersion } from './readObjectVersion.js';
 

@@ -8,7 +8,7 @@
 import { mkdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { isErrno, writeFileAtomic } from '../../bot/stores/storeIo.js';
+import { isErrno, writeFileAtomic } from '../../stores/storeIo.js';
 import type { ObjectLayout } from './locateObject.js';
 import { makeS3Error } from './makeS3Error.js';
 

@@ -1,7 +1,7 @@
 import type { AwsClients } from '../../aws/clients.js';
 import type { BotSettings } from '../../config.js';
-import type { PlaybookEngine } from '../engine/playbookEngine.js';
-import type { Intake } from '../intake/intake.js';
+import type { PlaybookEngine } from '../../handlers/ports/playbookEngine.js';
+import type { Intake } from '../../handlers/ports/intake.js';
 
 /**
  * What the bot runs on: AWS (Step Functions, SQS, S3) or embedded (in-process playbooks, the

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { Intake, IntakeHandler, IntakeMessage } from '../intake/intake.js';
+import type { Intake, IntakeHandler, IntakeMessage } from '../../handlers/ports/intake.js';
 import type { JournalRecord } from './executionJournal.js';
 
 /**

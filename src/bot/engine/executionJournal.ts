@@ -1,7 +1,7 @@
 import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { createFileExclusive, isErrno, parseNdjson, repairTornTail } from '../stores/storeIo.js';
+import { createFileExclusive, isErrno, parseNdjson, repairTornTail } from '../../stores/storeIo.js';
 
 /**
  * One execution's journal: `<dir>/executions/<execution name>.jsonl`, append-only JSON lines,

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../errors.js';
-import { createFileExclusive } from '../stores/storeIo.js';
+import { createFileExclusive } from '../../stores/storeIo.js';
 
 /** Directories this process holds: two engines on one directory would interleave their journals. */
 const held = new Set<string>();

@@ -1,16 +1,12 @@
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { AwsError, ConfigError, UserError } from '../../errors.js';
+import { AwsError, ConfigError } from '../../errors.js';
 import type { Route } from '../../pipeline/triage/types.js';
-import type { PlaybookEngine, StartResult } from './playbookEngine.js';
+import { TASK_GONE_CODES, TaskGoneError, type PlaybookEngine, type StartResult } from '../../handlers/ports/playbookEngine.js';
 import { playbookForRoute, type PlaybookKey } from './playbookForRoute.js';
 import { serializeTaskOutput } from './serializeTaskOutput.js';
 
-/** The task token is no longer usable: the execution moved on, timed out or ended. */
-export class TaskGoneError extends UserError {}
-
-/** The codes Step Functions (and the embedded engine) answer for a token that no longer waits. */
-export const TASK_GONE_CODES = ['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'] as const;
-export type TaskGoneCode = (typeof TASK_GONE_CODES)[number];
+// The engine's errors are part of its port (handlers tell a gone task by them).
+export { TASK_GONE_CODES, TaskGoneError, type TaskGoneCode } from '../../handlers/ports/playbookEngine.js';
 const GONE: ReadonlySet<string> = new Set(TASK_GONE_CODES);
 
 export type StateMachineArns = Record<PlaybookKey, string | undefined>;

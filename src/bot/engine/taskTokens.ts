@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../errors.js';
-import { createFileExclusive, isErrno } from '../stores/storeIo.js';
+import { createFileExclusive, isErrno } from '../../stores/storeIo.js';
 
 /**
  * The embedded engine's task tokens. A token names one attempt of one task of one execution

@@ -1,6 +1,6 @@
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import type { IntakeHandler, IntakeMessage } from './intake.js';
+import type { IntakeHandler, IntakeMessage } from '../../handlers/ports/intake.js';
 import type { BacklogEntry, WebhookBacklog } from './webhookBacklog.js';
 
 export interface BacklogDeliveryOptions {

@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import type { Logger } from '../../logger.js';
-import type { Intake, IntakeHandler, IntakeSource } from './intake.js';
+import type { Intake, IntakeHandler, IntakeSource } from '../../handlers/ports/intake.js';
 
 export interface SqsIntakeOptions {
   queueUrl: string;

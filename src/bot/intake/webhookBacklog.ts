@@ -13,7 +13,7 @@ import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, ValidationError } from '../../errors.js';
-import { corruptStateError, createFileExclusive, ensureDir, isErrno, parseStored, validateInput, writeFileAtomic } from '../stores/storeIo.js';
+import { corruptStateError, createFileExclusive, ensureDir, isErrno, parseStored, validateInput, writeFileAtomic } from '../../stores/storeIo.js';
 
 const ENTRY_ID = /^wh-[0-9a-z]{9}-[0-9a-f]{16}$/;
 const ENTRY_FILE = /^(wh-[0-9a-z]{9}-[0-9a-f]{16})\.json$/;

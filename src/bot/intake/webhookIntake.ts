@@ -6,7 +6,7 @@ import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { authorizeWebhook, WEBHOOK_TOKEN_HEADER } from './authorizeWebhook.js';
 import { BacklogDelivery, defaultBacklogBackoffMs } from './deliverBacklog.js';
-import type { Intake, IntakeHandler } from './intake.js';
+import type { Intake, IntakeHandler } from '../../handlers/ports/intake.js';
 import { readWebhookEvent } from './readWebhookEvent.js';
 import { WebhookBacklog } from './webhookBacklog.js';
 

@@ -1,15 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BotMetrics } from '../../handlers/ports/metrics.js';
 
-/** The bot's Prometheus metrics, on a registry of their own (no global default registry). */
-export interface BotMetrics {
-  registry: Registry;
-  messagesHandled: Counter<'kind' | 'outcome'>;
-  messagesFailed: Counter<'kind'>;
-  approvalsPending: Gauge;
-  approvalsDecided: Counter<'decision'>;
-  actionLatency: Histogram<'action' | 'status'>;
-  eventsDeduplicated: Counter;
-}
+// The metrics' shape is the handlers' port (src/handlers/ports/metrics.ts); this module makes them.
+export type { BotMetrics } from '../../handlers/ports/metrics.js';
 
 export function createBotMetrics(options: { defaultMetrics?: boolean } = {}): BotMetrics {
   const registry = new Registry();

@@ -4,10 +4,10 @@
  * succeeds (the slot's `hooked` flag), so a crash after the post still completes it on restart.
  */
 import { NotFoundError } from '../../errors.js';
-import type { ApprovalStore } from '../stores/approvalStore.js';
-import type { AuditLog } from '../stores/auditLog.js';
-import type { IncidentStore } from '../stores/incidentStore.js';
-import type { Slot, SlotView, ViewOf } from './outboxSlot.js';
+import type { ApprovalStore } from '../../stores/approvalStore.js';
+import type { AuditLog } from '../../stores/auditLog.js';
+import type { IncidentStore } from '../../stores/incidentStore.js';
+import type { Slot, SlotView, ViewOf } from '../../handlers/ports/outboxSlot.js';
 
 export interface AfterPostDeps {
   incidents: IncidentStore;

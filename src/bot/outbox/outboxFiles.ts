@@ -7,9 +7,9 @@
  */
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { corruptStateError, ensureDir, isErrno, parseStored, writeFileAtomic, type StoreLogger } from '../stores/storeIo.js';
-import { KeyedMutex } from '../stores/keyedMutex.js';
-import { SLOT_KEY, slotSchema, type Slot } from './outboxSlot.js';
+import { corruptStateError, ensureDir, isErrno, parseStored, writeFileAtomic, type StoreLogger } from '../../stores/storeIo.js';
+import { KeyedMutex } from '../../stores/keyedMutex.js';
+import { SLOT_KEY, slotSchema, type Slot } from '../../handlers/ports/outboxSlot.js';
 
 export interface OutboxFilesOptions {
   dir: string;

@@ -4,7 +4,7 @@
  * state, top targets).
  */
 import { SEVERITIES, type Severity } from '../../pipeline/triage/types.js';
-import type { IncidentMessageView, Slot } from './outboxSlot.js';
+import type { IncidentMessageView, Slot } from '../../handlers/ports/outboxSlot.js';
 
 export type TargetClass = 'pod' | 'node' | 'instance' | 'ip' | 'other';
 export type MemberStatus = 'running' | 'done' | 'failed';

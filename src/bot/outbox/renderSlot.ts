@@ -5,14 +5,14 @@
  */
 import type { APIEmbed } from 'discord.js';
 import type { TriageResult } from '../../pipeline/triage/types.js';
-import { renderDecisionOnMessage } from '../render/decisionOnMessage.js';
-import { renderDigest, renderDigestPage } from '../render/digestMessage.js';
-import { renderIncidentMessage } from '../render/incidentMessage.js';
-import { renderNotifyAlert } from '../render/notifyMessage.js';
-import { type RenderedMessage, noMentions } from '../render/payload.js';
-import { renderReport, type ReportInput } from '../render/reportMessage.js';
-import type { IncidentState } from '../stores/incidentStore.js';
-import type { Slot, SlotView, StoredMessage, ViewOf } from './outboxSlot.js';
+import { renderDecisionOnMessage } from '../../handlers/render/decisionOnMessage.js';
+import { renderDigest, renderDigestPage } from './digestMessage.js';
+import { renderIncidentMessage } from '../../handlers/render/incidentMessage.js';
+import { renderNotifyAlert } from '../../handlers/render/notifyMessage.js';
+import { type RenderedMessage, noMentions } from '../../handlers/render/payload.js';
+import { renderReport, type ReportInput } from '../../handlers/render/reportMessage.js';
+import type { IncidentState } from '../../stores/incidentStore.js';
+import type { Slot, SlotView, StoredMessage, ViewOf } from '../../handlers/ports/outboxSlot.js';
 import { DIGEST_PAGE_SIZE, summarizeDigest, type DigestMember } from './planDigest.js';
 
 export interface SlotFacts {

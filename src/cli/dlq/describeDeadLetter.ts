@@ -1,5 +1,5 @@
-import type { IntakeSource } from '../../bot/intake/intake.js';
-import type { DeadLetterRecord } from '../../bot/stores/deadLetterStore.js';
+import type { IntakeSource } from '../../handlers/ports/intake.js';
+import type { DeadLetterRecord } from '../../stores/deadLetterStore.js';
 import { parseMessage } from '../../handlers/messages.js';
 import type { PeekedMessage } from './peekDeadLetters.js';
 

@@ -1,4 +1,4 @@
-import type { IntakeSource } from '../../bot/intake/intake.js';
+import type { IntakeSource } from '../../handlers/ports/intake.js';
 import { UserError } from '../../errors.js';
 
 /** `--queue intake|control` of `sentinel dlq list|replay`: one queue's DLQ, or (absent) both. */

@@ -1,6 +1,6 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import type { IntakeSource } from '../../bot/intake/intake.js';
+import type { IntakeSource } from '../../handlers/ports/intake.js';
 import { AwsError, UserError, describeError } from '../../errors.js';
 
 /** A source queue (intake or control) and the DLQ its redrive policy names. */

@@ -1,5 +1,5 @@
 import { MessageFlags, type APIEmbed, type ButtonInteraction } from 'discord.js';
-import { renderDecisionOnMessage } from '../../bot/render/decisionOnMessage.js';
+import { renderDecisionOnMessage } from '../render/decisionOnMessage.js';
 import { voteRefusalText } from '../../policy/checkVote.js';
 import type { HandlerContext } from '../context.js';
 import { auditPerson, requireResponder } from '../authorize.js';

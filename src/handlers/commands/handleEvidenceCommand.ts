@@ -1,6 +1,6 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { readIncidentRecord } from '../../pipeline/incident/readIncidentRecord.js';
-import { renderReport } from '../../bot/render/reportMessage.js';
+import { renderReport } from '../render/reportMessage.js';
 import { auditPerson, requireResponder } from '../authorize.js';
 import type { HandlerContext } from '../context.js';
 import { evidenceCaptureOptionsSchema, evidenceCollectOptionsSchema, evidenceLogsOptionsSchema, evidenceShowOptionsSchema } from './commandOptions.js';

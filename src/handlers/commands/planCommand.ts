@@ -1,6 +1,6 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { invokeAction } from '../../pipeline/invokeAction.js';
-import { renderCommandResult, renderConfirmation } from '../../bot/render/confirmMessage.js';
+import { renderCommandResult, renderConfirmation } from '../render/confirmMessage.js';
 import { requiredApprovalsFor } from '../../policy/requiredApprovalsFor.js';
 import { auditPerson } from '../authorize.js';
 import type { HandlerContext } from '../context.js';
@@ -22,7 +22,7 @@ export interface CommandPlan {
 /**
  * Plan-then-confirm, the same for every slash command that changes something: runs the action's
  * preflight as a dry run and shows it ephemerally with Confirm/Cancel, keeping a pending
- * confirmation (src/bot/stores/confirmationStore.ts) that says how many different responders
+ * confirmation (src/stores/confirmationStore.ts) that says how many different responders
  * must confirm (SENTINEL_TWO_PERSON_ACTIONS). A preflight that failed, or that finds nothing to
  * do, is shown as it is, with nothing to confirm. Nothing changes here; every outcome is audited.
  * The interaction must not have been answered yet.

@@ -1,7 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { isLocalObjectStore } from '../../aws/localObjectStore.js';
-import { escapeInlineCode } from '../../bot/render/escapeText.js';
+import { escapeInlineCode } from '../render/escapeText.js';
 import { describeError } from '../../errors.js';
 import type { ActionResult } from '../../pipeline/actions/types.js';
 import type { IncidentRecord } from '../../pipeline/incident/incidentRecord.js';

@@ -6,7 +6,7 @@ import { validateWebRoots } from './volatileCommands.js';
  * (deploy/ssm/workstation-collect-disk.json): the fixed script that runs on the forensic
  * workstation to mount evidence volumes read-only, collect, upload one bundle once and unmount
  * (also on failure). Pure checking, apart from the I/O of the collect-disk action
- * (src/pipeline/actions/collectFromDisk.ts), so it tests without backends.
+ * (src/pipeline/actions/forensics/collectFromDisk.ts), so it tests without backends.
  */
 
 /** Device names evidence volumes are attached at, in order of preference. */

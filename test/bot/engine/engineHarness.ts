@@ -11,7 +11,7 @@ import { createSilentLogger } from '../../../src/logger.js';
 import { createEmbeddedEngine, EMBEDDED_ENGINE_SENDER_ID, type EmbeddedEngine, type EmbeddedEngineOptions, type ExecutionDescription } from '../../../src/bot/engine/embeddedEngine.js';
 import { defaultPlaybookDir } from '../../../src/bot/engine/loadEmbeddedPlaybooks.js';
 import { TaskGoneError } from '../../../src/bot/engine/stepFunctionsEngine.js';
-import type { IntakeHandler, IntakeMessage, IntakeOutcome } from '../../../src/bot/intake/intake.js';
+import type { IntakeHandler, IntakeMessage, IntakeOutcome } from '../../../src/handlers/ports/intake.js';
 import { parseMessage, type ParsedMessage } from '../../../src/handlers/messages.js';
 import { loadAllActions } from '../../../src/pipeline/actions/registry.js';
 import { buildPlaybookInput, type ForensicsPlaybookSettings } from '../../../src/pipeline/incident/playbookState.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmbeddedEngine } from '../../../src/bot/engine/embeddedEngine.js';
-import { renderReport } from '../../../src/bot/render/reportMessage.js';
+import { renderReport } from '../../../src/handlers/render/reportMessage.js';
 import { createLocalObjectStore, localS3Client, type LocalObjectStore } from '../../../src/aws/localObjectStore.js';
 import { loadAllActions } from '../../../src/pipeline/actions/registry.js';
 import { buildIncidentRecord } from '../../../src/pipeline/incident/incidentRecord.js';

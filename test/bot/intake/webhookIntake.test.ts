@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authorizeWebhook } from '../../../src/bot/intake/authorizeWebhook.js';
-import type { IntakeMessage } from '../../../src/bot/intake/intake.js';
+import type { IntakeMessage } from '../../../src/handlers/ports/intake.js';
 import { createWebhookIntake, webhookIntakeOptions, type WebhookIntake, type WebhookIntakeOptions } from '../../../src/bot/intake/webhookIntake.js';
 import { loadConfig, secretValues } from '../../../src/config.js';
 import { refuseKind } from '../../../src/handlers/authenticateMessage.js';

@@ -10,7 +10,7 @@
 import type { APIEmbed } from 'discord.js';
 import { ListExecutionsCommand, type ExecutionListItem } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { incidentIdFor } from '../../../src/bot/stores/incidentStore.js';
+import { incidentIdFor } from '../../../src/stores/incidentStore.js';
 import { loadPlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../../src/pipeline/triage/triageEvent.js';
 import { waitFor } from '../../support/aws.js';

@@ -13,7 +13,7 @@ import { destroyAwsClients, type AwsClients } from '../../../src/aws/clients.js'
 import { loadConfig } from '../../../src/config.js';
 import { ConfigError } from '../../../src/errors.js';
 import { createSilentLogger } from '../../../src/logger.js';
-import { analyseArtifacts, type AnalyseArtifactsDetails } from '../../../src/pipeline/actions/analyseArtifacts.js';
+import { analyseArtifacts, type AnalyseArtifactsDetails } from '../../../src/pipeline/actions/forensics/analyseArtifacts.js';
 import { applyRules, buildMatchContext, parseArtifact } from '../../../src/pipeline/forensics/analysisRules.js';
 import { analysisRulesFor, loadAnalysisRules, parseAnalysisRulesFile, stockAnalysisRulesDir } from '../../../src/pipeline/forensics/loadAnalysisRules.js';
 import { createMotoClients, MOTO_REGION, uniqueName } from '../../support/aws.js';
