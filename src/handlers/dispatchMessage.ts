@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.js';
-import type { IntakeMessage } from '../bot/intake/intake.js';
+import type { IntakeMessage } from './ports/intake.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { handleApprovalRequest } from './handleApprovalRequest.js';
 import { handleEvent } from './handleEvent.js';
@@ -46,27 +46,30 @@ function claimedIncident(parsed: ParsedMessage): string | undefined {
  *   for the retry logged) is kept in the dead-letter record store for `sentinel dlq list`.
  */
 export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContext): Promise<HandlerOutcome> {
-  // At-least-once delivery: copies of one playbook message (the same body from the same sender on
-  // the control queue) often arrive together, in one batch. A copy waits for the one being handled,
-  // and a copy of one handled here already (its step run and answered, its report shown) is not
-  // handled again: Step Functions may still take the token as live for a moment after it was
-  // answered, and the copy would run the step a second time. Events are handled as they come (each
-  // delivery is counted, and repeats of an incident fold into one run of their own).
+  // At-least-once delivery. Copies of one playbook message (the same body from the same sender on
+  // the control queue) often arrive together, in one batch: a copy waits for the one being handled,
+  // then is handled on what that one left (a report already shown). And an SQS message handled here
+  // to the end, delivered again (same message id: its delete was lost, or its visibility ran out
+  // while it was handled), is not handled again. Copies sent as messages of their own are handled
+  // (idempotently): the body cannot tell them from a step the playbook retries, which may carry the
+  // same token. Events are handled as they come (each delivery is counted, and repeats of an
+  // incident fold into one run of their own).
   if (message.source !== 'control') return dispatchOne(message, ctx);
   const copies = copiesByBot.get(ctx.incidents) ?? { inFlight: new Map(), handled: new Map() };
   copiesByBot.set(ctx.incidents, copies);
-  const key = `${message.source}\n${message.senderId ?? ''}\n${createHash('sha256').update(message.body ?? '').digest('hex')}`;
+  const key = `${message.senderId ?? ''}\n${createHash('sha256').update(message.body ?? '').digest('hex')}`;
+  const delivery = `${message.id}\n${key}`;
   const before = copies.inFlight.get(key);
   const handled = (before ? before.catch(() => undefined) : Promise.resolve()).then(async () => {
-    const at = copies.handled.get(key);
+    const at = copies.handled.get(delivery);
     if (at !== undefined && Date.now() - at < HANDLED_COPY_TTL_MS) {
-      ctx.logger.info('a copy of a playbook message already handled here; dropped', { messageId: message.id, receiveCount: message.receiveCount, reason: 'the same body from the same sender was handled to the end by this bot' });
+      ctx.logger.info('a playbook message already handled here, delivered again; dropped', { messageId: message.id, receiveCount: message.receiveCount, reason: 'this SQS message was handled to the end by this bot' });
       ctx.metrics.messagesHandled.inc({ kind: 'unknown', outcome: 'duplicate' });
       await noteHandled(ctx, message);
       return 'done' as const;
     }
     const outcome = await dispatchOne(message, ctx);
-    if (outcome === 'done') rememberHandled(copies.handled, key);
+    if (outcome === 'done') rememberHandled(copies.handled, delivery);
     return outcome;
   });
   copies.inFlight.set(key, handled);
@@ -77,14 +80,14 @@ export async function dispatchMessage(message: IntakeMessage, ctx: HandlerContex
   }
 }
 
-/** How long, and how many, handled playbook messages are remembered to drop their copies. */
+/** How long, and how many, handled playbook messages are remembered to drop their redeliveries. */
 const HANDLED_COPY_TTL_MS = 3_600_000;
 const HANDLED_COPY_MAX = 10_000;
 
 interface Copies {
-  /** Messages being handled, by queue, sender and body digest. */
+  /** Control messages being handled, by sender and body digest. */
   inFlight: Map<string, Promise<HandlerOutcome>>;
-  /** Playbook messages handled to the end, with when (oldest first). */
+  /** Control messages handled to the end, by message id, sender and body digest, with when (oldest first). */
   handled: Map<string, number>;
 }
 

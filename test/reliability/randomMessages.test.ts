@@ -30,15 +30,15 @@ import type { AwsClients } from '../../src/aws/clients.js';
 import { loadConfig } from '../../src/config.js';
 import type { DiscordPort } from '../../src/bot/discordPort.js';
 import { TaskGoneError } from '../../src/bot/engine/stepFunctionsEngine.js';
-import type { PlaybookEngine } from '../../src/bot/engine/playbookEngine.js';
-import type { IntakeMessage } from '../../src/bot/intake/intake.js';
+import type { PlaybookEngine } from '../../src/handlers/ports/playbookEngine.js';
+import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
 import { createBotMetrics } from '../../src/bot/ops/metrics.js';
 import { createDiscordOutbox } from '../../src/bot/outbox/discordOutbox.js';
-import { ConfirmationStore } from '../../src/bot/stores/confirmationStore.js';
-import { createDeadLetterStore } from '../../src/bot/stores/createDeadLetterStore.js';
-import { FileApprovalStore } from '../../src/bot/stores/fileApprovalStore.js';
-import { FileAuditLog } from '../../src/bot/stores/fileAuditLog.js';
-import { FileIncidentStore } from '../../src/bot/stores/fileIncidentStore.js';
+import { ConfirmationStore } from '../../src/stores/confirmationStore.js';
+import { createDeadLetterStore } from '../../src/stores/createDeadLetterStore.js';
+import { FileApprovalStore } from '../../src/stores/fileApprovalStore.js';
+import { FileAuditLog } from '../../src/stores/fileAuditLog.js';
+import { FileIncidentStore } from '../../src/stores/fileIncidentStore.js';
 import type { HandlerContext } from '../../src/handlers/context.js';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
 import { createLogger } from '../../src/logger.js';
@@ -347,6 +347,21 @@ describe('the intake against random and mutated messages', () => {
         expect(lines.slice(from).find((l) => l.message === 'unreadable message dropped')?.reason).toBe(`unknown message kind ${JSON.stringify(kind)}`);
       }
     }
+  });
+
+  it('a playbook message handled to the end and delivered again under its SQS message id is dropped; the same body sent as another message is handled (refused here: its token is answered)', async () => {
+    const taskToken = liveToken();
+    const body = JSON.stringify({ kind: 'task', taskToken, action: 'no-such-action', input: {}, incidentId: 'inc-redelivered' });
+    const first: IntakeMessage = { id: randomUUID(), body, receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${ROLE_ID}:exec` };
+    expect(await dispatchMessage(first, ctx)).toBe('done');
+    expect(answered.filter((a) => a.token === taskToken)).toEqual([{ token: taskToken, ok: false, error: 'sentinel.UnknownAction' }]);
+    const from = lines.length;
+    expect(await dispatchMessage({ ...first, receiveCount: 2 }, ctx)).toBe('done');
+    expect(lines.slice(from).map((l) => l.message)).toEqual(['a playbook message already handled here, delivered again; dropped']);
+    const again = lines.length;
+    expect(await dispatchMessage({ ...first, id: randomUUID() }, ctx)).toBe('done');
+    expect(lines.slice(again).find((l) => l.message === 'message refused')?.reason).toBe('the task token is not live (InvalidToken)');
+    expect(answered.filter((a) => a.token === taskToken)).toHaveLength(1);
   });
 
   it(`${RUNS} messages: none crashes it; each is handled, or refused or dropped with its reason logged, or retried with its reason recorded for the DLQ`, { timeout: 600_000 }, async () => {
