@@ -349,6 +349,22 @@ describe('the intake against random and mutated messages', () => {
     }
   });
 
+  it('fails a step whose action names a property every object has (constructor, toString, __proto__) as an unknown action, instead of retrying it into the DLQ', async () => {
+    for (const action of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+      const taskToken = liveToken();
+      const m: IntakeMessage = {
+        id: randomUUID(),
+        body: JSON.stringify({ kind: 'task', taskToken, action, input: {}, incidentId: 'inc-prototype-action' }),
+        receiveCount: 1,
+        source: 'control',
+        transport: 'sqs',
+        senderId: `${ROLE_ID}:exec`,
+      };
+      expect(await dispatchMessage(m, ctx), `action ${action}`).toBe('done');
+      expect(answered.find((a) => a.token === taskToken), `action ${action}`).toEqual({ token: taskToken, ok: false, error: 'sentinel.UnknownAction' });
+    }
+  });
+
   it('a playbook message handled to the end and delivered again under its SQS message id is dropped; the same body sent as another message is handled (refused here: its token is answered)', async () => {
     const taskToken = liveToken();
     const body = JSON.stringify({ kind: 'task', taskToken, action: 'no-such-action', input: {}, incidentId: 'inc-redelivered' });

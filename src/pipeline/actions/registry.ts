@@ -76,7 +76,10 @@ function registerAction(id: string, loader: ActionLoader): RegisteredAction {
 
 /** A registry over the given loaders (actionRegistry() gives sentinel's own). */
 export function createActionRegistry(loaders: Readonly<Record<string, ActionLoader>>): ActionRegistry {
-  return Object.freeze(Object.fromEntries(Object.entries(loaders).map(([id, loader]) => [id, registerAction(id, loader)])));
+  // No prototype: an action named like an Object.prototype property (constructor, toString) is unknown, not a function.
+  const registry = Object.create(null) as Record<string, RegisteredAction>;
+  for (const [id, loader] of Object.entries(loaders)) registry[id] = registerAction(id, loader);
+  return Object.freeze(registry);
 }
 
 /** Sentinel's actions, none loaded yet: made once by the composition root and passed in. */
