@@ -482,6 +482,13 @@ async function main(): Promise<void> {
       }
     }
     const stalls = intakeStalls(botLog.intakeLines);
+    // Figures read from the bot's log lines and stores: say so when they come out empty (a log
+    // message or the approval store's layout changed), rather than print zeros as measurements.
+    const checks: string[] = [];
+    if (botLog.recorded.size !== incidents) checks.push(`the bot logged "playbook started" for ${botLog.recorded.size} of ${incidents} incidents: recorded → shown covers those only`);
+    if (botLog.intakeLines.length < TOTAL) checks.push(`the bot logged the end of ${botLog.intakeLines.length} of ${TOTAL} events' handling (INTAKE_LINES): "intake waited on" is partial`);
+    if (createdAt.size < botLog.approvals.size) checks.push(`${botLog.approvals.size - createdAt.size} approval(s) not found in the approval store: their stages are missing`);
+    for (const c of checks) process.stderr.write(`check: ${c}\n`);
     const best = plainBefore.perSecond >= plainAfter.perSecond ? plainBefore : plainAfter;
     const botPerSecond = TOTAL / drainSeconds;
     const statuses: Record<string, number> = {};
@@ -530,6 +537,7 @@ async function main(): Promise<void> {
         targetMb: 200,
       },
       intakeStalls: stalls,
+      checks,
       load: { plainBefore: plainBeforeLoad, drain: drainLoad, settle: settleLoadFigures, plainAfter: plainAfterLoad, cores: availableParallelism() },
       executions: statuses,
       deadLettered: { intake: intakeDlq, control: controlDlq },
