@@ -25,8 +25,16 @@ export function isJsWhitespace(c: number): boolean {
 }
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
-const isLower = (c: number) => c >= 97 && c <= 122;
-const isUpper = (c: number) => c >= 65 && c <= 90;
+
+/** Character classes of ASCII, one bit each, looked up once per character. */
+const DIGIT = 1;
+const LOWER = 2;
+const UPPER = 4;
+const HEX_LETTER = 8;
+const ASCII_CLASS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) ASCII_CLASS[c] = DIGIT;
+for (let c = 97; c <= 122; c++) ASCII_CLASS[c] = LOWER | (c <= 102 ? HEX_LETTER : 0);
+for (let c = 65; c <= 90; c++) ASCII_CLASS[c] = UPPER | (c <= 70 ? HEX_LETTER : 0);
 
 // Each check reads text[from, to): the template parser checks a value where it lies in the line,
 // before (and without) cutting it out.
@@ -35,9 +43,10 @@ const isUpper = (c: number) => c >= 65 && c <= 90;
 function isDnsName(text: string, from: number, to: number, upper: boolean): boolean {
   const n = to - from;
   if (n <= 0 || n > 253) return false;
+  const allowed = upper ? DIGIT | LOWER | UPPER : DIGIT | LOWER;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
-    if (isDigit(c) || isLower(c) || (upper && isUpper(c))) continue;
+    if (c < 128 && (ASCII_CLASS[c]! & allowed) !== 0) continue;
     if ((c === 45 || c === 46) && i !== from && i !== to - 1) continue;
     return false;
   }
@@ -50,7 +59,7 @@ function isHex(text: string, from: number, to: number): boolean {
   if (n <= 0 || n > 64) return false;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
-    if (!isDigit(c) && !(c >= 97 && c <= 102) && !(c >= 65 && c <= 70)) return false;
+    if (c >= 128 || (ASCII_CLASS[c]! & (DIGIT | HEX_LETTER)) === 0) return false;
   }
   return true;
 }

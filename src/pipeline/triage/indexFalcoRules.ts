@@ -12,7 +12,7 @@ export interface FalcoRuleIndex {
    * those with an output prefix it starts with, and those that name none of the three (they are
    * identified by their other conditions alone). Every other rule fails on identity.
    */
-  candidates(ruleName: string | undefined, tag: string, body: string): number[];
+  candidates(ruleName: string | undefined, tag: string, body: string): readonly number[];
   /** The rule name of the first rule (in config order) that names one and has an output prefix `body` starts with. */
   ruleNameByPrefix(body: string): string | undefined;
 }
@@ -23,6 +23,7 @@ interface PrefixEntry {
 }
 
 const cache = new WeakMap<readonly FalcoRuleConfig[], FalcoRuleIndex>();
+const NONE: readonly number[] = Object.freeze([]);
 
 function add<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
@@ -64,9 +65,21 @@ function build(rules: readonly FalcoRuleConfig[]): FalcoRuleIndex {
   });
   return {
     candidates(ruleName, tag, body) {
+      const named = ruleName === undefined ? undefined : byName.get(ruleName);
+      const tagged = tag === '' ? undefined : byTag.get(tag);
+      // The common case: no rule by output prefix, and one list alone (already ascending, no repeats), given as it is.
+      if (always.length === 0 && !prefixes.has(-1)) {
+        const bucket = body === '' ? undefined : prefixes.get(body.charCodeAt(0));
+        let byPrefix = false;
+        if (bucket) for (const e of bucket) if (body.startsWith(e.prefix)) byPrefix = true;
+        if (!byPrefix) {
+          if (named === undefined) return tagged ?? NONE;
+          if (tagged === undefined) return named;
+        }
+      }
       const out: number[] = always.slice();
-      if (ruleName !== undefined) for (const i of byName.get(ruleName) ?? []) out.push(i);
-      if (tag !== '') for (const i of byTag.get(tag) ?? []) out.push(i);
+      if (named !== undefined) for (const i of named) out.push(i);
+      if (tagged !== undefined) for (const i of tagged) out.push(i);
       for (const e of matching(prefixes, body)) out.push(e.index);
       if (out.length < 2) return out;
       out.sort((a, b) => a - b);
@@ -86,10 +99,15 @@ function build(rules: readonly FalcoRuleConfig[]): FalcoRuleIndex {
 
 /** The index of a config's Falco rules (built on first use). */
 export function indexFalcoRules(rules: readonly FalcoRuleConfig[]): FalcoRuleIndex {
+  // A bot has one config: the last one's index without a WeakMap lookup.
+  if (last?.rules === rules) return last.index;
   let index = cache.get(rules);
   if (!index) {
     index = build(rules);
     cache.set(rules, index);
   }
+  last = { rules, index };
   return index;
 }
+
+let last: { rules: readonly FalcoRuleConfig[]; index: FalcoRuleIndex } | undefined;

@@ -240,11 +240,12 @@ export function parsePlaybookConfig(input: unknown, location: string, doc?: Conf
  */
 export function templatesFor(config: PlaybookConfig, tag: string, ruleName: string | undefined): TemplateSet | undefined {
   const templates = config.falco.templates;
-  let sets = TEMPLATE_SETS.get(templates);
+  let sets = lastSets?.templates === templates ? lastSets.sets : TEMPLATE_SETS.get(templates);
   if (!sets) {
     sets = { byTag: new Map(), byRule: new Map() };
     TEMPLATE_SETS.set(templates, sets);
   }
+  if (lastSets?.templates !== templates) lastSets = { templates, sets };
   const byTag = tag ? templates.get(tag) : undefined;
   if (byTag?.length) return setOf(sets.byTag, tag, false, byTag);
   const byRule = ruleName !== undefined ? templates.get(ruleName) : undefined;
@@ -254,6 +255,9 @@ export function templatesFor(config: PlaybookConfig, tag: string, ruleName: stri
 
 /** Each config's template sets, made once (they are the same for every event with that tag or rule). */
 const TEMPLATE_SETS = new WeakMap<ReadonlyMap<string, readonly OutputTemplate[]>, { byTag: Map<string, TemplateSet>; byRule: Map<string, TemplateSet> }>();
+
+/** The last config's sets (a bot has one config: no WeakMap lookup per event). */
+let lastSets: { templates: ReadonlyMap<string, readonly OutputTemplate[]>; sets: { byTag: Map<string, TemplateSet>; byRule: Map<string, TemplateSet> } } | undefined;
 
 function setOf(made: Map<string, TemplateSet>, key: string, wholeOutput: boolean, templates: readonly OutputTemplate[]): TemplateSet {
   let set = made.get(key);
