@@ -69,6 +69,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   // A misspelt id would silently leave that action to one person: stop before anything starts.
   checkTwoPersonActions(config.bot.twoPersonActions, [...Object.keys(actions), WAIVE_MEMORY_ACTION]);
   const playbooks = loadPlaybookConfig(config.playbooksPath);
+  // A team's analysis rules (SENTINEL_ANALYSIS_RULES_DIR) are checked now, like the playbook config:
+  // a bad file stops the start naming file, line and reason. Not loaded at all when unset.
+  if (config.pipeline.analysisRulesDir) (await import('../pipeline/forensics/loadAnalysisRules.js')).analysisRulesFor(config.pipeline);
   logger.info(`running ${mode.mode === 'aws' ? 'on AWS' : 'embedded'}: ${mode.why}`, { mode: mode.mode });
   // Only the chosen backend is loaded: the embedded one brings the ASL interpreter, which a bot on AWS never uses.
   const backend: Backend =
