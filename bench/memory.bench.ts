@@ -14,7 +14,7 @@
  * --json (one JSON object on stdout instead of the table), --node-options "FLAGS" (NODE_OPTIONS for the
  * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles),
  * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
- * bench/memory/recordModules.mjs; its resolve hook costs a little memory of its own).
+ * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
       SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
     };
     const modulesFile = join(dataDir, 'modules.txt');
-    const nodeOptions = [values['node-options'], values.modules ? `--import=${join(ROOT, 'bench', 'memory', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
+    const nodeOptions = [values['node-options'], values.modules ? `--import=${join(ROOT, 'test', 'support', 'moduleRecorder', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
     if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
     if (values.modules) env.SENTINEL_BENCH_MODULES_FILE = modulesFile;
     bot = spawnNode([join(ROOT, 'bin', 'sentinel'), 'start'], env);

@@ -1,7 +1,7 @@
-// Preload for `npm run bench:memory -- --modules` (node --import): records which modules the bot
-// loads. ES modules through a resolve hook (in the hooks thread), CommonJS ones from require's
-// cache when the process exits; both into the file named by SENTINEL_BENCH_MODULES_FILE, one
-// path or URL a line.
+// Preload (node --import) for `npm run bench:memory -- --modules` and test/bot/startUpModules.test.ts:
+// records which modules a process loads. ES modules through a resolve hook (in the hooks thread),
+// CommonJS ones (and ES modules loaded by require) from require's cache when the process exits;
+// both into the file named by SENTINEL_BENCH_MODULES_FILE, one path or URL a line.
 import { appendFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 
