@@ -19,72 +19,20 @@
  * machines' role or anyone else, and some delivered again under the same message id.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalObjectStore, localS3Client } from '../../src/aws/localObjectStore.js';
-import type { AwsClients } from '../../src/aws/clients.js';
-import { loadConfig } from '../../src/config.js';
-import type { DiscordPort } from '../../src/bot/discordPort.js';
-import { TaskGoneError } from '../../src/bot/engine/stepFunctionsEngine.js';
-import type { PlaybookEngine } from '../../src/handlers/ports/playbookEngine.js';
-import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
-import { createBotMetrics } from '../../src/bot/ops/metrics.js';
-import { createDiscordOutbox } from '../../src/bot/outbox/discordOutbox.js';
-import { ConfirmationStore } from '../../src/stores/confirmationStore.js';
-import { createDeadLetterStore } from '../../src/stores/createDeadLetterStore.js';
-import { FileApprovalStore } from '../../src/stores/fileApprovalStore.js';
-import { FileAuditLog } from '../../src/stores/fileAuditLog.js';
-import { FileIncidentStore } from '../../src/stores/fileIncidentStore.js';
+import type { DiscordPort } from '../../src/handlers/ports/discordPort.js';
 import type { HandlerContext } from '../../src/handlers/context.js';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
-import { createLogger } from '../../src/logger.js';
-import { actionRegistry } from '../../src/pipeline/actions/registry.js';
+import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
 import { triageEvent } from '../../src/pipeline/triage/triageEvent.js';
 import { falcoJson, fluentBitLine, guardDutyEvent, kv, reverseShellLine } from '../helpers/events.js';
+import { createIntakeContext, INTAKE_ROLE_ID, type IntakeContext, type IntakeLogLine } from '../helpers/intakeContext.js';
 
 const RUNS = 10_000;
-const ROLE_ID = 'AROASTATEMACHINES0001';
+const ROLE_ID = INTAKE_ROLE_ID;
 const NODE = 'ip-10-0-12-34.ap-northeast-2.compute.internal';
-
-interface LogLine {
-  level: string;
-  message: string;
-  messageId?: string;
-  reason?: unknown;
-  [key: string]: unknown;
-}
-
-let dir: string;
-let ctx: HandlerContext;
-const lines: LogLine[] = [];
-const started = new Map<string, string>();
-const liveTokens = new Set<string>();
-const answered: { token: string; ok: boolean; error?: string }[] = [];
-
-/** Step Functions as the intake sees it: executions started by name, tokens live only when issued here. */
-const engine: PlaybookEngine = {
-  async start(route, executionName) {
-    const known = started.has(executionName);
-    if (!known) started.set(executionName, route);
-    return { executionArn: `arn:aws:states:ap-northeast-2:123456789012:execution:falco:${executionName}`, started: !known };
-  },
-  async heartbeat(token) {
-    if (!liveTokens.has(token)) throw new TaskGoneError('Invalid Token', { code: 'InvalidToken' });
-  },
-  async taskSucceeded(token) {
-    if (!liveTokens.delete(token)) throw new TaskGoneError('Invalid Token', { code: 'InvalidToken' });
-    answered.push({ token, ok: true });
-  },
-  async taskFailed(token, error) {
-    if (!liveTokens.delete(token)) throw new TaskGoneError('Invalid Token', { code: 'InvalidToken' });
-    answered.push({ token, ok: false, error });
-  },
-};
 
 /** Discord is never called: the outbox's sender is not started. */
 const unreachableDiscord: DiscordPort = {
@@ -95,74 +43,18 @@ const unreachableDiscord: DiscordPort = {
   isReady: () => false,
 };
 
+let intake: IntakeContext;
+let ctx: HandlerContext;
+let lines: IntakeLogLine[];
+let answered: IntakeContext['answered'];
+
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sentinel-random-messages-'));
-  const logger = createLogger({
-    format: 'json',
-    level: 'debug',
-    stream: new Writable({
-      write(chunk, _enc, done) {
-        for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as LogLine);
-        done();
-      },
-    }),
-  });
-  const config = loadConfig({
-    env: {
-      DISCORD_TOKEN: 'fake-token-for-the-random-messages-test',
-      DISCORD_APPLICATION_ID: '100000000000000001',
-      DISCORD_GUILD_ID: '100000000000000002',
-      DISCORD_CHANNEL_ID: '100000000000000003',
-      DISCORD_RESPONDER_ROLE_IDS: '100000000000000004',
-      SENTINEL_DATA_DIR: dir,
-    },
-    envFile: false,
-  });
-  // No fsync: surviving a crash is not what this test is about, and 10,000 messages must run in seconds.
-  const incidents = new FileIncidentStore({ dir: join(dir, 'incidents'), fsync: false });
-  const approvals = new FileApprovalStore({ dir: join(dir, 'approvals'), logger, fsync: false });
-  const audit = new FileAuditLog({ dir });
-  const s3 = localS3Client(createLocalObjectStore(dir));
-  const outbox = createDiscordOutbox({
-    dir: join(dir, 'outbox'),
-    port: unreachableDiscord,
-    channelId: '100000000000000003',
-    incidents,
-    approvals,
-    audit,
-    logger,
-    budget: config.bot.channelBudget,
-    editIntervalMs: config.bot.editIntervalMs,
-    digestThreshold: config.bot.digestThreshold,
-    digestWindowMs: config.bot.stormWindowMs,
-    fsync: false,
-  });
-  ctx = {
-    logger,
-    playbooks: loadPlaybookConfig(undefined),
-    engine,
-    discord: outbox.port,
-    outbox,
-    approvals,
-    incidents,
-    audit,
-    confirmations: new ConfirmationStore(),
-    deadLetters: createDeadLetterStore({ kind: 'file', dataDir: dir, bucket: undefined, s3: undefined, logger }),
-    actions: actionRegistry(),
-    actionDeps: { aws: { s3 } as unknown as AwsClients, settings: { ...config.pipeline, evidenceBucket: 'sentinel-evidence' }, logger, now: () => new Date() },
-    metrics: createBotMetrics({ defaultMetrics: false }),
-    channelId: '100000000000000003',
-    guildId: '100000000000000002',
-    responderRoleIds: ['100000000000000004'],
-    bot: { ...config.bot, stateMachineRoleId: ROLE_ID, stateMachines: { falco: 'arn:falco', forensics: 'arn:forensics', notify: 'arn:notify', pod: 'arn:pod' } },
-    defaultDecision: 'block',
-    now: () => new Date(),
-  };
+  intake = await createIntakeContext({ port: unreachableDiscord });
+  ({ ctx, lines, answered } = intake);
 });
 
 afterAll(async () => {
-  await ctx?.outbox.stop(0);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await intake?.close();
 });
 
 // ---- messages --------------------------------------------------------------------------------
@@ -198,11 +90,7 @@ const junk: fc.Arbitrary<unknown> = fc.oneof(
   fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
 );
 
-const liveToken = () => {
-  const token = `live-${randomUUID()}`;
-  liveTokens.add(token);
-  return token;
-};
+const liveToken = () => intake.liveToken();
 
 const triaged = (event: unknown) => {
   const r = triageEvent(event, loadPlaybookConfig(undefined));
@@ -420,7 +308,7 @@ describe('the intake against random and mutated messages', () => {
     const byMessage = new Map<string, number>();
     for (const l of lines) byMessage.set(l.message, (byMessage.get(l.message) ?? 0) + 1);
     console.info(
-      `random messages: ${outcomes.done} done, ${outcomes.retry} retried (reason recorded); ${started.size} playbooks started; ${answered.length} tasks answered\n` +
+      `random messages: ${outcomes.done} done, ${outcomes.retry} retried (reason recorded); ${intake.started.size} playbooks started; ${answered.length} tasks answered\n` +
         `log lines: ${JSON.stringify(Object.fromEntries([...byMessage].sort((a, b) => b[1] - a[1]).slice(0, 15)))}\n` +
         `retried: ${JSON.stringify(Object.fromEntries(retried))}`,
     );
