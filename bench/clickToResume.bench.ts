@@ -18,7 +18,7 @@
  * Options: --clicks N (default 30), --warmup N (default 3), --json.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
@@ -302,6 +302,7 @@ async function main(): Promise<void> {
     const result = {
       node: process.version,
       clicks: CLICKS,
+      loadAverage: loadavg()[0]!,
       clickToCallbackMs: summary(toCallback),
       clickToTaskSucceededMs: summary(toTaken),
       clickToDecisionShownMs: summary(toShown),
@@ -317,7 +318,7 @@ async function main(): Promise<void> {
       const f = (n: number) => n.toFixed(1).padStart(8);
       const row = (label: string, s: ReturnType<typeof summary>) => log(`${label.padEnd(52)}${f(s.p50)}  ${f(s.p99)}  ${f(s.max)}`);
       log('');
-      log(`node ${result.node}; ${CLICKS} clicks; times in ms (the TaskSucceeded rows to moto's event timestamp, 1 ms resolution)`);
+      log(`node ${result.node}; ${CLICKS} clicks; load average ${result.loadAverage.toFixed(2)}; times in ms (the TaskSucceeded rows to moto's event timestamp, 1 ms resolution)`);
       log(`${''.padEnd(52)}     p50       p99       max`);
       row('click → interaction callback accepted', result.clickToCallbackMs);
       row('  baseline: bare discord.js client, deferUpdate', result.baseline.bareCallbackMs);
