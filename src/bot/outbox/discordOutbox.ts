@@ -11,6 +11,8 @@
  *   message in it and served in priority lanes: approvals and their updates, reports, new
  *   incidents, then counters, statuses and digests. Within a lane the oldest waiting write goes
  *   first and a message served goes to the back, so the budget is spread across open messages.
+ *   The lanes below approvals stop one write short of the budget (`approvalReserve`), so an
+ *   approval recorded at any moment has a write free for it, not a wait for the window to move.
  *   Counter and status edits of one message are also at least `editIntervalMs` apart.
  * - Storm mode. When more than `digestThreshold` new incident messages wait for one channel, they
  *   (and the following incidents of the same rule and target class, while they keep coming) are
@@ -65,6 +67,8 @@ export interface DiscordOutboxOptions {
   logger: Logger;
   /** Writes per channel in any `windowMs` (default window 5 s). */
   budget: number;
+  /** Writes of the budget only the approval lane may use (default 1; none when the budget is 1). */
+  approvalReserve?: number;
   windowMs?: number;
   /** Least time between counter/status edits of one message. */
   editIntervalMs: number;
@@ -128,7 +132,7 @@ export function createDiscordOutbox(options: DiscordOutboxOptions): DiscordOutbo
 }
 
 class Outbox implements DiscordOutbox {
-  readonly #o: Required<Pick<DiscordOutboxOptions, 'windowMs' | 'digestQuietMs' | 'retentionMs'>> & DiscordOutboxOptions;
+  readonly #o: Required<Pick<DiscordOutboxOptions, 'windowMs' | 'digestQuietMs' | 'retentionMs' | 'approvalReserve'>> & DiscordOutboxOptions;
   readonly #files: OutboxFiles;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -159,6 +163,7 @@ class Outbox implements DiscordOutbox {
   constructor(options: DiscordOutboxOptions) {
     this.#o = {
       windowMs: 5000,
+      approvalReserve: 1,
       digestQuietMs: 60_000,
       retentionMs: Math.max(3600_000, options.digestWindowMs) + 600_000,
       ...options,
@@ -166,7 +171,7 @@ class Outbox implements DiscordOutbox {
     this.#files = new OutboxFiles({ dir: options.dir, ...(options.fsync !== undefined ? { fsync: options.fsync } : {}) });
     this.#log = options.logger;
     this.#now = options.now ?? Date.now;
-    this.#budget = new ChannelBudget(options.budget, this.#o.windowMs);
+    this.#budget = new ChannelBudget(options.budget, this.#o.windowMs, this.#o.approvalReserve);
     const raw = options.port;
     this.port = {
       post: (channelId, payload, opts) => this.#submit(channelId, () => raw.post(channelId, payload, opts)),
@@ -550,9 +555,12 @@ class Outbox implements DiscordOutbox {
     }
   }
 
-  /** When the channel can take a write (its budget and its back-off after failures). */
-  #gate(channelId: string, now: number): number {
-    return Math.max(this.#budget.nextAt(channelId, now), this.#channelRetry.get(channelId)?.at ?? 0);
+  /**
+   * When the channel can take a write of this lane (its budget and its back-off after failures):
+   * only the approval lane may use the budget's reserve.
+   */
+  #gate(channelId: string, now: number, lane: Lane): number {
+    return Math.max(this.#budget.nextAt(channelId, now, lane === 'approval'), this.#channelRetry.get(channelId)?.at ?? 0);
   }
 
   #target(slot: Slot): Target {
@@ -581,7 +589,7 @@ class Outbox implements DiscordOutbox {
       if (!best || order < best.order || (order === best.order && seq < best.seq)) best = { order, seq, job };
     };
     for (const direct of this.#direct) {
-      const gate = this.#gate(direct.channelId, now);
+      const gate = this.#gate(direct.channelId, now, direct.lane);
       if (gate > now) until = Math.min(until, gate);
       else consider(LANE_ORDER[direct.lane], direct.seq, { kind: 'direct', direct });
     }
@@ -620,7 +628,7 @@ class Outbox implements DiscordOutbox {
           continue;
         }
       }
-      const gate = this.#gate(target.channelId, now);
+      const gate = this.#gate(target.channelId, now, lane);
       if (gate > now) {
         until = Math.min(until, gate);
         continue;

@@ -49,7 +49,7 @@ afterEach(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function start(options: { budget?: number } = {}) {
+async function start(options: { budget?: number; windowMs?: number; approvalReserve?: number } = {}) {
   dir = await mkdtemp(join(tmpdir(), 'sentinel-outbox-'));
   const logger = createLogger({ format: 'json', level: 'debug', stream: new Writable({ write: (c, _e, done) => (lines.push(...String(c).split('\n').filter(Boolean)), done()) }) });
   const incidents = new FileIncidentStore({ dir: join(dir, 'incidents') });
@@ -63,6 +63,8 @@ async function start(options: { budget?: number } = {}) {
     audit: new FileAuditLog({ dir }),
     logger,
     budget: options.budget ?? 20,
+    ...(options.windowMs !== undefined ? { windowMs: options.windowMs } : {}),
+    ...(options.approvalReserve !== undefined ? { approvalReserve: options.approvalReserve } : {}),
     editIntervalMs: 1000,
     digestThreshold: 8,
     digestWindowMs: 600_000,
@@ -132,5 +134,42 @@ describe('the Discord outbox', () => {
     const order = posts.map((c) => ((c.body as { content?: string }).content ?? 'incident'));
     expect(order.slice(0, 3)).toEqual(['incident', 'approve me', 'a report line']);
     expect(posts[1]!.at - posts[0]!.at).toBeGreaterThanOrEqual(4900);
+  }, 30_000);
+
+  it('keeps the last write of the window for approvals: incidents stop one short of the budget, and an approval recorded then goes out in the same window', async () => {
+    // A long window (60 s) so that nothing leaves it during the test: whatever is posted, the budget allowed in one window.
+    const { outbox: o } = await start({ budget: 4, windowMs: 60_000 });
+    const before = fake.lastSeq;
+    for (let n = 20; n < 26; n += 1) {
+      const t = probeTriage(n);
+      await o.showIncident(`inc-reserve-${n}`, { kind: 'incident', incidentId: `inc-reserve-${n}`, triage: t as unknown as Record<string, unknown>, observe: false });
+    }
+    const posted = () => fake.calls((c) => c.seq > before && c.method === 'POST' && c.status === 200);
+    // Three of the six incidents go out; the other three wait for the window, though one write of the budget is left.
+    await waitFor(async () => (posted().length >= 3 && o.backlog().incident === 3 ? true : undefined), { timeoutMs: 10_000, what: 'three incident posts, three waiting' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(posted()).toHaveLength(3);
+    expect(o.backlog()).toMatchObject({ approval: 0, incident: 3 });
+
+    await o.requestApproval({ approvalId: 'reserveApproval0001', incidentId: 'inc-reserve-20', action: 'isolate-node', payload: { ...message([]), content: 'approve within the window' } });
+    await fake.waitForMessage((m) => m.content === 'approve within the window', 10_000);
+    const order = posted().map((c) => ((c.body as { content?: string }).content ?? 'incident'));
+    expect(order).toEqual(['incident', 'incident', 'incident', 'approve within the window']);
+    expect(o.backlog().incident).toBe(3);
+  }, 30_000);
+
+  it('keeps no reserve when told so (approvalReserve 0): incidents take the whole window and an approval recorded then waits for it to move', async () => {
+    const { outbox: o } = await start({ budget: 4, windowMs: 60_000, approvalReserve: 0 });
+    const before = fake.lastSeq;
+    for (let n = 30; n < 36; n += 1) {
+      const t = probeTriage(n);
+      await o.showIncident(`inc-noreserve-${n}`, { kind: 'incident', incidentId: `inc-noreserve-${n}`, triage: t as unknown as Record<string, unknown>, observe: false });
+    }
+    const posted = () => fake.calls((c) => c.seq > before && c.method === 'POST' && c.status === 200);
+    await waitFor(async () => (posted().length >= 4 ? true : undefined), { timeoutMs: 10_000, what: 'four incident posts' });
+    await o.requestApproval({ approvalId: 'noReserveApproval01', incidentId: 'inc-noreserve-30', action: 'isolate-node', payload: { ...message([]), content: 'approval without a reserve' } });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(posted()).toHaveLength(4);
+    expect(o.backlog()).toMatchObject({ approval: 1, incident: 2 });
   }, 30_000);
 });
