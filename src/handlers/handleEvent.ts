@@ -15,6 +15,27 @@ export interface EventMeta {
   messageId: string;
 }
 
+/**
+ * The first handlings in flight in this process, by incident id (per handler context: one bot):
+ * a repeat that arrives while its incident's first event still waits on StartExecution or on the
+ * outbox waits for that handling instead of taking it for one that was cut short.
+ */
+const firstHandlings = new WeakMap<HandlerContext, Map<string, Promise<unknown>>>();
+
+/** Runs the first handling of an incident, marked as in flight for repeats handled meanwhile. */
+async function asFirstHandling<T>(ctx: HandlerContext, incidentId: string, run: () => Promise<T>): Promise<T> {
+  let inFlight = firstHandlings.get(ctx);
+  if (!inFlight) firstHandlings.set(ctx, (inFlight = new Map()));
+  const running = run();
+  const marked = inFlight;
+  marked.set(incidentId, running);
+  try {
+    return await running;
+  } finally {
+    if (marked.get(incidentId) === running) marked.delete(incidentId);
+  }
+}
+
 function eventTime(triage: TriageResult, fallback: Date): Date {
   const t = triage.time ? Date.parse(triage.time.replace(/(\.\d{3})\d+/, '$1').replace(/([+-]\d{2})(\d{2})$/, '$1:$2')) : Number.NaN;
   // An event stamped in the future (clock skew or forgery) counts as now.
@@ -90,7 +111,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   const now = ctx.now();
   const dedupeKey = aggregationKey(triage, ctx.bot.aggregateEvents);
   const observed = await ctx.incidents.observe({ dedupeKey, messageId: meta.messageId, at: eventTime(triage, now), event, windowMs: ctx.bot.stormWindowMs });
-  const incident = observed.incident;
+  let incident = observed.incident;
   const ilog = log.child({ incidentId: incident.incidentId });
 
   if (observed.outcome === 'duplicate-delivery') {
@@ -111,6 +132,14 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     // The first event's handling may have died after the incident was recorded and before its
     // playbook started or its message was recorded; a repeat (a replay from the DLQ carries a new
     // message id) then finishes it: starting is idempotent (the execution's name), so is recording.
+    // A first handling still in flight in this process (StartExecution is slow under load) is
+    // waited for, not taken for one that was cut short; if it failed, this repeat finishes it.
+    const first = firstHandlings.get(ctx)?.get(incident.incidentId);
+    if (first) {
+      ilog.debug('repeat waits for the first handling of its incident, still in flight');
+      await first.catch(() => undefined);
+      incident = (await ctx.incidents.get(incident.incidentId)) ?? incident;
+    }
     const cutShort = (!incident.executionName && !startNotifyDirectly) || (!incident.messageId && !ctx.outbox.has(incidentSlotKey(incident.incidentId)));
     if (!cutShort) {
       // The file at that path may have been replaced since: a file repeat is contained again.
@@ -121,6 +150,11 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   }
 
   // New incident (or one whose handling was cut short).
+  return asFirstHandling(ctx, incident.incidentId, () => startAndShow(ctx, incident, triage, event, startNotifyDirectly, ilog));
+}
+
+/** Starts the incident's playbook (idempotently, by name) and records its message in the outbox. */
+async function startAndShow(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, event: unknown, startNotifyDirectly: boolean, ilog: Logger): Promise<HandlerOutcome> {
   const executionName = incident.executionName ?? executionNameFor(incident.dedupeKey, new Date(incident.windowStart));
   if (!startNotifyDirectly && !incident.executionName) {
     const input = buildPlaybookInput({
