@@ -76,6 +76,8 @@ function customFields(of: Record<string, unknown>): Record<string, string> | und
  * slot in an event's cache of values read.
  */
 interface FieldPlan {
+  /** The name asked for. */
+  name: string;
   canonical: string;
   type: FieldType;
   /** Undefined for a name with no keys of its own: output_fields holds it under the name itself. */
@@ -90,11 +92,24 @@ function planOf(name: string): FieldPlan {
   let plan = FIELD_PLANS.get(name);
   if (!plan) {
     const canonical = canonicalFieldName(name);
-    plan = { canonical, type: fieldTypeOf(canonical), keys: OUTPUT_FIELD_KEYS[name], slot: FIELD_PLANS.size };
+    plan = { name, canonical, type: fieldTypeOf(canonical), keys: OUTPUT_FIELD_KEYS[name], slot: FIELD_PLANS.size };
     FIELD_PLANS.set(name, plan);
   }
   return plan;
 }
+
+/** The plans of the fields every event reads (the target, the identity), and of its context fields in order. */
+const PLAN = {
+  node: planOf('node'),
+  ns: planOf('ns'),
+  pod: planOf('pod'),
+  container: planOf('container'),
+  user: planOf('user'),
+  proc: planOf('proc'),
+  exepath: planOf('exepath'),
+  cmdline: planOf('cmdline'),
+};
+const CONTEXT_PLANS: readonly FieldPlan[] = ['user', 'proc', 'parent', 'cmdline', 'exepath', 'container_id', 'reason'].map(planOf);
 
 /** A field read and found absent, in an event's cache (where a hole means: not read yet). */
 const ABSENT = Symbol('absent');
@@ -180,15 +195,15 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   const notes = new Set<string>();
   const cache: (string | typeof ABSENT)[] = [];
   /** A field from output_fields (trusted structure) first, then from the text. */
-  const field = (name: string): string | undefined => {
-    const plan = planOf(name);
+  const fieldOf = (plan: FieldPlan): string | undefined => {
     const cached = cache[plan.slot];
     if (cached !== undefined) return cached === ABSENT ? undefined : cached;
-    const value = readField(plan, name);
+    const value = readField(plan);
     cache[plan.slot] = value ?? ABSENT;
     return value;
   };
-  const readField = ({ canonical, type, keys }: FieldPlan, name: string): string | undefined => {
+  const field = (name: string): string | undefined => fieldOf(planOf(name));
+  const readField = ({ name, canonical, type, keys }: FieldPlan): string | undefined => {
     // Without output_fields there is nothing to look up: the loop would find every key absent.
     if (alert.hasOutputFields) {
       for (const key of keys ?? [name]) {
@@ -216,13 +231,13 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
 
   const target: Target = {};
   const host = alert.host && isValidFieldValue('hostname', alert.host) ? alert.host : undefined;
-  const node = host ?? field('node');
+  const node = host ?? fieldOf(PLAN.node);
   if (node) target.node = node;
-  const ns = field('ns');
+  const ns = fieldOf(PLAN.ns);
   if (ns) target.namespace = ns;
-  const pod = field('pod');
+  const pod = fieldOf(PLAN.pod);
   if (pod) target.pod = pod;
-  const container = field('container');
+  const container = fieldOf(PLAN.container);
   if (container) target.container = container;
 
   /**
@@ -277,9 +292,9 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   }
 
   const context: Record<string, string> = {};
-  for (const name of ['user', 'proc', 'parent', 'cmdline', 'exepath', 'container_id', 'reason']) {
-    const v = field(name);
-    if (v !== undefined) context[name] = clip(v);
+  for (const plan of CONTEXT_PLANS) {
+    const v = fieldOf(plan);
+    if (v !== undefined) context[plan.name] = clip(v);
   }
   if (alert.uuid) context.uuid = alert.uuid;
   context.priority = alert.priority;
@@ -298,10 +313,10 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
     ip: ioc?.ip,
     port: ioc?.port,
     path: artifact?.path,
-    user: field('user'),
-    proc: field('proc'),
-    exepath: field('exepath'),
-    cmdline: field('cmdline'),
+    user: fieldOf(PLAN.user),
+    proc: fieldOf(PLAN.proc),
+    exepath: fieldOf(PLAN.exepath),
+    cmdline: fieldOf(PLAN.cmdline),
   };
   // A file's source is part of its identity: another upload moved to the same path is another incident.
   if (artifact?.src !== undefined) identity.src = artifact.src;
