@@ -217,8 +217,9 @@ describe('Discord failing for ten minutes (simulated time)', () => {
     expect(tries.filter((a) => a.mode === '429').length).toBeGreaterThanOrEqual(5);
     expect(tries.length).toBeLessThan(200);
     const gaps = tries.slice(1).map((a, i) => a.at - tries[i]!.at);
-    // At most the outbox's longest back-off (30 s) apart, give or take the one-second steps of the simulated clock.
-    expect(Math.max(...gaps)).toBeLessThanOrEqual(33_000);
+    // At most the outbox's longest back-off (30 s) apart, give or take the one-second steps of the
+    // simulated clock and the real I/O between them.
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(40_000);
     expect(t.lines.filter((l) => l.message.startsWith('a message failed three times'))).toEqual([]);
     // Every SQS message was done (deleted), none left for the DLQ, and no dead-letter record was written.
     expect(await t.ctx.deadLetters!.list()).toEqual([]);
