@@ -213,12 +213,17 @@ describe('reports and alerts', () => {
     const event = artifactExecEvent(h.node.name, { tag: 'forged-report' });
     await h.send(event);
     const incidentId = await incidentOf(event);
-    // Settled: the incident message is posted and the playbook waits for its approval.
+    // Settled: the playbook waits for its approval and the incident message already shows it (the status is
+    // stored before its edit is sent: a later "Awaiting approval" PATCH would otherwise count against the report).
     const before = await waitFor(async () => {
       const state = await h.bot.context.incidents.get(incidentId);
-      return state?.messageId && state.status === 'awaiting-approval' ? state : undefined;
+      if (!state?.messageId || state.status !== 'awaiting-approval') return undefined;
+      const shown = h.discord.calls((c) => c.path.endsWith(`/messages/${state.messageId}`) && JSON.stringify(c.body ?? '').includes('Awaiting approval'));
+      const sent = Object.values(h.bot.context.outbox.backlog()).every((n) => n === 0);
+      return shown.length > 0 && sent ? state : undefined;
     }, { timeoutMs: 60_000 });
-    const seq = h.discord.calls(() => true).length;
+    // Calls are numbered from 1: what comes after the last one so far.
+    const seq = Math.max(0, ...h.discord.calls(() => true).map((c) => c.seq)) + 1;
 
     const id = await h.sendControl({
       kind: 'report',
