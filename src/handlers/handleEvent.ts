@@ -16,16 +16,17 @@ export interface EventMeta {
 }
 
 /**
- * The first handlings in flight in this process, by incident id (per handler context: one bot):
- * a repeat that arrives while its incident's first event still waits on StartExecution or on the
- * outbox waits for that handling instead of taking it for one that was cut short.
+ * The first handlings in flight in this process, by incident id, per bot (keyed by its incident
+ * store: each message's context is a copy, the store is the bot's): a repeat that arrives while
+ * its incident's first event still waits on StartExecution or on the outbox waits for that
+ * handling instead of taking it for one that was cut short.
  */
-const firstHandlings = new WeakMap<HandlerContext, Map<string, Promise<unknown>>>();
+const firstHandlings = new WeakMap<object, Map<string, Promise<unknown>>>();
 
 /** Runs the first handling of an incident, marked as in flight for repeats handled meanwhile. */
 async function asFirstHandling<T>(ctx: HandlerContext, incidentId: string, run: () => Promise<T>): Promise<T> {
-  let inFlight = firstHandlings.get(ctx);
-  if (!inFlight) firstHandlings.set(ctx, (inFlight = new Map()));
+  let inFlight = firstHandlings.get(ctx.incidents);
+  if (!inFlight) firstHandlings.set(ctx.incidents, (inFlight = new Map()));
   const running = run();
   const marked = inFlight;
   marked.set(incidentId, running);
@@ -134,7 +135,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     // message id) then finishes it: starting is idempotent (the execution's name), so is recording.
     // A first handling still in flight in this process (StartExecution is slow under load) is
     // waited for, not taken for one that was cut short; if it failed, this repeat finishes it.
-    const first = firstHandlings.get(ctx)?.get(incident.incidentId);
+    const first = firstHandlings.get(ctx.incidents)?.get(incident.incidentId);
     if (first) {
       ilog.debug('repeat waits for the first handling of its incident, still in flight');
       await first.catch(() => undefined);
