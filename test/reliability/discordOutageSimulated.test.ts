@@ -13,6 +13,7 @@
  * Real: dispatchMessage and the handlers, the bot's file stores and Discord outbox in a temporary
  * data directory (test/helpers/intakeContext.ts).
  */
+import { stat } from 'node:fs/promises';
 import type { APIEmbed, MessageCreateOptions, MessageEditOptions } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DiscordError } from '../../src/errors.js';
@@ -86,9 +87,15 @@ function simulatedDiscord() {
 let discord: ReturnType<typeof simulatedDiscord>;
 let t: IntakeContext;
 
-/** Lets real I/O (the file stores) finish between steps of the simulated clock. */
+/**
+ * Lets real I/O (the file stores) finish between steps of the simulated clock: event-loop turns,
+ * and a file system round trip queued behind whatever the outbox and the stores have asked for.
+ */
 async function realTurns(n = 20): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < n; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (i % 5 === 4) await stat(t.dir);
+  }
 }
 
 /** Simulated time passes, one second at a time, with real I/O in between. */
@@ -228,9 +235,11 @@ describe('Discord failing for ten minutes (simulated time)', () => {
     // Discord is back.
     discord.state.mode = 'up';
     const back = Date.now();
-    for (let i = 0; i < 120 && !(await everythingShown()); i++) await pass(1000);
+    // About a minute on an idle machine (the back-off left from the outage, then the channel's
+    // budget); a loaded one lets simulated time run ahead of the real I/O, hence the margin.
+    for (let i = 0; i < 300 && !(await everythingShown()); i++) await pass(1000);
     expect(await everythingShown()).toBe(true);
-    expect(Date.now() - back).toBeLessThan(2 * MINUTE);
+    expect(Date.now() - back).toBeLessThan(5 * MINUTE);
 
     // Each approval posted once, ahead of the rest; each incident's one message shows its latest.
     const posts = discord.state.writes.filter((w) => w.op === 'post');
