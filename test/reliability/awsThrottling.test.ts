@@ -87,9 +87,9 @@ describe('AWS throttling', () => {
     const { executionArn, incidentId } = await executionFor(ip);
     const done = await h.finished(executionArn, 120_000);
     expect(done.status).toBe('SUCCEEDED');
-    const output = JSON.parse(done.output!) as { results: { denyEgress?: { status: string } }; error?: unknown };
+    const output = JSON.parse(done.output!) as { results: { denyEgress?: { status: string; summary?: string } }; error?: unknown };
     expect(output.error).toBeUndefined();
-    expect(output.results.denyEgress?.status).toBe('succeeded');
+    expect(output.results.denyEgress?.status, `deny-egress: ${output.results.denyEgress?.summary ?? ''}`).toBe('succeeded');
     expect(await denyRules(ip)).toHaveLength(1);
 
     // The first EC2 request was throttled twice and made on the SDK's third attempt, after a backoff.

@@ -40,7 +40,7 @@ describe('SIGKILL between the approval post and the click', () => {
     await child.kill();
     child = undefined;
     expect(() => process.kill(pid, 0)).toThrow();
-    expect(h.discord.gateway.connectedSessions).toBe(0);
+    await waitFor(async () => (h.discord.gateway.connectedSessions === 0 ? true : undefined), { timeoutMs: 30_000, what: 'the dead bot gone from the gateway' });
 
     const customId = (approval.components![0] as { components: { custom_id: string }[] }).components[1]!.custom_id;
     const approvalId = /^apv:([^:]+):block$/.exec(customId)![1]!;
