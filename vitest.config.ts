@@ -9,7 +9,5 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 3,
     globalSetup: ['test/globalSetup.ts'],
-    // The SDK's notice that its 2027 releases need Node 22 (CI runs Node 20; the image runs Node 22) once per worker.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
   },
 });

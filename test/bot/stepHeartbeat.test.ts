@@ -12,6 +12,12 @@ import { startBotProcess, type BotProcess } from '../support/botProcess.js';
 import { waitFor } from '../support/aws.js';
 
 const HEARTBEAT_SECONDS = 3;
+/**
+ * The bot in a child process loads @kubernetes/client-node (2.x: about 1 s, and 3 s or more through
+ * tsx on a busy machine) at its first pod action, inside the step and blocking its event loop: a
+ * 3 s interval would time out while it loads. That test's interval leaves room for it.
+ */
+const CHILD_HEARTBEAT_SECONDS = 8;
 /** AWS names a missed heartbeat States.HeartbeatTimeout; moto names it States.Timeout (test/README.md). */
 const HEARTBEAT_TIMEOUT = /^States\.(HeartbeatTimeout|Timeout)$/;
 
@@ -28,7 +34,8 @@ afterAll(async () => {
 });
 
 /** extract-file of the harness pod's file, as a step with HeartbeatSeconds (and, when the bot is told, heartbeats). */
-function extractStep(incidentId: string, options: { tellHeartbeat: boolean }) {
+function extractStep(incidentId: string, options: { tellHeartbeat: boolean; heartbeatSeconds?: number }) {
+  const heartbeatSeconds = options.heartbeatSeconds ?? HEARTBEAT_SECONDS;
   return createOneStepMachine(h, {
     body: {
       kind: 'task',
@@ -36,10 +43,10 @@ function extractStep(incidentId: string, options: { tellHeartbeat: boolean }) {
       incidentId,
       input: { namespace: POD_NAMESPACE, pod: POD_NAME, container: POD_CONTAINER, path: POD_FILE },
       timeoutSeconds: 120,
-      ...(options.tellHeartbeat ? { heartbeatSeconds: HEARTBEAT_SECONDS } : {}),
+      ...(options.tellHeartbeat ? { heartbeatSeconds } : {}),
     },
     timeoutSeconds: 120,
-    heartbeatSeconds: HEARTBEAT_SECONDS,
+    heartbeatSeconds,
   });
 }
 
@@ -94,11 +101,11 @@ describe('long steps', () => {
     try {
       child = startBotProcess(h.env());
       await child.waitForOutput((l) => l.includes('taking messages'), 90_000);
-      const machine = await extractStep('inc-heartbeat-killed', { tellHeartbeat: true });
+      const machine = await extractStep('inc-heartbeat-killed', { tellHeartbeat: true, heartbeatSeconds: CHILD_HEARTBEAT_SECONDS });
       const run = await machine.start();
       await waitFor(async () => (execStarted ? true : undefined), { timeoutMs: 60_000, what: 'the step to reach the pod' });
       // Alive and heartbeating: past one heartbeat interval the step still runs.
-      await sleep((HEARTBEAT_SECONDS + 1) * 1000);
+      await sleep((CHILD_HEARTBEAT_SECONDS + 1) * 1000);
       expect((await h.describeExecution(run.executionArn)).status).toBe('RUNNING');
 
       await child.kill();
@@ -108,7 +115,7 @@ describe('long steps', () => {
       expect(done.status).toBe('FAILED');
       expect(done.error).toMatch(HEARTBEAT_TIMEOUT);
       // Within the heartbeat interval (plus moto's polling), far from the step's 120 s timeout.
-      expect(after).toBeLessThan(HEARTBEAT_SECONDS + 10);
+      expect(after).toBeLessThan(CHILD_HEARTBEAT_SECONDS + 10);
     } finally {
       h.kube.onExec(undefined);
     }

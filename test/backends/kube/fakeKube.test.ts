@@ -83,7 +83,7 @@ async function expectApiError(p: Promise<unknown>, code: number): Promise<Record
   expect(err).toBeInstanceOf(ApiException);
   const apiErr = err as ApiException<string>;
   expect(apiErr.code).toBe(code);
-  // client-node 1.x drops the body of a 401 (it has a declared response without a schema).
+  // client-node 2.x drops the body of a 401 (it has a declared response without a schema).
   return code === 401 ? {} : (JSON.parse(apiErr.body) as Record<string, unknown>);
 }
 
@@ -279,7 +279,7 @@ describe('fake kube: exec through client-node Exec', () => {
   });
 });
 
-describe('fake kube: REST through client-node 1.x APIs', () => {
+describe('fake kube: REST through client-node 2.x APIs', () => {
   it('gets a pod with a real shape', async () => {
     const core = kc.makeApiClient(CoreV1Api);
     const p = await core.readNamespacedPod({ name: pod.name, namespace: NS });
@@ -340,7 +340,7 @@ describe('fake kube: REST through client-node 1.x APIs', () => {
     expect(strategic.metadata?.labels?.['sentinel.io/case']).toBe('c-42');
     expect(fake.calls.at(-1)?.contentType).toBe('application/strategic-merge-patch+json');
 
-    // Without a Content-Type override client-node 1.x sends application/json-patch+json.
+    // Without a Content-Type override client-node 2.x sends application/json-patch+json.
     const json = await core.patchNamespacedPod({
       name: pod.name,
       namespace: NS,

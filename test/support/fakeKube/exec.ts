@@ -1,6 +1,6 @@
 /**
  * Pod exec over the Kubernetes websocket channel protocol (v5.channel.k8s.io / v4.channel.k8s.io),
- * as client-node 1.x's `Exec` speaks it: every binary frame starts with a channel byte —
+ * as client-node 2.x's `Exec` speaks it: every binary frame starts with a channel byte —
  * 0 stdin, 1 stdout, 2 stderr, 3 status (JSON), 4 resize, and (v5 only) 255 "close channel",
  * which the client sends as `[255, 0]` when its stdin ends.
  *

@@ -1,5 +1,5 @@
 /**
- * The three patch flavours the API server accepts on PATCH (client-node 1.x sends
+ * The three patch flavours the API server accepts on PATCH (client-node 2.x sends
  * `application/json-patch+json` unless the caller overrides the Content-Type header):
  * JSON merge patch (RFC 7386), a subset of strategic merge patch, and JSON patch (RFC 6902).
  */
