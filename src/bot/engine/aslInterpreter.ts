@@ -1,8 +1,6 @@
 /**
  * The ASL interpreter the embedded engine runs the playbooks with: aws-local-stepfunctions (npm,
- * MIT). The Promise.withResolvers polyfill is imported first, so it is in place before the
- * interpreter's module is evaluated, on Node 20 as on Node 22 and later.
+ * MIT). It needs Node 22 or later (Promise.withResolvers), as sentinel does.
  */
-import './installPromiseWithResolvers.js';
 
 export { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
