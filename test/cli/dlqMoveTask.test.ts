@@ -29,7 +29,7 @@ afterEach(() => sqs.reset());
 
 function context(): { ctx: CliContext; out: () => string } {
   const config = loadConfig({
-    env: { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'x'.repeat(40), SENTINEL_QUEUE_URL: url('intake'), SENTINEL_CONTROL_QUEUE_URL: url('control') },
+    env: { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', SENTINEL_QUEUE_URL: url('intake'), SENTINEL_CONTROL_QUEUE_URL: url('control') },
     envFile: false,
   });
   const stdout = new PassThrough();
