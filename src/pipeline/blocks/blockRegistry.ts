@@ -156,14 +156,21 @@ export async function recordBlock(registry: BlockRegistry, record: BlockRecord, 
     throw new ValidationError(`invalid block record: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   if (normalizeIp(record.ip) !== record.ip) throw new ValidationError(`block record ip ${record.ip} is not in canonical form`);
-  const key = blockKey(record);
+  return putBlockRecord(registry, blockKey(record), checked.data, options);
+}
+
+/**
+ * Writes a validated block record (of either backend) at `key` once: S3's `IfNoneMatch: *` refuses a
+ * second write, which is a ConflictError (code `BlockRecordExists`) unless `replace` is set.
+ */
+export async function putBlockRecord(registry: BlockRegistry, key: string, record: object, options: { replace?: boolean } = {}): Promise<RecordBlockResult> {
   const where = location(registry, key);
   try {
     await registry.s3.send(
       new PutObjectCommand({
         Bucket: registry.bucket,
         Key: key,
-        Body: `${JSON.stringify(checked.data, null, 2)}\n`,
+        Body: `${JSON.stringify(record, null, 2)}\n`,
         ContentType: 'application/json',
         ...(options.replace ? {} : { IfNoneMatch: '*' }),
       }),

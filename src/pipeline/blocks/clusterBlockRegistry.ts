@@ -1,9 +1,9 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { AwsError, ConflictError, ValidationError } from '../../errors.js';
+import { AwsError, ValidationError } from '../../errors.js';
 import { normalizeIp } from '../net/ipAddress.js';
 import { SEVERITIES, type Severity } from '../triage/types.js';
-import { BLOCK_RECORD_PREFIX, blockPrefix, isNoSuchKey, isPreconditionFailed, listRecordKeys, removeBlockRecord, type BlockRegistry } from './blockRegistry.js';
+import { BLOCK_RECORD_PREFIX, blockPrefix, isNoSuchKey, listRecordKeys, putBlockRecord, removeBlockRecord, type BlockRegistry } from './blockRegistry.js';
 
 /**
  * Records of the egress denies sentinel made in the cluster (SENTINEL_EGRESS_BACKEND cilium or
@@ -119,23 +119,7 @@ export async function recordClusterBlock(registry: BlockRegistry, record: Cluste
   const checked = clusterBlockRecordSchema.safeParse(record);
   if (!checked.success) throw new ValidationError(`invalid block record: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   if (normalizeIp(record.ip) !== record.ip) throw new ValidationError(`block record ip ${record.ip} is not in canonical form`);
-  const key = clusterBlockKey(record);
-  const where = location(registry, key);
-  try {
-    await registry.s3.send(
-      new PutObjectCommand({
-        Bucket: registry.bucket,
-        Key: key,
-        Body: `${JSON.stringify(checked.data, null, 2)}\n`,
-        ContentType: 'application/json',
-        ...(options.replace ? {} : { IfNoneMatch: '*' }),
-      }),
-    );
-  } catch (err) {
-    if (!options.replace && isPreconditionFailed(err)) throw new ConflictError(`a block record already exists at ${where}`, { code: 'BlockRecordExists', details: { key, location: where } });
-    throw new AwsError(`cannot store block record at ${where}: ${message(err)}`, { cause: err });
-  }
-  return { key, location: where, replaced: Boolean(options.replace) };
+  return putBlockRecord(registry, clusterBlockKey(record), checked.data, options);
 }
 
 /** One cluster block by key; undefined when there is no record there. */
