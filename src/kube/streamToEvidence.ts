@@ -13,8 +13,8 @@ const BUFFERED_UPLOAD_MAX = 5 * 1024 * 1024;
 
 /**
  * A sink for bytes read from the cluster (a container log, an exec's stdout): hashes and counts
- * them while writing them to `file` (created exclusively, mode 600). Fails with
- * LimitExceededError (code `TooLarge`) as soon as more than `maxBytes` arrive, naming `what`.
+ * them while writing them to `file` (created exclusively, mode 600). Fails as soon as more than
+ * `maxBytes` arrive: with `tooLarge`'s error, or a LimitExceededError (code `TooLarge`) naming `what`.
  */
 export class HashingFileSink extends Writable {
   private readonly hash = createHash('sha256');
@@ -27,7 +27,9 @@ export class HashingFileSink extends Writable {
   constructor(
     readonly file: string,
     private readonly maxBytes: number,
-    private readonly what: string,
+    what: string,
+    private readonly tooLarge: (limit: number) => Error = (limit) =>
+      new LimitExceededError(`${what} grew past its limit of ${limit} bytes`, { code: 'TooLarge', details: { limit } }),
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -42,7 +44,7 @@ export class HashingFileSink extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.count += chunk.length;
     if (this.count > this.maxBytes) {
-      callback(new LimitExceededError(`${this.what} grew past its limit of ${this.maxBytes} bytes`, { code: 'TooLarge', details: { limit: this.maxBytes } }));
+      callback(this.tooLarge(this.maxBytes));
       return;
     }
     if (this.head.length < 64) this.head = Buffer.concat([this.head, chunk.subarray(0, 64 - this.head.length)]);

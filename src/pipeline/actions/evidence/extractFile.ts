@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
@@ -20,6 +18,7 @@ import type { KubeClients } from '../../../kube/clients.js';
 import { execInPod, type ExecTarget } from '../../../kube/execInPod.js';
 import { execFailure, isMissingPath } from '../../../kube/execFailure.js';
 import { resolvePodTarget } from '../../../kube/resolvePodTarget.js';
+import { HashingFileSink } from '../../../kube/streamToEvidence.js';
 import { evidenceKey } from '../../evidence/evidenceKey.js';
 import { putEvidence, s3MetadataValue } from '../../evidence/putEvidence.js';
 import type { EvidenceItem } from '../../evidence/types.js';
@@ -126,70 +125,6 @@ async function statFile(kube: KubeClients, target: ExecTarget, path: string): Pr
   return { size: Number(m[1]), type: m[2]! };
 }
 
-/**
- * A sink that hashes and counts what goes through it while writing it to
- * `file` (created exclusively, mode 600). Fails with LimitExceededError as
- * soon as more than `maxBytes` arrive.
- */
-class HashingFileSink extends Writable {
-  private readonly hash = createHash('sha256');
-  private handle: FileHandle | undefined;
-  private count = 0;
-  private digest: string | undefined;
-
-  constructor(
-    private readonly file: string,
-    private readonly maxBytes: number,
-    private readonly what: string,
-  ) {
-    super({ highWaterMark: 1024 * 1024 });
-  }
-
-  override _construct(callback: (error?: Error | null) => void): void {
-    open(this.file, 'wx', 0o600).then((h) => {
-      this.handle = h;
-      callback();
-    }, callback);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.count += chunk.length;
-    if (this.count > this.maxBytes) {
-      callback(
-        new LimitExceededError(`${this.what} grew past the extraction limit of ${this.maxBytes} bytes while being read (SENTINEL_EXTRACT_MAX_BYTES)`, {
-          code: 'FileTooLarge',
-          details: { limit: this.maxBytes },
-        }),
-      );
-      return;
-    }
-    this.hash.update(chunk);
-    this.handle!.write(chunk).then(() => callback(), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.digest = this.hash.digest('hex');
-    const h = this.handle;
-    this.handle = undefined;
-    (h ? h.close() : Promise.resolve()).then(() => callback(), callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const h = this.handle;
-    this.handle = undefined;
-    (h ? h.close() : Promise.resolve()).then(
-      () => callback(error),
-      () => callback(error),
-    );
-  }
-
-  /** sha256 and byte count, once the stream has finished. */
-  result(): { sha256: string; size: number } {
-    if (this.digest === undefined) throw new Error('the extraction sink has not finished');
-    return { sha256: this.digest, size: this.count };
-  }
-}
-
 /** The path as S3 metadata: cut (on a code point boundary) when its encoded form is too long. */
 function pathMetadata(path: string): Record<string, string> {
   if (s3MetadataValue(path).length <= PATH_METADATA_MAX) return { path };
@@ -261,7 +196,7 @@ async function extractOne(sc: Scope, requested: string): Promise<ActionResult<Ex
   let upload: ReadStream | undefined;
   try {
     const file = join(dir, 'content');
-    sink = new HashingFileSink(file, limit, what);
+    sink = new HashingFileSink(file, limit, what, (max) => new LimitExceededError(`${what} grew past the extraction limit of ${max} bytes while being read (SENTINEL_EXTRACT_MAX_BYTES)`, { code: 'FileTooLarge', details: { limit: max } }));
     const collectedAt = deps.now().toISOString();
     // At least 1 MiB/s, never less than the default two minutes.
     const timeoutMs = 120_000 + Math.ceil(facts.size / (1024 * 1024)) * 1000;
