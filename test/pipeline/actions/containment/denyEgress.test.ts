@@ -427,9 +427,10 @@ describe('deny-egress: protected destinations are refused before any write', () 
     for (const [ip, cidr] of [['198.51.100.20', '198.51.100.0/24'], [inIpv6Block, ipv6CidrBlock!]] as const) {
       const result = await invokeAction(denyEgressAction, { ip, subnetId }, invokeOptions, depsFor(bucket));
       expect(result).toMatchObject({ status: 'failed', details: { error: 'ProtectedTarget', final: true } });
-      // The address is named in canonical form (moto's random IPv6 blocks may have leading zeros, e.g. 2400:6500:0a1b:…).
+      // The address and the range are named in canonical form (moto's random IPv6 blocks may have leading zeros, e.g. 2400:6500:0a1b:…).
       const canonical = normalizeIp(ip);
-      expect(result.summary).toBe(`refusing to deny egress to ${canonical}: ${canonical} is in the VPC's own range (${cidr})`);
+      const [base, length] = cidr.split('/');
+      expect(result.summary).toBe(`refusing to deny egress to ${canonical}: ${canonical} is in the VPC's own range (${normalizeIp(base!)}/${length})`);
     }
     expect(await egressEntries(naclId)).toEqual(before);
     expect(await bucketKeys(bucket)).toEqual([]);
