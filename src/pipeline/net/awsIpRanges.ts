@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../errors.js';
 import { packageRoot } from '../../util/packageRoot.js';
-import { cidrOf, parseCidr, type Cidr, type IpAddress, type IpFamily } from './ipAddress.js';
+import { bitsOf, cidrOf, parseCidr, type Cidr, type IpAddress, type IpFamily } from './ipAddress.js';
 
 /**
  * AWS's published address ranges (ip-ranges.json), as protection uses them: an address AWS
@@ -74,80 +74,190 @@ export interface AwsIpRanges {
   lookup(ip: IpAddress): AwsRangeMatch | undefined;
 }
 
-interface Entry {
+/** The services and regions that list one prefix (one shared copy per distinct combination). */
+interface Listing {
+  /** Sorted, AMAZON last. */
+  services: readonly string[];
+  /** Sorted. */
+  regions: readonly string[];
+}
+
+/** One distinct published prefix while the index is built. */
+interface Published {
   cidr: Cidr;
   services: Set<string>;
   regions: Set<string>;
+  /** Listed by a service other than AMAZON and the blockable ones. */
+  named: boolean;
+  /** Listed as AMAZON (AMAZON not blockable). */
+  amazon: boolean;
+  /** Listed by a blockable service. */
+  open: boolean;
 }
 
-/** Prefixes by family and length, for longest-prefix lookups. */
-class PrefixIndex {
-  private readonly byLength = new Map<IpFamily, Map<number, Map<bigint, Entry>>>();
+/**
+ * One family's prefixes, flattened into the segments they cut the address space into: sorted
+ * by first address, each segment answering with the prefix a lookup names there (the same
+ * for every address in it), or with none. The address space starts with a segment at 0, so
+ * every address falls in exactly one: the last one that starts at or below it.
+ */
+interface Segments {
+  /** 32-bit words per address: 1 (IPv4) or 4 (IPv6, most significant first). */
+  words: number;
+  /** The segments' first addresses, `words` words each. */
+  starts: Uint32Array;
+  /** The answering prefix's length. */
+  lengths: Uint8Array;
+  /** 1 + the index of the answering prefix's listing; 0 when no protected prefix holds the segment. */
+  answers: Uint32Array;
+}
 
-  add(cidr: Cidr, service: string, region: string): void {
-    let lengths = this.byLength.get(cidr.family);
-    if (!lengths) this.byLength.set(cidr.family, (lengths = new Map()));
-    let nets = lengths.get(cidr.prefix);
-    if (!nets) lengths.set(cidr.prefix, (nets = new Map()));
-    const entry = nets.get(cidr.first) ?? { cidr, services: new Set<string>(), regions: new Set<string>() };
-    entry.services.add(service);
-    entry.regions.add(region);
-    nets.set(cidr.first, entry);
+const toWords = (value: bigint, words: number): number[] => {
+  const out: number[] = [];
+  for (let i = words - 1; i >= 0; i--) out.push(Number((value >> BigInt(32 * i)) & 0xffffffffn));
+  return out;
+};
+
+/** The index of the segment that holds the address (given as words). */
+function segmentOf(segments: Segments, key: readonly number[]): number {
+  const { words, starts } = segments;
+  // The last segment whose start is <= key; segment 0 starts at 0.
+  let lo = 0;
+  let hi = starts.length / words - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    let cmp = 0;
+    for (let w = 0; w < words && cmp === 0; w++) cmp = starts[mid * words + w]! - key[w]!;
+    if (cmp <= 0) lo = mid;
+    else hi = mid - 1;
   }
+  return lo;
+}
 
-  /** The entry of exactly this prefix. */
-  get(cidr: Cidr): Entry | undefined {
-    return this.byLength.get(cidr.family)?.get(cidr.prefix)?.get(cidr.first);
+/**
+ * Flattens one family's prefixes (distinct) into segments. CIDRs either nest or do not meet, so
+ * sorted by first address (broader first) a stack holds the prefixes around the current
+ * address. The answer there follows the protection rule: the most specific named-service prefix;
+ * failing that, the most specific AMAZON prefix unless a blockable service's prefix also holds
+ * the address.
+ */
+function flatten(family: IpFamily, prefixes: Published[], listingOf: (p: Published) => number): Segments {
+  const bits = bitsOf(family);
+  const max = (1n << BigInt(bits)) - 1n;
+  prefixes.sort((a, b) => (a.cidr.first < b.cidr.first ? -1 : a.cidr.first > b.cidr.first ? 1 : a.cidr.prefix - b.cidr.prefix));
+  interface Frame {
+    last: bigint;
+    named: Published | undefined;
+    amazon: Published | undefined;
+    open: boolean;
   }
-
-  /** The most specific prefix holding the address. */
-  match(ip: IpAddress): Entry | undefined {
-    const lengths = this.byLength.get(ip.family);
-    if (!lengths) return undefined;
-    const sorted = [...lengths.keys()].sort((a, b) => b - a);
-    for (const prefix of sorted) {
-      const hit = lengths.get(prefix)!.get(cidrOf(ip, prefix).first);
-      if (hit) return hit;
+  const stack: Frame[] = [];
+  const cuts: { start: bigint; answer: Published | undefined }[] = [];
+  const mark = (start: bigint) => {
+    const top = stack.at(-1);
+    const answer = top ? (top.named ?? (top.open ? undefined : top.amazon)) : undefined;
+    const previous = cuts.at(-1);
+    if (previous?.start === start) previous.answer = answer;
+    else cuts.push({ start, answer });
+  };
+  const closeBefore = (first: bigint) => {
+    while (stack.length > 0 && stack.at(-1)!.last < first) {
+      const end = stack.pop()!.last;
+      if (end < max) mark(end + 1n);
     }
-    return undefined;
+  };
+  mark(0n);
+  for (const p of prefixes) {
+    closeBefore(p.cidr.first);
+    const around = stack.at(-1);
+    stack.push({
+      last: p.cidr.last,
+      named: p.named ? p : around?.named,
+      amazon: p.amazon ? p : around?.amazon,
+      open: p.open || (around?.open ?? false),
+    });
+    mark(p.cidr.first);
   }
+  closeBefore(max + 1n);
+  const kept = cuts.filter((cut, i) => i === 0 || cut.answer !== cuts[i - 1]!.answer);
+
+  const words = bits / 32;
+  const starts = new Uint32Array(kept.length * words);
+  const lengths = new Uint8Array(kept.length);
+  const answers = new Uint32Array(kept.length);
+  kept.forEach((cut, i) => {
+    starts.set(toWords(cut.start, words), i * words);
+    if (cut.answer) {
+      lengths[i] = cut.answer.cidr.prefix;
+      answers[i] = listingOf(cut.answer) + 1;
+    }
+  });
+  return { words, starts, lengths, answers };
 }
 
-/** Indexes a validated document. `blockableServices`: services whose addresses stay blockable. */
+const byServiceName = (a: string, b: string): number => (a === 'AMAZON' ? 1 : b === 'AMAZON' ? -1 : a.localeCompare(b));
+
+/**
+ * Indexes a validated document. `blockableServices`: services whose addresses stay blockable.
+ * The index keeps no prefix objects: per family, sorted typed arrays of segments (a few hundred
+ * KB for AWS's 16,000-odd prefixes), and one shared listing per distinct set of services and
+ * regions; a lookup is a binary search.
+ */
 export function indexAwsIpRanges(doc: AwsIpRangesDocument, options: { source: string; blockableServices: readonly string[] }): AwsIpRanges {
   const blockable = new Set(options.blockableServices.map((s) => s.toUpperCase()));
-  const named = new PrefixIndex(); // every service but AMAZON and the blockable ones
-  const amazon = new PrefixIndex(); // AMAZON: all of Amazon's space
-  const open = new PrefixIndex(); // the blockable services' prefixes
-  const all = new PrefixIndex(); // every listing, to name every service of a matched prefix
+  const published = new Map<string, Published>();
   const add = (text: string, service: string, region: string) => {
     const cidr = parseCidr(text);
     if (!cidr) return;
     const s = service.toUpperCase();
-    all.add(cidr, s, region);
-    if (blockable.has(s)) open.add(cidr, s, region);
-    else if (s === 'AMAZON') amazon.add(cidr, s, region);
-    else named.add(cidr, s, region);
+    let p = published.get(cidr.text);
+    if (!p) published.set(cidr.text, (p = { cidr, services: new Set(), regions: new Set(), named: false, amazon: false, open: false }));
+    p.services.add(s);
+    p.regions.add(region);
+    if (blockable.has(s)) p.open = true;
+    else if (s === 'AMAZON') p.amazon = true;
+    else p.named = true;
   };
   for (const p of doc.prefixes) add(p.ip_prefix, p.service, p.region);
   for (const p of doc.ipv6_prefixes) add(p.ipv6_prefix, p.service, p.region);
 
-  const describe = (entry: Entry): AwsRangeMatch => {
-    const same = all.get(entry.cidr) ?? entry;
-    const services = [...same.services].sort((a, b) => (a === 'AMAZON' ? 1 : b === 'AMAZON' ? -1 : a.localeCompare(b)));
-    return { prefix: entry.cidr.text, services, regions: [...same.regions].sort() };
+  const listings: Listing[] = [];
+  const listingIds = new Map<string, number>();
+  const listingOf = (p: Published): number => {
+    const services = [...p.services].sort(byServiceName);
+    const regions = [...p.regions].sort();
+    const key = JSON.stringify([services, regions]);
+    let id = listingIds.get(key);
+    if (id === undefined) {
+      listingIds.set(key, (id = listings.length));
+      listings.push({ services: Object.freeze(services), regions: Object.freeze(regions) });
+    }
+    return id;
   };
+  const all = [...published.values()];
+  const segments: Record<IpFamily, Segments> = {
+    ipv4: flatten('ipv4', all.filter((p) => p.cidr.family === 'ipv4'), listingOf),
+    ipv6: flatten('ipv6', all.filter((p) => p.cidr.family === 'ipv6'), listingOf),
+  };
+  return compactRanges({ syncToken: doc.syncToken, createDate: doc.createDate, source: options.source, prefixCount: doc.prefixes.length + doc.ipv6_prefixes.length }, segments, listings);
+}
+
+/**
+ * The index's lookups over the segments alone. Built apart from indexAwsIpRanges so that its
+ * closure holds nothing of what building took (a closure keeps every variable its enclosing
+ * function shares with any of its closures).
+ */
+function compactRanges(about: Omit<AwsIpRanges, 'lookup'>, segments: Record<IpFamily, Segments>, listings: readonly Listing[]): AwsIpRanges {
   return {
-    syncToken: doc.syncToken,
-    createDate: doc.createDate,
-    source: options.source,
-    prefixCount: doc.prefixes.length + doc.ipv6_prefixes.length,
+    ...about,
     lookup(ip) {
-      const hit = named.match(ip);
-      if (hit) return describe(hit);
-      const own = amazon.match(ip);
-      if (own && !open.match(ip)) return describe(own);
-      return undefined;
+      const family = ip.family === 'ipv4' || ip.family === 'ipv6' ? segments[ip.family] : undefined;
+      if (!family) return undefined;
+      const i = segmentOf(family, toWords(BigInt.asUintN(family.words * 32, ip.value), family.words));
+      const answer = family.answers[i]!;
+      if (answer === 0) return undefined;
+      const listing = listings[answer - 1]!;
+      return { prefix: cidrOf(ip, family.lengths[i]!).text, services: [...listing.services], regions: [...listing.regions] };
     },
   };
 }
@@ -168,17 +278,18 @@ export function parseAwsIpRanges(text: string): { ok: true; doc: AwsIpRangesDocu
   return { ok: true, doc: parsed.data };
 }
 
-let bundledDoc: AwsIpRangesDocument | undefined;
 const bundledIndexes = new Map<string, AwsIpRanges>();
 
-/** The copy that ships with sentinel (read once). A broken copy is a ConfigError: protection must not silently shrink. */
+/**
+ * The copy that ships with sentinel, read and parsed at each call: nothing keeps the document
+ * (about 2.4 MB of heap), only the index built from it (bundledAwsIpRanges). A broken copy is a
+ * ConfigError: protection must not silently shrink.
+ */
 export function bundledAwsIpRangesDocument(): AwsIpRangesDocument {
-  if (bundledDoc) return bundledDoc;
   const file = AWS_IP_RANGES_FILE();
   const parsed = parseAwsIpRanges(readFileSync(file, 'utf8'));
   if (!parsed.ok) throw new ConfigError(`the bundled AWS ranges ${file} are ${parsed.reason}`);
-  bundledDoc = parsed.doc;
-  return bundledDoc;
+  return parsed.doc;
 }
 
 /** The bundled copy, indexed (cached per set of blockable services). */
