@@ -14,7 +14,7 @@ import type { Backend } from './backend.js';
  */
 export async function createAwsBackend(config: Config, logger: Logger): Promise<Backend> {
   const aws = createAwsClients(awsSettingsFromConfig(config));
-  const sqsOptions = { batchSize: config.bot.sqs.batchSize, visibilitySeconds: config.bot.sqs.visibilitySeconds, waitSeconds: config.bot.sqs.waitSeconds, logger };
+  const sqsOptions = { batchSize: config.bot.sqs.batchSize, concurrency: config.bot.sqs.concurrency, visibilitySeconds: config.bot.sqs.visibilitySeconds, waitSeconds: config.bot.sqs.waitSeconds, logger };
   const intakes: Backend['intakes'] = [
     { name: 'sqs-intake', intake: createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.queueUrl!, source: 'intake' }) },
     { name: 'sqs-control', intake: createSqsIntake(aws.sqs, { ...sqsOptions, queueUrl: config.controlQueueUrl!, source: 'control' }) },

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { destroyAwsClients } from '../../../src/aws/clients.js';
 import { createSqsIntake } from '../../../src/bot/intake/sqsIntake.js';
@@ -88,5 +88,83 @@ describe('SQS intake', () => {
     // 1 s, then 2 s: a handful of tries in 3.5 s, not a tight loop.
     expect(failures.length).toBeLessThanOrEqual(4);
     expect(failures.map((f) => f.backoffMs)).toEqual([1000, 2000, 4000, 8000].slice(0, failures.length));
+  });
+  it('a slow message holds only its own slot: the messages after it are handled and deleted meanwhile', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'slow' }));
+    const { logger } = capturingLogger();
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, concurrency: 20, visibilitySeconds: 30, waitSeconds: 1, logger });
+    let releaseSlow: (() => void) | undefined;
+    const slowHeld = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const seen: string[] = [];
+    intake.start(async (m) => {
+      seen.push(m.body ?? '');
+      if (m.body === 'slow') await slowHeld;
+      return 'done';
+    });
+    await waitFor(async () => (seen.includes('slow') ? true : undefined), { what: 'the slow message taken' });
+    // Sent after the slow one was taken: with a batch barrier none of these would be handled before it ends.
+    for (let batch = 0; batch < 3; batch++) {
+      const Entries = Array.from({ length: 10 }, (_, i) => ({ Id: String(i), MessageBody: `fast-${batch}-${i}` }));
+      await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries }));
+    }
+    await waitFor(async () => (seen.filter((b) => b.startsWith('fast-')).length === 30 ? true : undefined), { what: 'the 30 fast messages', timeoutMs: 30_000 });
+    // Only the slow message is left (in flight), while it is still being handled.
+    await waitFor(
+      async () => {
+        const a = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+        return Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) === 1 ? true : undefined;
+      },
+      { what: 'the fast messages deleted' },
+    );
+    releaseSlow?.();
+    await intake.stop();
+    const left = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    expect(Number(left.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(left.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBe(0);
+  });
+
+  it('handles at most `concurrency` messages at once', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    for (let batch = 0; batch < 3; batch++) {
+      const Entries = Array.from({ length: 10 }, (_, i) => ({ Id: String(i), MessageBody: `m-${batch}-${i}` }));
+      await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries }));
+    }
+    const { logger } = capturingLogger();
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 5, concurrency: 7, visibilitySeconds: 30, waitSeconds: 1, logger });
+    let now = 0;
+    let most = 0;
+    let handled = 0;
+    intake.start(async () => {
+      now++;
+      most = Math.max(most, now);
+      await new Promise((r) => setTimeout(r, 50));
+      now--;
+      handled++;
+      return 'done';
+    });
+    await waitFor(async () => (handled === 30 ? true : undefined), { what: 'all 30 handled', timeoutMs: 30_000 });
+    await intake.stop();
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(7);
+  });
+
+  it('keeps a message invisible while it is handled longer than its visibility timeout', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'long' }));
+    const { logger, lines } = capturingLogger();
+    // A 2 s timeout: the heartbeat (every 1 s) extends it; without it the message would be delivered again.
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 2, waitSeconds: 1, logger });
+    const deliveries: number[] = [];
+    intake.start(async (m) => {
+      deliveries.push(m.receiveCount);
+      if (deliveries.length === 1) await new Promise((r) => setTimeout(r, 5_000));
+      return 'done';
+    });
+    await new Promise((r) => setTimeout(r, 6_000));
+    await intake.stop();
+    expect(deliveries).toEqual([1]);
+    expect(lines.filter((l) => String(l.message).includes('delivered again'))).toEqual([]);
+    const left = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    expect(Number(left.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(left.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBe(0);
   });
 });
