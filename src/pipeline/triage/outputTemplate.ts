@@ -11,46 +11,65 @@ export interface OutputTemplate {
   fields: { name: string; type: FieldType }[];
   /** Fields typed other than their canonical type (`{pod:token}`): their values are checked again when used. */
   loose: ReadonlySet<string>;
-  /** How to find the separators in one pass, when that can be done (see Separators); null otherwise. */
-  separators: Separators | null;
+  /** How to find every occurrence of every separator in one pass over a text (see SeparatorScan). */
+  scan: SeparatorScan;
+  /** Each field's position in `fields`, by name. */
+  fieldIndex: ReadonlyMap<string, number>;
+  /**
+   * Whether a reading can be kept as values by position (fieldIndex) and looked up by name: false
+   * when a field's name is also a property every object has (`constructor`, `__proto__`…), which
+   * a reading kept as an object (ParsedFields.fields) answers differently.
+   */
+  plainNames: boolean;
 }
 
 /**
- * For a template whose separators (literals 1 to n-1) are distinct and none inside another: a
- * regular expression matching any of them, so that one split of a text finds their occurrences in
- * order. A split cannot see an occurrence that starts inside the one before it (the end of
- * ` Port: ` is the start of ` User: `); `overlaps` lists, for each separator, where such an
- * occurrence could start and which separator it would be, so that the reader can look there.
+ * The separators (literals 1 to n-1, never empty) grouped by their first character, for finding
+ * every occurrence of every separator, overlapping ones included, in one pass over a text: the
+ * reader jumps from one occurrence of a group's first character to the next (indexOf) and compares
+ * there only the group's separators whose second character is the text's next one.
  */
-export interface Separators {
-  pattern: RegExp;
-  overlaps: ReadonlyMap<string, readonly SeparatorOverlap[]>;
+export interface SeparatorScan {
+  groups: readonly ScanGroup[];
+  /** Scratch space of the reader (one reading at a time): where separator i was found, and how many times. */
+  at: Int32Array;
+  count: Uint8Array;
 }
 
-export interface SeparatorOverlap {
-  /** Where in the separator the other one would start. */
-  at: number;
-  literal: string;
-  /** The character the text must have right after the separator for it to be there. */
-  next: number;
+export interface ScanGroup {
+  /** The first character, as a one-character string for indexOf. */
+  first: string;
+  /** The group's one-character separators (their literal index). */
+  single: readonly number[];
+  /** The longer ones, by their second character (`bySecond.get(code)`): literal index and text. */
+  bySecond: ReadonlyMap<number, readonly ScanEntry[]>;
+  /** The same for a second character in ASCII, by its code (an array lookup). */
+  asciiSecond: readonly (readonly ScanEntry[] | undefined)[];
 }
 
-const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g;
+export interface ScanEntry {
+  literal: number;
+  text: string;
+}
 
-function separatorsOf(literals: readonly string[]): Separators | null {
-  const inner = literals.slice(1, -1);
-  if (inner.length === 0 || inner.some((l) => l === '') || new Set(inner).size !== inner.length) return null;
-  if (inner.some((a) => inner.some((b) => a !== b && b.includes(a)))) return null;
-  const overlaps = new Map<string, SeparatorOverlap[]>();
-  for (const s of inner) {
-    const list: SeparatorOverlap[] = [];
-    for (let at = 1; at < s.length; at++) {
-      const rest = s.slice(at);
-      for (const literal of inner) if (literal.length > rest.length && literal.startsWith(rest)) list.push({ at, literal, next: literal.charCodeAt(rest.length) });
+function scanOf(literals: readonly string[]): SeparatorScan {
+  const groups = new Map<string, { first: string; single: number[]; bySecond: Map<number, ScanEntry[]>; asciiSecond: (ScanEntry[] | undefined)[] }>();
+  for (let i = 1; i < literals.length - 1; i++) {
+    const literal = literals[i]!;
+    const first = literal[0]!;
+    let group = groups.get(first);
+    if (!group) groups.set(first, (group = { first, single: [], bySecond: new Map(), asciiSecond: new Array<ScanEntry[] | undefined>(128).fill(undefined) }));
+    if (literal.length === 1) {
+      group.single.push(i);
+    } else {
+      const second = literal.charCodeAt(1);
+      const list = group.bySecond.get(second) ?? [];
+      list.push({ literal: i, text: literal });
+      group.bySecond.set(second, list);
+      if (second < 128) group.asciiSecond[second] = list;
     }
-    if (list.length) overlaps.set(s, list);
   }
-  return { pattern: new RegExp(`(${inner.map((l) => l.replace(REGEX_SPECIAL, '\\$&')).join('|')})`), overlaps };
+  return { groups: [...groups.values()], at: new Int32Array(literals.length), count: new Uint8Array(literals.length) };
 }
 
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_.]*)(?::([A-Za-z0-9]+))?\}/g;
@@ -76,5 +95,12 @@ export function compileOutputTemplate(template: string): OutputTemplate {
   if (fields.length === 0) throw new Error('a template needs at least one {field}');
   if (/[{}]/.test(template.replace(PLACEHOLDER, ''))) throw new Error('unbalanced or malformed { } in template');
   literals.push(template.slice(last));
-  return { literals, fields, loose: new Set(fields.filter((f) => f.type !== fieldTypeOf(f.name)).map((f) => f.name)), separators: separatorsOf(literals) };
+  return {
+    literals,
+    fields,
+    loose: new Set(fields.filter((f) => f.type !== fieldTypeOf(f.name)).map((f) => f.name)),
+    scan: scanOf(literals),
+    fieldIndex: new Map(fields.map((f, i) => [f.name, i])),
+    plainNames: fields.every((f) => !(f.name in Object.prototype)),
+  };
 }

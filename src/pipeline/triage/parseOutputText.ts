@@ -1,5 +1,5 @@
 import { canonicalFieldName, fieldTypeOf, isJsWhitespace, isTokenType, isValidFieldRange, isValidFieldValue } from './fieldTypes.js';
-import type { OutputTemplate, SeparatorOverlap } from './outputTemplate.js';
+import type { OutputTemplate } from './outputTemplate.js';
 
 export interface ParsedFields {
   /** Canonical field name to value, only for fields that have exactly one reading. */
@@ -50,6 +50,62 @@ function lowerBound(arr: number[], x: number): number {
 }
 
 /**
+ * The one reading of `text` by the template, as the values of its fields in template order, when
+ * every separator (literals 1 to n-1) occurs exactly once before the tail (overlapping occurrences
+ * counted): then the fields lie between them, and the text fits when each value has its field's
+ * type. One pass finds the separators (SeparatorScan) and each value is checked where it lies.
+ * null: no reading fits (a separator missing, out of order, or a value of the wrong type);
+ * undefined: a separator occurs more than once, and only the search of every reading
+ * (parseByEveryReading) can tell.
+ */
+export function readTemplateValues(text: string, template: OutputTemplate): string[] | null | undefined {
+  const { literals, fields, scan } = template;
+  const n = fields.length;
+  const head = literals[0]!;
+  const tail = literals[n]!;
+  if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length) return null;
+  const end = text.length - tail.length;
+  const { at, count } = scan;
+  if (n > 1) {
+    for (let i = 1; i < n; i++) count[i] = 0;
+    for (const group of scan.groups) {
+      const first = group.first;
+      for (let p = text.indexOf(first); p !== -1 && p < end; p = text.indexOf(first, p + 1)) {
+        for (const i of group.single) {
+          if (count[i] !== 0) return undefined;
+          count[i] = 1;
+          at[i] = p;
+        }
+        const second = text.charCodeAt(p + 1);
+        const list = second < 128 ? group.asciiSecond[second] : group.bySecond.get(second);
+        if (list === undefined) continue;
+        for (const s of list) {
+          // The first two characters are known to agree.
+          const length = s.text.length;
+          if (p + length > end) continue;
+          let k = 2;
+          while (k < length && text.charCodeAt(p + k) === s.text.charCodeAt(k)) k++;
+          if (k < length) continue;
+          if (count[s.literal] !== 0) return undefined;
+          count[s.literal] = 1;
+          at[s.literal] = p;
+        }
+      }
+    }
+    for (let i = 1; i < n; i++) if (count[i] === 0) return null;
+  }
+  const values: string[] = new Array(n);
+  let a = head.length;
+  for (let i = 0; i < n; i++) {
+    const b = i === n - 1 ? end : at[i + 1]!;
+    if (b < a || !isValidFieldRange(fields[i]!.type, text, a, b)) return null;
+    values[i] = text.slice(a, b);
+    if (i < n - 1) a = b + literals[i + 1]!.length;
+  }
+  return values;
+}
+
+/**
  * Reads `text` by a rule's output template. Every reading of the whole text
  * that fits the template and the field types is considered: a field is kept
  * only when all readings agree on it, so text crafted inside a free-form field
@@ -57,24 +113,28 @@ function lowerBound(arr: number[], x: number): number {
  * when the text does not fit the template at all.
  */
 export function parseWithTemplate(text: string, template: OutputTemplate): ParsedFields | null {
+  // Most texts have one reading, found in one pass; the search of every reading is for the rest.
+  const values = readTemplateValues(text, template);
+  if (values === null) return null;
+  if (values === undefined) return parseByEveryReading(text, template);
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < values.length; i++) fields[template.fields[i]!.name] = values[i]!;
+  return { fields, ambiguous: [], invalid: [], readings: {} };
+}
+
+/**
+ * parseWithTemplate by its definition: every reading of the text is searched for (forward, the
+ * starts each field can have; backward, those from which the rest still fits), and a field is
+ * kept only when all readings agree on it. parseWithTemplate gives the same answer, faster when
+ * there is one reading; this is the reference it is tested against.
+ */
+export function parseByEveryReading(text: string, template: OutputTemplate): ParsedFields | null {
   const { literals, fields } = template;
   const n = fields.length;
   const head = literals[0]!;
   const tail = literals[n]!;
   if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length) return null;
   const end = text.length - tail.length;
-  // Fast paths: each separator occurs exactly once, so there is at most one reading.
-  if (template.separators) {
-    // One split finds the separators: when it saw every occurrence, and they are the separators
-    // in template order, once each, the pieces between them are the values.
-    const { pattern, overlaps } = template.separators;
-    const pieces = (end === text.length ? text : text.slice(0, end)).split(pattern);
-    if (pieces.length === 2 * n - 1 && inTemplateOrder(pieces, literals) && !hiddenOccurrence(text, pieces, overlaps, end)) return readPieces(pieces, template);
-  } else {
-    // Two searches per separator tell (the first occurrence, and none after it).
-    const single = onlyOccurrences(text, literals, end);
-    if (single) return readSingle(text, template, single, end);
-  }
   const occ: number[][] = [];
   for (let i = 1; i < n; i++) occ[i] = occurrences(text, literals[i]!, end);
 
@@ -142,82 +202,6 @@ export function parseWithTemplate(text: string, template: OutputTemplate): Parse
     }
   }
   return result;
-}
-
-/**
- * The position of each separator (literals 1 to n-1) when each occurs exactly once in the text
- * before `end` (counting overlapping occurrences, as `occurrences` does); null otherwise.
- */
-function onlyOccurrences(text: string, literals: readonly string[], end: number): number[] | null {
-  const n = literals.length - 1;
-  const at: number[] = new Array(n);
-  for (let i = 1; i < n; i++) {
-    const literal = literals[i]!;
-    if (!literal) return null;
-    const first = text.indexOf(literal);
-    if (first === -1 || first + literal.length > end) return null;
-    const second = text.indexOf(literal, first + 1);
-    if (second !== -1 && second + literal.length <= end) return null;
-    at[i] = first;
-  }
-  return at;
-}
-
-/** Whether the separators split out (odd places of `pieces`) are literals 1 to n-1 in order. */
-function inTemplateOrder(pieces: readonly string[], literals: readonly string[]): boolean {
-  for (let i = 1; i < pieces.length; i += 2) if (pieces[i] !== literals[(i + 1) / 2]) return false;
-  return true;
-}
-
-/**
- * Whether a separator occurs where the split could not see it: starting inside the separator
- * found before it (only where `overlaps` says one can).
- */
-function hiddenOccurrence(text: string, pieces: readonly string[], overlaps: ReadonlyMap<string, readonly SeparatorOverlap[]>, end: number): boolean {
-  if (overlaps.size === 0) return false;
-  let pos = pieces[0]!.length;
-  for (let i = 1; i < pieces.length; i += 2) {
-    const separator = pieces[i]!;
-    const list = overlaps.get(separator);
-    if (list) {
-      const next = text.charCodeAt(pos + separator.length);
-      for (const o of list) {
-        if (o.next === next && pos + o.at + o.literal.length <= end && text.startsWith(o.literal, pos + o.at)) return true;
-      }
-    }
-    pos += separator.length + pieces[i + 1]!.length;
-  }
-  return false;
-}
-
-/** readSingle for a text split at its separators: the value of field i is piece 2i (the first after the head). */
-function readPieces(pieces: readonly string[], template: OutputTemplate): ParsedFields | null {
-  const { literals, fields } = template;
-  const head = literals[0]!.length;
-  const first = pieces[0]!;
-  // The first separator inside the head: no reading (readSingle's b < a).
-  if (first.length < head) return null;
-  const values: Record<string, string> = {};
-  for (let i = 0; i < fields.length; i++) {
-    const value = i === 0 ? (head === 0 ? first : first.slice(head)) : pieces[2 * i]!;
-    if (!isValidFieldValue(fields[i]!.type, value)) return null;
-    values[fields[i]!.name] = value;
-  }
-  return { fields: values, ambiguous: [], invalid: [], readings: {} };
-}
-
-function readSingle(text: string, template: OutputTemplate, at: readonly number[], end: number): ParsedFields | null {
-  const { literals, fields } = template;
-  const values: Record<string, string> = {};
-  let a = literals[0]!.length;
-  for (let i = 0; i < fields.length; i++) {
-    const b = i === fields.length - 1 ? end : at[i + 1]!;
-    if (b < a) return null;
-    if (!isValidFieldRange(fields[i]!.type, text, a, b)) return null;
-    values[fields[i]!.name] = text.slice(a, b);
-    if (i < fields.length - 1) a = b + literals[i + 1]!.length;
-  }
-  return { fields: values, ambiguous: [], invalid: [], readings: {} };
 }
 
 /** `[A-Za-z_]`, then `[A-Za-z0-9_.]`: the characters of a key. */

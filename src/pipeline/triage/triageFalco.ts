@@ -10,7 +10,7 @@ import { matchFalcoRules } from './matchFalcoRules.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
 import type { OutputTemplate } from './outputTemplate.js';
-import { MAX_READINGS, parseKeyValues, parseWithTemplate, type ParsedFields } from './parseOutputText.js';
+import { MAX_READINGS, parseByEveryReading, parseKeyValues, parseWithTemplate, readTemplateValues, type ParsedFields } from './parseOutputText.js';
 import { planSteps } from './planSteps.js';
 import { templatesFor, type PlaybookConfig, type TemplateSet } from './playbookConfig.js';
 import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
@@ -124,12 +124,43 @@ function identifyRule(alert: FalcoAlert, config: PlaybookConfig): { name: string
   return named === undefined ? undefined : { name: named, from: 'prefix' };
 }
 
+/**
+ * What the output text says of its fields: a template's one reading, kept as its values by
+ * position (`values`, looked up through the template's fieldIndex), or a ParsedFields (a
+ * template's search of every reading, or generic key=value).
+ */
+interface TextReading {
+  values: readonly string[] | undefined;
+  template: OutputTemplate | undefined;
+  parsed: ParsedFields | undefined;
+}
+
+/** A plain object's lookup of a name it does not own (what ParsedFields.fields answers for such a name). */
+const NOT_READ: Record<string, string> = {};
+
+function textValue(r: TextReading, name: string): string | undefined {
+  if (r.values === undefined) return r.parsed!.fields[name];
+  const i = r.template!.fieldIndex.get(name);
+  return i === undefined ? NOT_READ[name] : r.values[i];
+}
+
+const isAmbiguous = (r: TextReading, name: string) => r.parsed !== undefined && r.parsed.ambiguous.length !== 0 && r.parsed.ambiguous.includes(name);
+const isInvalid = (r: TextReading, name: string) => r.parsed !== undefined && r.parsed.invalid.length !== 0 && r.parsed.invalid.includes(name);
+
 /** Reads the text by the first template of the set that fits it; null when none does. */
-function readByTemplates(alert: FalcoAlert, set: TemplateSet): { parsed: ParsedFields; template: OutputTemplate } | null {
+function readByTemplates(alert: FalcoAlert, set: TemplateSet): TextReading | null {
   const text = set.wholeOutput ? alert.body : alert.afterTag;
   for (const template of set.templates) {
-    const parsed = parseWithTemplate(text, template);
-    if (parsed) return { parsed, template };
+    if (!template.plainNames) {
+      const parsed = parseWithTemplate(text, template);
+      if (parsed) return { values: undefined, template, parsed };
+      continue;
+    }
+    const values = readTemplateValues(text, template);
+    if (values === null) continue;
+    if (values !== undefined) return { values, template, parsed: undefined };
+    const parsed = parseByEveryReading(text, template);
+    if (parsed) return { values: undefined, template, parsed };
   }
   return null;
 }
@@ -152,10 +183,10 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   const templates = templatesFor(config, alert.tag, known?.name);
   const read = templates ? readByTemplates(alert, templates) : null;
   if (templates && !read && !alert.hasOutputFields) warnings.push(`output does not fit the ${templates.key} template; read as key=value`);
-  const templated = read?.parsed ?? null;
+  const templated = read;
   // The text's fields: read as key=value only when a field is looked for there (output_fields often has them all).
-  let textFields: ParsedFields | undefined = templated ?? undefined;
-  const textOf = (): ParsedFields => (textFields ??= parseKeyValues(alert.afterTag));
+  let textFields: TextReading | undefined = templated ?? undefined;
+  const textOf = (): TextReading => (textFields ??= { values: undefined, template: undefined, parsed: parseKeyValues(alert.afterTag) });
 
   /**
    * A field for matching. output_fields (and custom fields) are Falco's record: a key it did not
@@ -173,8 +204,8 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
     if (alert.hasOutputFields) return { kind: 'absent' };
     if (!templated) return { kind: 'unknown', why: 'not in output_fields, and the text has no template that fits (fields read as generic key=value are never matched)' };
     const canonical = canonicalFieldName(key);
-    if (templated.ambiguous.includes(canonical)) return { kind: 'unknown', why: 'the output text reads more than one way there' };
-    const v = templated.fields[canonical];
+    if (isAmbiguous(templated, canonical)) return { kind: 'unknown', why: 'the output text reads more than one way there' };
+    const v = textValue(templated, canonical);
     return v === undefined || v === '' || v === '<NA>' ? { kind: 'absent' } : { kind: 'value', value: v };
   };
 
@@ -214,15 +245,15 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
       }
     }
     const text = textOf();
-    if (text.ambiguous.length && text.ambiguous.includes(canonical)) {
+    if (isAmbiguous(text, canonical)) {
       notes.add(`${canonical} is ambiguous in the output text and was not used`);
       return undefined;
     }
-    if (text.invalid.length && text.invalid.includes(canonical)) notes.add(`${canonical} in the output text is not a valid ${type}`);
-    const v = text.fields[canonical];
+    if (isInvalid(text, canonical)) notes.add(`${canonical} in the output text is not a valid ${type}`);
+    const v = textValue(text, canonical);
     // Falco writes <NA> for a field the event lacks (a pod name on the host); a template may type a field loosely.
     if (v === undefined || v === '<NA>') return undefined;
-    if (read?.template.loose.has(canonical) && !isValidFieldValue(type, v)) {
+    if (read?.template?.loose.has(canonical) && !isValidFieldValue(type, v)) {
       notes.add(`${canonical} in the output text is not a valid ${type}`);
       return undefined;
     }
@@ -255,8 +286,8 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
       }
       const canonical = canonicalFieldName(name);
       const text = textOf();
-      const readings = text.readings[canonical];
-      if (text.ambiguous.includes(canonical) && readings) {
+      const readings = text.parsed?.readings[canonical];
+      if (isAmbiguous(text, canonical) && readings) {
         const usable = [...new Set(readings.filter((r) => isValidFieldValue('path', r) && r.trim() !== ''))];
         if (usable.length > 1) return { candidates: usable.slice(0, MAX_READINGS), name: canonical, total: usable.length };
         if (usable.length === 1) return { path: usable[0]! };

@@ -125,23 +125,36 @@ function camelCaseKeys(v: unknown, depth = 0): unknown {
 
 const list = (values: readonly string[]) => `[${values.map((v) => JSON.stringify(v)).join(', ')}]`;
 
-/** Checks one rule; with `full` every condition is described, otherwise checking stops at the first failure. */
+/** A rule that failed with nothing described (the common case without `full`). */
+const NOT_MATCHED: { matched: boolean; checks: ExplainedCheck[] } = Object.freeze({ matched: false, checks: Object.freeze([]) as unknown as ExplainedCheck[] });
+
+/**
+ * Checks one rule; with `full` every condition is described, otherwise checking stops at the first
+ * failure (and nothing is described: the descriptions are built only with `full`).
+ */
 function checkRule(rule: GuardDutyRuleConfig, f: GuardDutyFinding, full: boolean): { matched: boolean; checks: ExplainedCheck[] } {
   const m = rule.match;
+  if (!full) {
+    if (m.type && !m.type.includes(f.type)) return NOT_MATCHED;
+    if (m.typePrefix && !m.typePrefix.some((p) => f.type.startsWith(p))) return NOT_MATCHED;
+    if (m.resourceType && !m.resourceType.includes(f.resource.resourceType)) return NOT_MATCHED;
+    if (m.minSeverity !== undefined && !(f.severity >= m.minSeverity)) return NOT_MATCHED;
+    if (m.pod !== undefined && Boolean(podOf(f)) !== m.pod) return NOT_MATCHED;
+    return { matched: true, checks: [] };
+  }
   const checks: ExplainedCheck[] = [];
   let ok = true;
-  const check = (condition: string, pass: boolean, value: string): boolean => {
-    if (full) checks.push({ condition, ok: pass, value });
+  const check = (condition: string, pass: boolean, value: string): void => {
+    checks.push({ condition, ok: pass, value });
     ok &&= pass;
-    return ok || full;
   };
-  if (m.type && !check(`type in ${list(m.type)}`, m.type.includes(f.type), JSON.stringify(f.type))) return { matched: false, checks };
-  if (m.typePrefix && !check(`type starts with one of ${list(m.typePrefix)}`, m.typePrefix.some((p) => f.type.startsWith(p)), JSON.stringify(f.type))) return { matched: false, checks };
-  if (m.resourceType && !check(`resourceType in ${list(m.resourceType)}`, m.resourceType.includes(f.resource.resourceType), JSON.stringify(f.resource.resourceType))) return { matched: false, checks };
-  if (m.minSeverity !== undefined && !check(`severity >= ${m.minSeverity}`, f.severity >= m.minSeverity, String(f.severity))) return { matched: false, checks };
+  if (m.type) check(`type in ${list(m.type)}`, m.type.includes(f.type), JSON.stringify(f.type));
+  if (m.typePrefix) check(`type starts with one of ${list(m.typePrefix)}`, m.typePrefix.some((p) => f.type.startsWith(p)), JSON.stringify(f.type));
+  if (m.resourceType) check(`resourceType in ${list(m.resourceType)}`, m.resourceType.includes(f.resource.resourceType), JSON.stringify(f.resource.resourceType));
+  if (m.minSeverity !== undefined) check(`severity >= ${m.minSeverity}`, f.severity >= m.minSeverity, String(f.severity));
   if (m.pod !== undefined) {
     const pod = podOf(f);
-    if (!check(m.pod ? 'names a pod' : 'names no pod', Boolean(pod) === m.pod, pod ? JSON.stringify(`${pod.namespace}/${pod.pod}`) : 'no pod')) return { matched: false, checks };
+    check(m.pod ? 'names a pod' : 'names no pod', Boolean(pod) === m.pod, pod ? JSON.stringify(`${pod.namespace}/${pod.pod}`) : 'no pod');
   }
   return { matched: ok, checks };
 }
@@ -204,8 +217,7 @@ function findIoc(f: GuardDutyFinding): Ioc | undefined {
 }
 
 /** What an EKS finding tells beyond the target: the cluster, the process, the API call. Only ever shown. */
-function kubernetesContext(f: GuardDutyFinding): Record<string, string> {
-  const out: Record<string, string> = {};
+function kubernetesContext(f: GuardDutyFinding, out: Record<string, string>): void {
   const put = (k: string, v: string | number | null | undefined, max = 1024) => {
     if (v !== undefined && v !== null && String(v).trim() !== '') out[k] = String(v).slice(0, max);
   };
@@ -226,7 +238,6 @@ function kubernetesContext(f: GuardDutyFinding): Record<string, string> {
   const image = f.resource.containerDetails?.image ?? f.resource.kubernetesDetails?.kubernetesWorkloadDetails?.containers?.[0]?.image;
   put('image', image, 1024);
   put('feature', f.service?.featureName, 64);
-  return out;
 }
 
 export type GuardDutyTriage = { ok: true; result: TriageResult; explanation?: Explanation } | { ok: false; error: string };
@@ -250,8 +261,14 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
   const warnings: string[] = [];
   const gd = config.guardduty;
   const belowThreshold = f.severity < gd.severityThreshold;
-  const checked = gd.rules.map((r) => checkRule(r, f, options.explain === true));
-  const matchedRules = belowThreshold ? [] : checked.flatMap((c, index): RuleMatch<GuardDutyRuleConfig>[] => (c.matched ? [{ index, rule: gd.rules[index]! }] : []));
+  const full = options.explain === true;
+  const checked: { matched: boolean; checks: ExplainedCheck[] }[] = [];
+  const matchedRules: RuleMatch<GuardDutyRuleConfig>[] = [];
+  for (let index = 0; index < gd.rules.length; index++) {
+    const c = checkRule(gd.rules[index]!, f, full);
+    checked.push(c);
+    if (c.matched && !belowThreshold) matchedRules.push({ index, rule: gd.rules[index]! });
+  }
   const combined = combineMatches<NonNullable<GuardDutyRuleConfig['route']>, GuardDutyRuleConfig>(matchedRules);
   const route: Route = belowThreshold ? 'ignore' : (combined.routeFrom?.rule.route ?? gd.defaultRoute);
   if (route !== 'ignore') warnings.push(...notRunWarnings(combined));
@@ -278,30 +295,26 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
   // The process's executable, when the finding names one in a pod: the pod playbook extracts and quarantines it (if it is still there).
   const exe = pod ? filePath(f.service?.runtimeDetails?.process?.executablePath) : undefined;
   const artifact: Artifact | undefined = exe ? { path: exe } : undefined;
-  const context: Record<string, string> = { findingId: f.id, score: String(f.severity), resourceType: f.resource.resourceType, ...(kubernetes ? kubernetesContext(f) : {}) };
+  const context: Record<string, string> = { findingId: f.id, score: String(f.severity), resourceType: f.resource.resourceType };
+  if (kubernetes) kubernetesContext(f, context);
   if (f.title) context.title = f.title.slice(0, 4096);
   if (f.accountId) context.account = f.accountId;
   if (f.region) context.region = f.region;
   if (typeof f.service?.count === 'number') context.count = String(f.service.count);
 
   const time = f.updatedAt ?? (isEvent ? (parsed.data as { time?: string | null }).time : undefined) ?? undefined;
-  const result: TriageResult = {
-    source: 'guardduty',
-    rule: f.type,
-    severity: severityOfGuardDutyScore(f.severity),
-    route,
-    target,
-    ...(ioc ? { ioc } : {}),
-    ...(artifact ? { artifact } : {}),
-    dedupeKey: dedupeKey('guardduty', { account: f.accountId, region: f.region, id: f.id }),
-    steps: planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact), hasPod: Boolean(target.namespace && target.pod), hasNode: Boolean(target.node ?? target.instanceId) }),
-    ...(time ? { time } : {}),
-    context,
-    warnings,
-    ...(combined.dryRun && route !== 'ignore' ? { observe: true as const } : {}),
-    // The EKS cluster, shown first in embeds (as Falcosidekick's cluster custom field is).
-    ...(context.cluster ? { custom: { cluster: context.cluster } } : {}),
-  };
+  // Built in key order without spreads (this runs for every event).
+  const result = { source: 'guardduty', rule: f.type, severity: severityOfGuardDutyScore(f.severity), route, target } as TriageResult;
+  if (ioc) result.ioc = ioc;
+  if (artifact) result.artifact = artifact;
+  result.dedupeKey = dedupeKey('guardduty', { account: f.accountId, region: f.region, id: f.id });
+  result.steps = planSteps(route, { hasIoc: Boolean(ioc), hasArtifact: Boolean(artifact), hasPod: Boolean(target.namespace && target.pod), hasNode: Boolean(target.node ?? target.instanceId) });
+  if (time) result.time = time;
+  result.context = context;
+  result.warnings = warnings;
+  if (combined.dryRun && route !== 'ignore') result.observe = true;
+  // The EKS cluster, shown first in embeds (as Falcosidekick's cluster custom field is).
+  if (context.cluster) result.custom = { cluster: context.cluster };
   if (!options.explain) return { ok: true, result };
   const rules = checked.map((c, index): ExplainedRule => {
     const r = gd.rules[index]!;
