@@ -92,8 +92,11 @@ const log = (line: string) => {
 interface BotLog {
   takingAt?: number;
   opsUrl?: string;
-  /** Incident id → when its playbook was started (the incident recorded). */
+  /** Incident id → when its playbook start was recorded (the incident recorded). */
   recorded: Map<string, number>;
+  /** Playbook starts the starter made, and when the last one was. */
+  startsMade: number;
+  lastStartAt?: number;
   /** Approval id → when the bot recorded it, and its deadline. */
   approvals: Map<string, { at: number; deadline: number; incidentId: string }>;
   repeats: number;
@@ -109,7 +112,7 @@ interface BotLog {
 }
 
 function watchBot(child: ChildProcess, logFile?: string): BotLog {
-  const state: BotLog = { recorded: new Map(), approvals: new Map(), repeats: 0, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
+  const state: BotLog = { recorded: new Map(), startsMade: 0, approvals: new Map(), repeats: 0, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
   const file = logFile ? createWriteStream(logFile).on('error', (err) => process.stderr.write(`cannot write ${logFile}: ${err.message}\n`)) : undefined;
   const onLine = (line: string) => {
     file?.write(`${line}\n`);
@@ -131,8 +134,11 @@ function watchBot(child: ChildProcess, logFile?: string): BotLog {
     if (message in INTAKE_LINES) state.intakeLines.push({ at, message });
     if (message === 'taking messages') state.takingAt = at;
     else if (message === 'health and metrics listening') state.opsUrl = String(l.url);
-    else if (message === 'playbook started' && typeof l.incidentId === 'string') {
+    else if (message === 'playbook start recorded' && typeof l.incidentId === 'string') {
       if (!state.recorded.has(l.incidentId)) state.recorded.set(l.incidentId, at);
+    } else if (message === 'playbook started' || message === 'playbook already running') {
+      state.startsMade += 1;
+      state.lastStartAt = at;
     } else if (message === 'repeat counted on the open incident') state.repeats += 1;
     else if (message.startsWith('approval request recorded') && typeof l.approvalId === 'string') {
       state.approvals.set(l.approvalId, { at, deadline: Date.parse(String(l.deadline)), incidentId: String(l.incidentId) });
@@ -404,7 +410,7 @@ async function main(): Promise<void> {
     }, 2000);
     const stormLoad = sampleLoad();
 
-    // Step Functions' StartExecution as the bot meets it: a new incident's handler waits for it.
+    // Step Functions' StartExecution as the bot meets it: the starter's workers wait for it (the intake does not).
     const startLatencies = probeStartExecution(aws, probeMachineArn);
     const drainedAt = await waitUntil(async () => ((await depth(emqAws.sqs, intake.queueUrl)) === 0 ? Date.now() : undefined), 'the intake queue to drain', 3 * 3600_000, 100);
     const drainCpu = cpuSecondsOf(pid) - cpu0;
@@ -485,7 +491,7 @@ async function main(): Promise<void> {
     // Figures read from the bot's log lines and stores: say so when they come out empty (a log
     // message or the approval store's layout changed), rather than print zeros as measurements.
     const checks: string[] = [];
-    if (botLog.recorded.size !== incidents) checks.push(`the bot logged "playbook started" for ${botLog.recorded.size} of ${incidents} incidents: recorded → shown covers those only`);
+    if (botLog.recorded.size !== incidents) checks.push(`the bot logged "playbook start recorded" for ${botLog.recorded.size} of ${incidents} incidents: recorded → shown covers those only`);
     if (botLog.intakeLines.length < TOTAL) checks.push(`the bot logged the end of ${botLog.intakeLines.length} of ${TOTAL} events' handling (INTAKE_LINES): "intake waited on" is partial`);
     if (createdAt.size < botLog.approvals.size) checks.push(`${botLog.approvals.size - createdAt.size} approval(s) not found in the approval store: their stages are missing`);
     for (const c of checks) process.stderr.write(`check: ${c}\n`);
@@ -505,8 +511,11 @@ async function main(): Promise<void> {
         botSeconds: s(drainSeconds),
         botEventsPerSecond: Math.round(botPerSecond),
         botCpuSeconds: s(drainCpu),
-        /** moto's StartExecution during the drain (a one-state machine, every 2 s): what a new incident's handler waits for. */
+        /** moto's StartExecution during the drain (a one-state machine, every 2 s): what the starter's workers wait for. */
         startExecution: roundLatency(startExecution),
+        /** Starts the starter made (logged "playbook started" / "already running"), and the last one's time after the bot took messages. */
+        startsMade: botLog.startsMade,
+        lastStartSeconds: botLog.lastStartAt !== undefined ? s((botLog.lastStartAt - t0) / 1000) : null,
         plainBefore: { seconds: s(plainBefore.seconds), perSecond: Math.round(plainBefore.perSecond) },
         plainAfter: { seconds: s(plainAfter.seconds), perSecond: Math.round(plainAfter.perSecond) },
         ratio: s(botPerSecond / best.perSecond),
@@ -558,6 +567,7 @@ async function main(): Promise<void> {
     log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after`);
     log(`                      ratio ${r.intake.ratio}× the faster plain loop (target ≥ 0.8×); the bot used ${r.intake.botCpuSeconds} s of CPU`);
     log(`StartExecution        ${lat(r.intake.startExecution)} on moto during the drain`);
+    log(`playbook starts       ${r.intake.startsMade} made by the starter, the last ${r.intake.lastStartSeconds} s after the bot took messages (off the intake's path)`);
     log(`incidents recorded    ${r.incidentsRecorded}, repeats counted ${r.repeatsCounted}`);
     log(`Discord writes        ${d.channelPosts} posts in the channel (${d.digests} digests), ${d.threadPosts} in threads, ${d.edits} edits, ${d.threadsStarted} threads; ${r.discord.writesPerIncident} per incident; ${d.requests} requests in all`);
     log(`429s                  ${d.rateLimited} from the fake's limits (target 0), ${d.injected} injected; other failed writes ${d.failedWrites}`);

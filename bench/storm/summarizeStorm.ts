@@ -84,8 +84,7 @@ export function approvalPosts(calls: readonly RecordedCall[]): Map<string, numbe
 
 /** The intake handler's log lines, each the end of one event's handling (handleEvent and recontainFile). */
 export const INTAKE_LINES: Readonly<Record<string, string>> = {
-  'playbook started': 'a new incident (its playbook started)',
-  'playbook already running': 'a new incident (its playbook already running)',
+  'playbook start recorded': 'a new incident (recorded, its playbook start recorded)',
   'repeat counted on the open incident': 'a repeat counted',
   'incident folded into a storm digest': 'an incident folded into a digest',
   'repeat of a file incident: contained again': "a file repeat (its file extracted and quarantined again)",
@@ -100,10 +99,9 @@ export interface IntakeStalls {
 }
 
 /**
- * Where the intake waited: the silences between consecutive intake lines (the bot handles up to
- * ten events at once, and sqs-consumer receives the next ten only when all ten are done), each
- * charged to the kind of line that ended it, i.e. to what the batch was waiting for. A heuristic
- * (one slow event in a batch holds the other nine), but it names the step the batches waited on.
+ * Where the intake waited: the silences between consecutive intake lines (each line ends one
+ * event's handling), each charged to the kind of line that ended it, i.e. to what the intake was
+ * waiting for. A heuristic, but it names the step the intake waited on.
  */
 export function intakeStalls(lines: readonly { at: number; message: string }[], thresholdMs = 100): IntakeStalls {
   const intake = lines.filter((l) => l.message in INTAKE_LINES).sort((a, b) => a.at - b.at);

@@ -1,3 +1,5 @@
+import { createPlaybookStarter } from '../handlers/playbookStarter.js';
+import { FilePendingStartStore } from '../stores/pendingStartStore.js';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
@@ -110,6 +112,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   registerOutboxBacklog(metrics.registry, () => outbox.backlog());
   const discord = outbox.port;
   const { engine, intakes } = backend;
+  // New incidents' playbook starts: recorded by the intake, made by the starter's workers.
+  const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dataDir, 'starts') }), engine, incidents, audit, outbox, logger });
   const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };
   const context: HandlerContext = {
     logger,
@@ -117,6 +121,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     engine,
     discord,
     outbox,
+    starts,
     approvals,
     incidents,
     audit,
@@ -141,6 +146,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await ready;
   logger.info('connected to Discord', { user: client.user?.tag });
   await outbox.start();
+  await starts.start();
 
   for (const { intake } of intakes) intake.start((message) => dispatchMessage(message, context));
   logger.info('taking messages', { mode: backend.mode, intakes: intakes.map((i) => i.name), ...backend.describe });
@@ -190,6 +196,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
         clearInterval(blockSweeper);
         if (rangesRefresher) clearInterval(rangesRefresher);
         await Promise.all(intakes.map(({ intake }) => intake.stop()));
+        await starts.stop();
         await outbox.stop();
         await client.destroy();
         await ops.close();

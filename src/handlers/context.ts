@@ -1,3 +1,4 @@
+import type { PlaybookStarts } from './playbookStarter.js';
 import type { BotSettings } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ActionRegistry } from '../pipeline/actions/registry.js';
@@ -23,6 +24,8 @@ export interface HandlerContext {
   discord: DiscordPort;
   /** Messages recorded durably and sent by the outbox's sender: handlers never wait on Discord. */
   outbox: DiscordOutbox;
+  /** Playbook starts recorded durably and made by the starter's workers: the intake never waits on StartExecution. */
+  starts: PlaybookStarts;
   approvals: ApprovalStore;
   incidents: IncidentStore;
   audit: AuditLog;

@@ -18,7 +18,7 @@ export interface EventMeta {
 /**
  * The first handlings in flight in this process, by incident id, per bot (keyed by its incident
  * store: each message's context is a copy, the store is the bot's): a repeat that arrives while
- * its incident's first event still waits on StartExecution or on the outbox waits for that
+ * its incident's first event still waits on recording its start or on the outbox waits for that
  * handling instead of taking it for one that was cut short.
  */
 const firstHandlings = new WeakMap<object, Map<string, Promise<unknown>>>();
@@ -117,7 +117,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
 
   if (observed.outcome === 'duplicate-delivery') {
     // Already handled once; finish what a crash may have left undone.
-    if (incident.executionName && ctx.outbox.has(incidentSlotKey(incident.incidentId))) {
+    if ((incident.executionName || ctx.starts.isPending(incident.incidentId)) && ctx.outbox.has(incidentSlotKey(incident.incidentId))) {
       // A file repeat whose handling was cut short: its file may still need containing again.
       if (triage.route === 'file-artifact' && meta.messageId !== incident.firstMessageId) return containAgain(ctx, incident, triage, ilog);
       return 'done';
@@ -133,7 +133,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     // The first event's handling may have died after the incident was recorded and before its
     // playbook started or its message was recorded; a repeat (a replay from the DLQ carries a new
     // message id) then finishes it: starting is idempotent (the execution's name), so is recording.
-    // A first handling still in flight in this process (StartExecution is slow under load) is
+    // A first handling still in flight in this process (its store writes are slow under load) is
     // waited for, not taken for one that was cut short; if it failed, this repeat finishes it.
     const first = firstHandlings.get(ctx.incidents)?.get(incident.incidentId);
     if (first) {
@@ -141,7 +141,8 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
       await first.catch(() => undefined);
       incident = (await ctx.incidents.get(incident.incidentId)) ?? incident;
     }
-    const cutShort = (!incident.executionName && !startNotifyDirectly) || (!incident.messageId && !ctx.outbox.has(incidentSlotKey(incident.incidentId)));
+    const started = Boolean(incident.executionName) || startNotifyDirectly || ctx.starts.isPending(incident.incidentId);
+    const cutShort = !started || (!incident.messageId && !ctx.outbox.has(incidentSlotKey(incident.incidentId)));
     if (!cutShort) {
       // The file at that path may have been replaced since: a file repeat is contained again.
       if (triage.route === 'file-artifact') return containAgain(ctx, incident, triage, ilog);
@@ -154,7 +155,7 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
   return asFirstHandling(ctx, incident.incidentId, () => startAndShow(ctx, incident, triage, event, startNotifyDirectly, ilog));
 }
 
-/** Starts the incident's playbook (idempotently, by name) and records its message in the outbox. */
+/** Records the start of the incident's playbook (made idempotently, by name, by the starter) and its message in the outbox. */
 async function startAndShow(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, event: unknown, startNotifyDirectly: boolean, ilog: Logger): Promise<HandlerOutcome> {
   const executionName = incident.executionName ?? executionNameFor(incident.dedupeKey, new Date(incident.windowStart));
   if (!startNotifyDirectly && !incident.executionName) {
@@ -166,9 +167,10 @@ async function startAndShow(ctx: HandlerContext, incident: IncidentState, triage
       event,
       settings: { approvalTimeoutSeconds: ctx.bot.approvalTimeoutSeconds, defaultDecision: ctx.defaultDecision, heartbeatSeconds: ctx.bot.stepHeartbeatSeconds, observe: ctx.bot.mode === 'observe', forensics: forensicsSettings(ctx) },
     });
-    const started = await ctx.engine.start(triage.route, executionName, input);
-    await ctx.incidents.setExecution(incident.incidentId, executionName);
-    ilog.info(started.started ? 'playbook started' : 'playbook already running', { route: triage.route, executionName });
+    // Recorded durably and made by the starter (playbookStarter.ts): the intake does not wait on
+    // StartExecution, and a start that fails for a while is retried without holding the message.
+    await ctx.starts.request({ incidentId: incident.incidentId, route: triage.route, executionName, input: input as unknown as Record<string, unknown> });
+    ilog.info('playbook start recorded', { route: triage.route, executionName });
   }
   // Recorded, not posted here: the outbox's sender posts it (with the count and status of the
   // moment it is sent), in the new-incident lane, or folds it into a storm digest.

@@ -29,6 +29,8 @@ import { createDeadLetterStore } from '../../src/stores/createDeadLetterStore.js
 import { FileApprovalStore } from '../../src/stores/fileApprovalStore.js';
 import { FileAuditLog } from '../../src/stores/fileAuditLog.js';
 import { FileIncidentStore } from '../../src/stores/fileIncidentStore.js';
+import { FilePendingStartStore } from '../../src/stores/pendingStartStore.js';
+import { createPlaybookStarter } from '../../src/handlers/playbookStarter.js';
 
 export const INTAKE_ROLE_ID = 'AROASTATEMACHINES0001';
 export const INTAKE_CHANNEL_ID = '100000000000000003';
@@ -118,12 +120,14 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
     fsync: false,
     now,
   });
+  const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dir, 'starts'), fsync: false }), engine, incidents, audit, outbox, logger });
   const ctx: HandlerContext = {
     logger,
     playbooks: loadPlaybookConfig(undefined),
     engine,
     discord: outbox.port,
     outbox,
+    starts,
     approvals,
     incidents,
     audit,
@@ -152,6 +156,7 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
       return token;
     },
     async close() {
+      await starts.stop();
       await outbox.stop(0);
       await rm(dir, { recursive: true, force: true });
     },

@@ -148,6 +148,8 @@ const askEvent = (tag: string) =>
 
 /** The incident an event opened (its id and execution), from the incident store. */
 async function incidentOf(event: unknown): Promise<{ incidentId: string; executionName: string }> {
+  // The intake records the start; the starter makes it.
+  await settle(t.ctx.starts.idle());
   const started = t.lines.filter((l) => l.message === 'playbook started').at(-1);
   const incidentId = String(started?.incidentId);
   const state = await t.ctx.incidents.get(incidentId);

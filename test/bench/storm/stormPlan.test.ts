@@ -56,14 +56,14 @@ describe('intakeStalls', () => {
       { at: at(0), message: 'repeat counted on the open incident' },
       { at: at(0.05), message: 'repeat counted on the open incident' },
       { at: at(0.1), message: 'action finished' },
-      { at: at(0.55), message: 'playbook started' },
+      { at: at(0.55), message: 'playbook start recorded' },
       { at: at(0.6), message: 'repeat counted on the open incident' },
       { at: at(2.6), message: 'repeat of a file incident: contained again' },
-      { at: at(3.0), message: 'playbook started' },
+      { at: at(3.0), message: 'playbook start recorded' },
     ]);
     expect(stalls.spanSeconds).toBe(3);
     expect(stalls.byEnd).toEqual({
-      'a new incident (its playbook started)': { count: 2, seconds: 0.9 },
+      'a new incident (recorded, its playbook start recorded)': { count: 2, seconds: 0.9 },
       'a file repeat (its file extracted and quarantined again)': { count: 1, seconds: 2 },
     });
   });

@@ -1,15 +1,15 @@
 /**
- * A repeat of an incident handled while the incident's first event is still in flight in the same
- * process (its StartExecution slow under load) is only counted: it is not taken for a first
- * handling that was cut short (no warning, no second start). When the first handling really fails,
- * the repeat still finishes it, with the warning.
+ * A new incident's playbook start is taken off the intake's path: the handler records it durably
+ * and its message is done while StartExecution is still held; the starter makes it afterwards,
+ * once, and a repeat handled meanwhile is only counted (no "cut short" warning, no second start).
+ * A start that fails is retried by the starter, not by holding (and re-receiving) the message.
  *
  * Real handlers and file stores (test/helpers/intakeContext.ts); Step Functions is the helper's
  * in-memory engine behind a deliberately held wrapper: its start waits until the test lets it go
- * (or fails once), so "the first event is still waiting on StartExecution" is a state the test
- * holds, not a race it hopes for. Messages go in through dispatchMessage, as the intake hands them
- * over (each handled with its own copy of the context). Discord is not reached: the outbox is not
- * started, and what the handler records in it is read back with `has`.
+ * (or fails once), so "StartExecution is slow" is a state the test holds, not a race it hopes for.
+ * Messages go in through dispatchMessage, as the intake hands them over (each handled with its own
+ * copy of the context). Discord is not reached: the outbox is not started, and what the handler
+ * records in it is read back with `has`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
@@ -21,6 +21,9 @@ import { incidentSlotKey } from '../../src/handlers/ports/outboxSlot.js';
 import { waitFor } from '../support/aws.js';
 import { createIntakeContext, type IntakeContext } from '../helpers/intakeContext.js';
 import { falcoJson } from '../helpers/events.js';
+import { join } from 'node:path';
+import { createPlaybookStarter } from '../../src/handlers/playbookStarter.js';
+import { FilePendingStartStore } from '../../src/stores/pendingStartStore.js';
 
 const unreachable = (): never => {
   throw new Error('Discord is not part of this test');
@@ -53,8 +56,9 @@ async function heldEngine() {
       return inner.start(route, executionName, input);
     },
   };
-  const ctx: HandlerContext = { ...h.ctx, engine };
-  return { h, ctx, calls, release, failNextStart: () => (failNext = true) };
+  const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(h.dir, 'held-starts'), fsync: false }), engine, incidents: h.ctx.incidents, audit: h.ctx.audit, outbox: h.outbox, logger: h.ctx.logger, retryMs: 50 });
+  const ctx: HandlerContext = { ...h.ctx, engine, starts };
+  return { h, ctx, calls, release, failNextStart: () => (failNext = true), starts };
 }
 
 let seq = 0;
@@ -71,49 +75,47 @@ function event(tag: string) {
 
 const CUT_SHORT = 'the first handling of this incident was cut short: finishing it';
 
-describe('a repeat while the first handling of its incident is in flight', () => {
-  it('is counted and waits for the first handling: one StartExecution, no "cut short" warning', async () => {
-    const { h, ctx, calls, release } = await heldEngine();
+describe('playbook starts off the intake path', () => {
+  it('the message is done while StartExecution is held; a repeat meanwhile is counted; one start is made afterwards', async () => {
+    const { h, ctx, calls, release, starts } = await heldEngine();
     const e = event(`inflight-${Date.now()}`);
-    const first = deliver(ctx, e);
-    await waitFor(async () => (calls.length === 1 ? true : undefined), { what: 'the first event waiting on StartExecution' });
+    await expect(deliver(ctx, e)).resolves.toBe('done');
+    await waitFor(async () => (calls.length === 1 ? true : undefined), { what: 'the start under way' });
+    const incidentId = String(h.lines.find((l) => l.message === 'playbook start recorded')?.incidentId);
+    expect(starts.isPending(incidentId)).toBe(true);
+    expect(h.outbox.has(incidentSlotKey(incidentId))).toBe(true);
 
-    const repeat = deliver(ctx, e);
-    await waitFor(async () => (h.lines.some((l) => l.message === 'repeat counted on the open incident') ? true : undefined), { what: 'the repeat counted' });
-    // The repeat is held behind the first handling: it has not started the playbook itself.
+    await expect(deliver(ctx, e)).resolves.toBe('done');
+    expect(h.lines.some((l) => l.message === 'repeat counted on the open incident')).toBe(true);
     expect(calls).toHaveLength(1);
 
     release();
-    await expect(first).resolves.toBe('done');
-    await expect(repeat).resolves.toBe('done');
+    await starts.idle();
     expect(calls).toHaveLength(1);
     expect(h.started.size).toBe(1);
     expect(h.lines.filter((l) => l.message === CUT_SHORT)).toHaveLength(0);
-    const incidentId = String(h.lines.find((l) => l.message === 'repeat counted on the open incident')?.incidentId);
     const incident = await ctx.incidents.get(incidentId);
     expect(incident?.count).toBe(2);
     expect(incident?.executionName).toBe([...h.started.keys()][0]);
-    expect(h.outbox.has(incidentSlotKey(incidentId))).toBe(true);
+    expect(starts.isPending(incidentId)).toBe(false);
+    await starts.stop();
   });
 
-  it('finishes a first handling that failed meanwhile, and says so', async () => {
-    const { h, ctx, calls, release, failNextStart } = await heldEngine();
+  it('a start that fails is retried by the starter, not by leaving the message for a redelivery', async () => {
+    const { h, ctx, calls, release, failNextStart, starts } = await heldEngine();
     failNextStart();
-    const e = event(`failed-${Date.now()}`);
-    const first = deliver(ctx, e);
-    await waitFor(async () => (calls.length === 1 ? true : undefined), { what: 'the first event waiting on StartExecution' });
-    const repeat = deliver(ctx, e);
-    await waitFor(async () => (h.lines.some((l) => l.message === 'repeat counted on the open incident') ? true : undefined), { what: 'the repeat counted' });
-
     release();
-    // The first delivery is left for a retry; the repeat has finished the incident meanwhile.
-    await expect(first).resolves.toBe('retry');
-    await expect(repeat).resolves.toBe('done');
+    const e = event(`failed-${Date.now()}`);
+    await expect(deliver(ctx, e)).resolves.toBe('done');
+    await starts.idle();
     expect(calls).toHaveLength(2);
     expect(h.started.size).toBe(1);
-    expect(h.lines.filter((l) => l.message === CUT_SHORT)).toHaveLength(1);
-    const incidentId = String(h.lines.find((l) => l.message === 'repeat counted on the open incident')?.incidentId);
+    const retried = h.lines.filter((l) => l.message === 'starting the playbook failed; will retry');
+    expect(retried).toHaveLength(1);
+    expect(String(retried[0]?.reason)).toContain('held engine');
+    const incidentId = String(h.lines.find((l) => l.message === 'playbook start recorded')?.incidentId);
     expect((await ctx.incidents.get(incidentId))?.executionName).toBe([...h.started.keys()][0]);
-    expect(h.outbox.has(incidentSlotKey(incidentId))).toBe(true);
+    expect(h.lines.filter((l) => l.message === CUT_SHORT)).toHaveLength(0);
+    await starts.stop();
   });
 });
