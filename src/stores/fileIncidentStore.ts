@@ -14,6 +14,13 @@
  * Write order for a new incident: state, then its first event, then the key index. A crash in
  * between is repaired by the derived incident id: the replayed first event maps to the same id,
  * which is found and adopted.
+ *
+ * This process is the store's only writer, so what it wrote is kept in memory (incident states and
+ * key indexes, bounded) and read back from there. An incident's writes are group-committed: while
+ * one write of an incident is under way, the changes that arrive meanwhile (repeats' event lines,
+ * new counts, status) are gathered into the next one (the lines appended together, then the state
+ * written once). Each call still returns only once its own change is on disk; a storm of repeats
+ * costs a write per gathering, not per event.
  */
 import { appendFile, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -64,6 +71,17 @@ const executionIndexSchema = z.object({
   incidentId: z.string().regex(INCIDENT_ID_PATTERN),
 });
 
+/** The next write of one incident: event lines to append, then its state. */
+interface Commit {
+  lines: string[];
+  /** The message ids of those lines (forgotten again if the write fails). */
+  ids: string[];
+  state?: IncidentState;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 interface SeenIds {
   ids: Set<string>;
   /** The events file ends in a torn line: repair it (repairTornTail) before the next append. */
@@ -77,6 +95,13 @@ export class FileIncidentStore implements IncidentStore {
   readonly #cacheSize: number;
   readonly #mutex = new KeyedMutex();
   readonly #seen = new Map<string, SeenIds>();
+  /** Incident states as last written by this process (or read), most recently used last. */
+  readonly #states = new Map<string, IncidentState>();
+  readonly #keys = new Map<string, KeyIndex>();
+  readonly #dirs = new Set<string>();
+  /** Per incident: the write gathering (not started yet), and whether one is under way. */
+  readonly #commits = new Map<string, Commit>();
+  readonly #writing = new Set<string>();
 
   constructor(options: FileIncidentStoreOptions) {
     this.#dir = options.dir;
@@ -112,29 +137,119 @@ export class FileIncidentStore implements IncidentStore {
     return parseStored(schema, text, path);
   }
 
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#dirs.has(dir)) return;
+    await ensureDir(dir);
+    this.#dirs.add(dir);
+  }
+
   async #writeJson(path: string, value: unknown): Promise<void> {
-    await ensureDir(dirname(path));
+    await this.#ensureDir(dirname(path));
     await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, { fsync: this.#fsync });
+  }
+
+  /** Keeps a map to its most recent `max` entries, sparing the ones `keep` names. */
+  #trim<V>(map: Map<string, V>, max: number, keep: (key: string) => boolean = () => false): void {
+    if (map.size <= max) return;
+    for (const key of map.keys()) {
+      if (map.size <= max) break;
+      if (!keep(key)) map.delete(key);
+    }
+  }
+
+  #remember(state: IncidentState): void {
+    this.#states.delete(state.incidentId);
+    this.#states.set(state.incidentId, state);
+    // A state whose write is gathering or under way stays: the disk does not have it yet.
+    this.#trim(this.#states, this.#cacheSize * 4, (id) => this.#commits.has(id) || this.#writing.has(id));
   }
 
   async #readIncident(incidentId: string): Promise<IncidentState | undefined> {
     if (!INCIDENT_ID_PATTERN.test(incidentId)) return undefined;
+    const cached = this.#states.get(incidentId);
+    if (cached) return cached;
     const path = this.statePath(incidentId);
     const state = await this.#readJson(incidentStateSchema, path);
     if (state && state.incidentId !== incidentId) throw corruptStateError(path, `holds incident ${state.incidentId}, not ${incidentId}`);
+    // Written by this process meanwhile? That one is newer.
+    const meanwhile = this.#states.get(incidentId);
+    if (meanwhile) return meanwhile;
+    if (state) this.#remember(state);
     return state;
   }
 
   async #readKeyIndex(dedupeKey: string): Promise<KeyIndex | undefined> {
+    const cached = this.#keys.get(dedupeKey);
+    if (cached) return cached;
     const path = this.#keyPath(dedupeKey);
     const index = await this.#readJson(keyIndexSchema, path);
     if (index && index.dedupeKey !== dedupeKey) throw corruptStateError(path, 'belongs to another dedupe key');
+    const meanwhile = this.#keys.get(dedupeKey);
+    if (meanwhile) return meanwhile;
+    if (index) {
+      this.#keys.set(dedupeKey, index);
+      this.#trim(this.#keys, this.#cacheSize * 16);
+    }
     return index;
   }
 
   async #writeKeyIndex(dedupeKey: string, incidentId: string, previousIncidentId: string | undefined): Promise<void> {
     const previous = previousIncidentId !== undefined && previousIncidentId !== incidentId ? { previousIncidentId } : {};
-    await this.#writeJson(this.#keyPath(dedupeKey), { dedupeKey, incidentId, ...previous });
+    const index: KeyIndex = { dedupeKey, incidentId, ...previous };
+    await this.#writeJson(this.#keyPath(dedupeKey), index);
+    this.#keys.delete(dedupeKey);
+    this.#keys.set(dedupeKey, index);
+    this.#trim(this.#keys, this.#cacheSize * 16);
+  }
+
+  /**
+   * Writes an incident's event line and/or state with the others gathered for it: resolves once
+   * they are on disk (the lines appended, then the state replaced).
+   */
+  #commit(incidentId: string, change: { line?: string; messageId?: string; state?: IncidentState }): Promise<void> {
+    let c = this.#commits.get(incidentId);
+    if (!c) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      c = { lines: [], ids: [], done, resolve, reject };
+      this.#commits.set(incidentId, c);
+    }
+    if (change.line !== undefined) c.lines.push(change.line);
+    if (change.messageId !== undefined) c.ids.push(change.messageId);
+    if (change.state) c.state = change.state;
+    if (!this.#writing.has(incidentId)) void this.#writeCommits(incidentId);
+    return c.done;
+  }
+
+  async #writeCommits(incidentId: string): Promise<void> {
+    this.#writing.add(incidentId);
+    try {
+      for (let c = this.#commits.get(incidentId); c; c = this.#commits.get(incidentId)) {
+        this.#commits.delete(incidentId);
+        try {
+          if (c.lines.length > 0) {
+            const seen = await this.#seenIds(incidentId);
+            await this.#ensureDir(join(this.#dir, 'incidents'));
+            if (seen.tornTail) await repairTornTail(this.eventsPath(incidentId));
+            seen.tornTail = false;
+            await appendFile(this.eventsPath(incidentId), c.lines.join(''), { mode: 0o600 });
+          }
+          if (c.state) await this.#writeJson(this.statePath(incidentId), c.state);
+          c.resolve();
+        } catch (err) {
+          // Not on disk: a redelivery of those messages must not be taken for one already seen.
+          const seen = this.#seen.get(incidentId);
+          for (const id of c.ids) seen?.ids.delete(id);
+          c.reject(err);
+        }
+      }
+    } finally {
+      this.#writing.delete(incidentId);
+    }
   }
 
   /** The message ids seen for an incident: cached, loaded from its events file on first use. */
@@ -173,20 +288,23 @@ export class FileIncidentStore implements IncidentStore {
     return seen;
   }
 
-  /** Read-modify-write of one incident's state, serialised per incident. */
+  /**
+   * Read-modify-write of one incident's state: the change is made on the newest state in memory
+   * (synchronously, so no other change interleaves) and resolves once written (group-committed).
+   */
   async #update(incidentId: string, change: (state: IncidentState) => IncidentState): Promise<IncidentState> {
-    return this.#mutex.run(`incident:${incidentId}`, async () => {
-      const state = await this.#readIncident(incidentId);
-      if (!state) throw new NotFoundError(`No incident ${incidentId}`);
-      const next = validateInput(incidentStateSchema, { ...change(state), updatedAt: this.#now().toISOString() }, 'incident state');
-      await this.#writeJson(this.statePath(incidentId), next);
-      return next;
-    });
+    const loaded = await this.#readIncident(incidentId);
+    const state = this.#states.get(incidentId) ?? loaded;
+    if (!state) throw new NotFoundError(`No incident ${incidentId}`);
+    const next = validateInput(incidentStateSchema, { ...change(state), updatedAt: this.#now().toISOString() }, 'incident state');
+    this.#remember(next);
+    await this.#commit(incidentId, { state: next });
+    return next;
   }
 
   async observe(input: ObserveInput): Promise<ObserveResult> {
     const { dedupeKey, messageId, at, event, windowMs } = validateInput(observeInputSchema, input, 'observed event');
-    return this.#mutex.run(`key:${dedupeKey}`, async () => {
+    const observed = await this.#mutex.run(`key:${dedupeKey}`, async (): Promise<ObserveResult | { result: ObserveResult; written: Promise<void> }> => {
       const index = await this.#readKeyIndex(dedupeKey);
 
       // Seen before (the key's current incident, or the one before it)?
@@ -215,7 +333,8 @@ export class FileIncidentStore implements IncidentStore {
             status: 'running',
             updatedAt: this.#now().toISOString(),
           };
-          await this.#mutex.run(`incident:${incidentId}`, () => this.#writeJson(this.statePath(incidentId), incident));
+          this.#remember(incident);
+          await this.#commit(incidentId, { state: incident });
           await this.#appendEvent(incidentId, toStoredEvent(at, messageId, event));
           await this.#writeKeyIndex(dedupeKey, incidentId, previousIncidentId);
           return { outcome: 'new', incident };
@@ -226,18 +345,31 @@ export class FileIncidentStore implements IncidentStore {
         if ((await this.#seenIds(incidentId)).ids.has(messageId)) return { outcome: 'duplicate-delivery', incident: adopted };
       }
 
+      // A repeat: counted in memory now (this key's turn stays short), written with the others
+      // gathered for its incident, and returned once on disk.
       const incidentId = target.incidentId;
-      const seen = await this.#appendEvent(incidentId, toStoredEvent(at, messageId, event));
+      const seen = await this.#seenIds(incidentId);
+      const line = `${JSON.stringify(toStoredEvent(at, messageId, event))}\n`;
+      const s = this.#states.get(incidentId) ?? target;
+      seen.ids.add(messageId);
       const iso = at.toISOString();
-      const incident = await this.#update(incidentId, (s) => ({
+      const incident: IncidentState = {
         ...s,
         // Self-healing: the events file is the truth about how many distinct messages there were.
         count: Math.max(s.count + 1, seen.ids.size),
         firstSeen: at.getTime() < Date.parse(s.firstSeen) ? iso : s.firstSeen,
         lastSeen: at.getTime() > Date.parse(s.lastSeen) ? iso : s.lastSeen,
-      }));
-      return { outcome: 'repeat', incident, count: incident.count };
+        updatedAt: this.#now().toISOString(),
+      };
+      this.#remember(incident);
+      const written = this.#commit(incidentId, { line, messageId, state: incident });
+      return { result: { outcome: 'repeat', incident, count: incident.count }, written };
     });
+    if ('written' in observed) {
+      await observed.written;
+      return observed.result;
+    }
+    return observed;
   }
 
   async get(incidentId: string): Promise<IncidentState | undefined> {

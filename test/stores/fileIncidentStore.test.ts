@@ -188,14 +188,29 @@ describe('FileIncidentStore', () => {
   });
 
   it('a corrupt state file is an error naming the file', async () => {
-    const { store } = await newStore();
+    const { dir, store } = await newStore();
     const { incident } = await store.observe(obs('m-1', 0));
     const path = store.statePath(incident.incidentId);
     await writeFile(path, '{"incidentId": 12}');
-    const err = (await store.get(incident.incidentId).catch((e: unknown) => e)) as Error & { code?: string };
+    // The store keeps what it wrote in memory (it is the only writer): the next run reads the file.
+    const { store: restarted } = await newStore(dir);
+    const err = (await restarted.get(incident.incidentId).catch((e: unknown) => e)) as Error & { code?: string };
     expect(err.code).toBe('CorruptState');
     expect(err.message).toContain(path);
-    await expect(store.observe(obs('m-2', 1))).rejects.toMatchObject({ code: 'CorruptState' });
+    await expect(restarted.observe(obs('m-2', 1))).rejects.toMatchObject({ code: 'CorruptState' });
+  });
+
+  it('gathers the writes of concurrent repeats of one incident: every event kept, the count exact, on disk for the next run', async () => {
+    const { dir, store } = await newStore();
+    await store.observe(obs('m-0', 0));
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.observe(obs(`m-${i + 1}`, 1 + (i % 50)))));
+    expect(results.every((r) => r.outcome === 'repeat')).toBe(true);
+    expect(results.map((r) => (r.outcome === 'repeat' ? r.count : 0)).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
+    const { store: restarted } = await newStore(dir);
+    const incidentId = results[0]!.incident.incidentId;
+    expect((await restarted.get(incidentId))?.count).toBe(201);
+    expect(await restarted.readEvents(incidentId)).toHaveLength(201);
+    expect(await restarted.observe(obs('m-7', 3))).toMatchObject({ outcome: 'duplicate-delivery' });
   });
 
   it('a corrupt event line is an error naming file and line; a torn last line is ignored and the next event starts clean', async () => {
