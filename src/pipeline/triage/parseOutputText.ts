@@ -1,4 +1,4 @@
-import { canonicalFieldName, fieldTypeOf, isJsWhitespace, isTokenType, isValidFieldRange, isValidFieldValue } from './fieldTypes.js';
+import { canonicalFieldName, FIELD_ALIASES, fieldTypeOf, isJsWhitespace, isTokenType, isValidFieldRange, isValidFieldValue } from './fieldTypes.js';
 import type { OutputTemplate } from './outputTemplate.js';
 
 export interface ParsedFields {
@@ -272,4 +272,89 @@ export function parseKeyValues(text: string): ParsedFields {
     else result.invalid.push(name);
   }
   return result;
+}
+
+/**
+ * The keys of key=value text, as parseKeyValues finds them (`/(^|\s)([A-Za-z_][A-Za-z0-9_.]*)=/g`),
+ * in order: three numbers each, the match's index (the whitespace before the key, or 0), where the
+ * key starts and where its `=` is. Found by jumping from one `=` to the next: the key of an `=` is
+ * the run of key characters right before it, which must start the text or follow whitespace.
+ */
+export function findKeys(text: string): number[] {
+  const keys: number[] = [];
+  for (let e = text.indexOf('='); e !== -1; e = text.indexOf('=', e + 1)) {
+    let k = e;
+    while (k > 0 && isKeyPart(text.charCodeAt(k - 1))) k--;
+    if (k === e || !isKeyStart(text.charCodeAt(k))) continue;
+    if (k > 0 && !isJsWhitespace(text.charCodeAt(k - 1))) continue;
+    keys.push(k === 0 ? 0 : k - 1, k, e);
+  }
+  return keys;
+}
+
+/** What key=value text says of one field (see keyValueField). */
+export type KeyValueField =
+  | { kind: 'value'; value: string }
+  | { kind: 'ambiguous'; readings: string[] }
+  | { kind: 'invalid' }
+  | { kind: 'absent' };
+
+const ABSENT_FIELD: KeyValueField = Object.freeze({ kind: 'absent' });
+const INVALID_FIELD: KeyValueField = Object.freeze({ kind: 'invalid' });
+const KEY_SHAPED = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+/** The keys of a text that canonicalFieldName turns into `name` (its aliases, and the name itself unless it is another's alias). */
+const KEYS_OF = new Map<string, readonly string[]>();
+
+function keysOf(name: string): readonly string[] {
+  let keys = KEYS_OF.get(name);
+  if (!keys) {
+    const list = Object.keys(FIELD_ALIASES).filter((k) => FIELD_ALIASES[k] === name);
+    if (canonicalFieldName(name) === name && !list.includes(name)) list.push(name);
+    keys = list;
+    KEYS_OF.set(name, keys);
+  }
+  return keys;
+}
+
+/**
+ * What parseKeyValues(text) says of the field `name` (its `fields`, `ambiguous`, `invalid` and
+ * `readings` for that name), reading only the values of that field's keys: `keys` is
+ * findKeys(text). A property test holds it to parseKeyValues.
+ */
+export function keyValueField(text: string, keys: readonly number[], name: string): KeyValueField {
+  // Only a key-shaped name can be a key's canonical name as a string; any other is asked of parseKeyValues.
+  if (!KEY_SHAPED.test(name)) {
+    const all = parseKeyValues(text);
+    if (all.ambiguous.includes(name)) return { kind: 'ambiguous', readings: all.readings[name]! };
+    if (all.invalid.includes(name)) return INVALID_FIELD;
+    return Object.hasOwn(all.fields, name) ? { kind: 'value', value: all.fields[name]! } : ABSENT_FIELD;
+  }
+  const wanted = keysOf(name);
+  let first: string | undefined;
+  let distinct: string[] | undefined;
+  for (let j = 0; j < keys.length; j += 3) {
+    const key = keys[j + 1]!;
+    const length = keys[j + 2]! - key;
+    let match = false;
+    for (const w of wanted) {
+      if (w.length === length && text.startsWith(w, key)) {
+        match = true;
+        break;
+      }
+    }
+    if (!match) continue;
+    const last = j + 3 >= keys.length;
+    let value = text.slice(keys[j + 2]! + 1, last ? text.length : keys[j + 3]!).trimEnd();
+    // Stock Falco outputs close their field list with ")".
+    if (last && value.endsWith(')') && !value.includes('(')) value = value.slice(0, -1);
+    if (first === undefined) first = value;
+    else if (distinct === undefined) {
+      if (value !== first) distinct = [first, value];
+    } else if (!distinct.includes(value)) distinct.push(value);
+  }
+  if (first === undefined) return ABSENT_FIELD;
+  const type = fieldTypeOf(name);
+  if (distinct !== undefined) return { kind: 'ambiguous', readings: distinct.filter((v) => isValidFieldValue(type, v)).slice(0, MAX_READINGS + 1) };
+  return isValidFieldValue(type, first) ? { kind: 'value', value: first } : INVALID_FIELD;
 }

@@ -10,7 +10,7 @@ import { matchFalcoRules } from './matchFalcoRules.js';
 import type { FalcoAlert } from './normalizeFalco.js';
 import { parseConnection } from './parseConnection.js';
 import type { OutputTemplate } from './outputTemplate.js';
-import { MAX_READINGS, parseByEveryReading, parseKeyValues, parseWithTemplate, readTemplateValues, type ParsedFields } from './parseOutputText.js';
+import { findKeys, keyValueField, MAX_READINGS, parseByEveryReading, parseWithTemplate, readTemplateValues, type KeyValueField, type ParsedFields } from './parseOutputText.js';
 import { planSteps } from './planSteps.js';
 import { templatesFor, type PlaybookConfig, type TemplateSet } from './playbookConfig.js';
 import type { Artifact, Ioc, Route, Target, TriageResult } from './types.js';
@@ -126,26 +126,59 @@ function identifyRule(alert: FalcoAlert, config: PlaybookConfig): { name: string
 
 /**
  * What the output text says of its fields: a template's one reading, kept as its values by
- * position (`values`, looked up through the template's fieldIndex), or a ParsedFields (a
- * template's search of every reading, or generic key=value).
+ * position (`values`, looked up through the template's fieldIndex); a ParsedFields (a template's
+ * search of every reading); or generic key=value text, each field read when it is asked for
+ * (`keyValues`: the text's keys, found once, and the fields read so far), as parseKeyValues reads it.
  */
 interface TextReading {
   values: readonly string[] | undefined;
   template: OutputTemplate | undefined;
   parsed: ParsedFields | undefined;
+  keyValues: { text: string; keys: readonly number[]; read: Map<string, KeyValueField> } | undefined;
 }
 
 /** A plain object's lookup of a name it does not own (what ParsedFields.fields answers for such a name). */
 const NOT_READ: Record<string, string> = {};
 
-function textValue(r: TextReading, name: string): string | undefined {
-  if (r.values === undefined) return r.parsed!.fields[name];
-  const i = r.template!.fieldIndex.get(name);
-  return i === undefined ? NOT_READ[name] : r.values[i];
+function keyValueOf(kv: NonNullable<TextReading['keyValues']>, name: string): KeyValueField {
+  let f = kv.read.get(name);
+  if (f === undefined) {
+    f = keyValueField(kv.text, kv.keys, name);
+    kv.read.set(name, f);
+  }
+  return f;
 }
 
-const isAmbiguous = (r: TextReading, name: string) => r.parsed !== undefined && r.parsed.ambiguous.length !== 0 && r.parsed.ambiguous.includes(name);
-const isInvalid = (r: TextReading, name: string) => r.parsed !== undefined && r.parsed.invalid.length !== 0 && r.parsed.invalid.includes(name);
+function textValue(r: TextReading, name: string): string | undefined {
+  if (r.values !== undefined) {
+    const i = r.template!.fieldIndex.get(name);
+    return i === undefined ? NOT_READ[name] : r.values[i];
+  }
+  if (r.keyValues !== undefined) {
+    const f = keyValueOf(r.keyValues, name);
+    return f.kind === 'value' ? f.value : NOT_READ[name];
+  }
+  return r.parsed!.fields[name];
+}
+
+function isAmbiguous(r: TextReading, name: string): boolean {
+  if (r.keyValues !== undefined) return keyValueOf(r.keyValues, name).kind === 'ambiguous';
+  return r.parsed !== undefined && r.parsed.ambiguous.length !== 0 && r.parsed.ambiguous.includes(name);
+}
+
+function isInvalid(r: TextReading, name: string): boolean {
+  if (r.keyValues !== undefined) return keyValueOf(r.keyValues, name).kind === 'invalid';
+  return r.parsed !== undefined && r.parsed.invalid.length !== 0 && r.parsed.invalid.includes(name);
+}
+
+/** The readings of an ambiguous field (undefined for any other). */
+function readingsOf(r: TextReading, name: string): string[] | undefined {
+  if (r.keyValues !== undefined) {
+    const f = keyValueOf(r.keyValues, name);
+    return f.kind === 'ambiguous' ? f.readings : undefined;
+  }
+  return r.parsed?.readings[name];
+}
 
 /** Reads the text by the first template of the set that fits it; null when none does. */
 function readByTemplates(alert: FalcoAlert, set: TemplateSet): TextReading | null {
@@ -153,14 +186,14 @@ function readByTemplates(alert: FalcoAlert, set: TemplateSet): TextReading | nul
   for (const template of set.templates) {
     if (!template.plainNames) {
       const parsed = parseWithTemplate(text, template);
-      if (parsed) return { values: undefined, template, parsed };
+      if (parsed) return { values: undefined, template, parsed, keyValues: undefined };
       continue;
     }
     const values = readTemplateValues(text, template);
     if (values === null) continue;
-    if (values !== undefined) return { values, template, parsed: undefined };
+    if (values !== undefined) return { values, template, parsed: undefined, keyValues: undefined };
     const parsed = parseByEveryReading(text, template);
-    if (parsed) return { values: undefined, template, parsed };
+    if (parsed) return { values: undefined, template, parsed, keyValues: undefined };
   }
   return null;
 }
@@ -186,7 +219,8 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   const templated = read;
   // The text's fields: read as key=value only when a field is looked for there (output_fields often has them all).
   let textFields: TextReading | undefined = templated ?? undefined;
-  const textOf = (): TextReading => (textFields ??= { values: undefined, template: undefined, parsed: parseKeyValues(alert.afterTag) });
+  const textOf = (): TextReading =>
+    (textFields ??= { values: undefined, template: undefined, parsed: undefined, keyValues: { text: alert.afterTag, keys: findKeys(alert.afterTag), read: new Map() } });
 
   /**
    * A field for matching. output_fields (and custom fields) are Falco's record: a key it did not
@@ -286,7 +320,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
       }
       const canonical = canonicalFieldName(name);
       const text = textOf();
-      const readings = text.parsed?.readings[canonical];
+      const readings = readingsOf(text, canonical);
       if (isAmbiguous(text, canonical) && readings) {
         const usable = [...new Set(readings.filter((r) => isValidFieldValue('path', r) && r.trim() !== ''))];
         if (usable.length > 1) return { candidates: usable.slice(0, MAX_READINGS), name: canonical, total: usable.length };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileOutputTemplate, type OutputTemplate } from '../../../src/pipeline/triage/outputTemplate.js';
-import { parseByEveryReading, parseWithTemplate, readTemplateValues } from '../../../src/pipeline/triage/parseOutputText.js';
+import { findKeys, keyValueField, parseByEveryReading, parseKeyValues, parseWithTemplate, readTemplateValues } from '../../../src/pipeline/triage/parseOutputText.js';
 import { loadPlaybookConfig } from '../../../src/pipeline/triage/playbookConfig.js';
 
 /**
@@ -110,5 +110,37 @@ describe('readTemplateValues and parseWithTemplate against the search of every r
     const o = compileOutputTemplate('a={a} b={b}a={c}');
     agrees('a=1 b=2a=3', o);
     agrees('a=1 b=a=3', o);
+  });
+});
+
+describe('keyValueField against parseKeyValues', () => {
+  /** Every lookup triage makes of one name, as parseKeyValues answers it. */
+  function expected(text: string, name: string) {
+    const all = parseKeyValues(text);
+    if (all.ambiguous.includes(name)) return { kind: 'ambiguous', readings: all.readings[name] };
+    if (all.invalid.includes(name)) return { kind: 'invalid' };
+    return Object.hasOwn(all.fields, name) ? { kind: 'value', value: all.fields[name] } : { kind: 'absent' };
+  }
+  const keyArb = fc.constantFrom('proc', 'process', 'proc.name', 'ns', 'k8s_ns', 'k8s.ns.name', 'pod', 'user', 'cmdline', 'command', 'reason', 'fd.rip', 'rip', 'x', '_a.b', '9a', 'constructor', 'toString', '__proto__');
+  const pieceArb = fc.oneof(
+    keyArb.map((k) => `${k}=`),
+    keyArb.map((k) => ` ${k}=`),
+    fc.constantFrom(' ', '  ', '\t', '\u00a0', '\u2028', '=', '(', ')', 'a', '1', 'p1', '/x', 'root', '<NA>', '10.0.0.1', 'kube-system', 'A_B'),
+    fc.string({ maxLength: 4 }),
+  );
+  it('reads one field as parseKeyValues reads them all, on hostile text', () => {
+    fc.assert(
+      fc.property(fc.array(pieceArb, { maxLength: 30 }), fc.constantFrom('proc', 'ns', 'pod', 'user', 'cmdline', 'reason', 'rip', 'x', 'process', 'constructor', 'toString', '__proto__', 'not a key', '[object Object]'), (pieces, name) => {
+        const text = pieces.join('');
+        expect(keyValueField(text, findKeys(text), name)).toEqual(expected(text, name));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('finds the keys parseKeyValues finds: at the start or after whitespace, a key then =', () => {
+    expect(findKeys('a=1 b=2')).toEqual([0, 0, 1, 3, 4, 5]);
+    expect(findKeys('x a=b=1 9a=2 .c=3\td=4')).toEqual([1, 2, 3, 17, 18, 19]);
+    expect(keyValueField('proc=sh cmdline=sh -c id user=root', findKeys('proc=sh cmdline=sh -c id user=root'), 'cmdline')).toEqual({ kind: 'value', value: 'sh -c id' });
   });
 });
