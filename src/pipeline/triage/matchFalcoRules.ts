@@ -93,6 +93,36 @@ function checkRule(rule: FalcoRuleConfig, index: number, f: FalcoFacts, full: bo
   return result(ok);
 }
 
+/**
+ * checkRule without `full`, for the rules an event can match (this runs for every event): whether
+ * the rule matches, by its name or by its text alone, with nothing described. The conditions are
+ * checked in checkRule's order and it stops at the first that fails, as checkRule does.
+ */
+function quickCheck(rule: FalcoRuleConfig, f: FalcoFacts): 0 | 1 | 2 | 3 {
+  const m = rule.match;
+  const byName = m.rule !== undefined && f.ruleName !== undefined && m.rule.includes(f.ruleName);
+  const byTag = m.tag !== undefined && f.tag !== '' && m.tag.includes(f.tag);
+  const byPrefix = m.outputPrefix !== undefined && m.outputPrefix.some((p) => f.body.startsWith(p));
+  const hasIdentity = m.rule !== undefined || m.tag !== undefined || m.outputPrefix !== undefined;
+  if (hasIdentity && !byName && !byTag && !byPrefix) return NOT_MATCHED;
+  if (m.tags && !m.tags.some((t) => f.tags.includes(t))) return NOT_MATCHED;
+  if (m.minPriority && !(falcoPriorityRank(f.priority) >= falcoPriorityRank(m.minPriority))) return NOT_MATCHED;
+  if (m.priority && !comparePriority(f.priority, m.priority)) return NOT_MATCHED;
+  if (m.source && !(f.source !== undefined && m.source.includes(f.source))) return NOT_MATCHED;
+  if (m.fields) {
+    for (const key in m.fields) {
+      if (!Object.hasOwn(m.fields, key)) continue;
+      const reading = f.field(key);
+      for (const c of m.fields[key]!) if (!testFieldCondition(c, reading)) return NOT_MATCHED;
+    }
+  }
+  return byName ? MATCHED_BY_NAME : byTag || byPrefix ? MATCHED_BY_TEXT : MATCHED;
+}
+const NOT_MATCHED = 0;
+const MATCHED = 1;
+const MATCHED_BY_NAME = 2;
+const MATCHED_BY_TEXT = 3;
+
 export interface FalcoRuleMatch {
   combined: CombinedMatch<FalcoRoute, FalcoRuleConfig>;
   /** With `explain`: every rule, what it checked and what became of it. */
@@ -119,10 +149,23 @@ export function matchFalcoRules(config: PlaybookConfig, facts: FalcoFacts, optio
     }
   } else {
     // Only the rules that can be the event's: every other one fails on identity (checkRule's NO_MATCH).
-    for (const i of indexFalcoRules(rules).candidates(facts.ruleName, facts.tag, facts.body)) {
-      const c = checkRule(rules[i]!, i, facts, false);
-      if (c.matched) matched.push(c);
+    const candidates = indexFalcoRules(rules).candidates(facts.ruleName, facts.tag, facts.body);
+    // The common case, one rule matched (or none), without the lists below.
+    let first = -1;
+    let firstKind: number = NOT_MATCHED;
+    const check = (index: number, kind: number): RuleCheck => ({ index, matched: true, byName: kind === MATCHED_BY_NAME, byTextOnly: kind === MATCHED_BY_TEXT, checks: [] });
+    for (const i of candidates) {
+      const kind = quickCheck(rules[i]!, facts);
+      if (kind === NOT_MATCHED) continue;
+      if (first === -1) {
+        first = i;
+        firstKind = kind;
+        continue;
+      }
+      if (matched.length === 0) matched.push(check(first, firstKind));
+      matched.push(check(i, kind));
     }
+    if (matched.length === 0) return { combined: combineMatches<FalcoRoute, FalcoRuleConfig>(first === -1 ? [] : [{ index: first, rule: rules[first]! }]) };
   }
   const ordered = matched.some((c) => c.byName) ? [...matched.filter((c) => !c.byTextOnly), ...matched.filter((c) => c.byTextOnly)] : matched;
   const combined = combineMatches<FalcoRoute, FalcoRuleConfig>(ordered.map((c): RuleMatch<FalcoRuleConfig> => ({ index: c.index, rule: rules[c.index]! })));

@@ -364,7 +364,7 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
   if (alert.uuid) context.uuid = alert.uuid;
   context.priority = alert.priority;
   if (alert.tag && alert.tag !== alert.ruleName) context.tag = clip(alert.tag);
-  warnings.push(...notes);
+  if (notes.size !== 0) for (const note of notes) warnings.push(note);
 
   // Text lines carry no rule name: a stock rule known by its output prefix is named by its configured rule name.
   const rule = known?.name ?? alert.tag;
