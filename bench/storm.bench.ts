@@ -25,16 +25,15 @@
  * fake Discord, p50/p99; peak RSS; SIGTERM to exit.
  *
  * Options: --events N (10000), --distinct N (500), --repeated N (50), --settle-seconds N (900: the
- * longest wait for the playbooks to finish after the queue drained), --bot-log FILE (the bot's log
- * lines, as it wrote them), --node-options "FLAGS" (NODE_OPTIONS for the bot, e.g. --cpu-prof
+ * longest wait for the playbooks to finish after the queue drained), --bot-log FILE (where the bot writes its log;
+ * default a file in its temporary data directory, followed from here), --node-options "FLAGS" (NODE_OPTIONS for the bot, e.g. --cpu-prof
  * --cpu-prof-dir=DIR for a CPU profile of the storm), --json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -50,6 +49,7 @@ import { startFakeKube } from '../test/support/fakeKube/index.js';
 import { ensureMotoVenv } from '../test/support/moto/ensureMotoVenv.js';
 import { MOTO_STATE_MACHINE_ROLE_ID, startMoto } from '../test/support/moto/startMoto.js';
 import { buildStormEvents } from './storm/buildStormEvents.js';
+import { tailLines } from './storm/tailLines.js';
 import { drainWithPlainLoop, type PlainLoopResult } from './storm/drainWithPlainLoop.js';
 import { loadQueue } from './storm/loadQueue.js';
 import { approvalPosts, discordFigures, firstShown, INTAKE_LINES, intakeStalls, latencies } from './storm/summarizeStorm.js';
@@ -111,11 +111,10 @@ interface BotLog {
   tail: string[];
 }
 
-function watchBot(child: ChildProcess, logFile?: string): BotLog {
+/** Reads the bot's log file as it grows (the bot writes to a file: see tailLines). */
+function watchBot(logFile: string): BotLog & { stop(): void } {
   const state: BotLog = { recorded: new Map(), startsMade: 0, approvals: new Map(), repeats: 0, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
-  const file = logFile ? createWriteStream(logFile).on('error', (err) => process.stderr.write(`cannot write ${logFile}: ${err.message}\n`)) : undefined;
   const onLine = (line: string) => {
-    file?.write(`${line}\n`);
     state.tail.push(line);
     if (state.tail.length > 200) state.tail.shift();
     let l: Record<string, unknown>;
@@ -144,9 +143,8 @@ function watchBot(child: ChildProcess, logFile?: string): BotLog {
       state.approvals.set(l.approvalId, { at, deadline: Date.parse(String(l.deadline)), incidentId: String(l.incidentId) });
     }
   };
-  createInterface({ input: child.stdout! }).on('line', onLine);
-  createInterface({ input: child.stderr! }).on('line', onLine);
-  return state;
+  const tail = tailLines(logFile, onLine);
+  return Object.assign(state, { stop: () => tail.stop() });
 }
 
 /** Resident memory now and at its highest so far (Linux /proc), in bytes. */
@@ -372,11 +370,15 @@ async function main(): Promise<void> {
       ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}),
     };
     log('starting the bot (node bin/sentinel start)');
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'sentinel'), 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The bot's log goes to a file (--bot-log, or one in the data directory), followed from here.
+    const botLogPath = values['bot-log'] ?? join(dataDir, 'bot.log');
+    const logFd = openSync(botLogPath, 'w', 0o600);
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'sentinel'), 'start'], { cwd: ROOT, env, stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
     bot = child;
     process.once('exit', () => child.kill('SIGKILL'));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const botLog = watchBot(child, values['bot-log']);
+    const botLog = watchBot(botLogPath);
     const pid = child.pid!;
     const t0 = await waitUntil(() => botLog.takingAt ?? (child.exitCode !== null ? Promise.reject(new Error(`the bot exited:\n${botLog.tail.join('\n')}`)) : undefined), 'the bot to take messages', 120_000);
     const cpu0 = cpuSecondsOf(pid);
@@ -457,6 +459,7 @@ async function main(): Promise<void> {
     const exitCode = await Promise.race([exited, delay(30_000).then(() => 'timeout' as const)]);
     const stopSeconds = (Date.now() - stopAt) / 1000;
     if (exitCode === 'timeout') child.kill('SIGKILL');
+    botLog.stop();
 
     log(`baseline after the storm: the plain loop again`);
     const loadAfter = sampleLoad(1000);

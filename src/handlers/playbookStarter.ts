@@ -15,7 +15,7 @@ export interface PlaybookStarts {
   isPending(incidentId: string): boolean;
   /** Loads the starts a previous run left and makes them too. Returns how many it found. */
   start(): Promise<number>;
-  /** Stops taking new work, waits for the starts under way; the rest stay recorded for the next run. */
+  /** Stops making starts (waiting briefly for those under way); the rest stay recorded for the next run. */
   stop(): Promise<void>;
   /** Starts recorded and not made yet. */
   backlog(): number;
@@ -34,6 +34,8 @@ export interface PlaybookStarterDeps {
   concurrency?: number;
   /** The first retry's delay; doubled up to 60 s (default 1 s). */
   retryMs?: number;
+  /** How long `stop` waits for the starts under way (default 500 ms). */
+  stopGraceMs?: number;
 }
 
 /** Step Functions' answers that no retry changes: the start fails for good. */
@@ -154,7 +156,11 @@ export function createPlaybookStarter(deps: PlaybookStarterDeps): PlaybookStarts
       running = false;
       for (const t of retries.values()) clearTimeout(t);
       retries.clear();
-      await Promise.all([...underWay]);
+      // A start under way is waited for briefly: its record stays until it is made, so one cut
+      // off by the exit is made (or found already running) by the next run.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...underWay]), new Promise((resolve) => (timer = setTimeout(resolve, deps.stopGraceMs ?? 500)))]);
+      clearTimeout(timer);
     },
     backlog() {
       return pending.size;

@@ -19,8 +19,12 @@ export interface SqsIntakeOptions {
   concurrency?: number;
   visibilitySeconds: number;
   waitSeconds: number;
+  /** How long `stop` waits for the messages in flight (default 1000 ms). */
+  stopGraceMs?: number;
   logger: Logger;
 }
+
+const graceMsOf = (o: SqsIntakeOptions) => o.stopGraceMs ?? 1000;
 
 /** Long polls open at once while there is room: one waits on SQS while another's messages are handed out. */
 const RECEIVERS = 2;
@@ -30,7 +34,8 @@ const MAX_BACKOFF_MS = 30_000;
 
 interface InFlight {
   receiptHandle: string;
-  receivedAt: number;
+  /** When its visibility timeout last started: received, or extended. */
+  visibleSince: number;
 }
 
 /**
@@ -41,8 +46,10 @@ interface InFlight {
  * visibility timeout, and a message that keeps failing reaches the DLQ through the redrive policy.
  * While a message is handled its visibility is extended (a heartbeat every half timeout).
  * Receive errors back off (1 s doubling to 30 s). `stop()` aborts the open long polls at once,
- * waits for the messages in flight and sends their deletes: nothing is lost, and messages of a
- * receive cut off in transit come back after their visibility timeout.
+ * waits for the messages in flight (up to `stopGraceMs`) and sends their deletes. A message still
+ * being handled after that is made visible again, for this bot after its restart or another
+ * replica (every handler is idempotent), so a stop never waits on a long step: nothing is lost,
+ * and messages of a receive cut off in transit come back after their visibility timeout.
  */
 export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Intake {
   const log = options.logger;
@@ -110,7 +117,11 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
   }
 
   function extendVisibility(): void {
-    const due = [...inFlight.entries()].filter(([, m]) => Date.now() - m.receivedAt >= heartbeatMs);
+    // Due when half the heartbeat has passed since the last extension: the interval's phase never
+    // lets a message's timeout run out between two beats.
+    const now = Date.now();
+    const due = [...inFlight.entries()].filter(([, m]) => now - m.visibleSince >= heartbeatMs / 2);
+    for (const [, m] of due) m.visibleSince = now;
     for (let i = 0; i < due.length; i += 10) {
       const chunk = due.slice(i, i + 10);
       const entries = chunk.map(([, m], n) => ({ Id: String(n), ReceiptHandle: m.receiptHandle, VisibilityTimeout: options.visibilitySeconds }));
@@ -118,6 +129,20 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
         log.warn('extending the visibility of messages in flight failed', { messageIds: chunk.map(([id]) => id), reason: describeError(err) }),
       );
     }
+  }
+
+  /** Messages still handled when the stop's grace ran out: visible again at once (their handlers are idempotent). */
+  async function releaseUnfinished(graceMs: number): Promise<void> {
+    const left = [...inFlight.entries()];
+    log.warn('stopping with messages still being handled; they are released for redelivery', { messageIds: left.map(([id]) => id), graceMs });
+    for (let i = 0; i < left.length; i += 10) {
+      const entries = left.slice(i, i + 10).map(([, m], n) => ({ Id: String(n), ReceiptHandle: m.receiptHandle, VisibilityTimeout: 0 }));
+      await sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: options.queueUrl, Entries: entries })).catch((err: unknown) => {
+        log.warn('releasing messages still being handled failed; they come back after their visibility timeout', { reason: describeError(err) });
+      });
+    }
+    // Their handlers may still end while the process exits: nothing more is deleted or extended.
+    inFlight.clear();
   }
 
   async function handleOne(message: Message): Promise<void> {
@@ -184,7 +209,7 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
         log.warn('a message still being handled was delivered again (its visibility ran out); not handled twice', { messageId: id });
         continue;
       }
-      inFlight.set(id, { receiptHandle: m.ReceiptHandle, receivedAt: Date.now() });
+      inFlight.set(id, { receiptHandle: m.ReceiptHandle, visibleSince: Date.now() });
       void handleOne(m);
     }
   }
@@ -226,10 +251,16 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
       notify();
       await pump;
       await Promise.all([...receives]);
-      if (inFlight.size > 0) await new Promise<void>((resolve) => (drained = resolve));
+      if (inFlight.size > 0) {
+        const graceMs = graceMsOf(options);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+        clearTimeout(timer);
+      }
       if (heartbeat) clearInterval(heartbeat);
       flushDeletes();
       await Promise.all([...deleting]);
+      if (inFlight.size > 0) await releaseUnfinished(graceMsOf(options));
     },
     isRunning() {
       return running;

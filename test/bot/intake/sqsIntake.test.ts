@@ -38,10 +38,10 @@ describe('SQS intake', () => {
     expect(left).toBe(1);
   });
 
-  it('a stop while a message is handled waits for it and still deletes it', async () => {
+  it('a stop while a message is handled waits for it (within its grace) and still deletes it', async () => {
     const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
     const { logger, lines } = capturingLogger();
-    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 10, waitSeconds: 20, logger });
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 10, waitSeconds: 20, stopGraceMs: 5_000, logger });
     let handling: (() => void) | undefined;
     const started = new Promise<void>((resolve) => (handling = resolve));
     intake.start(async () => {
@@ -166,5 +166,25 @@ describe('SQS intake', () => {
     expect(lines.filter((l) => String(l.message).includes('delivered again'))).toEqual([]);
     const left = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
     expect(Number(left.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(left.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBe(0);
+  });
+  it('a stop does not wait out a long handler: after its grace the message is released for redelivery', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'long step' }));
+    const { logger, lines } = capturingLogger();
+    const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 60, waitSeconds: 1, stopGraceMs: 500, logger });
+    let taken = false;
+    intake.start(async () => {
+      taken = true;
+      await new Promise((r) => setTimeout(r, 8_000));
+      return 'done';
+    });
+    await waitFor(async () => (taken ? true : undefined), { what: 'the message taken' });
+    const asked = Date.now();
+    await intake.stop();
+    expect(Date.now() - asked).toBeLessThan(3_000);
+    expect(lines.some((l) => l.message === 'stopping with messages still being handled; they are released for redelivery')).toBe(true);
+    // Visible again at once (not after its 60 s visibility timeout).
+    const attrs = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+    expect(Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0)).toBe(1);
   });
 });
