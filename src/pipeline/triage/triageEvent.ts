@@ -20,7 +20,7 @@ export type ExplainedOutcome = TriageOutcome & { explanation?: Explanation };
 function fromNormalized(n: NormalizeResult, config: PlaybookConfig, options: TriageOptions): ExplainedOutcome {
   if (!n.ok) return n;
   const { result, explanation } = triageFalco(n.alert, config, options);
-  return { ok: true, result, ...(explanation ? { explanation } : {}) };
+  return explanation ? { ok: true, result, explanation } : { ok: true, result };
 }
 
 /**

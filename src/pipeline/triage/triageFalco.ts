@@ -80,8 +80,8 @@ interface FieldPlan {
   name: string;
   canonical: string;
   type: FieldType;
-  /** Undefined for a name with no keys of its own: output_fields holds it under the name itself. */
-  keys: readonly string[] | undefined;
+  /** The output_fields keys to look in: the field's own, or the name itself for a name with none. */
+  keys: readonly string[];
   slot: number;
 }
 
@@ -92,7 +92,7 @@ function planOf(name: string): FieldPlan {
   let plan = FIELD_PLANS.get(name);
   if (!plan) {
     const canonical = canonicalFieldName(name);
-    plan = { name, canonical, type: fieldTypeOf(canonical), keys: OUTPUT_FIELD_KEYS[name], slot: FIELD_PLANS.size };
+    plan = { name, canonical, type: fieldTypeOf(canonical), keys: OUTPUT_FIELD_KEYS[name] ?? [name], slot: FIELD_PLANS.size };
     FIELD_PLANS.set(name, plan);
   }
   return plan;
@@ -268,10 +268,10 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
     return value;
   };
   const field = (name: string): string | undefined => fieldOf(planOf(name));
-  const readField = ({ name, canonical, type, keys }: FieldPlan): string | undefined => {
+  const readField = ({ canonical, type, keys }: FieldPlan): string | undefined => {
     // Without output_fields there is nothing to look up: the loop would find every key absent.
     if (alert.hasOutputFields) {
-      for (const key of keys ?? [name]) {
+      for (const key of keys) {
         const v = scalar(of[key]);
         if (v === undefined || v === '' || v === '<NA>') continue;
         if (isValidFieldValue(type, v)) return v;
@@ -279,6 +279,17 @@ export function triageFalco(alert: FalcoAlert, config: PlaybookConfig, options: 
       }
     }
     const text = textOf();
+    if (text.values !== undefined) {
+      // A template's one reading: nothing in it is ambiguous or invalid.
+      const i = text.template!.fieldIndex.get(canonical);
+      const v = i === undefined ? NOT_READ[canonical] : text.values[i];
+      if (v === undefined || v === '<NA>') return undefined;
+      if (text.template!.loose.size !== 0 && text.template!.loose.has(canonical) && !isValidFieldValue(type, v)) {
+        notes.add(`${canonical} in the output text is not a valid ${type}`);
+        return undefined;
+      }
+      return v;
+    }
     if (isAmbiguous(text, canonical)) {
       notes.add(`${canonical} is ambiguous in the output text and was not used`);
       return undefined;
