@@ -9,6 +9,7 @@ import type { ApprovalRequestMessage } from './messages.js';
 import type { HandlerContext, HandlerOutcome } from './context.js';
 import { approvalIdFor } from './approvalIdFor.js';
 import type { IntakeMessage } from './ports/intake.js';
+import type { Logger } from '../logger.js';
 import { refuseForeignIncident } from './ownIncident.js';
 import { refuseMessage } from './refuseMessage.js';
 
@@ -26,10 +27,34 @@ export function approvalView(record: ApprovalRecord, triage: TriageResult, prefl
   };
 }
 
+/** How long an approval waits for its preflight before it is posted without one. */
+export const PREFLIGHT_DEADLINE_MS = 3000;
+
+/**
+ * The preflight, or, when it has not answered within PREFLIGHT_DEADLINE_MS (AWS throttled or slow
+ * in a storm), a result that says so: the request is not held back from the responders for it.
+ */
+async function boundedPreflight(preflight: Promise<ActionResult<object>>, log: Logger): Promise<ActionResult<object>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<ActionResult<object>>((resolve) => {
+    timer = setTimeout(() => {
+      log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs: PREFLIGHT_DEADLINE_MS });
+      resolve({ status: 'skipped', summary: `the preflight did not answer within ${PREFLIGHT_DEADLINE_MS / 1000} s: the plan is unknown until it runs`, details: { preflightTimedOut: true } });
+    }, PREFLIGHT_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([preflight, late]);
+  } finally {
+    clearTimeout(timer);
+    // A late preflight's failure has nobody to tell: it is a dry run, and the message went without it.
+    preflight.catch(() => undefined);
+  }
+}
+
 /**
  * Asks the team: stores the approval (the task token stays in the store), runs
  * the proposed action's preflight as a dry run so the message shows what Block
- * would change, and records one embed with Allow and Block in the outbox, whose
+ * would change (for at most PREFLIGHT_DEADLINE_MS), and records one embed with Allow and Block in the outbox, whose
  * sender posts it first of everything waiting (the approval lane). The SQS
  * message is deleted once it is recorded: while Discord is down the request
  * waits in the outbox (and its task until its own deadline), and is posted when
@@ -75,9 +100,7 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: I
     if (record.messageId || ctx.outbox.has(approvalSlotKey(approvalId))) return 'done';
 
     const def = ctx.actions[record.proposedAction.action];
-    const preflight = def
-      ? await invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps)
-      : undefined;
+    const preflight = def ? await boundedPreflight(invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps), log) : undefined;
     const triage = msg.incident.triage as unknown as TriageResult;
     // Posted (and audited as posted, with its message id on the record) by the outbox's sender.
     await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight)) });
