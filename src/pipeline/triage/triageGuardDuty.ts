@@ -159,6 +159,16 @@ function checkRule(rule: GuardDutyRuleConfig, f: GuardDutyFinding, full: boolean
   return { matched: ok, checks };
 }
 
+/** `/^i-[0-9a-f]{8,17}$/` (an EC2 instance id), as a loop over the characters. */
+function isInstanceId(s: string): boolean {
+  if (s.length < 10 || s.length > 19 || s.charCodeAt(0) !== 105 /* i */ || s.charCodeAt(1) !== 45 /* - */) return false;
+  for (let i = 2; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
 const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
@@ -276,7 +286,7 @@ export function triageGuardDuty(raw: Record<string, unknown>, config: PlaybookCo
   const target: Target = {};
   const instanceId = f.resource.instanceDetails?.instanceId;
   if (instanceId) {
-    if (/^i-[0-9a-f]{8,17}$/.test(instanceId)) target.instanceId = instanceId;
+    if (isInstanceId(instanceId)) target.instanceId = instanceId;
     else warnings.push('instanceId is not a valid EC2 instance id');
   }
   const dns = f.resource.instanceDetails?.networkInterfaces?.[0]?.privateDnsName;
