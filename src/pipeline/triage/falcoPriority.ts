@@ -5,8 +5,21 @@ export type FalcoPriority = (typeof FALCO_PRIORITIES)[number];
 
 const ALIASES: Record<string, FalcoPriority> = { info: 'informational', warn: 'warning', err: 'error', crit: 'critical', emerg: 'emergency' };
 
+/** The names as Falco writes them (capitalized) and in lower case: read without trimming or lowering. */
+const AS_WRITTEN: ReadonlyMap<string, FalcoPriority> = new Map(
+  [...FALCO_PRIORITIES, 'info' as const].flatMap((p) => {
+    const priority = p === 'info' ? 'informational' : p;
+    return [
+      [p, priority],
+      [p[0]!.toUpperCase() + p.slice(1), priority],
+    ] as [string, FalcoPriority][];
+  }),
+);
+
 /** Parses a Falco priority name (any case, with the usual short forms); undefined when unknown. */
 export function parseFalcoPriority(value: string): FalcoPriority | undefined {
+  const written = AS_WRITTEN.get(value);
+  if (written !== undefined) return written;
   const v = value.trim().toLowerCase();
   if ((FALCO_PRIORITIES as readonly string[]).includes(v)) return v as FalcoPriority;
   return ALIASES[v];
