@@ -50,6 +50,8 @@ export interface ScanGroup {
 export interface ScanEntry {
   literal: number;
   text: string;
+  /** Its last character's code (compared first: separators that share a start differ there soonest). */
+  last: number;
 }
 
 function scanOf(literals: readonly string[]): SeparatorScan {
@@ -64,7 +66,7 @@ function scanOf(literals: readonly string[]): SeparatorScan {
     } else {
       const second = literal.charCodeAt(1);
       const list = group.bySecond.get(second) ?? [];
-      list.push({ literal: i, text: literal });
+      list.push({ literal: i, text: literal, last: literal.charCodeAt(literal.length - 1) });
       group.bySecond.set(second, list);
       if (second < 128) group.asciiSecond[second] = list;
     }

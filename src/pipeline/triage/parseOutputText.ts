@@ -80,12 +80,12 @@ export function readTemplateValues(text: string, template: OutputTemplate): stri
         const list = second < 128 ? group.asciiSecond[second] : group.bySecond.get(second);
         if (list === undefined) continue;
         for (const s of list) {
-          // The first two characters are known to agree.
+          // The first two characters are known to agree; the last is compared next.
           const length = s.text.length;
-          if (p + length > end) continue;
+          if (p + length > end || text.charCodeAt(p + length - 1) !== s.last) continue;
           let k = 2;
-          while (k < length && text.charCodeAt(p + k) === s.text.charCodeAt(k)) k++;
-          if (k < length) continue;
+          while (k < length - 1 && text.charCodeAt(p + k) === s.text.charCodeAt(k)) k++;
+          if (k < length - 1) continue;
           if (count[s.literal] !== 0) return undefined;
           count[s.literal] = 1;
           at[s.literal] = p;
