@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../errors.js';
 import { packageRoot } from '../../util/packageRoot.js';
-import { bitsOf, cidrOf, parseCidr, type Cidr, type IpAddress, type IpFamily } from './ipAddress.js';
+import { bitsOf, cidrOf, parseCidr, type IpAddress, type IpFamily } from './ipAddress.js';
 
 /**
  * AWS's published address ranges (ip-ranges.json), as protection uses them: an address AWS
@@ -29,6 +29,60 @@ export const MIN_AWS_PREFIXES = 1000;
  */
 export const BROADEST_AWS_PREFIX = { ipv4: 8, ipv6: 24 } as const;
 
+/** A prefix's range, as parseCidr reads it (without its canonical text). */
+export interface PrefixRange {
+  family: IpFamily;
+  prefix: number;
+  first: bigint;
+  last: bigint;
+}
+
+const PLAIN_IPV4_CIDR = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\/(0|[1-9]\d?)$/;
+const PLAIN_IPV6_CIDR = /^([0-9a-fA-F:]{2,39})\/(0|[1-9]\d{0,2})$/;
+const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+
+const rangeOf = (family: IpFamily, value: bigint, prefix: number): PrefixRange => {
+  const host = BigInt(bitsOf(family) - prefix);
+  const first = (value >> host) << host;
+  return { family, prefix, first, last: first | ((1n << host) - 1n) };
+};
+
+/** The value of `a:b::c` (hex groups, at most one `::`), or undefined for any other spelling. */
+function plainIpv6Value(text: string): bigint | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  if (halves.length === 1 ? head.length !== 8 : head.length + tail.length > 7) return undefined;
+  if (!head.every((g) => HEX_GROUP.test(g)) || !tail.every((g) => HEX_GROUP.test(g))) return undefined;
+  const groups = [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail].map((g) => parseInt(g, 16));
+  // IPv4-mapped (::ffff:0:0/96): parseCidr turns these into IPv4 ranges; leave them to it.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return undefined;
+  return groups.reduce((v, g) => (v << 16n) | BigInt(g), 0n);
+}
+
+/**
+ * A published prefix's range: exactly what parseCidr reads (family, length, first and last
+ * address; undefined when it reads none), for the cost of a regular expression and some
+ * arithmetic on the spellings ip-ranges.json uses (IPv4 dotted decimal; IPv6 hex groups with at
+ * most one `::`), which are 16,000-odd at every start and every refresh. Any other spelling
+ * (IPv4-mapped, a dotted IPv6 tail, whitespace, anything odd) goes to parseCidr itself.
+ */
+export function parsePublishedPrefix(text: string): PrefixRange | undefined {
+  const v4 = PLAIN_IPV4_CIDR.exec(text);
+  if (v4) {
+    const [a, b, c, d, prefix] = [Number(v4[1]), Number(v4[2]), Number(v4[3]), Number(v4[4]), Number(v4[5])];
+    if (a <= 255 && b <= 255 && c <= 255 && d <= 255 && prefix <= 32) return rangeOf('ipv4', BigInt(a * 2 ** 24 + b * 2 ** 16 + c * 2 ** 8 + d), prefix);
+  }
+  const v6 = PLAIN_IPV6_CIDR.exec(text);
+  if (v6 && Number(v6[2]) <= 128) {
+    const value = plainIpv6Value(v6[1]!);
+    if (value !== undefined) return rangeOf('ipv6', value, Number(v6[2]));
+  }
+  const cidr = parseCidr(text);
+  return cidr && { family: cidr.family, prefix: cidr.prefix, first: cidr.first, last: cidr.last };
+}
+
 const prefixEntry = z.object({ region: z.string().min(1).max(64), service: z.string().min(1).max(64), network_border_group: z.string().max(64).optional() });
 
 /** The document AWS publishes (only what sentinel reads; other fields pass). */
@@ -44,7 +98,7 @@ export const awsIpRangesDocumentSchema = z
     const total = doc.prefixes.length + doc.ipv6_prefixes.length;
     if (total < MIN_AWS_PREFIXES) ctx.addIssue({ code: 'custom', message: `only ${total} prefixes (a real ip-ranges.json has more than ${MIN_AWS_PREFIXES})` });
     const check = (text: string, family: 'ipv4' | 'ipv6', path: (string | number)[]) => {
-      const cidr = parseCidr(text);
+      const cidr = parsePublishedPrefix(text);
       if (cidr?.family !== family) ctx.addIssue({ code: 'custom', path, message: `not an ${family === 'ipv4' ? 'IPv4' : 'IPv6'} CIDR` });
       else if (cidr.prefix < BROADEST_AWS_PREFIX[family]) ctx.addIssue({ code: 'custom', path, message: `/${cidr.prefix} is broader than any AWS range (/${BROADEST_AWS_PREFIX[family]} at most)` });
     };
@@ -84,9 +138,12 @@ interface Listing {
 
 /** One distinct published prefix while the index is built. */
 interface Published {
-  cidr: Cidr;
-  services: Set<string>;
-  regions: Set<string>;
+  cidr: PrefixRange;
+  /** Distinct, as listed (a prefix is listed by a few services at most). */
+  services: string[];
+  regions: string[];
+  /** Its listing's index, once asked. */
+  listing?: number;
   /** Listed by a service other than AMAZON and the blockable ones. */
   named: boolean;
   /** Listed as AMAZON (AMAZON not blockable). */
@@ -207,13 +264,14 @@ export function indexAwsIpRanges(doc: AwsIpRangesDocument, options: { source: st
   const blockable = new Set(options.blockableServices.map((s) => s.toUpperCase()));
   const published = new Map<string, Published>();
   const add = (text: string, service: string, region: string) => {
-    const cidr = parseCidr(text);
+    const cidr = parsePublishedPrefix(text);
     if (!cidr) return;
     const s = service.toUpperCase();
-    let p = published.get(cidr.text);
-    if (!p) published.set(cidr.text, (p = { cidr, services: new Set(), regions: new Set(), named: false, amazon: false, open: false }));
-    p.services.add(s);
-    p.regions.add(region);
+    const key = `${cidr.family === 'ipv4' ? '4' : '6'}${cidr.first}/${cidr.prefix}`;
+    let p = published.get(key);
+    if (!p) published.set(key, (p = { cidr, services: [], regions: [], named: false, amazon: false, open: false }));
+    if (!p.services.includes(s)) p.services.push(s);
+    if (!p.regions.includes(region)) p.regions.push(region);
     if (blockable.has(s)) p.open = true;
     else if (s === 'AMAZON') p.amazon = true;
     else p.named = true;
@@ -224,6 +282,7 @@ export function indexAwsIpRanges(doc: AwsIpRangesDocument, options: { source: st
   const listings: Listing[] = [];
   const listingIds = new Map<string, number>();
   const listingOf = (p: Published): number => {
+    if (p.listing !== undefined) return p.listing;
     const services = [...p.services].sort(byServiceName);
     const regions = [...p.regions].sort();
     const key = JSON.stringify([services, regions]);
@@ -232,7 +291,7 @@ export function indexAwsIpRanges(doc: AwsIpRangesDocument, options: { source: st
       listingIds.set(key, (id = listings.length));
       listings.push({ services: Object.freeze(services), regions: Object.freeze(regions) });
     }
-    return id;
+    return (p.listing = id);
   };
   const all = [...published.values()];
   const segments: Record<IpFamily, Segments> = {

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bundledAwsIpRangesDocument, indexAwsIpRanges, type AwsIpRangesDocument, type AwsRangeMatch } from '../../../src/pipeline/net/awsIpRanges.js';
+import { bundledAwsIpRangesDocument, indexAwsIpRanges, parsePublishedPrefix, type AwsIpRangesDocument, type AwsRangeMatch } from '../../../src/pipeline/net/awsIpRanges.js';
 import { bitsOf, cidrContains, cidrOf, parseCidr, type Cidr, type IpAddress, type IpFamily } from '../../../src/pipeline/net/ipAddress.js';
 
 interface Listed {
@@ -62,12 +62,38 @@ const v4Text = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
 const group = fc.constantFrom(0, 1, 0x2600, 0x8000, 0xfffe, 0xffff).map((g) => g.toString(16));
 const v6Text = fc.array(group, { minLength: 8, maxLength: 8 }).map((g) => g.join(':'));
 const length = (bits: number) => fc.oneof(fc.constantFrom(0, 1, bits / 2, bits - 1, bits), fc.integer({ min: 0, max: bits }));
+/** IPv6 text in any spelling: groups with or without leading zeros, either case, one run compressed to `::` or none. */
+const v6Spelling = fc
+  .record({
+    groups: fc.array(fc.constantFrom(0, 1, 0xa, 0xff, 0x2600, 0xffff, 0x1f14), { minLength: 8, maxLength: 8 }),
+    run: fc.tuple(fc.integer({ min: 0, max: 8 }), fc.integer({ min: 0, max: 8 })),
+    pad: fc.boolean(),
+    upper: fc.boolean(),
+  })
+  .map(({ groups, run: [from, count], pad, upper }) => {
+    const hex = groups.map((g) => (pad ? g.toString(16).padStart(4, '0') : g.toString(16))).map((g) => (upper ? g.toUpperCase() : g));
+    const text = count === 0 ? hex.join(':') : `${hex.slice(0, from).join(':')}::${hex.slice(Math.min(8, from + count)).join(':')}`;
+    return text;
+  });
+const spelling = fc.oneof(
+  fc.tuple(fc.constantFrom('0', '1', '10', '52', '255', '256', '999', '01', '00'), fc.constantFrom('0', '95', '255', '300')).map(([a, b]) => `${a}.${b}.${b}.${a}`),
+  v6Spelling,
+  v4Text.map((a) => `::ffff:${a}`),
+  v4Text.map((a) => `64:ff9b::${a}`),
+  fc.constantFrom('::', '::1', ':::', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', '::ffff:0:0', 'ffff::', ' 10.0.0.0', 'g::'),
+);
+const prefixSpelling = fc.oneof(
+  fc.tuple(spelling, fc.oneof(fc.integer({ min: 0, max: 140 }).map(String), fc.constantFrom('08', '', '-1', '1 '))).map(([a, n]) => `${a}/${n}`),
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF:./ '), maxLength: 45 }),
+);
+
 const prefixText = fc.oneof(
   { weight: 5, arbitrary: fc.tuple(v4Text, length(32)).map(([a, n]) => `${a}/${n}`) },
   { weight: 3, arbitrary: fc.tuple(v6Text, length(128)).map(([a, n]) => `${a}/${n}`) },
   // IPv4-mapped IPv6: /96 and longer is the IPv4 range, shorter stays IPv6.
   { weight: 2, arbitrary: fc.tuple(v4Text, fc.integer({ min: 80, max: 128 })).map(([a, n]) => `::ffff:${a}/${n}`) },
-  // Not CIDRs: skipped.
+  // Other spellings of the same ranges, and not CIDRs at all (skipped).
+  { weight: 1, arbitrary: prefixSpelling },
   { weight: 1, arbitrary: fc.constantFrom('10.0.0.0/33', '::/129', 'nonsense', '010.0.0.0/8') },
 );
 const listing = fc.record({
@@ -84,6 +110,26 @@ const randomAddress = fc.oneof(
   // An IPv6 address in the IPv4-mapped space, kept IPv6 (parseIpAddress would make it IPv4).
   fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }).map((v) => address('ipv6', (0xffffn << 32n) | v)),
 );
+
+describe('parsePublishedPrefix', () => {
+  it('reads every spelling exactly as parseCidr does (the same family, length, first and last address, or none)', () => {
+    fc.assert(
+      fc.property(prefixSpelling, (text) => {
+        const cidr = parseCidr(text);
+        expect(parsePublishedPrefix(text), text).toEqual(cidr && { family: cidr.family, prefix: cidr.prefix, first: cidr.first, last: cidr.last });
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('reads every prefix of the bundled ip-ranges.json as parseCidr does', () => {
+    const bundled = bundledAwsIpRangesDocument();
+    for (const text of [...bundled.prefixes.map((p) => p.ip_prefix), ...bundled.ipv6_prefixes.map((p) => p.ipv6_prefix)]) {
+      const cidr = parseCidr(text)!;
+      expect(parsePublishedPrefix(text), text).toEqual({ family: cidr.family, prefix: cidr.prefix, first: cidr.first, last: cidr.last });
+    }
+  });
+});
 
 describe('indexAwsIpRanges', () => {
   it('answers every lookup as the reference does, over random overlapping prefixes (with /0, /32, /128 and IPv4-mapped IPv6)', () => {
