@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
  */
 const sha256Hex: (data: string | Uint8Array) => string =
   typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
+    ? (data) => crypto.hash('sha256', data)
     : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
 type Parts = Record<string, string | number | undefined | null>;
