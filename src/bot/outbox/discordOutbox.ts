@@ -396,7 +396,9 @@ class Outbox implements DiscordOutbox {
     this.#log.info('storm mode: new incidents arrive faster than the channel can show them; grouping them into digests', { channelId: channel, waiting: waiting.length });
     for (const s of waiting) {
       const g = this.#groupKey(s);
-      if (g && !s.digest) await this.#fold(s, g);
+      // Checked again at its turn: while an earlier fold was written, the sender may have taken
+      // this one (posting it now, or posted): shown on its own, it is not also put in a digest.
+      if (g && !s.digest && !s.message && !s.failed && s.key !== this.#inFlight) await this.#fold(s, g);
     }
   }
 

@@ -18,6 +18,8 @@ export interface OutboxFilesOptions {
 }
 
 export class OutboxFiles {
+  /** The directory exists (made once, not before every write). */
+  #dirMade = false;
   readonly #dir: string;
   readonly #fsync: boolean;
   readonly #mutex = new KeyedMutex();
@@ -60,8 +62,18 @@ export class OutboxFiles {
   async write(key: string, current: () => Slot): Promise<void> {
     const path = this.pathOf(key);
     await this.#mutex.run(key, async () => {
-      await ensureDir(this.#dir);
-      await writeFileAtomic(path, `${JSON.stringify(current())}\n`, { fsync: this.#fsync });
+      if (!this.#dirMade) {
+        await ensureDir(this.#dir);
+        this.#dirMade = true;
+      }
+      try {
+        await writeFileAtomic(path, `${JSON.stringify(current())}\n`, { fsync: this.#fsync });
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+        // The directory went away under the bot: made again, and the write tried once more.
+        await ensureDir(this.#dir);
+        await writeFileAtomic(path, `${JSON.stringify(current())}\n`, { fsync: this.#fsync });
+      }
     });
   }
 
