@@ -130,7 +130,11 @@ export interface AwsIpRanges {
 
 /** The services and regions that list one prefix (one shared copy per distinct combination). */
 interface Listing {
-  /** Sorted, AMAZON last. */
+  /**
+   * Sorted by code unit. A lookup sorts its copy by name, AMAZON last: that order uses
+   * localeCompare, whose first use loads ICU's collation data (about 12 MB of RSS), and only a
+   * lookup needs it, not every start.
+   */
   services: readonly string[];
   /** Sorted. */
   regions: readonly string[];
@@ -283,7 +287,7 @@ export function indexAwsIpRanges(doc: AwsIpRangesDocument, options: { source: st
   const listingIds = new Map<string, number>();
   const listingOf = (p: Published): number => {
     if (p.listing !== undefined) return p.listing;
-    const services = [...p.services].sort(byServiceName);
+    const services = [...p.services].sort();
     const regions = [...p.regions].sort();
     const key = JSON.stringify([services, regions]);
     let id = listingIds.get(key);
@@ -316,7 +320,7 @@ function compactRanges(about: Omit<AwsIpRanges, 'lookup'>, segments: Record<IpFa
       const answer = family.answers[i]!;
       if (answer === 0) return undefined;
       const listing = listings[answer - 1]!;
-      return { prefix: cidrOf(ip, family.lengths[i]!).text, services: [...listing.services], regions: [...listing.regions] };
+      return { prefix: cidrOf(ip, family.lengths[i]!).text, services: [...listing.services].sort(byServiceName), regions: [...listing.regions] };
     },
   };
 }

@@ -6,7 +6,7 @@
  * service's prefix also holds the address, and name every service and region of that prefix.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { bundledAwsIpRangesDocument, indexAwsIpRanges, parsePublishedPrefix, type AwsIpRangesDocument, type AwsRangeMatch } from '../../../src/pipeline/net/awsIpRanges.js';
 import { bitsOf, cidrContains, cidrOf, parseCidr, type Cidr, type IpAddress, type IpFamily } from '../../../src/pipeline/net/ipAddress.js';
 
@@ -98,7 +98,8 @@ const prefixText = fc.oneof(
 );
 const listing = fc.record({
   text: prefixText,
-  service: fc.constantFrom('AMAZON', 'amazon', 'EC2', 'ec2', 'S3', 'ROUTE53', 'CLOUDFRONT', 'GLOBALACCELERATOR'),
+  // Names where localeCompare and code-unit order disagree ('_' against a letter or digit) among them.
+  service: fc.constantFrom('AMAZON', 'amazon', 'EC2', 'ec2', 'S3', 'ROUTE53', 'CLOUDFRONT', 'GLOBALACCELERATOR', 'AMAZON_CONNECT', 'AMAZONMQ', 'ROUTE53_HEALTHCHECKS', 'ROUTE53X', 'EC2_INSTANCE_CONNECT'),
   region: fc.constantFrom('GLOBAL', 'us-east-1', 'eu-west-1', 'ap-northeast-2'),
 });
 const blockableServices = fc.subarray(['EC2', 'ec2', 'AMAZON', 'S3', 'CLOUDFRONT']);
@@ -170,5 +171,23 @@ describe('indexAwsIpRanges', () => {
     first.services.push('MUTATED');
     first.regions.length = 0;
     expect(index.lookup(ip)).toEqual({ prefix: '52.95.110.0/24', services: ['ROUTE53', 'AMAZON'], regions: ['GLOBAL'] });
+  });
+
+  it("builds without localeCompare (whose first use loads ICU's collation data, about 12 MB of RSS); only a lookup orders services with it", () => {
+    const spy = vi.spyOn(String.prototype, 'localeCompare');
+    try {
+      const listings = [
+        { text: '52.95.110.0/24', service: 'ROUTE53_HEALTHCHECKS', region: 'GLOBAL' },
+        { text: '52.95.110.0/24', service: 'ROUTE53', region: 'GLOBAL' },
+        { text: '52.95.110.0/24', service: 'AMAZON', region: 'GLOBAL' },
+      ];
+      const index = indexAwsIpRanges(doc(listings), { source: 'test', blockableServices: ['EC2'] });
+      expect(spy).not.toHaveBeenCalled();
+      const ip = address('ipv4', parseCidr('52.95.110.1/32')!.first);
+      expect(index.lookup(ip)).toEqual(referenceLookup(listingsOf(doc(listings)), ['EC2'], ip));
+      expect(spy).toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
