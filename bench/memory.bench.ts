@@ -14,7 +14,10 @@
  * --json (one JSON object on stdout instead of the table), --node-options "FLAGS" (NODE_OPTIONS for the
  * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles),
  * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
- * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own).
+ * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own),
+ * --ranges (only this, no bot: what the bundled AWS ranges cost alone, from the build, in fresh
+ * processes: the heap the index keeps after a full GC, JavaScript heap and typed arrays, and what
+ * building it allocates at every start).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,6 +44,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'node-options': { type: 'string', default: '' },
     modules: { type: 'boolean', default: false },
+    ranges: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -171,6 +175,30 @@ async function breakdown(): Promise<{ module: string; rssMb: number; heapMb: num
   return rows;
 }
 
+/**
+ * The bundled AWS ranges alone (`--ranges`), from the build: what bundledAwsIpRanges keeps (heap
+ * used and typed arrays after a full GC, the schema already loaded) and what it allocates (a young
+ * generation too large to collect in between, so that heap used grows by all of it), each in a
+ * fresh process.
+ */
+async function rangesCost(): Promise<{ keptMb: number; allocatedMb: number; buildMs: number }> {
+  const spec = JSON.stringify(join(ROOT, 'dist', 'src', 'pipeline', 'net', 'awsIpRanges.js'));
+  const run = async (flags: string[], body: string[]) => {
+    const script = [`const m = await import(${spec});`, "m.parseAwsIpRanges('{}');", 'const used = () => { const u = process.memoryUsage(); return u.heapUsed + u.arrayBuffers; };', ...body].join('\n');
+    const p = spawnNode([...flags, '--input-type=module', '-e', script], {});
+    if ((await p.exited) !== 0) throw new Error(`measuring the AWS ranges failed:\n${p.output()}`);
+    return JSON.parse(p.output().trim().split('\n').pop() ?? '') as Record<string, number>;
+  };
+  const gc = 'globalThis.gc(); await new Promise((r) => setTimeout(r, 200)); globalThis.gc();';
+  const kept = await run(['--expose-gc'], [gc, 'const before = used();', "const ranges = m.bundledAwsIpRanges(['EC2']);", gc, 'console.log(JSON.stringify({ kept: used() - before, n: ranges.prefixCount }));']);
+  const allocated = await run(['--min-semi-space-size=1024', '--max-semi-space-size=1024'], [
+    'const before = used(); const t = performance.now();',
+    "m.bundledAwsIpRanges(['EC2']);",
+    'console.log(JSON.stringify({ allocated: used() - before, ms: performance.now() - t }));',
+  ]);
+  return { keptMb: mb(kept.kept!), allocatedMb: mb(allocated.allocated!), buildMs: allocated.ms! };
+}
+
 async function createQueue(aws: AwsClients, name: string): Promise<string> {
   const { QueueUrl: dlqUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
   const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl!, AttributeNames: ['QueueArn'] }));
@@ -181,6 +209,12 @@ async function createQueue(aws: AwsClients, name: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  if (values.ranges) {
+    const r = await rangesCost();
+    if (values.json) process.stdout.write(`${JSON.stringify({ node: process.version, awsRanges: { keptMb: round(r.keptMb), allocatedMb: round(r.allocatedMb), buildMs: Math.round(r.buildMs) } })}\n`);
+    else log(`bundled AWS ranges (dist): kept ${fmt(r.keptMb)} after a full GC; building allocates ${fmt(r.allocatedMb)} in ${Math.round(r.buildMs)} ms`);
+    return;
+  }
   log('sentinel memory benchmark: idle RSS of `node bin/sentinel start` against moto, the fake Discord and the fake Kubernetes API');
   const venv = await ensureMotoVenv();
   const moto = await startMoto({ python: venv.python });
