@@ -380,6 +380,8 @@ class Outbox implements DiscordOutbox {
 
   /** A new, unposted incident message: it waits in its lane, or (storm) goes into a digest. */
   async #placeNewIncident(slot: Slot): Promise<void> {
+    // Folded already: another incident's placing saw it waiting while its record was written.
+    if (slot.digest) return;
     const group = this.#groupKey(slot);
     if (group && this.#openDigest(group, this.#now())) {
       await this.#fold(slot, group);
@@ -403,6 +405,7 @@ class Outbox implements DiscordOutbox {
   }
 
   async #fold(slot: Slot, group: string): Promise<void> {
+    if (slot.digest) return; // a member once
     const now = this.#now();
     const at = new Date(now).toISOString();
     let digest = this.#openDigest(group, now);

@@ -4,7 +4,7 @@
  * refuses a message for good, when someone deletes a message it keeps up to date, and in which
  * order it serves what waits for one channel.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -172,4 +172,23 @@ describe('the Discord outbox', () => {
     expect(posted()).toHaveLength(4);
     expect(o.backlog()).toMatchObject({ approval: 1, incident: 2 });
   }, 30_000);
+  it('incidents recorded all at once past the digest threshold: each is shown once, on its own or as one digest member', async () => {
+    const { outbox: o, incidents } = await start({ budget: 2 });
+    const ids = await Promise.all(
+      Array.from({ length: 40 }, async (_, n) => {
+        const triage = probeTriage(1000 + n);
+        const observed = await incidents.observe({ dedupeKey: triage.dedupeKey, messageId: `sqs-${n}`, at: new Date(), event: {}, windowMs: 600_000 });
+        return { incidentId: observed.incident.incidentId, triage };
+      }),
+    );
+    // Recorded concurrently, as the intake's pool records them: a placing sees the others waiting while their records are written.
+    await Promise.all(ids.map(({ incidentId, triage }) => o.showIncident(incidentId, { kind: 'incident', incidentId, triage: triage as unknown as Record<string, unknown>, observe: false })));
+    const files = await readdir(join(dir, 'outbox'));
+    const slots = await Promise.all(files.filter((f) => f.endsWith('.json')).map(async (f) => JSON.parse(await readFile(join(dir, 'outbox', f), 'utf8')) as { key: string; digest?: string; view: { kind: string; members?: string[] } }));
+    const members = slots.filter((sl) => sl.view.kind === 'digest').flatMap((sl) => sl.view.members ?? []);
+    expect(new Set(members).size).toBe(members.length);
+    const alone = slots.filter((sl) => sl.view.kind === 'incident' && !sl.digest).map((sl) => sl.key);
+    expect(members.length).toBeGreaterThan(0);
+    expect([...alone, ...members].sort()).toEqual(ids.map(({ incidentId }) => `incident.${incidentId}`).sort());
+  });
 });
