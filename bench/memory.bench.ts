@@ -15,7 +15,8 @@
  * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles),
  * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
  * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own),
- * --ranges (only this, no bot: what the bundled AWS ranges cost alone, from the build, in fresh
+ * --malloc-env MALLOC_NAME=VALUE (repeatable; glibc malloc's environment for the bot, e.g.
+ * MALLOC_ARENA_MAX=2), --ranges (only this, no bot: what the bundled AWS ranges cost alone, from the build, in fresh
  * processes: the heap the index keeps after a full GC, JavaScript heap and typed arrays, and what
  * building it allocates at every start).
  */
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     breakdown: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'node-options': { type: 'string', default: '' },
+    'malloc-env': { type: 'string', multiple: true, default: [] },
     modules: { type: 'boolean', default: false },
     ranges: { type: 'boolean', default: false },
   },
@@ -264,6 +266,11 @@ async function main(): Promise<void> {
     const modulesFile = join(dataDir, 'modules.txt');
     const nodeOptions = [values['node-options'], values.modules ? `--import=${join(ROOT, 'test', 'support', 'moduleRecorder', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
     if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
+    for (const kv of values['malloc-env'] ?? []) {
+      const m = /^(MALLOC_[A-Z_]+_?)=(\S+)$/.exec(kv);
+      if (!m) throw new Error(`--malloc-env takes MALLOC_NAME=VALUE (glibc's malloc tunables), not ${JSON.stringify(kv)}`);
+      env[m[1]!] = m[2]!;
+    }
     if (values.modules) env.SENTINEL_BENCH_MODULES_FILE = modulesFile;
     bot = spawnNode([join(ROOT, 'bin', 'sentinel'), 'start'], env);
     const b = bot;
