@@ -132,6 +132,12 @@ describe('AWS throttling', () => {
       expect(gaps[2]).toBeGreaterThan(gaps[1]!);
       const entered = events.filter((e) => e.stateEnteredEventDetails?.name).map((e) => e.stateEnteredEventDetails!.name!);
       expect(entered).toEqual(['Route', 'DenyEgress', 'RecordIncident', 'Report']);
+      // moto keeps a retried step's token and may close the execution as soon as the last attempt is
+      // submitted: the bot's handling of that attempt can still be under way. Counted once it ended.
+      await waitFor(
+        async () => (parseLogs(h.logs).filter((l) => l.action === 'deny-egress' && l.message === 'action failed' && l.incidentId === incidentId).length >= 4 ? true : undefined),
+        { timeoutMs: 60_000, what: 'the bot to end its four attempts of the step' },
+      );
       const calls = proxy.ec2Calls.slice(from);
       expect(calls.length).toBeGreaterThanOrEqual(12);
       expect(calls.every((c) => c.throttled)).toBe(true);
