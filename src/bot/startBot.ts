@@ -20,7 +20,7 @@ import type { Backend } from './backends/backend.js';
 import { createAwsBackend } from './backends/createAwsBackend.js';
 import { selectRunMode } from './selectRunMode.js';
 import { startOpsServer, type OpsServer } from './ops/httpServer.js';
-import { createBotMetrics, registerOutboxBacklog } from './ops/metrics.js';
+import { createBotMetrics, registerOutboxBacklog, registerStartsBacklog } from './ops/metrics.js';
 import { ConfirmationStore } from '../stores/confirmationStore.js';
 import { FileApprovalStore } from '../stores/fileApprovalStore.js';
 import { FileAuditLog } from '../stores/fileAuditLog.js';
@@ -114,6 +114,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const { engine, intakes } = backend;
   // New incidents' playbook starts: recorded by the intake, made by the starter's workers.
   const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dataDir, 'starts') }), engine, incidents, audit, outbox, logger });
+  registerStartsBacklog(metrics.registry, () => starts.backlog());
   const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };
   const context: HandlerContext = {
     logger,

@@ -41,3 +41,15 @@ export function registerOutboxBacklog(registry: Registry, backlog: () => Readonl
     },
   });
 }
+
+/** `sentinel_playbook_starts_pending`: playbook starts recorded by the intake and not made yet (the starter's backlog). */
+export function registerStartsBacklog(registry: Registry, backlog: () => number): Gauge {
+  return new Gauge({
+    name: 'sentinel_playbook_starts_pending',
+    help: 'Playbook starts recorded by the intake and not yet made by the starter',
+    registers: [registry],
+    collect() {
+      this.set(backlog());
+    },
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBotMetrics, registerOutboxBacklog } from '../../../src/bot/ops/metrics.js';
+import { createBotMetrics, registerOutboxBacklog, registerStartsBacklog } from '../../../src/bot/ops/metrics.js';
 
 describe('the outbox backlog metric', () => {
   it('reports what waits in each lane at each scrape, not at registration', async () => {
@@ -16,5 +16,16 @@ describe('the outbox backlog metric', () => {
     expect(second).toMatch(/^sentinel_discord_outbox_waiting\{lane="approval"\} 2$/m);
     expect(second).toMatch(/^sentinel_discord_outbox_waiting\{lane="incident"\} 40$/m);
     expect(second).toMatch(/^sentinel_discord_outbox_waiting\{lane="update"\} 7$/m);
+  });
+});
+
+describe('the playbook starts backlog metric', () => {
+  it('reports the starts recorded and not made at each scrape', async () => {
+    const metrics = createBotMetrics();
+    let pending = 0;
+    registerStartsBacklog(metrics.registry, () => pending);
+    expect(await metrics.registry.metrics()).toMatch(/^sentinel_playbook_starts_pending 0$/m);
+    pending = 37;
+    expect(await metrics.registry.metrics()).toMatch(/^sentinel_playbook_starts_pending 37$/m);
   });
 });
