@@ -27,7 +27,8 @@
  * Options: --events N (10000), --distinct N (500), --repeated N (50), --settle-seconds N (900: the
  * longest wait for the playbooks to finish after the queue drained), --bot-log FILE (where the bot writes its log;
  * default a file in its temporary data directory, followed from here), --bot-env SENTINEL_NAME=VALUE (a bot
- * setting for the run; repeatable), --node-options "FLAGS" (NODE_OPTIONS for the bot, e.g. --cpu-prof
+ * setting for the run; repeatable), --node-options "FLAGS" (NODE_OPTIONS for the bot instead of the image's own, the
+ * Dockerfile's ENV NODE_OPTIONS; e.g. --cpu-prof
  * --cpu-prof-dir=DIR for a CPU profile of the storm), --json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -62,7 +63,7 @@ const { values } = parseArgs({
     repeated: { type: 'string', default: '50' },
     'settle-seconds': { type: 'string', default: '900' },
     'bot-log': { type: 'string' },
-    'node-options': { type: 'string', default: '' },
+    'node-options': { type: 'string' },
     'bot-env': { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
   },
@@ -72,6 +73,16 @@ const DISTINCT = Number(values.distinct);
 const REPEATED = Number(values.repeated);
 const SETTLE_MS = Number(values['settle-seconds']) * 1000;
 if (![TOTAL, DISTINCT, REPEATED, SETTLE_MS].every((n) => Number.isInteger(n) && n >= 0) || TOTAL < 1) throw new Error('--events, --distinct, --repeated and --settle-seconds take whole numbers');
+
+/**
+ * The bot's NODE_OPTIONS: --node-options, or else the image's own (the Dockerfile's `ENV NODE_OPTIONS=`),
+ * so the bot runs with the V8 flags it ships with.
+ */
+function imageNodeOptions(): string {
+  const m = /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(packageRoot(), 'Dockerfile'), 'utf8'));
+  return m ? m[1]!.trim().replace(/^"(.*)"$/, '$1') : '';
+}
+const NODE_OPTIONS = values['node-options'] ?? imageNodeOptions();
 
 /** --bot-env NAME=VALUE (repeatable): a setting of the bot's for this run, e.g. SENTINEL_SQS_CONCURRENCY=32. */
 const botEnv = Object.fromEntries(
@@ -378,7 +389,7 @@ async function main(): Promise<void> {
       SENTINEL_HTTP_PORT: '0',
       SENTINEL_KUBECONFIG: kubeconfigPath,
       SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
-      ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}),
+      ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}),
       ...botEnv,
     };
     log('starting the bot (node bin/sentinel start)');
@@ -522,7 +533,7 @@ async function main(): Promise<void> {
       platform: `${process.platform}-${process.arch}`,
       elasticMq: elasticMq.version,
       storm: { events: TOTAL, incidents, routes: plan.routes, repeatsEach: plan.repeatsEach },
-      botSettings: { ...botEnv, ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}) },
+      botSettings: { ...botEnv, ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}) },
       intake: {
         botSeconds: s(drainSeconds),
         botEventsPerSecond: Math.round(botPerSecond),
@@ -580,7 +591,7 @@ async function main(): Promise<void> {
     log('');
     log(`node ${r.node} ${r.platform}, ElasticMQ ${r.elasticMq}`);
     log(`storm                 ${TOTAL} events, ${incidents} incidents (${plan.repeatsEach} events each for ${REPEATED} of them)`);
-    if (Object.keys(botEnv).length > 0 || values['node-options']) log(`bot settings          ${JSON.stringify({ ...botEnv, ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}) })}`);
+    if (Object.keys(botEnv).length > 0 || NODE_OPTIONS) log(`bot settings          ${JSON.stringify({ ...botEnv, ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}) })}`);
     log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after`);
     log(`                      ratio ${r.intake.ratio}× the faster plain loop (target ≥ 0.8×); the bot used ${r.intake.botCpuSeconds} s of CPU`);
     log(`StartExecution        ${lat(r.intake.startExecution)} on moto during the drain`);
