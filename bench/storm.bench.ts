@@ -88,7 +88,7 @@ const NODE_OPTIONS = values['node-options'] ?? imageNodeOptions();
 const botEnv = Object.fromEntries(
   (values['bot-env'] ?? []).map((kv) => {
     const at = kv.indexOf('=');
-    if (at < 1 || !/^SENTINEL_[A-Z0-9_]+$/.test(kv.slice(0, at))) throw new Error(`--bot-env takes SENTINEL_NAME=VALUE, not ${JSON.stringify(kv)}`);
+    if (at < 1 || !/^(SENTINEL_[A-Z0-9_]+|MALLOC_ARENA_MAX)$/.test(kv.slice(0, at))) throw new Error(`--bot-env takes SENTINEL_NAME=VALUE (or MALLOC_ARENA_MAX=N), not ${JSON.stringify(kv)}`);
     return [kv.slice(0, at), kv.slice(at + 1)];
   }),
 );
