@@ -21,8 +21,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts && npm run buil
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 # V8's young generation capped at 2 MB a semi-space. Node 24 lets it grow to 128 MB (also under a
-# memory limit), and the bot's start-up garbage grows it that far: idle RSS 196-211 MB without
-# the cap, 139-141 MB with it; the peak of a 2,000-event storm 392 MB without, 278-301 MB with it,
+# memory limit), and the bot's start-up garbage grows it that far: idle RSS 196-198 MB without
+# the cap, 139-143 MB with it; the peak of a 2,000-event storm 392 MB without, 278-301 MB with it,
 # for no more CPU (docs/benchmarks.md, Memory). A NODE_OPTIONS given at run time replaces this
 # one: keep --max-semi-space-size=2 in it.
 ENV NODE_OPTIONS=--max-semi-space-size=2
