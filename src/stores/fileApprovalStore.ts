@@ -35,6 +35,7 @@ import {
   delay,
   ensureDir,
   isErrno,
+  listDir,
   parseStored,
   randomId,
   validateInput,
@@ -179,13 +180,7 @@ export class FileApprovalStore extends TransitionApprovalStore {
   }
 
   protected override async listWhere(keep: (record: ApprovalRecord) => boolean): Promise<ApprovalRecord[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
+    const names = await listDir(this.#dir);
     const found: ApprovalRecord[] = [];
     for (const name of names.filter((n) => APPROVAL_ID_PATTERN.test(n)).sort()) {
       try {

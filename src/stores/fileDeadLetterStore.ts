@@ -4,7 +4,7 @@
  * directory) sees a whole record or none. Records older than the retention are deleted by
  * prune(), which record() runs in the background at most once an hour.
  */
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../errors.js';
 import { createStringRedactor } from '../logger.js';
@@ -18,7 +18,7 @@ import {
   isExpired,
   safeReason,
 } from './deadLetterStore.js';
-import { type StoreLogger, ensureDir, isErrno, parseStored, validateInput, writeFileAtomic } from './storeIo.js';
+import { type StoreLogger, ensureDir, isErrno, listDir, parseStored, validateInput, writeFileAtomic } from './storeIo.js';
 
 export interface FileDeadLetterStoreOptions {
   /** The directory (created when missing, mode 0700). */
@@ -85,12 +85,7 @@ export class FileDeadLetterStore implements DeadLetterStore {
   }
 
   async #names(): Promise<string[]> {
-    try {
-      return (await readdir(this.#dir)).filter((n) => RECORD_FILE.test(n));
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
+    return (await listDir(this.#dir)).filter((n) => RECORD_FILE.test(n));
   }
 
   async list(): Promise<DeadLetterRecord[]> {

@@ -6,11 +6,11 @@
  * One file per incident under `dir`: `<incidentId>.json`, replaced atomically and fsynced before
  * `put` returns; deleted once the execution exists (or the start failed for good).
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EXECUTION_NAME_PATTERN, INCIDENT_ID_PATTERN } from './incidentStore.js';
-import { ensureDir, isErrno, parseStored, validateInput, writeFileAtomic } from './storeIo.js';
+import { ensureDir, listDir, parseStored, validateInput, writeFileAtomic } from './storeIo.js';
 
 export const pendingStartSchema = z.object({
   incidentId: z.string().regex(INCIDENT_ID_PATTERN),
@@ -57,13 +57,7 @@ export class FilePendingStartStore {
 
   /** Every pending start, oldest request first. A record that cannot be read is reported, not dropped. */
   async list(onUnreadable: (file: string, reason: string) => void): Promise<PendingStart[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return [];
-      throw err;
-    }
+    const names = await listDir(this.#dir);
     const starts: PendingStart[] = [];
     for (const name of names.filter((n) => n.endsWith('.json') && INCIDENT_ID_PATTERN.test(n.slice(0, -5)))) {
       const path = join(this.#dir, name);

@@ -4,7 +4,7 @@
  * is (never a crash, never a silently wrong value).
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, link, mkdir, open, rename, rm, truncate } from 'node:fs/promises';
+import { appendFile, link, mkdir, open, readdir, rename, rm, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
 import { SentinelError, ValidationError } from '../errors.js';
@@ -179,6 +179,16 @@ export async function repairTornTail(path: string): Promise<void> {
   }
   await appendFile(`${path}.torn`, Buffer.concat([fragment, Buffer.from('\n')]), { mode: 0o600 });
   await truncate(path, keep);
+}
+
+/** The names in a directory; none when it does not exist (yet). */
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
 }
 
 export async function ensureDir(dir: string): Promise<void> {
