@@ -9,16 +9,12 @@ import { z } from 'zod';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
 import { approvalIdFor } from '../../src/handlers/approvalIdFor.js';
 import { PREFLIGHT_DEADLINE_MS } from '../../src/handlers/handleApprovalRequest.js';
-import type { DiscordPort } from '../../src/handlers/ports/discordPort.js';
 import { approvalSlotKey } from '../../src/handlers/ports/outboxSlot.js';
 import { createActionRegistry } from '../../src/pipeline/actions/registry.js';
 import type { AnyActionDefinition } from '../../src/pipeline/actions/types.js';
-import { createIntakeContext, INTAKE_ROLE_ID, type IntakeContext } from '../helpers/intakeContext.js';
+import { createIntakeContext, DISCORD_NOT_REACHED, INTAKE_ROLE_ID, type IntakeContext } from '../helpers/intakeContext.js';
 
-const unreachable = (): never => {
-  throw new Error('Discord is not part of this test');
-};
-const port: DiscordPort = { post: unreachable, edit: unreachable, thread: unreachable, fetchEmbeds: unreachable, isReady: () => false };
+const port = DISCORD_NOT_REACHED;
 
 let h: IntakeContext | undefined;
 afterEach(async () => {

@@ -15,20 +15,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
 import type { IntakeMessage } from '../../src/handlers/ports/intake.js';
 import type { HandlerContext } from '../../src/handlers/context.js';
-import type { DiscordPort } from '../../src/handlers/ports/discordPort.js';
 import type { PlaybookEngine } from '../../src/handlers/ports/playbookEngine.js';
 import { incidentSlotKey } from '../../src/handlers/ports/outboxSlot.js';
 import { waitFor } from '../support/aws.js';
-import { createIntakeContext, type IntakeContext } from '../helpers/intakeContext.js';
+import { createIntakeContext, DISCORD_NOT_REACHED, type IntakeContext } from '../helpers/intakeContext.js';
 import { falcoJson } from '../helpers/events.js';
 import { join } from 'node:path';
 import { createPlaybookStarter } from '../../src/handlers/playbookStarter.js';
 import { FilePendingStartStore } from '../../src/stores/pendingStartStore.js';
 
-const unreachable = (): never => {
-  throw new Error('Discord is not part of this test');
-};
-const port: DiscordPort = { post: unreachable, edit: unreachable, thread: unreachable, fetchEmbeds: unreachable, isReady: () => false };
+const port = DISCORD_NOT_REACHED;
 
 let h: IntakeContext | undefined;
 afterEach(async () => {

@@ -33,6 +33,12 @@ import { FilePendingStartStore } from '../../src/stores/pendingStartStore.js';
 import { createPlaybookStarter } from '../../src/handlers/playbookStarter.js';
 
 export const INTAKE_ROLE_ID = 'AROASTATEMACHINES0001';
+
+const unreachable = (): never => {
+  throw new Error('Discord is not part of this test');
+};
+/** A Discord port for tests that never reach Discord (the outbox not started: what is recorded is read back with `has`). */
+export const DISCORD_NOT_REACHED: DiscordPort = { post: unreachable, edit: unreachable, thread: unreachable, fetchEmbeds: unreachable, isReady: () => false };
 export const INTAKE_CHANNEL_ID = '100000000000000003';
 
 export interface IntakeLogLine {
