@@ -1,4 +1,4 @@
-import { ConfigError, describeError, UserError } from '../errors.js';
+import { ConfigError, describeError, NotFoundError, UserError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Route } from '../pipeline/triage/types.js';
 import type { AuditLog } from '../stores/auditLog.js';
@@ -118,7 +118,10 @@ export function createPlaybookStarter(deps: PlaybookStarterDeps): PlaybookStarts
     const reason = describeError(err);
     slog.error('the playbook cannot be started; the incident is marked failed', { route: s.route, reason });
     try {
-      await deps.incidents.setStatus(s.incidentId, 'failed');
+      // An incident that is gone (its store was cleared) has nothing to mark: the record still goes.
+      await deps.incidents.setStatus(s.incidentId, 'failed').catch((e: unknown) => {
+        if (!(e instanceof NotFoundError)) throw e;
+      });
       deps.outbox.touchIncident(s.incidentId);
       await deps.audit.append({ at: new Date(), who: 'sentinel', what: 'playbook-start-failed', incidentId: s.incidentId, outcome: 'failed', detail: { route: s.route, executionName: s.executionName, reason } });
       await finish(s.incidentId);

@@ -129,4 +129,18 @@ describe('playbook starter', () => {
     await s.stop();
     expect(await readdir(join(t.dir, 'starts'))).toEqual([`${t.incident.incidentId}.json`]);
   });
+  it('a start recorded for an incident that is gone is dropped after its one try, not retried forever', async () => {
+    const made: string[] = [];
+    const t = await setUp(async (_route, name) => {
+      made.push(name);
+      return { executionArn: `arn:${name}`, started: true };
+    });
+    const s = t.make();
+    await s.request({ ...t.request, incidentId: 'inc-00000000000000000gone', executionName: 'exec-gone' });
+    await s.idle();
+    expect(made).toEqual(['exec-gone']);
+    expect(await readdir(join(t.dir, 'starts'))).toEqual([]);
+    expect((await t.audit.readAudit({ what: 'playbook-start-failed' })).map((e) => e.incidentId)).toEqual(['inc-00000000000000000gone']);
+    await s.stop();
+  });
 });
