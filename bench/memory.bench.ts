@@ -12,7 +12,8 @@
  * Options: --seconds N (idle sampling time, default 30), --warmup N (default 60),
  * --breakdown (also: the RSS each heavy dependency adds on its own, each in a fresh process),
  * --json (one JSON object on stdout instead of the table), --node-options "FLAGS" (NODE_OPTIONS for the
- * bot's process, e.g. --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles),
+ * bot's process instead of the image's own, the Dockerfile's `ENV NODE_OPTIONS=`; e.g.
+ * --heapsnapshot-signal=SIGUSR2 to take a heap snapshot while it idles; `--node-options=` for Node's defaults),
  * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
  * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own),
  * --malloc-env MALLOC_NAME=VALUE (repeatable; glibc malloc's environment for the bot, e.g.
@@ -43,7 +44,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '60' },
     breakdown: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
-    'node-options': { type: 'string', default: '' },
+    'node-options': { type: 'string' },
     'malloc-env': { type: 'string', multiple: true, default: [] },
     modules: { type: 'boolean', default: false },
     ranges: { type: 'boolean', default: false },
@@ -60,6 +61,11 @@ const mb = (bytes: number) => bytes / (1024 * 1024);
 const log = (line: string) => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };
+
+/** The image's NODE_OPTIONS (the Dockerfile's `ENV NODE_OPTIONS=` line), so that the bot runs as the image runs it; '' when none. */
+function imageNodeOptions(): string {
+  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]?.trim() ?? '';
+}
 
 /** RSS in bytes of a running process (Linux /proc, else ps). */
 function rssOf(pid: number): number {
@@ -264,7 +270,7 @@ async function main(): Promise<void> {
       SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
     };
     const modulesFile = join(dataDir, 'modules.txt');
-    const nodeOptions = [values['node-options'], values.modules ? `--import=${join(ROOT, 'test', 'support', 'moduleRecorder', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
+    const nodeOptions = [values['node-options'] ?? imageNodeOptions(), values.modules ? `--import=${join(ROOT, 'test', 'support', 'moduleRecorder', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
     if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
     for (const kv of values['malloc-env'] ?? []) {
       const m = /^(MALLOC_[A-Z_]+_?)=(\S+)$/.exec(kv);
@@ -299,6 +305,7 @@ async function main(): Promise<void> {
       platform: `${process.platform}-${process.arch}`,
       seconds,
       warmup,
+      nodeOptions: values['node-options'] ?? imageNodeOptions(),
       botRssMb: { median: round(mb(botRss.median)), min: round(mb(botRss.min)), max: round(mb(botRss.max)) },
       botWarmupPeakMb: round(mb(warmupPeak)),
       baselineRssMb: { median: round(mb(base.median)), min: round(mb(base.min)), max: round(mb(base.max)) },
@@ -312,7 +319,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {
       log('');
-      log(`node ${result.node} ${result.platform}`);
+      log(`node ${result.node} ${result.platform}, the bot's NODE_OPTIONS: ${result.nodeOptions || '(none)'}`);
       log(`bot idle RSS        median ${fmt(result.botRssMb.median)}  (min ${fmt(result.botRssMb.min)}, max ${fmt(result.botRssMb.max)})  target < 120 MB`);
       log(`bot RSS in warm-up  highest ${fmt(result.botWarmupPeakMb)} (the first ${warmup} s after ready)`);
       log(`plain node RSS      median ${fmt(result.baselineRssMb.median)}  (min ${fmt(result.baselineRssMb.min)}, max ${fmt(result.baselineRssMb.max)})`);
