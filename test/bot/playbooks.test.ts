@@ -462,7 +462,11 @@ describe.concurrent('playbooks run by moto through the bot', () => {
       expect((await h.bot.context.approvals.get(approvalId))?.status).toBe('pending');
       expect(await sweepExpiredApprovals(h.bot.context)).toBe(1);
       expect((await h.bot.context.approvals.get(approvalId))?.status).toBe('expired');
-      const shown = h.discord.message(approval.id)!;
+      // The outbox's sender edits the message (the sweeper records the change; nothing waits on Discord).
+      const shown = await waitFor(async () => {
+        const m = h.discord.message(approval.id);
+        return m && field(m.embeds[0], 'Decision') ? m : undefined;
+      }, { timeoutMs: 30_000, what: 'the approval message edited to show it expired' });
       expect(field(shown.embeds[0], 'Decision')).toMatch(/^⌛ Expired/);
       expect(JSON.stringify(shown.embeds)).toContain(`the playbook applied the default decision (${decision})`);
       const rows = (shown.components ?? []) as unknown as { components: { disabled?: boolean }[] }[];

@@ -152,6 +152,8 @@ class Outbox implements DiscordOutbox {
   readonly #writes = new Set<Promise<unknown>>();
   /** The slot being written now (never folded into a digest meanwhile). */
   #inFlight: string | undefined;
+  /** Slots whose first post was sent at least once: it may have reached Discord (a timeout), so they are never folded into a digest. */
+  readonly #postTried = new Set<string>();
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #started = false;
@@ -389,7 +391,7 @@ class Outbox implements DiscordOutbox {
     }
     const channel = this.#channelOf(slot);
     const waiting = [...this.#slots.values()].filter(
-      (s) => isIncidentView(s.view) && !s.message && !s.digest && !s.failed && s.key !== this.#inFlight && this.#channelOf(s) === channel,
+      (s) => isIncidentView(s.view) && !s.message && !s.digest && !s.failed && s.key !== this.#inFlight && !this.#postTried.has(s.key) && this.#channelOf(s) === channel,
     );
     if (waiting.length <= this.#o.digestThreshold) {
       this.#enqueue(slot.key);
@@ -400,7 +402,9 @@ class Outbox implements DiscordOutbox {
       const g = this.#groupKey(s);
       // Checked again at its turn: while an earlier fold was written, the sender may have taken
       // this one (posting it now, or posted): shown on its own, it is not also put in a digest.
-      if (g && !s.digest && !s.message && !s.failed && s.key !== this.#inFlight) await this.#fold(s, g);
+      // Nor one whose post was sent and failed: it may be in the channel already (a timeout), and its
+      // retry carries the same nonce, so Discord does not post it twice; folded, it would show twice.
+      if (g && !s.digest && !s.message && !s.failed && s.key !== this.#inFlight && !this.#postTried.has(s.key)) await this.#fold(s, g);
     }
   }
 
@@ -704,7 +708,9 @@ class Outbox implements DiscordOutbox {
     const now = this.#now();
     this.#budget.take(target.channelId, now);
     if (target.op === 'post') {
+      this.#postTried.add(slot.key);
       slot.message = await discordCall(() => this.#o.port.post(target.channelId, payload, { nonce: slot.nonce }));
+      this.#postTried.delete(slot.key);
     } else {
       await discordCall(() => this.#o.port.edit(target.channelId, slot.message!.messageId, payload));
     }
