@@ -155,7 +155,8 @@ describe('an incident storm against a rate-limited channel', () => {
     const inDigest = Number(field(digest.embeds[0], 'Incidents'));
     const alone = channel.filter((m) => incidents.some((id) => (m.embeds[0]?.footer?.text ?? '').includes(id)));
     // Every incident is shown once: on its own (the first few, before the storm was seen) or in the digest.
-    expect(alone.length + inDigest).toBe(DISTINCT);
+    // (On a mismatch the message names what was shown alone, to tell a double post from a double count.)
+    expect(alone.length + inDigest, `shown alone: ${JSON.stringify(alone.map((m) => m.embeds[0]?.footer?.text))}; in the digest: ${inDigest}`).toBe(DISTINCT);
     expect(alone.length).toBeLessThanOrEqual(THRESHOLD + 1);
     expect(field(digest.embeds[0], 'Where they stand')).toBe(`✅ done: ${inDigest}`);
     expect(field(digest.embeds[0], 'Top pods')).toMatch(/^`dvwa\/storm-\d+` × \d+/);
