@@ -18,9 +18,15 @@
  * This process is the store's only writer, so what it wrote is kept in memory (incident states and
  * key indexes, bounded) and read back from there. An incident's writes are group-committed: while
  * one write of an incident is under way, the changes that arrive meanwhile (repeats' event lines,
- * new counts, status) are gathered into the next one (the lines appended together, then the state
- * written once). Each call still returns only once its own change is on disk; a storm of repeats
- * costs a write per gathering, not per event.
+ * status) are gathered into the next one (the lines appended together, then the state written
+ * once). Each call still returns only once its own change is on disk; a storm of repeats costs an
+ * append per gathering, not per event.
+ *
+ * A repeat's durable record is its event line: the events file is the truth about how many distinct
+ * messages an incident had and when the last one was. The state's count, firstSeen and lastSeen it
+ * changes are written later (`stateFlushMs`, or with the incident's next state change, or `flush()`),
+ * and a state read from disk is reconciled with its events file, so a process that dies before that
+ * write loses nothing.
  */
 import { appendFile, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -42,6 +48,7 @@ import {
   incidentStateSchema,
   isWithinWindow,
   observeInputSchema,
+  storedEventLine,
   storedEventSchema,
   toStoredEvent,
 } from './incidentStore.js';
@@ -57,6 +64,8 @@ export interface FileIncidentStoreOptions {
   fsync?: boolean;
   /** Incidents whose seen message ids are kept in memory; default 256. */
   cachedIncidents?: number;
+  /** How long a state changed only by repeats may wait before it is written; default 1000 ms. */
+  stateFlushMs?: number;
 }
 
 const keyIndexSchema = z.object({
@@ -84,6 +93,9 @@ interface Commit {
 
 interface SeenIds {
   ids: Set<string>;
+  /** The earliest and latest event times in the events file (ms), when it has any. */
+  firstAt?: number;
+  lastAt?: number;
   /** The events file ends in a torn line: repair it (repairTornTail) before the next append. */
   tornTail: boolean;
 }
@@ -102,12 +114,45 @@ export class FileIncidentStore implements IncidentStore {
   /** Per incident: the write gathering (not started yet), and whether one is under way. */
   readonly #commits = new Map<string, Commit>();
   readonly #writing = new Set<string>();
+  /** States changed by repeats and not written yet (their event lines are). */
+  readonly #dirty = new Set<string>();
+  readonly #stateFlushMs: number;
+  #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FileIncidentStoreOptions) {
     this.#dir = options.dir;
     this.#now = options.now ?? (() => new Date());
     this.#fsync = options.fsync ?? true;
     this.#cacheSize = Math.max(1, options.cachedIncidents ?? 256);
+    this.#stateFlushMs = Math.max(0, options.stateFlushMs ?? 1000);
+  }
+
+  /** Writes the states that only repeats changed (see the class comment); resolves once on disk. */
+  async flush(): Promise<void> {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const ids = [...this.#dirty];
+    this.#dirty.clear();
+    const results = await Promise.allSettled(
+      ids.map(async (id) => {
+        const state = this.#states.get(id);
+        if (state) await this.#commit(id, { state });
+      }),
+    );
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: ids[i]!, reason: r.reason as unknown }] : []));
+    // Not written: written with the incident's next change or flush (the events file keeps what
+    // they would record meanwhile); not retried on a timer, which would spin on a disk that refuses.
+    for (const f of failed) if (this.#states.has(f.id)) this.#dirty.add(f.id);
+    if (failed.length > 0) throw failed[0]!.reason;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer || this.#dirty.size === 0) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.flush().catch(() => undefined);
+    }, this.#stateFlushMs);
+    this.#flushTimer.unref();
   }
 
   statePath(incidentId: string): string {
@@ -160,8 +205,8 @@ export class FileIncidentStore implements IncidentStore {
   #remember(state: IncidentState): void {
     this.#states.delete(state.incidentId);
     this.#states.set(state.incidentId, state);
-    // A state whose write is gathering or under way stays: the disk does not have it yet.
-    this.#trim(this.#states, this.#cacheSize * 4, (id) => this.#commits.has(id) || this.#writing.has(id));
+    // A state whose write is gathering, under way or still to come stays: the disk does not have it yet.
+    this.#trim(this.#states, this.#cacheSize * 4, (id) => this.#commits.has(id) || this.#writing.has(id) || this.#dirty.has(id));
   }
 
   async #readIncident(incidentId: string): Promise<IncidentState | undefined> {
@@ -169,13 +214,22 @@ export class FileIncidentStore implements IncidentStore {
     const cached = this.#states.get(incidentId);
     if (cached) return cached;
     const path = this.statePath(incidentId);
-    const state = await this.#readJson(incidentStateSchema, path);
-    if (state && state.incidentId !== incidentId) throw corruptStateError(path, `holds incident ${state.incidentId}, not ${incidentId}`);
+    const stored = await this.#readJson(incidentStateSchema, path);
+    if (stored && stored.incidentId !== incidentId) throw corruptStateError(path, `holds incident ${stored.incidentId}, not ${incidentId}`);
+    const state = stored ? reconcile(stored, await this.#seenIds(incidentId)) : undefined;
     // Written by this process meanwhile? That one is newer.
     const meanwhile = this.#states.get(incidentId);
     if (meanwhile) return meanwhile;
-    if (state) this.#remember(state);
+    if (state) {
+      this.#remember(state);
+      if (state !== stored) this.#markDirty(incidentId);
+    }
     return state;
+  }
+
+  #markDirty(incidentId: string): void {
+    this.#dirty.add(incidentId);
+    this.#scheduleFlush();
   }
 
   async #readKeyIndex(dedupeKey: string): Promise<KeyIndex | undefined> {
@@ -220,7 +274,11 @@ export class FileIncidentStore implements IncidentStore {
     }
     if (change.line !== undefined) c.lines.push(change.line);
     if (change.messageId !== undefined) c.ids.push(change.messageId);
-    if (change.state) c.state = change.state;
+    if (change.state) {
+      c.state = change.state;
+      // The newest state is in this write: no later one is owed for it.
+      if (this.#states.get(incidentId) === change.state) this.#dirty.delete(incidentId);
+    }
     if (!this.#writing.has(incidentId)) void this.#writeCommits(incidentId);
     return c.done;
   }
@@ -269,6 +327,7 @@ export class FileIncidentStore implements IncidentStore {
     }
     const lines = parseNdjson(storedEventSchema, text, path);
     const seen: SeenIds = { ids: new Set(lines.values.map((e) => e.messageId)), tornTail: lines.tornTail };
+    for (const e of lines.values) noteEventTime(seen, Date.parse(e.at));
     this.#seen.set(incidentId, seen);
     while (this.#seen.size > this.#cacheSize) {
       const oldest = this.#seen.keys().next().value;
@@ -285,6 +344,7 @@ export class FileIncidentStore implements IncidentStore {
     await appendFile(this.eventsPath(incidentId), `${JSON.stringify(event)}\n`, { mode: 0o600 });
     seen.tornTail = false;
     seen.ids.add(event.messageId);
+    noteEventTime(seen, Date.parse(event.at));
     return seen;
   }
 
@@ -349,9 +409,10 @@ export class FileIncidentStore implements IncidentStore {
       // gathered for its incident, and returned once on disk.
       const incidentId = target.incidentId;
       const seen = await this.#seenIds(incidentId);
-      const line = `${JSON.stringify(toStoredEvent(at, messageId, event))}\n`;
+      const line = `${storedEventLine(at, messageId, event)}\n`;
       const s = this.#states.get(incidentId) ?? target;
       seen.ids.add(messageId);
+      noteEventTime(seen, at.getTime());
       const iso = at.toISOString();
       const incident: IncidentState = {
         ...s,
@@ -362,7 +423,9 @@ export class FileIncidentStore implements IncidentStore {
         updatedAt: this.#now().toISOString(),
       };
       this.#remember(incident);
-      const written = this.#commit(incidentId, { line, messageId, state: incident });
+      // The line is the repeat's record; the state follows (flush), unless a write of it is due anyway.
+      this.#markDirty(incidentId);
+      const written = this.#commit(incidentId, { line, messageId });
       return { result: { outcome: 'repeat', incident, count: incident.count }, written };
     });
     if ('written' in observed) {
@@ -414,4 +477,22 @@ export class FileIncidentStore implements IncidentStore {
     }
     return parseNdjson(storedEventSchema, text, path).values;
   }
+}
+
+function noteEventTime(seen: SeenIds, at: number): void {
+  if (!Number.isFinite(at)) return;
+  if (seen.firstAt === undefined || at < seen.firstAt) seen.firstAt = at;
+  if (seen.lastAt === undefined || at > seen.lastAt) seen.lastAt = at;
+}
+
+/**
+ * A state read from disk, brought up to its events file (repeats whose state write had not happened
+ * when the process stopped): the same object when nothing was missing.
+ */
+function reconcile(state: IncidentState, seen: SeenIds): IncidentState {
+  const count = Math.max(state.count, seen.ids.size);
+  const first = seen.firstAt !== undefined && seen.firstAt < Date.parse(state.firstSeen) ? new Date(seen.firstAt).toISOString() : state.firstSeen;
+  const last = seen.lastAt !== undefined && seen.lastAt > Date.parse(state.lastSeen) ? new Date(seen.lastAt).toISOString() : state.lastSeen;
+  if (count === state.count && first === state.firstSeen && last === state.lastSeen) return state;
+  return { ...state, count, firstSeen: first, lastSeen: last };
 }

@@ -147,6 +147,21 @@ export function toStoredEvent(at: Date, messageId: string, event: unknown): Stor
   return { at: at.toISOString(), messageId, truncated: { bytes, sha256: createHash('sha256').update(buffer).digest('hex'), prefix } };
 }
 
+/**
+ * `toStoredEvent` as its NDJSON line (no newline): the same text as `JSON.stringify(toStoredEvent(…))`,
+ * with an event kept whole serialized once instead of three times (a storm's repeats are stored too).
+ */
+export function storedEventLine(at: Date, messageId: string, event: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(event);
+  } catch {
+    json = undefined;
+  }
+  if (json === undefined || Buffer.byteLength(json, 'utf8') > MAX_STORED_EVENT_BYTES) return JSON.stringify(toStoredEvent(at, messageId, event));
+  return `{"at":${JSON.stringify(at.toISOString())},"messageId":${JSON.stringify(messageId)},"event":${json}}`;
+}
+
 /** Whether `at` falls in the incident's window (before windowStart + windowMs; earlier events count too). */
 export function isWithinWindow(incident: IncidentState, at: Date): boolean {
   return at.getTime() < Date.parse(incident.windowStart) + incident.windowMs;

@@ -213,6 +213,52 @@ describe('FileIncidentStore', () => {
     expect(await restarted.observe(obs('m-7', 3))).toMatchObject({ outcome: 'duplicate-delivery' });
   });
 
+  it("writes a repeat's event line at once and its state later: a store started before that write brings the state up to the events file", async () => {
+    const dir = await tempDir();
+    const store = new FileIncidentStore({ dir, fsync: false, now: () => at(0), stateFlushMs: 3_600_000 });
+    const { incident } = await store.observe(obs('m-1', 0));
+    await store.observe(obs('m-2', 40));
+    await store.observe(obs('m-3', 20));
+    const onDisk = JSON.parse(await readFile(store.statePath(incident.incidentId), 'utf8')) as { count: number };
+    expect(onDisk.count).toBe(1);
+
+    // As after a crash: the next process reads the state and its events file.
+    const { store: restarted } = await newStore(dir);
+    expect(await restarted.get(incident.incidentId)).toMatchObject({ count: 3, firstSeen: at(0).toISOString(), lastSeen: at(40).toISOString() });
+    expect(await restarted.observe(obs('m-4', 50))).toMatchObject({ outcome: 'repeat', count: 4 });
+    expect(await restarted.observe(obs('m-2', 40))).toMatchObject({ outcome: 'duplicate-delivery' });
+  });
+
+  it("flush writes the states repeats changed; a status change writes the repeats' count with it", async () => {
+    const dir = await tempDir();
+    const store = new FileIncidentStore({ dir, fsync: false, now: () => at(0), stateFlushMs: 3_600_000 });
+    const { incident: a } = await store.observe(obs('a-1', 0));
+    const { incident: b } = await store.observe(obs('b-1', 0, { dedupeKey: 'falco:other' }));
+    await store.observe(obs('a-2', 5));
+    await store.observe(obs('b-2', 5, { dedupeKey: 'falco:other' }));
+    const stored = async (id: string) => JSON.parse(await readFile(store.statePath(id), 'utf8')) as { count: number; status: string };
+
+    await store.setStatus(a.incidentId, 'awaiting-approval');
+    expect(await stored(a.incidentId)).toMatchObject({ count: 2, status: 'awaiting-approval' });
+    expect((await stored(b.incidentId)).count).toBe(1);
+    await store.flush();
+    expect((await stored(b.incidentId)).count).toBe(2);
+  });
+
+  it('writes the states repeats changed by itself after stateFlushMs', async () => {
+    const dir = await tempDir();
+    const store = new FileIncidentStore({ dir, fsync: false, now: () => at(0), stateFlushMs: 20 });
+    const { incident } = await store.observe(obs('m-1', 0));
+    await store.observe(obs('m-2', 1));
+    const deadline = Date.now() + 5000;
+    let count = 1;
+    while (count !== 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+      count = (JSON.parse(await readFile(store.statePath(incident.incidentId), 'utf8')) as { count: number }).count;
+    }
+    expect(count).toBe(2);
+  });
+
   it('a corrupt event line is an error naming file and line; a torn last line is ignored and the next event starts clean', async () => {
     const { dir, store } = await newStore();
     const { incident } = await store.observe(obs('m-1', 0));
