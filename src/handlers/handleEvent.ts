@@ -129,7 +129,9 @@ export async function handleEvent(event: unknown, meta: EventMeta, ctx: HandlerC
     ctx.metrics.messagesHandled.inc({ kind: 'event', outcome: 'repeat' });
     // The message shows the count: the incident's, or the report's once it replaced it.
     ctx.outbox.touchIncident(incident.incidentId);
-    ilog.info('repeat counted on the open incident', { count: observed.count, dedupeKey });
+    // At debug: a storm's repeats would be most of the log (and of the intake's CPU); the incident's
+    // events file keeps every one, the message shows the count, and the metric counts them.
+    ilog.debug('repeat counted on the open incident', { count: observed.count, dedupeKey });
     // The first event's handling may have died after the incident was recorded and before its
     // playbook started or its message was recorded; a repeat (a replay from the DLQ carries a new
     // message id) then finishes it: starting is idempotent (the execution's name), so is recording.
