@@ -196,8 +196,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
         clearInterval(sweeper);
         clearInterval(blockSweeper);
         if (rangesRefresher) clearInterval(rangesRefresher);
-        await Promise.all(intakes.map(({ intake }) => intake.stop()));
-        await starts.stop();
+        // The starter stops with the intakes, not after them: a start requested meanwhile stays
+        // recorded for the next run, and none is begun while the intakes wait out their grace.
+        await Promise.all([...intakes.map(({ intake }) => intake.stop()), starts.stop()]);
         await outbox.stop();
         // States only repeats changed since their last write (their event lines are on disk already).
         await incidents.flush().catch((err: unknown) => logger.warn('writing incident states at stop failed; they are rebuilt from their events files at start', { reason: describeError(err) }));

@@ -30,6 +30,12 @@ const graceMsOf = (o: SqsIntakeOptions) => o.stopGraceMs ?? 1000;
 const RECEIVERS = 2;
 /** Deletes wait this long for company before DeleteMessageBatch goes out (up to 10 a request). */
 const DELETE_LINGER_MS = 5;
+/**
+ * After the grace, how long a stop waits for its last deletes and releases: one not answered by then
+ * only means a message comes back (handlers are idempotent), and SIGTERM must end well inside
+ * Kubernetes' 30 s (the queue's endpoint is slowest exactly when the bot is busiest).
+ */
+const STOP_CALLS_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
 
 interface InFlight {
@@ -259,8 +265,11 @@ export function createSqsIntake(sqs: SQSClient, options: SqsIntakeOptions): Inta
       }
       if (heartbeat) clearInterval(heartbeat);
       flushDeletes();
-      await Promise.all([...deleting]);
-      if (inFlight.size > 0) await releaseUnfinished(graceMsOf(options));
+      const last = Promise.all([...deleting, inFlight.size > 0 ? releaseUnfinished(graceMsOf(options)) : undefined]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([last.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_CALLS_MS)))]);
+      clearTimeout(timer);
+      if (late) log.warn('stopped before SQS answered the last deletes or releases; those messages come back and are handled again (idempotently)', { waitedMs: STOP_CALLS_MS });
     },
     isRunning() {
       return running;

@@ -1,5 +1,7 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { destroyAwsClients } from '../../../src/aws/clients.js';
 import { createSqsIntake } from '../../../src/bot/intake/sqsIntake.js';
@@ -186,5 +188,47 @@ describe('SQS intake', () => {
     // Visible again at once (not after its 60 s visibility timeout).
     const attrs = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0)).toBe(1);
+  });
+
+  it('a stop does not wait on SQS either: releases that are not answered are given up after a second', async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
+    await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'long step' }));
+    // moto answers everything: a proxy in front of it that never answers visibility changes plays
+    // an endpoint too busy to answer while the bot stops.
+    const moto = new URL(motoSettings().endpoint!);
+    const held: { destroy(): void }[] = [];
+    const proxy = createServer((req, res) => {
+      if (String(req.headers['x-amz-target']).endsWith('.ChangeMessageVisibilityBatch')) {
+        held.push(res.socket!);
+        return;
+      }
+      const upstream = request({ host: moto.hostname, port: moto.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const sqs = new SQSClient({ ...motoSettings(), endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, useQueueUrlAsEndpoint: false });
+    try {
+      const { logger, lines } = capturingLogger();
+      const intake = createSqsIntake(sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 60, waitSeconds: 1, stopGraceMs: 300, logger });
+      let taken = false;
+      intake.start(async () => {
+        taken = true;
+        await new Promise((r) => setTimeout(r, 8_000));
+        return 'done';
+      });
+      await waitFor(async () => (taken ? true : undefined), { what: 'the message taken' });
+      const asked = Date.now();
+      await intake.stop();
+      expect(Date.now() - asked).toBeLessThan(2_500);
+      expect(held.length).toBeGreaterThan(0);
+      expect(lines.some((l) => String(l.message).startsWith('stopped before SQS answered the last deletes or releases'))).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+      sqs.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
