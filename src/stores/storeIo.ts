@@ -87,7 +87,7 @@ async function writeTemp(path: string, data: string, fsync: boolean): Promise<st
   return tmp;
 }
 
-async function syncDir(dir: string): Promise<void> {
+async function fsyncDir(dir: string): Promise<void> {
   try {
     const handle = await open(dir, 'r');
     try {
@@ -98,6 +98,40 @@ async function syncDir(dir: string): Promise<void> {
   } catch {
     // Some filesystems refuse fsync on a directory; the rename is still atomic.
   }
+}
+
+/**
+ * Per directory with an fsync under way: the callers that arrived since it started (they wait for
+ * the next). Process-wide, as the directories are: every store's writes share it.
+ */
+const dirSyncs = new Map<string, { queued: (() => void)[] }>();
+
+/**
+ * Makes the renames done in `dir` so far durable, group-committed: one fsync covers every entry
+ * changed before it starts, so a caller arriving while one is under way waits for the next one
+ * (which starts after its rename), shared with everyone else arriving meanwhile. A store writing
+ * many files of one directory at once (a storm's new incidents) pays one directory fsync per
+ * gathering, not per file. Never rejects (fsyncDir does not).
+ */
+export function syncDir(dir: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const under = dirSyncs.get(dir);
+    if (under) {
+      under.queued.push(resolve);
+      return;
+    }
+    const state = { queued: [] as (() => void)[] };
+    dirSyncs.set(dir, state);
+    void (async () => {
+      for (let batch = [resolve]; batch.length > 0; ) {
+        await fsyncDir(dir);
+        for (const done of batch) done();
+        batch = state.queued;
+        state.queued = [];
+      }
+      dirSyncs.delete(dir);
+    })();
+  });
 }
 
 export interface WriteOptions {
