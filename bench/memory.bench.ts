@@ -17,7 +17,8 @@
  * --modules (also: the packages and sentinel modules the idle bot has loaded, recorded by
  * test/support/moduleRecorder/recordModules.mjs; its resolve hook costs a little memory of its own),
  * --malloc-env MALLOC_NAME=VALUE (repeatable; glibc malloc's environment for the bot, e.g.
- * MALLOC_ARENA_MAX=2), --ranges (only this, no bot: what the bundled AWS ranges cost alone, from the build, in fresh
+ * MALLOC_ARENA_MAX=2, on top of the image's own `ENV MALLOC_…` lines), --malloc-defaults (without the
+ * image's malloc tunables: glibc's defaults), --ranges (only this, no bot: what the bundled AWS ranges cost alone, from the build, in fresh
  * processes: the heap the index keeps after a full GC, JavaScript heap and typed arrays, and what
  * building it allocates at every start).
  */
@@ -33,6 +34,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-s
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../src/aws/clients.js';
 import { loadStateMachineDefinitions } from '../src/provision/loadStateMachines.js';
 import { packageRoot } from '../src/util/packageRoot.js';
+import { readImageEnv } from './imageEnv.js';
 import { startFakeDiscord } from '../test/support/fakeDiscord/index.js';
 import { startFakeKube } from '../test/support/fakeKube/index.js';
 import { ensureMotoVenv } from '../test/support/moto/ensureMotoVenv.js';
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'node-options': { type: 'string' },
     'malloc-env': { type: 'string', multiple: true, default: [] },
+    'malloc-defaults': { type: 'boolean', default: false },
     modules: { type: 'boolean', default: false },
     ranges: { type: 'boolean', default: false },
   },
@@ -62,10 +65,9 @@ const log = (line: string) => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };
 
-/** The image's NODE_OPTIONS (the Dockerfile's `ENV NODE_OPTIONS=` line), so that the bot runs as the image runs it; '' when none. */
-function imageNodeOptions(): string {
-  return /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]?.trim() ?? '';
-}
+/** The image's NODE_OPTIONS and malloc tunables (the Dockerfile's ENV lines), so that the bot runs as the image runs it. */
+const IMAGE_ENV = readImageEnv(join(ROOT, 'Dockerfile'));
+const imageNodeOptions = (): string => IMAGE_ENV.nodeOptions;
 
 /** RSS in bytes of a running process (Linux /proc, else ps). */
 function rssOf(pid: number): number {
@@ -272,6 +274,7 @@ async function main(): Promise<void> {
     const modulesFile = join(dataDir, 'modules.txt');
     const nodeOptions = [values['node-options'] ?? imageNodeOptions(), values.modules ? `--import=${join(ROOT, 'test', 'support', 'moduleRecorder', 'recordModules.mjs')}` : ''].filter(Boolean).join(' ');
     if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
+    if (!values['malloc-defaults']) Object.assign(env, IMAGE_ENV.malloc);
     for (const kv of values['malloc-env'] ?? []) {
       const m = /^(MALLOC_[A-Z_]+_?)=(\S+)$/.exec(kv);
       if (!m) throw new Error(`--malloc-env takes MALLOC_NAME=VALUE (glibc's malloc tunables), not ${JSON.stringify(kv)}`);
@@ -306,6 +309,7 @@ async function main(): Promise<void> {
       seconds,
       warmup,
       nodeOptions: values['node-options'] ?? imageNodeOptions(),
+      malloc: Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('MALLOC_'))),
       botRssMb: { median: round(mb(botRss.median)), min: round(mb(botRss.min)), max: round(mb(botRss.max)) },
       botWarmupPeakMb: round(mb(warmupPeak)),
       baselineRssMb: { median: round(mb(base.median)), min: round(mb(base.min)), max: round(mb(base.max)) },
@@ -319,7 +323,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {
       log('');
-      log(`node ${result.node} ${result.platform}, the bot's NODE_OPTIONS: ${result.nodeOptions || '(none)'}`);
+      log(`node ${result.node} ${result.platform}, the bot's NODE_OPTIONS: ${result.nodeOptions || '(none)'}; malloc: ${Object.entries(result.malloc).map(([k, v]) => `${k}=${v}`).join(' ') || "glibc's defaults"}`);
       log(`bot idle RSS        median ${fmt(result.botRssMb.median)}  (min ${fmt(result.botRssMb.min)}, max ${fmt(result.botRssMb.max)})  target < 120 MB`);
       log(`bot RSS in warm-up  highest ${fmt(result.botWarmupPeakMb)} (the first ${warmup} s after ready)`);
       log(`plain node RSS      median ${fmt(result.baselineRssMb.median)}  (min ${fmt(result.baselineRssMb.min)}, max ${fmt(result.baselineRssMb.max)})`);

@@ -44,6 +44,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../src/aws/clients.js';
 import { loadStateMachineDefinitions } from '../src/provision/loadStateMachines.js';
 import { packageRoot } from '../src/util/packageRoot.js';
+import { readImageEnv } from './imageEnv.js';
 import { ensureElasticMq } from '../test/support/elasticmq/ensureElasticMq.js';
 import { startElasticMq } from '../test/support/elasticmq/startElasticMq.js';
 import { startFakeDiscord } from '../test/support/fakeDiscord/index.js';
@@ -75,20 +76,17 @@ const SETTLE_MS = Number(values['settle-seconds']) * 1000;
 if (![TOTAL, DISTINCT, REPEATED, SETTLE_MS].every((n) => Number.isInteger(n) && n >= 0) || TOTAL < 1) throw new Error('--events, --distinct, --repeated and --settle-seconds take whole numbers');
 
 /**
- * The bot's NODE_OPTIONS: --node-options, or else the image's own (the Dockerfile's `ENV NODE_OPTIONS=`),
- * so the bot runs with the V8 flags it ships with.
+ * The bot's NODE_OPTIONS and malloc tunables: the image's own (the Dockerfile's `ENV` lines, bench/imageEnv.ts),
+ * so the bot runs as it ships; --node-options replaces the first, --bot-env MALLOC_…=… one of the second.
  */
-function imageNodeOptions(): string {
-  const m = /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(packageRoot(), 'Dockerfile'), 'utf8'));
-  return m ? m[1]!.trim().replace(/^"(.*)"$/, '$1') : '';
-}
-const NODE_OPTIONS = values['node-options'] ?? imageNodeOptions();
+const IMAGE_ENV = readImageEnv();
+const NODE_OPTIONS = values['node-options'] ?? IMAGE_ENV.nodeOptions;
 
 /** --bot-env NAME=VALUE (repeatable): a setting of the bot's for this run, e.g. SENTINEL_SQS_CONCURRENCY=32. */
 const botEnv = Object.fromEntries(
   (values['bot-env'] ?? []).map((kv) => {
     const at = kv.indexOf('=');
-    if (at < 1 || !/^(SENTINEL_[A-Z0-9_]+|MALLOC_ARENA_MAX)$/.test(kv.slice(0, at))) throw new Error(`--bot-env takes SENTINEL_NAME=VALUE (or MALLOC_ARENA_MAX=N), not ${JSON.stringify(kv)}`);
+    if (at < 1 || !/^(SENTINEL_[A-Z0-9_]+|MALLOC_[A-Z_]+_?)$/.test(kv.slice(0, at))) throw new Error(`--bot-env takes SENTINEL_NAME=VALUE (or a glibc malloc tunable, MALLOC_NAME=VALUE), not ${JSON.stringify(kv)}`);
     return [kv.slice(0, at), kv.slice(at + 1)];
   }),
 );
@@ -399,6 +397,7 @@ async function main(): Promise<void> {
       SENTINEL_KUBECONFIG: kubeconfigPath,
       SENTINEL_AWS_IP_RANGES_REFRESH_MINUTES: '0',
       ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}),
+      ...IMAGE_ENV.malloc,
       ...botEnv,
     };
     log('starting the bot (node bin/sentinel start)');
@@ -544,7 +543,7 @@ async function main(): Promise<void> {
       platform: `${process.platform}-${process.arch}`,
       elasticMq: elasticMq.version,
       storm: { events: TOTAL, incidents, routes: plan.routes, repeatsEach: plan.repeatsEach },
-      botSettings: { ...botEnv, ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}) },
+      botSettings: { ...IMAGE_ENV.malloc, ...botEnv, ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}) },
       intake: {
         botSeconds: s(drainSeconds),
         botEventsPerSecond: Math.round(botPerSecond),
@@ -602,7 +601,7 @@ async function main(): Promise<void> {
     log('');
     log(`node ${r.node} ${r.platform}, ElasticMQ ${r.elasticMq}`);
     log(`storm                 ${TOTAL} events, ${incidents} incidents (${plan.repeatsEach} events each for ${REPEATED} of them)`);
-    if (Object.keys(botEnv).length > 0 || NODE_OPTIONS) log(`bot settings          ${JSON.stringify({ ...botEnv, ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}) })}`);
+    log(`bot settings          ${JSON.stringify(r.botSettings)}`);
     log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after`);
     log(`                      ratio ${r.intake.ratio}× the faster plain loop (target ≥ 0.8×); the bot used ${r.intake.botCpuSeconds} s of CPU`);
     log(`StartExecution        ${lat(r.intake.startExecution)} on moto during the drain`);

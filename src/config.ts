@@ -164,6 +164,11 @@ export const SETTINGS = {
     expects: 'bearer token /metrics requires (Authorization: Bearer <token>); unset, /metrics answers loopback clients only',
   },
   SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages asked for in one SQS receive (1-10)', default: '10' },
+  SENTINEL_STARTUP_GC_SECONDS: {
+    schema: z.coerce.number().int().min(0).max(3600),
+    expects: "seconds after start-up when one memory-reducing collection gives back what start-up left (0: never; V8's own reducer does it later)",
+    default: '20',
+  },
   SENTINEL_SQS_CONCURRENCY: { schema: z.coerce.number().int().min(1).max(1000), expects: 'messages of one queue handled at once (1-1000)', default: '100' },
   SENTINEL_SQS_VISIBILITY_SECONDS: { schema: z.coerce.number().int().min(10).max(43_200), expects: 'visibility timeout kept on a message while it is handled', default: '60' },
   SENTINEL_SQS_WAIT_SECONDS: { schema: z.coerce.number().int().min(0).max(20), expects: 'SQS long-poll wait (0-20 s)', default: '20' },
@@ -321,6 +326,8 @@ export interface BotSettings {
   readonly httpHost: string;
   /** Bearer token for /metrics; undefined: loopback clients only. A secret (secretValues). */
   readonly metricsToken: string | undefined;
+  /** Seconds after start-up when releaseStartupMemory runs once; 0: never. */
+  readonly startupGcSeconds: number;
   readonly sqs: { readonly batchSize: number; readonly concurrency: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
   /** The event webhook (Falcosidekick's webhook output) and its local backlog under `<dataDir>/intake`. */
   readonly webhook: WebhookSettings;
@@ -447,6 +454,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       metricsToken: v.SENTINEL_METRICS_TOKEN,
+      startupGcSeconds: v.SENTINEL_STARTUP_GC_SECONDS ?? 20,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, concurrency: v.SENTINEL_SQS_CONCURRENCY ?? 100, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
       webhook: {
         host: v.SENTINEL_WEBHOOK_HOST ?? '0.0.0.0',

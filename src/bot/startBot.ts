@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { secretValues, type Config } from '../config.js';
 import { describeError } from '../errors.js';
+import { releaseStartupMemory } from './ops/releaseStartupMemory.js';
 import type { Logger } from '../logger.js';
 import { lazyKubeClients, type KubeClients } from '../kube/clients.js';
 import { actionRegistry } from '../pipeline/actions/registry.js';
@@ -165,10 +166,24 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   sweepBlocks();
   const blockSweeper = setInterval(sweepBlocks, config.bot.blockSweepSeconds * 1000);
   blockSweeper.unref();
-  const refreshRanges = () => void awsRanges.refresh(config.bot.awsIpRanges.url).catch((err: unknown) => logger.warn('AWS ranges refresh failed', { reason: describeError(err) }));
-  const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(refreshRanges, config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
+  const refreshRanges = () => awsRanges.refresh(config.bot.awsIpRanges.url).then(
+    () => undefined,
+    (err: unknown) => logger.warn('AWS ranges refresh failed', { reason: describeError(err) }),
+  );
+  const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(() => void refreshRanges(), config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
   rangesRefresher?.unref();
-  if (rangesRefresher) refreshRanges();
+  const firstRefresh = rangesRefresher ? refreshRanges() : Promise.resolve();
+  // Start-up's garbage (modules, the ranges indexes) given back once, after the first refresh.
+  const startupGc =
+    config.bot.startupGcSeconds > 0
+      ? setTimeout(() => {
+          void firstRefresh.then(() => {
+            const released = releaseStartupMemory();
+            if (released) logger.debug('start-up memory released', { rssMb: [released.rssBefore, released.rssAfter].map((b) => Math.round(b / 1e5) / 10), heapMb: [released.heapBefore, released.heapAfter].map((b) => Math.round(b / 1e5) / 10), pauseMs: Math.round(released.pauseMs) });
+          });
+        }, config.bot.startupGcSeconds * 1000)
+      : undefined;
+  startupGc?.unref();
 
   const ops = await startOpsServer({
     host: config.bot.httpHost,
@@ -195,6 +210,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       stopping ??= (async () => {
         clearInterval(sweeper);
         clearInterval(blockSweeper);
+        clearTimeout(startupGc);
         if (rangesRefresher) clearInterval(rangesRefresher);
         // The starter stops with the intakes, not after them: a start requested meanwhile stays
         // recorded for the next run, and none is begun while the intakes wait out their grace.
