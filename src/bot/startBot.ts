@@ -6,6 +6,7 @@ import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { secretValues, type Config } from '../config.js';
 import { describeError } from '../errors.js';
 import { releaseStartupMemory } from './ops/releaseStartupMemory.js';
+import { whenEventLoopQuiet } from './ops/whenEventLoopQuiet.js';
 import type { Logger } from '../logger.js';
 import { lazyKubeClients, type KubeClients } from '../kube/clients.js';
 import { actionRegistry } from '../pipeline/actions/registry.js';
@@ -173,17 +174,22 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(() => void refreshRanges(), config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
   rangesRefresher?.unref();
   const firstRefresh = rangesRefresher ? refreshRanges() : Promise.resolve();
-  // Start-up's garbage (modules, the ranges indexes) given back once, after the first refresh.
-  const startupGc =
-    config.bot.startupGcSeconds > 0
-      ? setTimeout(() => {
-          void firstRefresh.then(() => {
-            const released = releaseStartupMemory();
-            if (released) logger.debug('start-up memory released', { rssMb: [released.rssBefore, released.rssAfter].map((b) => Math.round(b / 1e5) / 10), heapMb: [released.heapBefore, released.heapAfter].map((b) => Math.round(b / 1e5) / 10), pauseMs: Math.round(released.pauseMs) });
-          });
-        }, config.bot.startupGcSeconds * 1000)
-      : undefined;
-  startupGc?.unref();
+  // Start-up's garbage (modules, the ranges indexes) given back once, after the first refresh,
+  // when the bot is quiet: its pause never lands in a storm (V8's reducer acts if it never is).
+  let startupGc: NodeJS.Timeout | undefined;
+  if (config.bot.startupGcSeconds > 0) {
+    const whenQuiet = whenEventLoopQuiet({ everyMs: 5000, giveUpAfterMs: 600_000 });
+    startupGc = setTimeout(() => {
+      void firstRefresh.then(() =>
+        whenQuiet.wait((t) => (startupGc = t)).then((quiet) => {
+          if (!quiet) return;
+          const released = releaseStartupMemory();
+          if (released) logger.debug('start-up memory released', { rssMb: [released.rssBefore, released.rssAfter].map((b) => Math.round(b / 1e5) / 10), heapMb: [released.heapBefore, released.heapAfter].map((b) => Math.round(b / 1e5) / 10), pauseMs: Math.round(released.pauseMs) });
+        }),
+      );
+    }, config.bot.startupGcSeconds * 1000);
+    startupGc.unref();
+  }
 
   const ops = await startOpsServer({
     host: config.bot.httpHost,
