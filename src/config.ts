@@ -164,6 +164,11 @@ export const SETTINGS = {
     expects: 'bearer token /metrics requires (Authorization: Bearer <token>); unset, /metrics answers loopback clients only',
   },
   SENTINEL_SQS_BATCH_SIZE: { schema: z.coerce.number().int().min(1).max(10), expects: 'messages asked for in one SQS receive (1-10)', default: '10' },
+  SENTINEL_HEAP_GROWING_PERCENT: {
+    schema: z.coerce.number().int().min(0).max(1000),
+    expects: "how far V8's heap may grow past what is live, in percent (0: V8's own factor)",
+    default: '50',
+  },
   SENTINEL_STARTUP_GC_SECONDS: {
     schema: z.coerce.number().int().min(0).max(3600),
     expects: "seconds after start-up when one memory-reducing collection gives back what start-up left (0: never; V8's own reducer does it later)",
@@ -326,6 +331,8 @@ export interface BotSettings {
   readonly httpHost: string;
   /** Bearer token for /metrics; undefined: loopback clients only. A secret (secretValues). */
   readonly metricsToken: string | undefined;
+  /** V8's heap growth past the live heap, percent (boundHeapGrowth); 0: V8's own. */
+  readonly heapGrowingPercent: number;
   /** Seconds after start-up when releaseStartupMemory runs once; 0: never. */
   readonly startupGcSeconds: number;
   readonly sqs: { readonly batchSize: number; readonly concurrency: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
@@ -454,6 +461,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       metricsToken: v.SENTINEL_METRICS_TOKEN,
+      heapGrowingPercent: v.SENTINEL_HEAP_GROWING_PERCENT ?? 50,
       startupGcSeconds: v.SENTINEL_STARTUP_GC_SECONDS ?? 20,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, concurrency: v.SENTINEL_SQS_CONCURRENCY ?? 100, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
       webhook: {

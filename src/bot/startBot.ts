@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { secretValues, type Config } from '../config.js';
 import { describeError } from '../errors.js';
-import { releaseStartupMemory } from './ops/releaseStartupMemory.js';
+import { boundHeapGrowth } from './ops/boundHeapGrowth.js';
+import { releaseStartupMemory, type ReleasedMemory } from './ops/releaseStartupMemory.js';
 import { whenEventLoopQuiet } from './ops/whenEventLoopQuiet.js';
 import type { Logger } from '../logger.js';
 import { lazyKubeClients, type KubeClients } from '../kube/clients.js';
@@ -68,6 +69,7 @@ function kubeClients(config: Config, logger: Logger): KubeClients | undefined {
  * starts the Discord client, the intakes, the sweepers and the health/metrics server.
  */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
+  if (config.bot.heapGrowingPercent > 0) boundHeapGrowth(config.bot.heapGrowingPercent);
   const mode = selectRunMode(config);
   const actions = actionRegistry();
   // A misspelt id would silently leave that action to one person: stop before anything starts.
@@ -151,6 +153,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await outbox.start();
   await starts.start();
 
+  // What loading and indexing left is given back before the first message (a storm may be waiting
+  // on the queue): one pause here, at start-up, and the heap a storm grows starts from its floor.
+  if (config.bot.startupGcSeconds > 0) logReleased(logger, 'start-up memory released before taking messages', releaseStartupMemory());
   for (const { intake } of intakes) intake.start((message) => dispatchMessage(message, context));
   logger.info('taking messages', { mode: backend.mode, intakes: intakes.map((i) => i.name), ...backend.describe });
 
@@ -183,8 +188,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       void firstRefresh.then(() =>
         whenQuiet.wait((t) => (startupGc = t)).then((quiet) => {
           if (!quiet) return;
-          const released = releaseStartupMemory();
-          if (released) logger.debug('start-up memory released', { rssMb: [released.rssBefore, released.rssAfter].map((b) => Math.round(b / 1e5) / 10), heapMb: [released.heapBefore, released.heapAfter].map((b) => Math.round(b / 1e5) / 10), pauseMs: Math.round(released.pauseMs) });
+          logReleased(logger, 'start-up memory released', releaseStartupMemory());
         }),
       );
     }, config.bot.startupGcSeconds * 1000);
@@ -232,4 +236,10 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       return stopping;
     },
   };
+}
+
+function logReleased(logger: Logger, message: string, released: ReleasedMemory | undefined): void {
+  if (!released) return;
+  const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
+  logger.debug(message, { rssMb: [mb(released.rssBefore), mb(released.rssAfter)], heapMb: [mb(released.heapBefore), mb(released.heapAfter)], pauseMs: Math.round(released.pauseMs) });
 }
