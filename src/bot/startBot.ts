@@ -155,7 +155,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
 
   // What loading and indexing left is given back before the first message (a storm may be waiting
   // on the queue): one pause here, at start-up, and the heap a storm grows starts from its floor.
-  if (config.bot.startupGcSeconds > 0) logReleased(logger, 'start-up memory released before taking messages', releaseStartupMemory());
+  if (config.bot.startupGcSeconds > 0) logReleased(logger, 'start-up memory released before the first message', releaseStartupMemory());
   for (const { intake } of intakes) intake.start((message) => dispatchMessage(message, context));
   logger.info('taking messages', { mode: backend.mode, intakes: intakes.map((i) => i.name), ...backend.describe });
 

@@ -164,6 +164,8 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
     async close() {
       await starts.stop();
       await outbox.stop(0);
+      // The states repeats changed are written now, not by the store's timer while the directory is removed.
+      await incidents.flush();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -7,7 +7,10 @@ import { MAX_STORED_EVENT_BYTES, incidentIdFor, type ObserveInput } from '../../
 import { NotFoundError, ValidationError } from '../../src/errors.js';
 
 const dirs: string[] = [];
+const stores: FileIncidentStore[] = [];
 afterAll(async () => {
+  // States repeats changed are written now, not by a store's timer while the directories are removed.
+  await Promise.all(stores.map((s) => s.flush()));
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
@@ -27,7 +30,9 @@ function obs(messageId: string, seconds: number, overrides: Partial<ObserveInput
 
 async function newStore(dir?: string) {
   const d = dir ?? (await tempDir());
-  return { dir: d, store: new FileIncidentStore({ dir: d, fsync: false, now: () => at(0) }) };
+  const store = new FileIncidentStore({ dir: d, fsync: false, now: () => at(0) });
+  stores.push(store);
+  return { dir: d, store };
 }
 
 describe('FileIncidentStore', () => {

@@ -38,6 +38,8 @@ beforeAll(async () => {
   await ready;
 });
 
+let incidentStore: FileIncidentStore | undefined;
+
 afterAll(async () => {
   await client?.destroy();
   await fake?.close();
@@ -46,6 +48,9 @@ afterAll(async () => {
 afterEach(async () => {
   await outbox?.stop(0);
   outbox = undefined;
+  // Written now, not by the store's timer while the directory is removed.
+  await incidentStore?.flush();
+  incidentStore = undefined;
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -53,6 +58,7 @@ async function start(options: { budget?: number; windowMs?: number; approvalRese
   dir = await mkdtemp(join(tmpdir(), 'sentinel-outbox-'));
   const logger = createLogger({ format: 'json', level: 'debug', stream: new Writable({ write: (c, _e, done) => (lines.push(...String(c).split('\n').filter(Boolean)), done()) }) });
   const incidents = new FileIncidentStore({ dir: join(dir, 'incidents') });
+  incidentStore = incidents;
   const channelId = fake.channel('alerts').id;
   outbox = createDiscordOutbox({
     dir: join(dir, 'outbox'),
