@@ -180,10 +180,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   rangesRefresher?.unref();
   const firstRefresh = rangesRefresher ? refreshRanges() : Promise.resolve();
   // Start-up's garbage (modules, the ranges indexes) given back once, after the first refresh,
-  // when the bot is quiet: its pause never lands in a storm (V8's reducer acts if it never is).
+  // if the bot is quiet then: its pause never lands in a storm, and after one the heap is the
+  // storm's, not start-up's (compacting it would add its own peak; V8's reducer sees to it).
   let startupGc: NodeJS.Timeout | undefined;
   if (config.bot.startupGcSeconds > 0) {
-    const whenQuiet = whenEventLoopQuiet({ everyMs: 5000, giveUpAfterMs: 600_000 });
+    const whenQuiet = whenEventLoopQuiet({ everyMs: 5000, giveUpAfterMs: 0 });
     startupGc = setTimeout(() => {
       void firstRefresh.then(() =>
         whenQuiet.wait((t) => (startupGc = t)).then((quiet) => {

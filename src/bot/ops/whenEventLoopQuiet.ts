@@ -5,7 +5,7 @@ export interface QuietOptions {
   everyMs: number;
   /** Below this share of the interval busy, the process counts as quiet; default 0.2. */
   threshold?: number;
-  /** After this long without a quiet interval, `wait` resolves false. */
+  /** After this long without a quiet interval, `wait` resolves false (0: the first interval decides). */
   giveUpAfterMs: number;
 }
 

@@ -22,6 +22,14 @@ describe('whenEventLoopQuiet', () => {
     await busy;
   });
 
+  it('with no time to wait, the first interval decides: busy is false at once', async () => {
+    const busy = busyFor(600);
+    const t0 = Date.now();
+    expect(await whenEventLoopQuiet({ everyMs: 100, giveUpAfterMs: 0 }).wait()).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(500);
+    await busy;
+  });
+
   it('answers true once a busy spell ends', async () => {
     const busy = busyFor(400);
     const t0 = Date.now();
