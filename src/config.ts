@@ -171,7 +171,7 @@ export const SETTINGS = {
   },
   SENTINEL_STARTUP_GC_SECONDS: {
     schema: z.coerce.number().int().min(0).max(3600),
-    expects: "seconds after start-up when one memory-reducing collection gives back what start-up left (0: never; V8's own reducer does it later)",
+    expects: "collections that give back what start-up left: one before the first message, and one this many seconds after start-up when the first AWS ranges refresh fetched a copy and the bot is quiet (0: neither; V8's own reducer does it later)",
     default: '20',
   },
   SENTINEL_SQS_CONCURRENCY: { schema: z.coerce.number().int().min(1).max(1000), expects: 'messages of one queue handled at once (1-1000)', default: '100' },
@@ -333,7 +333,7 @@ export interface BotSettings {
   readonly metricsToken: string | undefined;
   /** V8's heap growth past the live heap, percent (boundHeapGrowth); 0: V8's own. */
   readonly heapGrowingPercent: number;
-  /** Seconds after start-up when releaseStartupMemory runs once; 0: never. */
+  /** releaseStartupMemory before the first message, and this many seconds after start-up (after the first AWS ranges refresh, when quiet); 0: neither. */
   readonly startupGcSeconds: number;
   readonly sqs: { readonly batchSize: number; readonly concurrency: number; readonly visibilitySeconds: number; readonly waitSeconds: number };
   /** The event webhook (Falcosidekick's webhook output) and its local backlog under `<dataDir>/intake`. */

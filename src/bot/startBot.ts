@@ -178,20 +178,25 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   );
   const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(() => void refreshRanges(), config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
   rangesRefresher?.unref();
-  const firstRefresh = rangesRefresher ? refreshRanges() : Promise.resolve();
-  // Start-up's garbage (modules, the ranges indexes) given back once, after the first refresh,
-  // if the bot is quiet then: its pause never lands in a storm, and after one the heap is the
-  // storm's, not start-up's (compacting it would add its own peak; V8's reducer sees to it).
+  // Whether the first refresh fetched a copy (and so parsed and indexed one: start-up garbage).
+  const firstRefresh = rangesRefresher
+    ? awsRanges.refresh(config.bot.awsIpRanges.url).then(
+        (r) => r.outcome !== 'failed',
+        (err: unknown) => (logger.warn('AWS ranges refresh failed', { reason: describeError(err) }), false),
+      )
+    : Promise.resolve(false);
+  // What the first refresh left (the bot gave back the rest before its first message) is given
+  // back once, SENTINEL_STARTUP_GC_SECONDS after start-up, if the bot is quiet then: its pause
+  // never lands in a storm, and after one the heap is the storm's (compacting it would add a peak
+  // of its own; V8's reducer sees to it).
   let startupGc: NodeJS.Timeout | undefined;
   if (config.bot.startupGcSeconds > 0) {
     const whenQuiet = whenEventLoopQuiet({ everyMs: 5000, giveUpAfterMs: 0 });
     startupGc = setTimeout(() => {
-      void firstRefresh.then(() =>
-        whenQuiet.wait((t) => (startupGc = t)).then((quiet) => {
-          if (!quiet) return;
-          logReleased(logger, 'start-up memory released', releaseStartupMemory());
-        }),
-      );
+      void firstRefresh.then(async (fetched) => {
+        if (!fetched || !(await whenQuiet.wait((t) => (startupGc = t)))) return;
+        logReleased(logger, 'start-up memory released after the first AWS ranges refresh', releaseStartupMemory());
+      });
     }, config.bot.startupGcSeconds * 1000);
     startupGc.unref();
   }
