@@ -26,12 +26,13 @@ ENV NODE_ENV=production
 # for no more CPU (docs/benchmarks.md, Memory). A NODE_OPTIONS given at run time replaces this
 # one: keep --max-semi-space-size=2 in it.
 ENV NODE_OPTIONS=--max-semi-space-size=2
-# glibc's malloc: allocations of 64 KB or more mapped on their own and given back when freed, and
+# glibc's malloc: allocations of 32 KB or more mapped on their own and given back when freed, and
 # free memory at the top of the heap given back past 128 KB (V8's parser and compiler zones and
-# large buffers otherwise stay in the process): idle RSS 120 -> 106 MB at 60-90 s after ready,
-# a 2,000-event storm's peak 275-292 -> 259 MB (docs/benchmarks.md, Memory). One variable a line:
-# the benchmarks read these lines to run the bot as the image does.
-ENV MALLOC_MMAP_THRESHOLD_=65536
+# large buffers otherwise stay in the process): idle RSS 120 -> 106 MB at 60-90 s after ready;
+# with SENTINEL_HEAP_GROWING_PERCENT=10, a 10,000-event storm's peak under 200 MB
+# (docs/benchmarks.md, Memory and Storm). One variable a line: the benchmarks read these lines to
+# run the bot as the image does.
+ENV MALLOC_MMAP_THRESHOLD_=32768
 ENV MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json package-lock.json ./

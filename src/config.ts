@@ -167,7 +167,7 @@ export const SETTINGS = {
   SENTINEL_HEAP_GROWING_PERCENT: {
     schema: z.coerce.number().int().min(0).max(1000),
     expects: "how far V8's heap may grow past what is live, in percent (0: V8's own factor)",
-    default: '25',
+    default: '10',
   },
   SENTINEL_STARTUP_GC_SECONDS: {
     schema: z.coerce.number().int().min(0).max(3600),
@@ -461,7 +461,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,
       httpHost: v.SENTINEL_HTTP_HOST ?? '0.0.0.0',
       metricsToken: v.SENTINEL_METRICS_TOKEN,
-      heapGrowingPercent: v.SENTINEL_HEAP_GROWING_PERCENT ?? 25,
+      heapGrowingPercent: v.SENTINEL_HEAP_GROWING_PERCENT ?? 10,
       startupGcSeconds: v.SENTINEL_STARTUP_GC_SECONDS ?? 20,
       sqs: { batchSize: v.SENTINEL_SQS_BATCH_SIZE ?? 10, concurrency: v.SENTINEL_SQS_CONCURRENCY ?? 100, visibilitySeconds: v.SENTINEL_SQS_VISIBILITY_SECONDS ?? 60, waitSeconds: v.SENTINEL_SQS_WAIT_SECONDS ?? 20 },
       webhook: {
