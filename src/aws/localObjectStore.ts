@@ -32,7 +32,7 @@
  * Limits where S3 is more permissive: keys must be usable as paths (validateObjectName.ts) and a
  * key cannot be the "folder" of other keys (`a` and `a/b`): the second is refused with 400.
  */
-import { rm, mkdir, open, readdir, rename, rmdir, stat, symlink, unlink } from 'node:fs/promises';
+import { rm, mkdir, readdir, rename, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import {
   DeleteObjectCommand,
@@ -51,7 +51,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { AwsNotConfiguredError } from '../errors.js';
-import { isErrno } from '../stores/storeIo.js';
+import { isErrno, syncDir } from '../stores/storeIo.js';
 import { listObjectKeys } from './objectStore/listObjectKeys.js';
 import { newVersionId, objectLayout, type ObjectLayout } from './objectStore/locateObject.js';
 import { ObjectKeyLocks } from './objectStore/lockObjectKey.js';
@@ -148,18 +148,6 @@ function decodeToken(token: string): string {
     // Falls through to the error.
   }
   throw makeS3Error('InvalidArgument', 'The continuation token provided is incorrect');
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined);
-  if (!handle) return;
-  try {
-    await handle.sync();
-  } catch {
-    // Some file systems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    await handle.close();
-  }
 }
 
 function commonFields(record: ObjectRecord, checksumMode: 'ENABLED' | undefined) {

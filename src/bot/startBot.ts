@@ -172,19 +172,16 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   sweepBlocks();
   const blockSweeper = setInterval(sweepBlocks, config.bot.blockSweepSeconds * 1000);
   blockSweeper.unref();
-  const refreshRanges = () => awsRanges.refresh(config.bot.awsIpRanges.url).then(
-    () => undefined,
-    (err: unknown) => logger.warn('AWS ranges refresh failed', { reason: describeError(err) }),
-  );
+  /** Refreshes AWS's ranges; resolves whether a copy was fetched (and so parsed and indexed). */
+  const refreshRanges = () =>
+    awsRanges.refresh(config.bot.awsIpRanges.url).then(
+      (r) => r.outcome !== 'failed',
+      (err: unknown) => (logger.warn('AWS ranges refresh failed', { reason: describeError(err) }), false),
+    );
   const rangesRefresher = config.bot.awsIpRanges.refreshMinutes > 0 ? setInterval(() => void refreshRanges(), config.bot.awsIpRanges.refreshMinutes * 60_000) : undefined;
   rangesRefresher?.unref();
-  // Whether the first refresh fetched a copy (and so parsed and indexed one: start-up garbage).
-  const firstRefresh = rangesRefresher
-    ? awsRanges.refresh(config.bot.awsIpRanges.url).then(
-        (r) => r.outcome !== 'failed',
-        (err: unknown) => (logger.warn('AWS ranges refresh failed', { reason: describeError(err) }), false),
-      )
-    : Promise.resolve(false);
+  // The first refresh's fetched copy is start-up garbage too (below).
+  const firstRefresh = rangesRefresher ? refreshRanges() : Promise.resolve(false);
   // What the first refresh left (the bot gave back the rest before its first message) is given
   // back once, SENTINEL_STARTUP_GC_SECONDS after start-up, if the bot is quiet then: its pause
   // never lands in a storm, and after one the heap is the storm's (compacting it would add a peak

@@ -9,11 +9,11 @@
  * bounded by events and by body bytes: past either, accept() refuses (the webhook answers 429).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, ValidationError } from '../../errors.js';
-import { corruptStateError, createFileExclusive, ensureDir, isErrno, parseStored, validateInput, writeFileAtomic } from '../../stores/storeIo.js';
+import { corruptStateError, createFileExclusive, ensureDir, isErrno, parseStored, syncDir, validateInput, writeFileAtomic } from '../../stores/storeIo.js';
 
 const ENTRY_ID = /^wh-[0-9a-z]{9}-[0-9a-f]{16}$/;
 const ENTRY_FILE = /^(wh-[0-9a-z]{9}-[0-9a-f]{16})\.json$/;
@@ -65,19 +65,6 @@ export interface OpenBacklogOptions {
   now?: () => Date;
   /** Entries that cannot be read on open are set aside and reported here. */
   onUnreadable?: (id: string, reason: string) => void;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory.
-  }
 }
 
 function newId(now: Date): string {

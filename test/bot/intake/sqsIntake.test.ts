@@ -20,6 +20,17 @@ function capturingLogger() {
   return { logger: createLogger({ level: 'debug', format: 'json', stream }), lines };
 }
 
+/** Starts the intake with a handler that holds its message for 8 s; resolves once it has one. */
+async function startBusyFor8s(intake: ReturnType<typeof createSqsIntake>): Promise<void> {
+  let taken = false;
+  intake.start(async () => {
+    taken = true;
+    await new Promise((r) => setTimeout(r, 8_000));
+    return 'done';
+  });
+  await waitFor(async () => (taken ? true : undefined), { what: 'the message taken' });
+}
+
 describe('SQS intake', () => {
   it('deletes a handled message and leaves a retried one on the queue', async () => {
     const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: uniqueName('intake') }));
@@ -174,13 +185,7 @@ describe('SQS intake', () => {
     await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'long step' }));
     const { logger, lines } = capturingLogger();
     const intake = createSqsIntake(aws.sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 60, waitSeconds: 1, stopGraceMs: 500, logger });
-    let taken = false;
-    intake.start(async () => {
-      taken = true;
-      await new Promise((r) => setTimeout(r, 8_000));
-      return 'done';
-    });
-    await waitFor(async () => (taken ? true : undefined), { what: 'the message taken' });
+    await startBusyFor8s(intake);
     const asked = Date.now();
     await intake.stop();
     expect(Date.now() - asked).toBeLessThan(3_000);
@@ -213,13 +218,7 @@ describe('SQS intake', () => {
     try {
       const { logger, lines } = capturingLogger();
       const intake = createSqsIntake(sqs, { queueUrl: QueueUrl!, source: 'intake', batchSize: 10, visibilitySeconds: 60, waitSeconds: 1, stopGraceMs: 300, logger });
-      let taken = false;
-      intake.start(async () => {
-        taken = true;
-        await new Promise((r) => setTimeout(r, 8_000));
-        return 'done';
-      });
-      await waitFor(async () => (taken ? true : undefined), { what: 'the message taken' });
+      await startBusyFor8s(intake);
       const asked = Date.now();
       await intake.stop();
       expect(Date.now() - asked).toBeLessThan(2_500);
