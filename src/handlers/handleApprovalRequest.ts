@@ -30,25 +30,60 @@ export function approvalView(record: ApprovalRecord, triage: TriageResult, prefl
 /** How long an approval waits for its preflight before it is posted without one. */
 export const PREFLIGHT_DEADLINE_MS = 3000;
 
+interface BoundedPreflight {
+  /** What the message shows when it is recorded. */
+  shown: ActionResult<object>;
+  /** The preflight itself, when it had not answered by the deadline. */
+  late?: Promise<ActionResult<object>>;
+}
+
 /**
  * The preflight, or, when it has not answered within PREFLIGHT_DEADLINE_MS (AWS throttled or slow
- * in a storm), a result that says so: the request is not held back from the responders for it.
+ * in a storm), a result that says so, and the preflight still running: the request is not held
+ * back from the responders for it.
  */
-async function boundedPreflight(preflight: Promise<ActionResult<object>>, log: Logger): Promise<ActionResult<object>> {
+async function boundedPreflight(preflight: Promise<ActionResult<object>>, log: Logger): Promise<BoundedPreflight> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<ActionResult<object>>((resolve) => {
-    timer = setTimeout(() => {
-      log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs: PREFLIGHT_DEADLINE_MS });
-      resolve({ status: 'skipped', summary: `the preflight did not answer within ${PREFLIGHT_DEADLINE_MS / 1000} s: the plan is unknown until it runs`, details: { preflightTimedOut: true } });
-    }, PREFLIGHT_DEADLINE_MS);
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), PREFLIGHT_DEADLINE_MS);
   });
   try {
-    return await Promise.race([preflight, late]);
+    const answered = await Promise.race([preflight, late]);
+    if (answered) return { shown: answered };
+    log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs: PREFLIGHT_DEADLINE_MS });
+    return {
+      shown: { status: 'skipped', summary: `the preflight did not answer within ${PREFLIGHT_DEADLINE_MS / 1000} s: the plan is added here when it does`, details: { preflightTimedOut: true } },
+      late: preflight,
+    };
   } finally {
     clearTimeout(timer);
-    // A late preflight's failure has nobody to tell: it is a dry run, and the message went without it.
+    // A late preflight's failure is logged by addLatePlan: it is a dry run, and the message went without it.
     preflight.catch(() => undefined);
   }
+}
+
+/**
+ * A preflight that answered after its approval was recorded: the approval's message is re-rendered
+ * with the plan, while nobody has voted on it and it has not expired (the outbox refuses to replace
+ * an outcome, and the button handler has the outbox edit the message again if this change would
+ * land over a decision). Runs after the handler returned; nothing here is retried: without it the
+ * message keeps saying the plan is unknown.
+ */
+async function addLatePlan(ctx: HandlerContext, approvalId: string, triage: TriageResult, late: Promise<ActionResult<object>>, log: Logger): Promise<void> {
+  let preflight: ActionResult<object>;
+  try {
+    preflight = await late;
+  } catch (err) {
+    log.warn('the late preflight failed; the approval keeps showing no plan', { reason: describeError(err) });
+    return;
+  }
+  const record = await ctx.approvals.get(approvalId);
+  if (!record || record.decision || record.failure || record.approvals.length > 0 || Date.parse(record.deadline) <= ctx.now().getTime()) {
+    log.info('the late preflight answered after the approval was answered or closed; its plan is not added', { status: preflight.status });
+    return;
+  }
+  const outcome = await ctx.outbox.updateApproval(approvalId, renderApprovalMessage(approvalView(record, triage, preflight)));
+  log.info(outcome === 'recorded' ? 'the late preflight answered; its plan is added to the approval' : 'the late preflight answered after the approval was answered; its plan is not added', { status: preflight.status, outcome });
 }
 
 /**
@@ -103,7 +138,11 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: I
     const preflight = def ? await boundedPreflight(invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps), log) : undefined;
     const triage = msg.incident.triage as unknown as TriageResult;
     // Posted (and audited as posted, with its message id on the record) by the outbox's sender.
-    await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight)) });
+    const recorded = await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight?.shown)) });
+    const late = preflight?.late;
+    if (late && recorded === 'recorded') {
+      void addLatePlan(ctx, approvalId, triage, late, log).catch((err: unknown) => log.warn('the late preflight\'s plan could not be added to the approval', { reason: describeError(err) }));
+    }
     if (incident) {
       await ctx.incidents.setStatus(incident.incidentId, 'awaiting-approval');
       ctx.outbox.touchIncident(incident.incidentId); // its message shows the status

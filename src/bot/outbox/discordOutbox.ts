@@ -233,14 +233,29 @@ class Outbox implements DiscordOutbox {
     return 'recorded';
   }
 
-  async showApprovalOutcome(approvalId: string, outcome: ApprovalOutcome): Promise<boolean> {
+  async updateApproval(approvalId: string, payload: RenderedMessage): Promise<'recorded' | 'decided' | 'missing'> {
     const slot = this.#slots.get(approvalSlotKey(approvalId));
-    if (!slot || slot.view.kind !== 'approval') return false;
-    const next = { decision: outcome.decision, by: [...outcome.by].slice(0, 10), at: outcome.at.toISOString(), ...(outcome.note ? { note: outcome.note.slice(0, 1000) } : {}) };
-    slot.view = { ...slot.view, outcome: next };
+    if (!slot || slot.view.kind !== 'approval') return 'missing';
+    // An outcome (a vote, a decision, expiry) is never replaced by the question it answered.
+    if (slot.view.outcome) return 'decided';
+    slot.view = { ...slot.view, payload: toStored(payload) };
     slot.version += 1;
     await this.#persist(slot);
     this.#enqueue(slot.key);
+    return 'recorded';
+  }
+
+  async showApprovalOutcome(approvalId: string, outcome: ApprovalOutcome, options: { shown?: boolean } = {}): Promise<boolean> {
+    const slot = this.#slots.get(approvalSlotKey(approvalId));
+    if (!slot || slot.view.kind !== 'approval') return false;
+    const next = { decision: outcome.decision, by: [...outcome.by].slice(0, 10), at: outcome.at.toISOString(), ...(outcome.note ? { note: outcome.note.slice(0, 1000) } : {}) };
+    // Shown by the caller, and nothing of the outbox's own unsent or on its way: recorded as shown.
+    const shownAlready = options.shown === true && this.#upToDate(slot) && this.#inFlight !== slot.key;
+    slot.view = { ...slot.view, outcome: next };
+    slot.version += 1;
+    if (shownAlready && slot.shown) slot.shown = { ...slot.shown, version: slot.version, at: new Date(this.#now()).toISOString() };
+    await this.#persist(slot);
+    if (!shownAlready) this.#enqueue(slot.key);
     return true;
   }
 

@@ -4,6 +4,7 @@ import { voteRefusalText } from '../../policy/checkVote.js';
 import type { HandlerContext } from '../context.js';
 import { auditPerson, requireResponder } from '../authorize.js';
 import { deliverDecision } from '../deliverDecision.js';
+import { describeError } from '../../errors.js';
 
 export interface ApprovalClick {
   approvalId: string;
@@ -40,8 +41,12 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
   const at = ctx.now();
   const result = await ctx.approvals.decide(click.approvalId, { by: `discord:${userId}`, decision: click.choice, at });
   const embeds = interaction.message.embeds.map((e) => e.toJSON() as APIEmbed);
-  const show = (decision: Parameters<typeof renderDecisionOnMessage>[0]['decision'], by: readonly string[], note?: string) =>
-    interaction.editReply(renderDecisionOnMessage({ approvalId: click.approvalId, embeds, decision, by, at, ...(note ? { note } : {}) }));
+  const show = async (decision: Parameters<typeof renderDecisionOnMessage>[0]['decision'], by: readonly string[], note?: string) => {
+    await interaction.editReply(renderDecisionOnMessage({ approvalId: click.approvalId, embeds, decision, by, at, ...(note ? { note } : {}) }));
+    // Recorded on the outbox's copy of the message too: a change of its own still to be sent (a
+    // late preflight's plan) is then sent with this outcome on it instead of landing over it.
+    await ctx.outbox.showApprovalOutcome(click.approvalId, { decision, by, at, ...(note ? { note } : {}) }, { shown: true }).catch((err: unknown) => log.warn('the outbox could not record what the approval message shows', { reason: describeError(err) }));
+  };
 
   switch (result.outcome) {
     case 'not-found':

@@ -39,8 +39,19 @@ export interface DiscordOutbox {
   touchIncident(incidentId: string): void;
   /** Posts an approval request once (the approval lane). */
   requestApproval(input: { approvalId: string; incidentId: string; action: string; payload: RenderedMessage }): Promise<'recorded' | 'exists'>;
-  /** Shows an approval's outcome on its message (posted or not yet); false when there is no such approval message here. */
-  showApprovalOutcome(approvalId: string, outcome: ApprovalOutcome): Promise<boolean>;
+  /**
+   * An approval's message shows `payload` instead (its plan, from a preflight that answered late),
+   * unless an outcome is on it already: `decided` then, and nothing changes. `missing`: no such
+   * approval message here.
+   */
+  updateApproval(approvalId: string, payload: RenderedMessage): Promise<'recorded' | 'decided' | 'missing'>;
+  /**
+   * Shows an approval's outcome on its message (posted or not yet); false when there is no such
+   * approval message here. `shown`: the caller has just shown it (the clicked message, edited in
+   * the interaction's reply): the outbox edits the message only if a change of its own is still
+   * unsent or on its way (which would otherwise land over the decision).
+   */
+  showApprovalOutcome(approvalId: string, outcome: ApprovalOutcome, options?: { shown?: boolean }): Promise<boolean>;
   /** A one-off message, posted once (`id` makes it idempotent). */
   post(id: string, payload: RenderedMessage, place: PostPlace, lane: Lane): Promise<'recorded' | 'exists'>;
   /** Immediate writes (an interactive reply that needs the message id) in the approval lane, under the same budget. */

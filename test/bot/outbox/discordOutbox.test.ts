@@ -1,8 +1,9 @@
 /**
  * The outbox on its own, against the real discord.js Client and the fake Discord, with the bot's
  * real file stores in a temporary data directory (no AWS involved): what it does when Discord
- * refuses a message for good, when someone deletes a message it keeps up to date, and in which
- * order it serves what waits for one channel.
+ * refuses a message for good, when someone deletes a message it keeps up to date, in which
+ * order it serves what waits for one channel, and how an approval's late plan and its decision
+ * meet on one message.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDiscordPort } from '../../../src/bot/discordPort.js';
 import { createDiscordOutbox, type DiscordOutbox } from '../../../src/bot/outbox/discordOutbox.js';
 import { message } from '../../../src/handlers/render/payload.js';
+import { approvalButtons } from '../../../src/handlers/render/approvalMessage.js';
+import { renderDecisionOnMessage } from '../../../src/handlers/render/decisionOnMessage.js';
 import { FileApprovalStore } from '../../../src/stores/fileApprovalStore.js';
 import { FileAuditLog } from '../../../src/stores/fileAuditLog.js';
 import { FileIncidentStore } from '../../../src/stores/fileIncidentStore.js';
@@ -196,5 +199,55 @@ describe('the Discord outbox', () => {
     const alone = slots.filter((sl) => sl.view.kind === 'incident' && !sl.digest).map((sl) => sl.key);
     expect(members.length).toBeGreaterThan(0);
     expect([...alone, ...members].sort()).toEqual(ids.map(({ incidentId }) => `incident.${incidentId}`).sort());
+  });
+
+  describe('an approval whose plan comes after it was posted', () => {
+    const approvalId = 'latePlanApproval01';
+    const responder = 'discord:200000000000000001';
+    const question = (plan: string) => message([{ title: 'Approval', fields: [{ name: 'Preflight', value: plan }] }], [approvalButtons(approvalId, false)]);
+    const fieldsOf = (id: string) => JSON.stringify(fake.message(id)?.embeds ?? []);
+
+    async function postQuestion(o: DiscordOutbox) {
+      await o.requestApproval({ approvalId, incidentId: 'inc-late-plan', action: 'isolate-node', payload: question('the plan is added here when it does') });
+      const posted = await fake.waitForMessage((m) => JSON.stringify(m.embeds).includes('added here when it does'), 10_000);
+      await waitFor(async () => (o.backlog().approval === 0 ? true : undefined), { what: 'the approval sent' });
+      return posted;
+    }
+
+    it('a click that shows the decision while the plan still waits for the channel: the plan goes out with the decision on it, never over it', async () => {
+      // One write per 3 s: the plan's edit waits behind the approval's post.
+      const { outbox: o, channelId } = await start({ budget: 1, windowMs: 3000 });
+      const posted = await postQuestion(o);
+      expect(await o.updateApproval(approvalId, question('would cordon ip-10-0-1-23'))).toBe('recorded');
+      // The responder's click shows the decision on the message as Discord had it (the button
+      // handler's interaction reply; here the same edit through the bot's port).
+      const at = new Date();
+      await createDiscordPort(client).edit(channelId, posted.id, renderDecisionOnMessage({ approvalId, embeds: posted.embeds, decision: 'block', by: [responder], at }));
+      expect(fieldsOf(posted.id)).toContain('Blocked');
+      expect(await o.showApprovalOutcome(approvalId, { decision: 'block', by: [responder], at }, { shown: true })).toBe(true);
+
+      await waitFor(async () => (fieldsOf(posted.id).includes('would cordon') ? true : undefined), { timeoutMs: 10_000, what: 'the plan on the message' });
+      const shown = fake.message(posted.id)!;
+      expect(fieldsOf(posted.id)).toContain('Blocked');
+      expect(JSON.stringify(shown.components)).toContain('"disabled":true');
+      expect(JSON.stringify(shown.components)).not.toContain('"disabled":false');
+      // A decided approval takes no other question.
+      expect(await o.updateApproval(approvalId, question('another plan'))).toBe('decided');
+      await new Promise((resolve) => setTimeout(resolve, 3500));
+      expect(fieldsOf(posted.id)).not.toContain('another plan');
+    }, 30_000);
+
+    it('a click that shows the decision when the outbox has nothing of its own to send: no second edit', async () => {
+      const { outbox: o, channelId } = await start();
+      const posted = await postQuestion(o);
+      const edits = () => fake.calls((c) => c.method === 'PATCH' && c.path.endsWith(`/messages/${posted.id}`));
+      const at = new Date();
+      await createDiscordPort(client).edit(channelId, posted.id, renderDecisionOnMessage({ approvalId, embeds: posted.embeds, decision: 'allow', by: [responder], at }));
+      expect(await o.showApprovalOutcome(approvalId, { decision: 'allow', by: [responder], at }, { shown: true })).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(edits()).toHaveLength(1);
+      expect(o.backlog().approval).toBe(0);
+      expect(fieldsOf(posted.id)).toContain('Allowed');
+    });
   });
 });
