@@ -131,6 +131,11 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
   SENTINEL_STATE_MACHINE_POD: { schema: sfnArn, expects: 'ARN of the pod containment state machine (route contain-pod: GuardDuty EKS findings in a pod)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted (a file-artifact repeat also has its file contained again)', default: '600' },
+  SENTINEL_RECONTAIN_INTERVAL_SECONDS: {
+    schema: z.coerce.number().min(0).max(3600),
+    expects: 'least seconds between two runs that contain a file-artifact incident\'s file again for its repeats (repeats meanwhile are folded into the next run; 0: back to back)',
+    default: '5',
+  },
   SENTINEL_EDIT_INTERVAL_SECONDS: { schema: z.coerce.number().min(1).max(3600), expects: 'least seconds between counter and status edits of one message', default: '5' },
   SENTINEL_DISCORD_CHANNEL_BUDGET: {
     schema: z.coerce.number().int().min(1).max(50),
@@ -316,6 +321,8 @@ export interface BotSettings {
   /** `observe`: every action runs as a dry run, everywhere. */
   readonly mode: 'enforce' | 'observe';
   readonly stormWindowMs: number;
+  /** Least time between two runs of a file repeat's containment (recontainFile) for one incident. */
+  readonly recontainIntervalMs: number;
   readonly editIntervalMs: number;
   /** Discord writes per channel in any 5 s (the outbox's budget). */
   readonly channelBudget: number;
@@ -450,6 +457,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       stepHeartbeatSeconds: v.SENTINEL_STEP_HEARTBEAT_SECONDS ?? 120,
       mode: v.SENTINEL_MODE ?? 'enforce',
       stormWindowMs: (v.SENTINEL_STORM_WINDOW_SECONDS ?? 600) * 1000,
+      recontainIntervalMs: (v.SENTINEL_RECONTAIN_INTERVAL_SECONDS ?? 5) * 1000,
       editIntervalMs: (v.SENTINEL_EDIT_INTERVAL_SECONDS ?? 5) * 1000,
       channelBudget: v.SENTINEL_DISCORD_CHANNEL_BUDGET ?? 4,
       digestThreshold: v.SENTINEL_DIGEST_THRESHOLD ?? 8,

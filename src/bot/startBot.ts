@@ -120,7 +120,9 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dataDir, 'starts') }), engine, incidents, audit, outbox, logger });
   registerStartsBacklog(metrics.registry, () => starts.backlog());
   const settings = { ...config.pipeline, evidenceBucket: backend.evidenceBucket };
+  const stopSignal = new AbortController();
   const context: HandlerContext = {
+    stopping: stopSignal.signal,
     logger,
     playbooks,
     engine,
@@ -221,6 +223,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     backend: { mode: backend.mode, describe: backend.describe },
     stop() {
       stopping ??= (async () => {
+        stopSignal.abort();
         clearInterval(sweeper);
         clearInterval(blockSweeper);
         clearTimeout(startupGc);

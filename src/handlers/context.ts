@@ -45,6 +45,8 @@ export interface HandlerContext {
   /** What an approval becomes when nobody answers in time. */
   defaultDecision: 'allow' | 'block';
   now: () => Date;
+  /** Aborted when the bot stops: a handler that would wait (a file repeat's next run) leaves its message for a redelivery instead. */
+  stopping?: AbortSignal;
 }
 
 /** What a message handler tells the intake: delete the message, or leave it for a retry. */

@@ -105,7 +105,8 @@ async function runOnce(ctx: HandlerContext, incident: IncidentState, triage: Tri
  * (a dry run in observe mode): the same content is recognized (extraction is keyed by sha256 and
  * finds it stored; quarantine finds the path empty or its copy already there), new content is
  * stored and quarantined. At most one run per incident is under way; repeats that arrive during
- * it are folded into one more run after it, so a storm of repeats cannot flood the pod. An
+ * it are folded into one more run after it, which starts at least SENTINEL_RECONTAIN_INTERVAL_SECONDS
+ * after the previous one began, so a storm of repeats cannot flood the pod (nor the bot). An
  * ambiguous path is contained again only once a responder chose Block for its candidates.
  */
 export async function recontainFile(ctx: HandlerContext, incident: IncidentState, triage: TriageResult, log: Logger): Promise<RecontainOutcome> {
@@ -126,9 +127,16 @@ export async function recontainFile(ctx: HandlerContext, incident: IncidentState
   runs.set(incident.incidentId, mine);
   let count = 0;
   let transient = false;
+  let startedAt = 0;
   try {
     do {
+      if (count > 0 && !(await spaced(startedAt + ctx.bot.recontainIntervalMs, ctx.stopping))) {
+        // Stopping: the repeats folded into this run are covered by this message, left for a redelivery.
+        log.info('stopping before the next run for folded repeats; the message is left for a redelivery');
+        return { outcome: 'ran', runs: count, transient: true };
+      }
       mine.again = false;
+      startedAt = performance.now();
       count += 1;
       const input = count === 1 ? prepared : await fileInput(ctx, incident, mine.triage);
       if ('input' in input) transient = (await runOnce(ctx, incident, mine.triage, input.input, log)) || transient;
@@ -137,4 +145,22 @@ export async function recontainFile(ctx: HandlerContext, incident: IncidentState
     runs.delete(incident.incidentId);
   }
   return { outcome: 'ran', runs: count, transient };
+}
+
+/** Waits until `at` (performance.now() time); false if the bot began to stop first. */
+async function spaced(at: number, stopping: AbortSignal | undefined): Promise<boolean> {
+  const wait = at - performance.now();
+  if (stopping?.aborted) return false;
+  if (wait <= 0) return true;
+  return new Promise<boolean>((resolve) => {
+    const onStop = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      stopping?.removeEventListener('abort', onStop);
+      resolve(true);
+    }, wait);
+    stopping?.addEventListener('abort', onStop, { once: true });
+  });
 }
