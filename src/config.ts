@@ -131,6 +131,11 @@ export const SETTINGS = {
   SENTINEL_STATE_MACHINE_NOTIFY: { schema: sfnArn, expects: 'ARN of the notify state machine (alerts are posted directly when unset)' },
   SENTINEL_STATE_MACHINE_POD: { schema: sfnArn, expects: 'ARN of the pod containment state machine (route contain-pod: GuardDuty EKS findings in a pod)' },
   SENTINEL_STORM_WINDOW_SECONDS: { schema: z.coerce.number().int().min(1).max(86_400), expects: 'seconds during which repeats of one incident are only counted (a file-artifact repeat also has its file contained again)', default: '600' },
+  SENTINEL_PREFLIGHT_DEADLINE_SECONDS: {
+    schema: z.coerce.number().min(0.5).max(60),
+    expects: 'seconds an approval waits for its preflight (the proposed action\'s dry run) before it is posted without its plan; the plan is added when the preflight answers',
+    default: '2',
+  },
   SENTINEL_RECONTAIN_INTERVAL_SECONDS: {
     schema: z.coerce.number().min(0).max(3600),
     expects: 'least seconds between two runs that contain a file-artifact incident\'s file again for its repeats (repeats meanwhile are folded into the next run; 0: back to back)',
@@ -332,6 +337,8 @@ export interface BotSettings {
   readonly aggregateEvents: 'exact' | 'counters';
   readonly approvalStore: 'file' | 's3';
   readonly approvalTimeoutSeconds: number;
+  /** How long an approval waits for its preflight before it is posted without its plan. */
+  readonly preflightDeadlineMs: number;
   readonly approvalDefaultDecision: 'allow' | 'block';
   readonly twoPersonActions: readonly string[];
   readonly httpPort: number;
@@ -464,6 +471,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       aggregateEvents: v.SENTINEL_AGGREGATE_EVENTS ?? 'exact',
       approvalStore: v.SENTINEL_APPROVAL_STORE ?? 'file',
       approvalTimeoutSeconds: v.SENTINEL_APPROVAL_TIMEOUT_SECONDS ?? 3600,
+      preflightDeadlineMs: (v.SENTINEL_PREFLIGHT_DEADLINE_SECONDS ?? 2) * 1000,
       approvalDefaultDecision: v.SENTINEL_APPROVAL_DEFAULT_DECISION ?? 'allow',
       twoPersonActions: v.SENTINEL_TWO_PERSON_ACTIONS ?? [],
       httpPort: v.SENTINEL_HTTP_PORT ?? 8080,

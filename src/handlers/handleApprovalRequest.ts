@@ -27,9 +27,6 @@ export function approvalView(record: ApprovalRecord, triage: TriageResult, prefl
   };
 }
 
-/** How long an approval waits for its preflight before it is posted without one. */
-export const PREFLIGHT_DEADLINE_MS = 3000;
-
 interface BoundedPreflight {
   /** What the message shows when it is recorded. */
   shown: ActionResult<object>;
@@ -38,21 +35,21 @@ interface BoundedPreflight {
 }
 
 /**
- * The preflight, or, when it has not answered within PREFLIGHT_DEADLINE_MS (AWS throttled or slow
- * in a storm), a result that says so, and the preflight still running: the request is not held
- * back from the responders for it.
+ * The preflight, or, when it has not answered within `deadlineMs` (SENTINEL_PREFLIGHT_DEADLINE_SECONDS:
+ * AWS throttled or slow in a storm), a result that says so, and the preflight still running: the
+ * request is not held back from the responders for it.
  */
-async function boundedPreflight(preflight: Promise<ActionResult<object>>, log: Logger): Promise<BoundedPreflight> {
+async function boundedPreflight(preflight: Promise<ActionResult<object>>, deadlineMs: number, log: Logger): Promise<BoundedPreflight> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), PREFLIGHT_DEADLINE_MS);
+    timer = setTimeout(() => resolve(undefined), deadlineMs);
   });
   try {
     const answered = await Promise.race([preflight, late]);
     if (answered) return { shown: answered };
-    log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs: PREFLIGHT_DEADLINE_MS });
+    log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs });
     return {
-      shown: { status: 'skipped', summary: `the preflight did not answer within ${PREFLIGHT_DEADLINE_MS / 1000} s: the plan is added here when it does`, details: { preflightTimedOut: true } },
+      shown: { status: 'skipped', summary: `the preflight did not answer within ${deadlineMs / 1000} s: the plan is added here when it does`, details: { preflightTimedOut: true } },
       late: preflight,
     };
   } finally {
@@ -89,7 +86,7 @@ async function addLatePlan(ctx: HandlerContext, approvalId: string, triage: Tria
 /**
  * Asks the team: stores the approval (the task token stays in the store), runs
  * the proposed action's preflight as a dry run so the message shows what Block
- * would change (for at most PREFLIGHT_DEADLINE_MS), and records one embed with Allow and Block in the outbox, whose
+ * would change (for at most SENTINEL_PREFLIGHT_DEADLINE_SECONDS), and records one embed with Allow and Block in the outbox, whose
  * sender posts it first of everything waiting (the approval lane). The SQS
  * message is deleted once it is recorded: while Discord is down the request
  * waits in the outbox (and its task until its own deadline), and is posted when
@@ -135,7 +132,7 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: I
     if (record.messageId || ctx.outbox.has(approvalSlotKey(approvalId))) return 'done';
 
     const def = ctx.actions[record.proposedAction.action];
-    const preflight = def ? await boundedPreflight(invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps), log) : undefined;
+    const preflight = def ? await boundedPreflight(invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps), ctx.bot.preflightDeadlineMs, log) : undefined;
     const triage = msg.incident.triage as unknown as TriageResult;
     // Posted (and audited as posted, with its message id on the record) by the outbox's sender.
     const recorded = await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight?.shown)) });

@@ -1,6 +1,6 @@
 /**
  * An approval is not held back by a slow preflight: when the proposed action's dry run has not
- * answered within PREFLIGHT_DEADLINE_MS (AWS throttled in a storm), the request is recorded for
+ * answered within SENTINEL_PREFLIGHT_DEADLINE_SECONDS (AWS throttled in a storm), the request is recorded for
  * posting without its plan, and says so; the plan is added to the message when the preflight
  * answers, unless someone has answered the approval by then. Real handlers and file stores
  * (intakeContext); the proposed action is a registered stand-in whose dry run answers late or
@@ -12,7 +12,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { dispatchMessage } from '../../src/handlers/dispatchMessage.js';
 import { approvalIdFor } from '../../src/handlers/approvalIdFor.js';
-import { PREFLIGHT_DEADLINE_MS } from '../../src/handlers/handleApprovalRequest.js';
 import { approvalSlotKey } from '../../src/handlers/ports/outboxSlot.js';
 import { createActionRegistry } from '../../src/pipeline/actions/registry.js';
 import type { AnyActionDefinition } from '../../src/pipeline/actions/types.js';
@@ -57,7 +56,8 @@ async function approvalSlot(dir: string, approvalId: string): Promise<{ version:
 describe('an approval request whose preflight answers late', () => {
   it('is recorded without its plan, and its message shows the plan once the preflight answers', async () => {
     h = await createIntakeContext({ port });
-    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(PREFLIGHT_DEADLINE_MS + 1500, 'would cordon ip-10-0-1-23 and detach it from its group') }) };
+    const deadlineMs = h.ctx.bot.preflightDeadlineMs;
+    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(deadlineMs + 1500, 'would cordon ip-10-0-1-23 and detach it from its group') }) };
     const taskToken = h.liveToken();
     const approvalId = approvalIdFor(taskToken);
     const outcome = await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p002', body: JSON.stringify(approvalBody(taskToken, 'inc-00000000000000late1')), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
@@ -79,7 +79,8 @@ describe('an approval request whose preflight answers late', () => {
 
   it('leaves the message as it is when someone answered the approval before the preflight did', async () => {
     h = await createIntakeContext({ port });
-    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(PREFLIGHT_DEADLINE_MS + 1500, 'would cordon the node') }) };
+    const deadlineMs = h.ctx.bot.preflightDeadlineMs;
+    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(deadlineMs + 1500, 'would cordon the node') }) };
     const taskToken = h.liveToken();
     const approvalId = approvalIdFor(taskToken);
     await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p003', body: JSON.stringify(approvalBody(taskToken, 'inc-00000000000000late2')), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
@@ -96,6 +97,9 @@ describe('an approval request whose preflight answers late', () => {
 describe('an approval request whose preflight does not answer', () => {
   it('is recorded for posting after the preflight deadline, without its plan', async () => {
     h = await createIntakeContext({ port });
+    const deadlineMs = h.ctx.bot.preflightDeadlineMs;
+    // SENTINEL_PREFLIGHT_DEADLINE_SECONDS's default.
+    expect(deadlineMs).toBe(2000);
     const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(undefined, 'never') }) };
     const taskToken = h.liveToken();
     const body = {
@@ -110,8 +114,8 @@ describe('an approval request whose preflight does not answer', () => {
     const outcome = await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p001', body: JSON.stringify(body), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
     const took = Date.now() - asked;
     expect(outcome).toBe('done');
-    expect(took).toBeGreaterThanOrEqual(PREFLIGHT_DEADLINE_MS - 50);
-    expect(took).toBeLessThan(PREFLIGHT_DEADLINE_MS + 5_000);
+    expect(took).toBeGreaterThanOrEqual(deadlineMs - 50);
+    expect(took).toBeLessThan(deadlineMs + 5_000);
     expect(h.outbox.has(approvalSlotKey(approvalIdFor(taskToken)))).toBe(true);
     expect(h.lines.some((l) => l.message === 'the preflight did not answer in time; the approval is posted without its plan')).toBe(true);
   });

@@ -386,6 +386,9 @@ async function assemble(
     SENTINEL_SQS_VISIBILITY_SECONDS: '10',
     SENTINEL_KUBECONFIG: kubeconfigPath,
     SENTINEL_EDIT_INTERVAL_SECONDS: '1',
+    // The flows check the plan on the approval as posted: moto on a busy test machine can take more
+    // than the default 2 s to answer a preflight (a late plan is tested in approvalPreflightDeadline).
+    SENTINEL_PREFLIGHT_DEADLINE_SECONDS: '15',
     // The fake Discord enforces no rate limit unless a test turns it on (discordRateLimit): a roomy
     // channel budget keeps tests fast. Tests of the budget and storm mode set their own.
     SENTINEL_DISCORD_CHANNEL_BUDGET: '20',
