@@ -120,6 +120,8 @@ interface BotLog {
   /** Approval id → when the bot recorded it, and its deadline. */
   approvals: Map<string, { at: number; deadline: number; incidentId: string }>;
   repeats: number;
+  /** Approvals posted without their plan (the preflight's deadline passed), and those whose plan was added when it answered. */
+  latePlans: { posted: number; added: number };
   /** The intake handler's lines (INTAKE_LINES): when each event's handling ended, and how. */
   intakeLines: { at: number; message: string }[];
   levels: Record<string, number>;
@@ -133,7 +135,7 @@ interface BotLog {
 
 /** Reads the bot's log file as it grows (the bot writes to a file: see tailLines). */
 function watchBot(logFile: string): BotLog & { stop(): void } {
-  const state: BotLog = { recorded: new Map(), startsMade: 0, approvals: new Map(), repeats: 0, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
+  const state: BotLog = { recorded: new Map(), startsMade: 0, approvals: new Map(), repeats: 0, latePlans: { posted: 0, added: 0 }, intakeLines: [], levels: {}, problems: new Map(), other: 0, otherSample: [], tail: [] };
   const onLine = (line: string) => {
     state.tail.push(line);
     if (state.tail.length > 200) state.tail.shift();
@@ -158,6 +160,10 @@ function watchBot(logFile: string): BotLog & { stop(): void } {
     } else if (message === 'playbook started' || message === 'playbook already running') {
       state.startsMade += 1;
       state.lastStartAt = at;
+    } else if (message === 'the preflight did not answer in time; the approval is posted without its plan') {
+      state.latePlans.posted += 1;
+    } else if (message === 'the late preflight answered; its plan is added to the approval') {
+      state.latePlans.added += 1;
     } else if (message.startsWith('approval request recorded') && typeof l.approvalId === 'string') {
       state.approvals.set(l.approvalId, { at, deadline: Date.parse(String(l.deadline)), incidentId: String(l.incidentId) });
     }
@@ -571,6 +577,9 @@ async function main(): Promise<void> {
         askedToStored: roundLatency(latencies(askToStored)),
         /** …then the proposed action's preflight (a dry run against moto) and the outbox record, logged… */
         storedToRecorded: roundLatency(latencies(storedToRecorded)),
+        /** Posted without their plan (SENTINEL_PREFLIGHT_DEADLINE_SECONDS passed), and of those, how many had it added by the end. */
+        withoutPlan: botLog.latePlans.posted,
+        planAddedLater: botLog.latePlans.added,
         targetP99Seconds: 10,
       },
       memory: {
@@ -610,7 +619,7 @@ async function main(): Promise<void> {
     log(`Discord writes        ${d.channelPosts} posts in the channel (${d.digests} digests), ${d.threadPosts} in threads, ${d.edits} edits, ${d.threadsStarted} threads; ${r.discord.writesPerIncident} per incident; ${d.requests} requests in all`);
     log(`429s                  ${d.rateLimited} from the fake's limits (target 0), ${d.injected} injected; other failed writes ${d.failedWrites}`);
     log(`recorded → shown      ${lat(r.recordedToShown)}; never shown ${r.recordedToShown.notShown}`);
-    log(`approvals             ${r.approvals.recorded} recorded, ${r.approvals.posted} posted`);
+    log(`approvals             ${r.approvals.recorded} recorded, ${r.approvals.posted} posted; ${r.approvals.withoutPlan} without their plan (the preflight's deadline), ${r.approvals.planAddedLater} of them with it added later`);
     log(`  asked → posted      ${lat(r.approvals.askedToPosted)} (target p99 < 10 s)`);
     log(`  asked → stored      ${lat(r.approvals.askedToStored)} (Step Functions on moto, the control queue, the bot's control consumer)`);
     log(`  stored → recorded   ${lat(r.approvals.storedToRecorded)} (the proposed action's preflight dry run, the outbox record)`);
