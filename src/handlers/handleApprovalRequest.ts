@@ -3,6 +3,7 @@ import { invokeAction } from '../pipeline/invokeAction.js';
 import type { ActionResult } from '../pipeline/actions/types.js';
 import type { TriageResult } from '../pipeline/triage/types.js';
 import { renderApprovalMessage } from './render/approvalMessage.js';
+import { readShownTriage } from './render/readShownTriage.js';
 import { newApprovalRecord, type ApprovalRecord } from '../stores/approvalStore.js';
 import { approvalSlotKey } from './ports/outboxSlot.js';
 import type { ApprovalRequestMessage } from './messages.js';
@@ -133,7 +134,8 @@ export async function handleApprovalRequest(msg: ApprovalRequestMessage, meta: I
 
     const def = ctx.actions[record.proposedAction.action];
     const preflight = def ? await boundedPreflight(invokeAction(def, record.proposedAction.input, { actor: 'sentinel:preflight', incidentId: record.incidentId, dryRun: true }, ctx.actionDeps), ctx.bot.preflightDeadlineMs, log) : undefined;
-    const triage = msg.incident.triage as unknown as TriageResult;
+    // Shown whatever the types of its fields (a request that cannot be rendered would never be posted).
+    const triage = readShownTriage(msg.incident.triage);
     // Posted (and audited as posted, with its message id on the record) by the outbox's sender.
     const recorded = await ctx.outbox.requestApproval({ approvalId, incidentId: record.incidentId, action: record.proposedAction.action, payload: renderApprovalMessage(approvalView(record, triage, preflight?.shown)) });
     const late = preflight?.late;

@@ -4,11 +4,11 @@
  * what coalesces: however many changes came in, one write shows the latest of them.
  */
 import type { APIEmbed } from 'discord.js';
-import type { TriageResult } from '../../pipeline/triage/types.js';
 import { renderDecisionOnMessage } from '../../handlers/render/decisionOnMessage.js';
 import { renderDigest, renderDigestPage } from './digestMessage.js';
 import { renderIncidentMessage } from '../../handlers/render/incidentMessage.js';
 import { renderNotifyAlert } from '../../handlers/render/notifyMessage.js';
+import { readShownTriage } from '../../handlers/render/readShownTriage.js';
 import { type RenderedMessage, noMentions } from '../../handlers/render/payload.js';
 import { renderReport, type ReportInput } from '../../handlers/render/reportMessage.js';
 import type { IncidentState } from '../../stores/incidentStore.js';
@@ -44,15 +44,15 @@ const RENDERERS = {
   incident: (view, { incident }) =>
     renderIncidentMessage({
       incidentId: view.incidentId,
-      triage: view.triage as unknown as TriageResult,
+      triage: readShownTriage(view.triage),
       status: incident?.status ?? 'running',
       observe: view.observe,
       repeats: incident ? { count: incident.count, firstSeen: incident.firstSeen, lastSeen: incident.lastSeen } : undefined,
       ...((view.executionName ?? incident?.executionName) ? { executionName: view.executionName ?? incident?.executionName } : {}),
     }),
-  alert: (view) => renderNotifyAlert(view.triage as unknown as TriageResult),
+  alert: (view) => renderNotifyAlert(readShownTriage(view.triage)),
   report: (view, { incident }) => {
-    const input = view.incident as unknown as ReportInput['incident'];
+    const input = { ...(view.incident as unknown as ReportInput['incident']), triage: readShownTriage(view.incident.triage) };
     const repeats = Math.max(input.repeats ?? 0, incident?.count ?? 0);
     return renderReport({ incident: { ...input, incidentId: view.incidentId, ...(repeats ? { repeats } : {}) }, ...(view.record ? { record: view.record } : {}) });
   },
