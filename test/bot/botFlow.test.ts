@@ -376,6 +376,8 @@ describe('approvals whose task no longer waits', () => {
     expect(body.components.flatMap((r) => r.components).every((b) => b.disabled)).toBe(true);
 
     expect((await h.bot.context.approvals.get(approvalId))?.status).toBe('failed');
+    // Audited once the click's reply is sent.
+    await waitFor(async () => ((await h.bot.context.audit.readAudit({ approvalId, outcome: 'not-applied' })).length > 0 ? true : undefined), { what: 'the not-applied audit entry' });
     expect(await h.bot.context.audit.readAudit({ approvalId, outcome: 'not-applied' })).toHaveLength(1);
     expect(h.bot.client.isReady()).toBe(true);
   });

@@ -44,8 +44,9 @@ export async function handleApprovalButton(interaction: ButtonInteraction, click
   const show = async (decision: Parameters<typeof renderDecisionOnMessage>[0]['decision'], by: readonly string[], note?: string) => {
     await interaction.editReply(renderDecisionOnMessage({ approvalId: click.approvalId, embeds, decision, by, at, ...(note ? { note } : {}) }));
     // Recorded on the outbox's copy of the message too: a change of its own still to be sent (a
-    // late preflight's plan) is then sent with this outcome on it instead of landing over it.
-    await ctx.outbox.showApprovalOutcome(click.approvalId, { decision, by, at, ...(note ? { note } : {}) }, { shown: true }).catch((err: unknown) => log.warn('the outbox could not record what the approval message shows', { reason: describeError(err) }));
+    // late preflight's plan) is then sent with this outcome on it instead of landing over it. Not
+    // waited for: the outcome is set in memory at once (the sender sees it), written to disk after.
+    void ctx.outbox.showApprovalOutcome(click.approvalId, { decision, by, at, ...(note ? { note } : {}) }, { shown: true }).catch((err: unknown) => log.warn('the outbox could not record what the approval message shows', { reason: describeError(err) }));
   };
 
   switch (result.outcome) {
