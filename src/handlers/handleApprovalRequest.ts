@@ -50,7 +50,7 @@ async function boundedPreflight(preflight: Promise<ActionResult<object>>, deadli
     if (answered) return { shown: answered };
     log.warn('the preflight did not answer in time; the approval is posted without its plan', { deadlineMs });
     return {
-      shown: { status: 'skipped', summary: `the preflight did not answer within ${deadlineMs / 1000} s: the plan is added here when it does`, details: { preflightTimedOut: true } },
+      shown: { status: 'skipped', summary: `the preflight did not answer within ${deadlineMs / 1000} s: its plan is added here if it answers while this approval is open`, details: { preflightTimedOut: true } },
       late: preflight,
     };
   } finally {
@@ -65,7 +65,7 @@ async function boundedPreflight(preflight: Promise<ActionResult<object>>, deadli
  * with the plan, while nobody has voted on it and it has not expired (the outbox refuses to replace
  * an outcome, and the button handler has the outbox edit the message again if this change would
  * land over a decision). Runs after the handler returned; nothing here is retried: without it the
- * message keeps saying the plan is unknown.
+ * message keeps saying that the preflight did not answer in time (so it does after a restart).
  */
 async function addLatePlan(ctx: HandlerContext, approvalId: string, triage: TriageResult, late: Promise<ActionResult<object>>, log: Logger): Promise<void> {
   let preflight: ActionResult<object>;

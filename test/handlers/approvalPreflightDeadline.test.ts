@@ -63,7 +63,7 @@ describe('an approval request whose preflight answers late', () => {
     const outcome = await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p002', body: JSON.stringify(approvalBody(taskToken, 'inc-00000000000000late1')), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
     expect(outcome).toBe('done');
     const first = await approvalSlot(h.dir, approvalId);
-    expect(JSON.stringify(first.view.payload)).toContain('the plan is added here when it does');
+    expect(JSON.stringify(first.view.payload)).toContain('its plan is added here if it answers while this approval is open');
     expect(JSON.stringify(first.view.payload)).not.toContain('would cordon');
 
     const updated = await waitFor(async () => {
