@@ -32,12 +32,9 @@ const shownTriageSchema = z.looseObject({
   custom: stringRecord.optional(),
 });
 
-/** Drops the keys whose value is undefined (what a field that failed its check becomes). */
+/** Drops the keys whose value is undefined (what a field that failed its check becomes); one level only. */
 function withoutUndefined<T extends object>(o: T): T {
-  for (const [k, v] of Object.entries(o)) {
-    if (v === undefined) delete (o as Record<string, unknown>)[k];
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) withoutUndefined(v);
-  }
+  for (const [k, v] of Object.entries(o)) if (v === undefined) delete (o as Record<string, unknown>)[k];
   return o;
 }
 
@@ -51,5 +48,8 @@ function withoutUndefined<T extends object>(o: T): T {
  */
 export function readShownTriage(value: unknown): TriageResult {
   const parsed = shownTriageSchema.safeParse(value);
-  return withoutUndefined(parsed.success ? parsed.data : shownTriageSchema.parse({})) as unknown as TriageResult;
+  const shown = withoutUndefined(parsed.success ? parsed.data : shownTriageSchema.parse({}));
+  // The objects it checked (not what it passed through untouched: that may nest arbitrarily deep).
+  for (const v of [shown.target, shown.artifact, shown.ioc]) if (v) withoutUndefined(v);
+  return shown as unknown as TriageResult;
 }

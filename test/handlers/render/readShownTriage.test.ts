@@ -49,6 +49,14 @@ describe('readShownTriage', () => {
     expect(renderAll(shown)[0]!.embeds[0]!.title).toContain('123');
   });
 
+  it('passes what it does not read through untouched, however deeply it nests', () => {
+    // 50,000 levels: about what a 256 KB SQS body can hold.
+    const deep = JSON.parse(`${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`) as unknown;
+    const shown = readShownTriage({ rule: 'r', severity: 'high', target: { pod: 'web' }, extra: deep });
+    expect((shown as unknown as { extra: unknown }).extra).toBe(deep);
+    expect(renderAll(shown)).toHaveLength(3);
+  });
+
   it('renders any shape it is given without throwing', () => {
     const leaf = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null));
     const { value } = fc.letrec((tie) => ({
