@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { incidentOrStateSchema } from '../pipeline/incident/playbookState.js';
+import { exceedsJsonDepth } from './exceedsJsonDepth.js';
 
 /**
  * The kinds of SQS message the bot handles (docs/messages.md). A body with a
@@ -104,10 +105,14 @@ function issues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
 
+/** How deep a body may nest objects and arrays: far beyond any event or playbook message (a GuardDuty finding nests about 8). */
+export const MAX_JSON_DEPTH = 64;
+
 /** Parses an SQS body into a message kind. Never throws. */
 export function parseMessage(body: string | undefined): ParseResult {
   if (body === undefined || body.trim() === '') return { ok: false, reason: 'empty body' };
   if (body.length > 262_144) return { ok: false, reason: 'body larger than 256 KiB' };
+  if (exceedsJsonDepth(body, MAX_JSON_DEPTH)) return { ok: false, reason: `body nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels` };
   let json: unknown;
   try {
     json = JSON.parse(body);
