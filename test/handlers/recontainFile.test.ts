@@ -81,7 +81,9 @@ describe('containing a file again for a storm of repeats', () => {
     // interval while repeats come, and one after the last of them.
     expect(starts.length).toBeGreaterThanOrEqual(3);
     expect(starts.length).toBeLessThanOrEqual(Math.floor((lastRepeat - starts[0]!) / 800) + 2);
-    for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(795);
+    // The stand-in notes its start after invokeAction has loaded and validated (a few ms, more on a
+    // busy machine and for the first run): the 800 ms between runs' starts, seen from the action.
+    for (let i = 1; i < starts.length; i += 1) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(750);
     const audited = await ctx.audit.readAudit({ incidentId: incident.incidentId, what: 'file-recontained' });
     expect(audited).toHaveLength(starts.length);
   });

@@ -359,7 +359,9 @@ class Outbox implements DiscordOutbox {
     const view = slot.view;
     switch (view.kind) {
       case 'approval':
-        return 'approval';
+        // A question not posted yet goes before everything; a change to one already posted (its
+        // late plan, an outcome shown later) waits behind new questions, ahead of the rest.
+        return slot.message ? 'report' : 'approval';
       case 'post':
         return slot.lane ?? 'report';
       case 'digest':

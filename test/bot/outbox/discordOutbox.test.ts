@@ -237,6 +237,17 @@ describe('the Discord outbox', () => {
       expect(fieldsOf(posted.id)).not.toContain('another plan');
     }, 30_000);
 
+    it('a new approval goes out before the plan of one already posted', async () => {
+      const { outbox: o } = await start({ budget: 1, windowMs: 3000 });
+      const posted = await postQuestion(o);
+      const before = fake.lastSeq;
+      expect(await o.updateApproval(approvalId, question('would cordon ip-10-0-1-23'))).toBe('recorded');
+      await o.requestApproval({ approvalId: 'secondApproval0001', incidentId: 'inc-second', action: 'isolate-node', payload: { ...message([]), content: 'a second question' } });
+      await waitFor(async () => (fieldsOf(posted.id).includes('would cordon') ? true : undefined), { timeoutMs: 15_000, what: 'the plan on the first message' });
+      const writes = fake.calls((c) => c.seq > before && (c.method === 'POST' || c.method === 'PATCH') && c.status === 200);
+      expect(writes.map((c) => (c.method === 'POST' ? (c.body as { content?: string }).content : 'plan edit'))).toEqual(['a second question', 'plan edit']);
+    }, 30_000);
+
     it('a click that shows the decision when the outbox has nothing of its own to send: no second edit', async () => {
       const { outbox: o, channelId } = await start();
       const posted = await postQuestion(o);
