@@ -53,14 +53,19 @@ async function approvalSlot(dir: string, approvalId: string): Promise<{ version:
   return JSON.parse(await readFile(join(dir, 'outbox', `${approvalSlotKey(approvalId)}.json`), 'utf8')) as never;
 }
 
+/** Sends an approval request whose isolate-node dry run answers `summary` 1.5 s after the deadline; resolves with the handler's outcome. */
+async function askWithLatePreflight(t: IntakeContext, summary: string, n: number) {
+  const ctx = { ...t.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(t.ctx.bot.preflightDeadlineMs + 1500, summary) }) };
+  const taskToken = t.liveToken();
+  const body = JSON.stringify(approvalBody(taskToken, `inc-00000000000000late${n}`));
+  const outcome = await dispatchMessage({ id: `00000000-0000-4000-8000-00000000p00${n + 1}`, body, receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
+  return { outcome, approvalId: approvalIdFor(taskToken) };
+}
+
 describe('an approval request whose preflight answers late', () => {
   it('is recorded without its plan, and its message shows the plan once the preflight answers', async () => {
     h = await createIntakeContext({ port });
-    const deadlineMs = h.ctx.bot.preflightDeadlineMs;
-    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(deadlineMs + 1500, 'would cordon ip-10-0-1-23 and detach it from its group') }) };
-    const taskToken = h.liveToken();
-    const approvalId = approvalIdFor(taskToken);
-    const outcome = await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p002', body: JSON.stringify(approvalBody(taskToken, 'inc-00000000000000late1')), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
+    const { outcome, approvalId } = await askWithLatePreflight(h, 'would cordon ip-10-0-1-23 and detach it from its group', 1);
     expect(outcome).toBe('done');
     const first = await approvalSlot(h.dir, approvalId);
     expect(JSON.stringify(first.view.payload)).toContain('its plan is added here if it answers while this approval is open');
@@ -79,11 +84,7 @@ describe('an approval request whose preflight answers late', () => {
 
   it('leaves the message as it is when someone answered the approval before the preflight did', async () => {
     h = await createIntakeContext({ port });
-    const deadlineMs = h.ctx.bot.preflightDeadlineMs;
-    const ctx = { ...h.ctx, actions: createActionRegistry({ 'isolate-node': async () => slowAction(deadlineMs + 1500, 'would cordon the node') }) };
-    const taskToken = h.liveToken();
-    const approvalId = approvalIdFor(taskToken);
-    await dispatchMessage({ id: '00000000-0000-4000-8000-00000000p003', body: JSON.stringify(approvalBody(taskToken, 'inc-00000000000000late2')), receiveCount: 1, source: 'control', transport: 'sqs', senderId: `${INTAKE_ROLE_ID}:exec` }, ctx);
+    const { approvalId } = await askWithLatePreflight(h, 'would cordon the node', 2);
     const decided = await h.ctx.approvals.decide(approvalId, { by: 'discord:200000000000000001', decision: 'block', at: new Date() });
     expect(decided.outcome).toBe('decided');
     const before = await approvalSlot(h.dir, approvalId);
