@@ -233,7 +233,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
         await Promise.all([...intakes.map(({ intake }) => intake.stop()), starts.stop()]);
         await outbox.stop();
         // States only repeats changed since their last write (their event lines are on disk already).
-        await incidents.flush().catch((err: unknown) => logger.warn('writing incident states at stop failed; they are rebuilt from their events files at start', { reason: describeError(err) }));
+        await incidents.close().catch((err: unknown) => logger.warn('writing incident states at stop failed; they are rebuilt from their events files at start', { reason: describeError(err) }));
         await client.destroy();
         await ops.close();
         await backend.close();

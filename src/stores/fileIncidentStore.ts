@@ -20,7 +20,8 @@
  * one write of an incident is under way, the changes that arrive meanwhile (repeats' event lines,
  * status) are gathered into the next one (the lines appended together, then the state written
  * once). Each call still returns only once its own change is on disk; a storm of repeats costs an
- * append per gathering, not per event.
+ * append per gathering, not per event. An events file stays open while it is appended to
+ * (AppendHandles: closed after two idle seconds, or by `close()`), not opened and closed per append.
  *
  * A repeat's durable record is its event line: the events file is the truth about how many distinct
  * messages an incident had and when the last one was. The state's count, firstSeen and lastSeen it
@@ -28,7 +29,7 @@
  * and a state read from disk is reconciled with its events file, so a process that dies before that
  * write loses nothing.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -52,6 +53,7 @@ import {
   storedEventSchema,
   toStoredEvent,
 } from './incidentStore.js';
+import { AppendHandles } from './appendHandles.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { corruptStateError, ensureDir, isErrno, parseNdjson, parseStored, repairTornTail, validateInput, writeFileAtomic } from './storeIo.js';
 
@@ -117,6 +119,8 @@ export class FileIncidentStore implements IncidentStore {
   /** States changed by repeats and not written yet (their event lines are). */
   readonly #dirty = new Set<string>();
   readonly #stateFlushMs: number;
+  /** Event files kept open between appends (a storm's repeats append to a few files many times a second). */
+  readonly #appends = new AppendHandles({ mode: 0o600 });
   #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(options: FileIncidentStoreOptions) {
@@ -144,6 +148,15 @@ export class FileIncidentStore implements IncidentStore {
     // they would record meanwhile); not retried on a timer, which would spin on a disk that refuses.
     for (const f of failed) if (this.#states.has(f.id)) this.#dirty.add(f.id);
     if (failed.length > 0) throw failed[0]!.reason;
+  }
+
+  /** At stop: writes what `flush` writes, then closes the event files kept open. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.#appends.closeAll();
+    }
   }
 
   #scheduleFlush(): void {
@@ -294,7 +307,13 @@ export class FileIncidentStore implements IncidentStore {
             await this.#ensureDir(join(this.#dir, 'incidents'));
             if (seen.tornTail) await repairTornTail(this.eventsPath(incidentId));
             seen.tornTail = false;
-            await appendFile(this.eventsPath(incidentId), c.lines.join(''), { mode: 0o600 });
+            try {
+              await this.#appends.append(this.eventsPath(incidentId), c.lines.join(''));
+            } catch (err) {
+              // Part of the lines may have been written: the next append repairs the tail first.
+              seen.tornTail = true;
+              throw err;
+            }
           }
           if (c.state) await this.#writeJson(this.statePath(incidentId), c.state);
           c.resolve();
@@ -341,8 +360,13 @@ export class FileIncidentStore implements IncidentStore {
     const seen = await this.#seenIds(incidentId);
     await ensureDir(join(this.#dir, 'incidents'));
     if (seen.tornTail) await repairTornTail(this.eventsPath(incidentId));
-    await appendFile(this.eventsPath(incidentId), `${JSON.stringify(event)}\n`, { mode: 0o600 });
     seen.tornTail = false;
+    try {
+      await this.#appends.append(this.eventsPath(incidentId), `${JSON.stringify(event)}\n`);
+    } catch (err) {
+      seen.tornTail = true;
+      throw err;
+    }
     seen.ids.add(event.messageId);
     noteEventTime(seen, Date.parse(event.at));
     return seen;

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ const dirs: string[] = [];
 const stores: FileIncidentStore[] = [];
 afterAll(async () => {
   // States repeats changed are written now, not by a store's timer while the directories are removed.
-  await Promise.all(stores.map((s) => s.flush()));
+  await Promise.all(stores.map((s) => s.close()));
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
@@ -22,6 +22,13 @@ async function tempDir(): Promise<string> {
 
 const T0 = new Date('2026-03-01T10:00:00.000Z');
 const WINDOW = 10 * 60_000;
+/** Descriptors this process has open on `path` (Linux: /proc/self/fd). */
+async function descriptorsOn(path: string): Promise<number> {
+  let n = 0;
+  for (const fd of await readdir('/proc/self/fd')) if ((await readlink(join('/proc/self/fd', fd)).catch(() => '')) === path) n++;
+  return n;
+}
+
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
 function obs(messageId: string, seconds: number, overrides: Partial<ObserveInput> = {}): ObserveInput {
@@ -248,6 +255,17 @@ describe('FileIncidentStore', () => {
     expect((await stored(b.incidentId)).count).toBe(1);
     await store.flush();
     expect((await stored(b.incidentId)).count).toBe(2);
+  });
+
+  it('keeps an incident\'s events file open while repeats arrive, and closes it at close()', async () => {
+    const { store } = await newStore();
+    const first = await store.observe(obs('m-0', 0));
+    for (let i = 1; i <= 20; i++) await store.observe(obs(`m-${i}`, i));
+    const path = store.eventsPath(first.incident.incidentId);
+    expect(await descriptorsOn(path)).toBe(1);
+    await store.close();
+    expect(await descriptorsOn(path)).toBe(0);
+    expect((await store.readEvents(first.incident.incidentId)).map((e) => e.messageId)).toEqual(Array.from({ length: 21 }, (_, i) => `m-${i}`));
   });
 
   it('writes the states repeats changed by itself after stateFlushMs', async () => {
