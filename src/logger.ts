@@ -112,11 +112,35 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
           return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${String(message)}${extra}`;
         });
-  return winston.createLogger({
-    level: options.level ?? 'info',
-    format: winston.format.combine(...base, output),
-    transports: [new winston.transports.Stream({ stream })],
-  });
+  return skipDisabledLevels(
+    winston.createLogger({
+      level: options.level ?? 'info',
+      format: winston.format.combine(...base, output),
+      transports: [new winston.transports.Stream({ stream })],
+    }),
+  );
+}
+
+/**
+ * winston filters a line by level only after it has gone through the logger's stream: a `debug`
+ * call at level `info` still builds its line and writes it (a storm's repeats log one each). The
+ * level methods of `logger` (and of its children, which inherit them) return at once for a level
+ * that is off, checked at each call (a level changed later applies).
+ */
+function skipDisabledLevels(logger: Logger): Logger {
+  for (const level of Object.keys(logger.levels)) {
+    const method = (logger as unknown as Record<string, unknown>)[level];
+    if (typeof method !== 'function') continue;
+    const write = method as (this: Logger, ...args: unknown[]) => Logger;
+    Object.defineProperty(logger, level, {
+      configurable: true,
+      writable: true,
+      value(this: Logger, ...args: unknown[]): Logger {
+        return this.isLevelEnabled(level) ? write.apply(this, args) : this;
+      },
+    });
+  }
+  return logger;
 }
 
 /** A logger that drops everything; for tests and one-shot commands that want quiet. */

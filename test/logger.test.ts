@@ -60,6 +60,36 @@ describe('logger', () => {
     expect(out).toContain(REDACTED);
   });
 
+  it('drops a line below the level before it reaches the logger\'s stream, in children too, and follows a level changed later', () => {
+    const stream = new PassThrough();
+    let out = '';
+    stream.on('data', (d) => (out += d));
+    const logger = createLogger({ level: 'info', format: 'json', stream });
+    let writes = 0;
+    // A child whose writes are counted (as captureFailureReason wraps the handlers' logger).
+    const counted = Object.create(logger.child({ messageId: 'm-1' }), {
+      write: {
+        value(info: unknown) {
+          writes++;
+          return logger.write(info as never);
+        },
+      },
+    }) as typeof logger;
+    counted.child({ incidentId: 'inc-1' }).debug('repeat counted', { count: 2 });
+    counted.debug('repeat counted');
+    expect(writes).toBe(0);
+    counted.info('kept');
+    expect(writes).toBe(1);
+    logger.level = 'debug';
+    counted.debug('now kept', { count: 3 });
+    expect(writes).toBe(2);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.level, l.message])).toEqual([
+      ['info', 'kept'],
+      ['debug', 'now kept'],
+    ]);
+  });
+
   it('keeps ordinary text', () => {
     const { logger, text } = capture();
     logger.info('blocked 203.0.113.45:4444', { rule: 'ARTIFACT_Reverse_Shell_Suspected!' });
