@@ -368,7 +368,7 @@ async function main(): Promise<void> {
     const loadBefore = sampleLoad(1000);
     const plainBefore = await plain();
     const plainBeforeLoad = loadBefore.stop();
-    log(`  ${plainBefore.perSecond.toFixed(0)} messages/s (${plainBefore.seconds.toFixed(1)} s)`);
+    log(`  ${plainBefore.perSecond.toFixed(0)} messages/s (${plainBefore.seconds.toFixed(1)} s; ${plainBefore.cpuSeconds.toFixed(1)} s of CPU)`);
 
     log(`loading the storm on the intake queue (${incidents} incidents: ${JSON.stringify(plan.routes)}; ${plan.repeatsEach} events each repeated one)`);
     await loadQueue(emqAws.sqs, intake.queueUrl, plan.events);
@@ -504,7 +504,7 @@ async function main(): Promise<void> {
     const loadAfter = sampleLoad(1000);
     const plainAfter = await plain();
     const plainAfterLoad = loadAfter.stop();
-    log(`  ${plainAfter.perSecond.toFixed(0)} messages/s (${plainAfter.seconds.toFixed(1)} s)`);
+    log(`  ${plainAfter.perSecond.toFixed(0)} messages/s (${plainAfter.seconds.toFixed(1)} s; ${plainAfter.cpuSeconds.toFixed(1)} s of CPU)`);
 
     // ---- figures -----------------------------------------------------------------------------
     const calls = discord.calls();
@@ -559,8 +559,8 @@ async function main(): Promise<void> {
         /** Starts the starter made (logged "playbook started" / "already running"), and the last one's time after the bot took messages. */
         startsMade: botLog.startsMade,
         lastStartSeconds: botLog.lastStartAt !== undefined ? s((botLog.lastStartAt - t0) / 1000) : null,
-        plainBefore: { seconds: s(plainBefore.seconds), perSecond: Math.round(plainBefore.perSecond) },
-        plainAfter: { seconds: s(plainAfter.seconds), perSecond: Math.round(plainAfter.perSecond) },
+        plainBefore: { seconds: s(plainBefore.seconds), perSecond: Math.round(plainBefore.perSecond), cpuSeconds: s(plainBefore.cpuSeconds) },
+        plainAfter: { seconds: s(plainAfter.seconds), perSecond: Math.round(plainAfter.perSecond), cpuSeconds: s(plainAfter.cpuSeconds) },
         ratio: s(botPerSecond / best.perSecond),
         target: 0.8,
       },
@@ -611,7 +611,7 @@ async function main(): Promise<void> {
     log(`node ${r.node} ${r.platform}, ElasticMQ ${r.elasticMq}`);
     log(`storm                 ${TOTAL} events, ${incidents} incidents (${plan.repeatsEach} events each for ${REPEATED} of them)`);
     log(`bot settings          ${JSON.stringify(r.botSettings)}`);
-    log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after`);
+    log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after (${r.intake.plainBefore.cpuSeconds} / ${r.intake.plainAfter.cpuSeconds} s of CPU)`);
     log(`                      ratio ${r.intake.ratio}× the faster plain loop (target ≥ 0.8×); the bot used ${r.intake.botCpuSeconds} s of CPU`);
     log(`StartExecution        ${lat(r.intake.startExecution)} on moto during the drain`);
     log(`playbook starts       ${r.intake.startsMade} made by the starter, the last ${r.intake.lastStartSeconds} s after the bot took messages (off the intake's path)`);

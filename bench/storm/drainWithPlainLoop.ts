@@ -8,10 +8,13 @@ export interface PlainLoopResult {
   messages: number;
   seconds: number;
   perSecond: number;
+  /** CPU this process used meanwhile (the loop's SDK calls: this process does nothing else while it runs). */
+  cpuSeconds: number;
 }
 
 export async function drainWithPlainLoop(sqs: SQSClient, queueUrl: string, count: number): Promise<PlainLoopResult> {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let deleted = 0;
   let emptyPolls = 0;
   while (deleted < count) {
@@ -29,5 +32,6 @@ export async function drainWithPlainLoop(sqs: SQSClient, queueUrl: string, count
     deleted += messages.length;
   }
   const seconds = (performance.now() - started) / 1000;
-  return { messages: deleted, seconds, perSecond: deleted / seconds };
+  const used = process.cpuUsage(cpu);
+  return { messages: deleted, seconds, perSecond: deleted / seconds, cpuSeconds: (used.user + used.system) / 1e6 };
 }
