@@ -242,9 +242,15 @@ async function waitUntil<T>(probe: () => T | undefined | Promise<T | undefined>,
 
 // ---- AWS set-up ----------------------------------------------------------------------------------
 
-async function depth(sqs: SQSClient, queueUrl: string): Promise<number> {
+/** Messages on a queue: waiting (visible) and taken by a consumer but not deleted yet (in flight). */
+async function queueCounts(sqs: SQSClient, queueUrl: string): Promise<{ waiting: number; inFlight: number }> {
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  return { waiting: Number(out.Attributes?.ApproximateNumberOfMessages ?? 0), inFlight: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) };
+}
+
+async function depth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { waiting, inFlight } = await queueCounts(sqs, queueUrl);
+  return waiting + inFlight;
 }
 
 async function createQueueWithDlq(sqs: SQSClient, name: string): Promise<{ queueUrl: string; dlqUrl: string }> {
@@ -360,15 +366,17 @@ async function main(): Promise<void> {
     await drainWithPlainLoop(emqAws.sqs, warm, Math.min(2000, plan.events.length));
 
     const baselineQueue = (await emqAws.sqs.send(new CreateQueueCommand({ QueueName: `storm-baseline-${suffix}` }))).QueueUrl!;
-    const plain = async (): Promise<PlainLoopResult> => {
+    const plain = async (): Promise<PlainLoopResult & { elasticMqCpuSeconds: number }> => {
       await loadQueue(emqAws.sqs, baselineQueue, plan.events);
-      return drainWithPlainLoop(emqAws.sqs, baselineQueue, plan.events.length);
+      const emq0 = cpuSecondsOf(emq.pid);
+      const r = await drainWithPlainLoop(emqAws.sqs, baselineQueue, plan.events.length);
+      return { ...r, elasticMqCpuSeconds: cpuSecondsOf(emq.pid) - emq0 };
     };
     log(`baseline before the storm: the plain loop over the same ${TOTAL} messages`);
     const loadBefore = sampleLoad(1000);
     const plainBefore = await plain();
     const plainBeforeLoad = loadBefore.stop();
-    log(`  ${plainBefore.perSecond.toFixed(0)} messages/s (${plainBefore.seconds.toFixed(1)} s; ${plainBefore.cpuSeconds.toFixed(1)} s of CPU)`);
+    log(`  ${plainBefore.perSecond.toFixed(0)} messages/s (${plainBefore.seconds.toFixed(1)} s; CPU: the loop ${plainBefore.cpuSeconds.toFixed(1)} s, ElasticMQ ${plainBefore.elasticMqCpuSeconds.toFixed(1)} s)`);
 
     log(`loading the storm on the intake queue (${incidents} incidents: ${JSON.stringify(plan.routes)}; ${plan.repeatsEach} events each repeated one)`);
     await loadQueue(emqAws.sqs, intake.queueUrl, plan.events);
@@ -419,6 +427,8 @@ async function main(): Promise<void> {
     const pid = child.pid!;
     const t0 = await waitUntil(() => botLog.takingAt ?? (child.exitCode !== null ? Promise.reject(new Error(`the bot exited:\n${botLog.tail.join('\n')}`)) : undefined), 'the bot to take messages', 120_000);
     const cpu0 = cpuSecondsOf(pid);
+    // Who else used the machine's cores while the bot drained: moto runs the playbooks it starts, ElasticMQ serves the intake.
+    const others0 = { moto: cpuSecondsOf(moto.pid), elasticMq: cpuSecondsOf(emq.pid), bench: process.cpuUsage() };
 
     // Memory, sampled throughout (VmHWM, the kernel's own peak, is read at the end too), and the
     // bot's heap from its /metrics every 2 s: the highest heap used, and the heap when RSS peaked.
@@ -451,13 +461,32 @@ async function main(): Promise<void> {
 
     // Step Functions' StartExecution as the bot meets it: the starter's workers wait for it (the intake does not).
     const startLatencies = probeStartExecution(aws, probeMachineArn);
-    const drainedAt = await waitUntil(async () => ((await depth(emqAws.sqs, intake.queueUrl)) === 0 ? Date.now() : undefined), 'the intake queue to drain', 3 * 3600_000, 100);
+    // Drained: every message deleted. Also noted: when none was left waiting (all taken by the bot), and
+    // how many were still in flight then (the last to finish: e.g. a file repeat whose containment
+    // waits SENTINEL_RECONTAIN_INTERVAL_SECONDS holds its message until it has run).
+    let takenAt: { at: number; inFlight: number } | undefined;
+    const drainedAt = await waitUntil(
+      async () => {
+        const c = await queueCounts(emqAws.sqs, intake.queueUrl);
+        const now = Date.now();
+        if (c.waiting === 0 && !takenAt) takenAt = { at: now, inFlight: c.inFlight };
+        if (c.waiting > 0) takenAt = undefined;
+        return c.waiting + c.inFlight === 0 ? now : undefined;
+      },
+      'the intake queue to drain',
+      3 * 3600_000,
+      100,
+    );
     const drainCpu = cpuSecondsOf(pid) - cpu0;
+    const benchCpu = process.cpuUsage(others0.bench);
+    const drainOthers = { moto: cpuSecondsOf(moto.pid) - others0.moto, elasticMq: cpuSecondsOf(emq.pid) - others0.elasticMq, bench: (benchCpu.user + benchCpu.system) / 1e6 };
     const drainLoad = stormLoad.stop();
     const settleLoad = sampleLoad();
     const startExecution = latencies(await startLatencies.stop());
     const drainSeconds = (drainedAt - t0) / 1000;
-    log(`intake drained: ${TOTAL} events in ${drainSeconds.toFixed(1)} s (${(TOTAL / drainSeconds).toFixed(0)} events/s; the bot used ${drainCpu.toFixed(1)} s of CPU)`);
+    const taken = takenAt ?? { at: drainedAt, inFlight: 0 };
+    const takenSeconds = (taken.at - t0) / 1000;
+    log(`intake drained: ${TOTAL} events in ${drainSeconds.toFixed(1)} s (${(TOTAL / drainSeconds).toFixed(0)} events/s; the bot used ${drainCpu.toFixed(1)} s of CPU); none left waiting after ${takenSeconds.toFixed(1)} s, ${taken.inFlight} then in flight`);
 
     // The playbooks run on: wait until every execution is done or waits for a decision, the control
     // queue is empty and Discord has had nothing new for 20 s.
@@ -504,7 +533,7 @@ async function main(): Promise<void> {
     const loadAfter = sampleLoad(1000);
     const plainAfter = await plain();
     const plainAfterLoad = loadAfter.stop();
-    log(`  ${plainAfter.perSecond.toFixed(0)} messages/s (${plainAfter.seconds.toFixed(1)} s; ${plainAfter.cpuSeconds.toFixed(1)} s of CPU)`);
+    log(`  ${plainAfter.perSecond.toFixed(0)} messages/s (${plainAfter.seconds.toFixed(1)} s; CPU: the loop ${plainAfter.cpuSeconds.toFixed(1)} s, ElasticMQ ${plainAfter.elasticMqCpuSeconds.toFixed(1)} s)`);
 
     // ---- figures -----------------------------------------------------------------------------
     const calls = discord.calls();
@@ -554,13 +583,19 @@ async function main(): Promise<void> {
         botSeconds: s(drainSeconds),
         botEventsPerSecond: Math.round(botPerSecond),
         botCpuSeconds: s(drainCpu),
+        /** When no message was left waiting (all taken by the bot), and how many were in flight then (the drain ends when they are deleted). */
+        takenSeconds: s(takenSeconds),
+        inFlightWhenTaken: taken.inFlight,
         /** moto's StartExecution during the drain (a one-state machine, every 2 s): what the starter's workers wait for. */
         startExecution: roundLatency(startExecution),
         /** Starts the starter made (logged "playbook started" / "already running"), and the last one's time after the bot took messages. */
         startsMade: botLog.startsMade,
         lastStartSeconds: botLog.lastStartAt !== undefined ? s((botLog.lastStartAt - t0) / 1000) : null,
-        plainBefore: { seconds: s(plainBefore.seconds), perSecond: Math.round(plainBefore.perSecond), cpuSeconds: s(plainBefore.cpuSeconds) },
-        plainAfter: { seconds: s(plainAfter.seconds), perSecond: Math.round(plainAfter.perSecond), cpuSeconds: s(plainAfter.cpuSeconds) },
+        /** CPU the other processes used during the drain: moto (the playbooks the bot starts), ElasticMQ, this benchmark (the fake Discord, the samplers). */
+        othersCpuSeconds: { moto: s(drainOthers.moto), elasticMq: s(drainOthers.elasticMq), benchmark: s(drainOthers.bench) },
+        coreSeconds: s(availableParallelism() * drainSeconds),
+        plainBefore: { seconds: s(plainBefore.seconds), perSecond: Math.round(plainBefore.perSecond), cpuSeconds: s(plainBefore.cpuSeconds), elasticMqCpuSeconds: s(plainBefore.elasticMqCpuSeconds) },
+        plainAfter: { seconds: s(plainAfter.seconds), perSecond: Math.round(plainAfter.perSecond), cpuSeconds: s(plainAfter.cpuSeconds), elasticMqCpuSeconds: s(plainAfter.elasticMqCpuSeconds) },
         ratio: s(botPerSecond / best.perSecond),
         target: 0.8,
       },
@@ -613,6 +648,8 @@ async function main(): Promise<void> {
     log(`bot settings          ${JSON.stringify(r.botSettings)}`);
     log(`intake                bot ${r.intake.botEventsPerSecond} events/s (${r.intake.botSeconds} s), plain loop ${r.intake.plainBefore.perSecond} / ${r.intake.plainAfter.perSecond} msg/s before / after (${r.intake.plainBefore.cpuSeconds} / ${r.intake.plainAfter.cpuSeconds} s of CPU)`);
     log(`                      ratio ${r.intake.ratio}× the faster plain loop (target ≥ 0.8×); the bot used ${r.intake.botCpuSeconds} s of CPU`);
+    log(`                      none left waiting after ${r.intake.takenSeconds} s (${r.intake.inFlightWhenTaken} in flight then, deleted by ${r.intake.botSeconds} s)`);
+    log(`CPU in the drain      bot ${r.intake.botCpuSeconds} s, moto ${r.intake.othersCpuSeconds.moto} s, ElasticMQ ${r.intake.othersCpuSeconds.elasticMq} s, this benchmark ${r.intake.othersCpuSeconds.benchmark} s, of ${r.intake.coreSeconds} core-seconds (${availableParallelism()} cores × ${r.intake.botSeconds} s)`);
     log(`StartExecution        ${lat(r.intake.startExecution)} on moto during the drain`);
     log(`playbook starts       ${r.intake.startsMade} made by the starter, the last ${r.intake.lastStartSeconds} s after the bot took messages (off the intake's path)`);
     log(`incidents recorded    ${r.incidentsRecorded}, repeats counted ${r.repeatsCounted}`);
