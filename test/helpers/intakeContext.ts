@@ -21,7 +21,7 @@ import { loadConfig } from '../../src/config.js';
 import type { HandlerContext } from '../../src/handlers/context.js';
 import type { DiscordPort } from '../../src/handlers/ports/discordPort.js';
 import type { PlaybookEngine } from '../../src/handlers/ports/playbookEngine.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type LogLevel } from '../../src/logger.js';
 import { actionRegistry } from '../../src/pipeline/actions/registry.js';
 import { loadPlaybookConfig } from '../../src/pipeline/triage/playbookConfig.js';
 import { ConfirmationStore } from '../../src/stores/confirmationStore.js';
@@ -62,7 +62,17 @@ export interface IntakeContext {
   close(): Promise<void>;
 }
 
-export async function createIntakeContext(options: { port: DiscordPort; now?: () => number }): Promise<IntakeContext> {
+export interface IntakeContextOptions {
+  port: DiscordPort;
+  now?: () => number;
+  /** fsync the stores' writes, as the bot does; default false (crash safety is not what the tests are about). */
+  fsync?: boolean;
+  /** Where log lines go instead of `lines` (which then stays empty), and from which level. */
+  log?: { level: LogLevel; stream: NodeJS.WritableStream };
+}
+
+export async function createIntakeContext(options: IntakeContextOptions): Promise<IntakeContext> {
+  const fsync = options.fsync ?? false;
   const now = options.now ?? Date.now;
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-intake-'));
   const lines: IntakeLogLine[] = [];
@@ -89,13 +99,15 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
   };
   const logger = createLogger({
     format: 'json',
-    level: 'debug',
-    stream: new Writable({
-      write(chunk, _enc, done) {
-        for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as IntakeLogLine);
-        done();
-      },
-    }),
+    level: options.log?.level ?? 'debug',
+    stream:
+      options.log?.stream ??
+      new Writable({
+        write(chunk, _enc, done) {
+          for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l) as IntakeLogLine);
+          done();
+        },
+      }),
   });
   const config = loadConfig({
     env: {
@@ -108,8 +120,8 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
     },
     envFile: false,
   });
-  const incidents = new FileIncidentStore({ dir: join(dir, 'incidents'), fsync: false });
-  const approvals = new FileApprovalStore({ dir: join(dir, 'approvals'), logger, fsync: false });
+  const incidents = new FileIncidentStore({ dir: join(dir, 'incidents'), fsync });
+  const approvals = new FileApprovalStore({ dir: join(dir, 'approvals'), logger, fsync });
   const audit = new FileAuditLog({ dir });
   const outbox = createDiscordOutbox({
     dir: join(dir, 'outbox'),
@@ -123,10 +135,10 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
     editIntervalMs: config.bot.editIntervalMs,
     digestThreshold: config.bot.digestThreshold,
     digestWindowMs: config.bot.stormWindowMs,
-    fsync: false,
+    fsync,
     now,
   });
-  const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dir, 'starts'), fsync: false }), engine, incidents, audit, outbox, logger });
+  const starts = createPlaybookStarter({ store: new FilePendingStartStore({ dir: join(dir, 'starts'), fsync }), engine, incidents, audit, outbox, logger });
   const ctx: HandlerContext = {
     logger,
     playbooks: loadPlaybookConfig(undefined),
@@ -165,7 +177,7 @@ export async function createIntakeContext(options: { port: DiscordPort; now?: ()
       await starts.stop();
       await outbox.stop(0);
       // The states repeats changed are written now, not by the store's timer while the directory is removed.
-      await incidents.flush();
+      await incidents.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
