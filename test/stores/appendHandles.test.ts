@@ -41,6 +41,14 @@ describe('AppendHandles', () => {
     expect(await descriptorsOn(path)).toBe(1);
   });
 
+  it('writes a large append whole, in order with small ones', async () => {
+    const { dir, h } = await setUp({ idleMs: 60_000 });
+    const path = join(dir, 'big.ndjson');
+    const big = `${'x'.repeat(3 * 256 * 1024 + 17)}\n`;
+    await Promise.all([h.append(path, 'a\n'), h.append(path, big), h.append(path, 'b\n')]);
+    expect(await readFile(path, 'utf8')).toBe(`a\n${big}b\n`);
+  });
+
   it('creates the file with mode 0600', async () => {
     const { dir, h } = await setUp();
     const path = join(dir, 'm.ndjson');
