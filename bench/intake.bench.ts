@@ -32,6 +32,7 @@ import { createIntakeContext, DISCORD_NOT_REACHED } from '../test/helpers/intake
 import { ensureElasticMq } from '../test/support/elasticmq/ensureElasticMq.js';
 import { startElasticMq } from '../test/support/elasticmq/startElasticMq.js';
 import { buildStormEvents } from './storm/buildStormEvents.js';
+import { cpuSecondsOf } from './storm/cpuSecondsOf.js';
 import { drainWithPlainLoop, type PlainLoopResult } from './storm/drainWithPlainLoop.js';
 import { loadQueue } from './storm/loadQueue.js';
 
@@ -53,12 +54,6 @@ const log = (line: string) => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };
 const s = (x: number) => Math.round(x * 100) / 100;
-
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** This process's CPU by thread kind (the main thread, V8's collector helpers, libuv's pool), from /proc. */
 function threadCpu(): Record<string, number> {

@@ -53,6 +53,7 @@ import { ensureMotoVenv } from '../test/support/moto/ensureMotoVenv.js';
 import { MOTO_STATE_MACHINE_ROLE_ID, startMoto } from '../test/support/moto/startMoto.js';
 import { buildStormEvents } from './storm/buildStormEvents.js';
 import { tailLines } from './storm/tailLines.js';
+import { cpuSecondsOf } from './storm/cpuSecondsOf.js';
 import { drainWithPlainLoop, type PlainLoopResult } from './storm/drainWithPlainLoop.js';
 import { loadQueue } from './storm/loadQueue.js';
 import { approvalPosts, discordFigures, firstShown, INTAKE_LINES, intakeStalls, latencies } from './storm/summarizeStorm.js';
@@ -224,12 +225,6 @@ function sampleLoad(everyMs = 5000): { stop(): { min: number; mean: number; max:
 }
 
 /** CPU seconds a process has used (user + system). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function waitUntil<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs: number, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
