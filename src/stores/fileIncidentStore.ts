@@ -303,17 +303,7 @@ export class FileIncidentStore implements IncidentStore {
         this.#commits.delete(incidentId);
         try {
           if (c.lines.length > 0) {
-            const seen = await this.#seenIds(incidentId);
-            await this.#ensureDir(join(this.#dir, 'incidents'));
-            if (seen.tornTail) await repairTornTail(this.eventsPath(incidentId));
-            seen.tornTail = false;
-            try {
-              await this.#appends.append(this.eventsPath(incidentId), c.lines.join(''));
-            } catch (err) {
-              // Part of the lines may have been written: the next append repairs the tail first.
-              seen.tornTail = true;
-              throw err;
-            }
+            await this.#appendLines(incidentId, await this.#seenIds(incidentId), c.lines.join(''));
           }
           if (c.state) await this.#writeJson(this.statePath(incidentId), c.state);
           c.resolve();
@@ -356,17 +346,23 @@ export class FileIncidentStore implements IncidentStore {
     return seen;
   }
 
-  async #appendEvent(incidentId: string, event: StoredEvent): Promise<SeenIds> {
-    const seen = await this.#seenIds(incidentId);
-    await ensureDir(join(this.#dir, 'incidents'));
+  /** Appends whole lines to an incident's events file, its torn tail (if any) repaired first. */
+  async #appendLines(incidentId: string, seen: SeenIds, text: string): Promise<void> {
+    await this.#ensureDir(join(this.#dir, 'incidents'));
     if (seen.tornTail) await repairTornTail(this.eventsPath(incidentId));
     seen.tornTail = false;
     try {
-      await this.#appends.append(this.eventsPath(incidentId), `${JSON.stringify(event)}\n`);
+      await this.#appends.append(this.eventsPath(incidentId), text);
     } catch (err) {
+      // Part of the lines may have been written: the next append repairs the tail first.
       seen.tornTail = true;
       throw err;
     }
+  }
+
+  async #appendEvent(incidentId: string, event: StoredEvent): Promise<SeenIds> {
+    const seen = await this.#seenIds(incidentId);
+    await this.#appendLines(incidentId, seen, `${JSON.stringify(event)}\n`);
     seen.ids.add(event.messageId);
     noteEventTime(seen, Date.parse(event.at));
     return seen;

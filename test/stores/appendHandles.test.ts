@@ -1,8 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AppendHandles } from '../../src/stores/appendHandles.js';
+import { descriptorsOn } from '../helpers/descriptorsOn.js';
 
 const dirs: string[] = [];
 const handles: AppendHandles[] = [];
@@ -17,16 +18,6 @@ async function setUp(options: ConstructorParameters<typeof AppendHandles>[0] = {
   const h = new AppendHandles(options);
   handles.push(h);
   return { dir, h };
-}
-
-/** Descriptors this process has open on `path` (Linux: /proc/self/fd). */
-async function descriptorsOn(path: string): Promise<number> {
-  let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
-    if (target === path) n++;
-  }
-  return n;
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

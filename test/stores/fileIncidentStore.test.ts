@@ -1,10 +1,11 @@
-import { appendFile, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileIncidentStore } from '../../src/stores/fileIncidentStore.js';
 import { MAX_STORED_EVENT_BYTES, incidentIdFor, type ObserveInput } from '../../src/stores/incidentStore.js';
 import { NotFoundError, ValidationError } from '../../src/errors.js';
+import { descriptorsOn } from '../helpers/descriptorsOn.js';
 
 const dirs: string[] = [];
 const stores: FileIncidentStore[] = [];
@@ -22,13 +23,6 @@ async function tempDir(): Promise<string> {
 
 const T0 = new Date('2026-03-01T10:00:00.000Z');
 const WINDOW = 10 * 60_000;
-/** Descriptors this process has open on `path` (Linux: /proc/self/fd). */
-async function descriptorsOn(path: string): Promise<number> {
-  let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) if ((await readlink(join('/proc/self/fd', fd)).catch(() => '')) === path) n++;
-  return n;
-}
-
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
 function obs(messageId: string, seconds: number, overrides: Partial<ObserveInput> = {}): ObserveInput {
