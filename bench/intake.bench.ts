@@ -87,13 +87,11 @@ async function main(): Promise<void> {
     await drainWithPlainLoop(aws.sqs, warm, Math.min(2000, plan.events.length));
 
     const baseline = await queue('intake-bench-baseline');
-    const plain = async (): Promise<PlainLoopResult & { elasticMqCpuSeconds: number }> => {
+    const plain = async (): Promise<PlainLoopResult> => {
       await loadQueue(aws.sqs, baseline, plan.events);
-      const emq0 = cpuSecondsOf(emq.pid);
-      const r = await drainWithPlainLoop(aws.sqs, baseline, plan.events.length);
-      return { ...r, elasticMqCpuSeconds: cpuSecondsOf(emq.pid) - emq0 };
+      return drainWithPlainLoop(aws.sqs, baseline, plan.events.length, emq.pid);
     };
-    const showPlain = (p: Awaited<ReturnType<typeof plain>>) => log(`  ${p.perSecond.toFixed(0)} messages/s (${p.seconds.toFixed(1)} s; CPU: the loop ${p.cpuSeconds.toFixed(1)} s, ElasticMQ ${p.elasticMqCpuSeconds.toFixed(1)} s)`);
+    const showPlain = (p: Awaited<ReturnType<typeof plain>>) => log(`  ${p.perSecond.toFixed(0)} messages/s (${p.seconds.toFixed(1)} s; CPU: the loop ${p.cpuSeconds.toFixed(1)} s, ElasticMQ ${p.serverCpuSeconds!.toFixed(1)} s)`);
     log('the plain loop over the same messages');
     const plainBefore = await plain();
     showPlain(plainBefore);
@@ -165,8 +163,8 @@ async function main(): Promise<void> {
         outcomes,
         incidentsStarted: started,
       },
-      plainBefore: { perSecond: Math.round(plainBefore.perSecond), seconds: s(plainBefore.seconds), cpuSeconds: s(plainBefore.cpuSeconds), elasticMqCpuSeconds: s(plainBefore.elasticMqCpuSeconds) },
-      plainAfter: { perSecond: Math.round(plainAfter.perSecond), seconds: s(plainAfter.seconds), cpuSeconds: s(plainAfter.cpuSeconds), elasticMqCpuSeconds: s(plainAfter.elasticMqCpuSeconds) },
+      plainBefore: { perSecond: Math.round(plainBefore.perSecond), seconds: s(plainBefore.seconds), cpuSeconds: s(plainBefore.cpuSeconds), elasticMqCpuSeconds: s(plainBefore.serverCpuSeconds!) },
+      plainAfter: { perSecond: Math.round(plainAfter.perSecond), seconds: s(plainAfter.seconds), cpuSeconds: s(plainAfter.cpuSeconds), elasticMqCpuSeconds: s(plainAfter.serverCpuSeconds!) },
       ratio: s(perSecond / best.perSecond),
       ratioMostHandled: s(most / mostSeconds / best.perSecond),
     };

@@ -3,6 +3,7 @@
  * poll) and DeleteMessageBatch of what came, doing nothing else, until `count` messages are gone.
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { cpuSecondsOf } from './cpuSecondsOf.js';
 
 export interface PlainLoopResult {
   messages: number;
@@ -10,11 +11,14 @@ export interface PlainLoopResult {
   perSecond: number;
   /** CPU this process used meanwhile (the loop's SDK calls: this process does nothing else while it runs). */
   cpuSeconds: number;
+  /** CPU the queue's server used meanwhile, when its pid was given. */
+  serverCpuSeconds?: number;
 }
 
-export async function drainWithPlainLoop(sqs: SQSClient, queueUrl: string, count: number): Promise<PlainLoopResult> {
+export async function drainWithPlainLoop(sqs: SQSClient, queueUrl: string, count: number, serverPid?: number): Promise<PlainLoopResult> {
   const started = performance.now();
   const cpu = process.cpuUsage();
+  const server0 = serverPid === undefined ? 0 : cpuSecondsOf(serverPid);
   let deleted = 0;
   let emptyPolls = 0;
   while (deleted < count) {
@@ -33,5 +37,11 @@ export async function drainWithPlainLoop(sqs: SQSClient, queueUrl: string, count
   }
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  return { messages: deleted, seconds, perSecond: deleted / seconds, cpuSeconds: (used.user + used.system) / 1e6 };
+  return {
+    messages: deleted,
+    seconds,
+    perSecond: deleted / seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    ...(serverPid === undefined ? {} : { serverCpuSeconds: cpuSecondsOf(serverPid) - server0 }),
+  };
 }
